@@ -1,0 +1,248 @@
+//! The catalogue of every metric pipeline-telemetry emits.
+//!
+//! This crate is the single place where metric names, their DogStatsD types,
+//! units and tag keys are declared. The emitting code, the generated
+//! dashboards and monitors, and `docs/metrics.md` all read these
+//! declarations, so they can never disagree.
+//!
+//! ```
+//! use pipeline_telemetry_catalogue::{MetricKind, PIPELINE_STAGE_DURATION};
+//!
+//! assert_eq!(PIPELINE_STAGE_DURATION.name, "pipeline.stage.duration");
+//! assert_eq!(PIPELINE_STAGE_DURATION.kind, MetricKind::Distribution);
+//! assert!(PIPELINE_STAGE_DURATION.has_tag("stage"));
+//! ```
+#![deny(missing_docs)]
+
+/// Tag keys used by the catalogue.
+pub mod tags {
+    /// The pipeline's name (not the run id).
+    pub const PIPELINE: &str = "pipeline";
+    /// The stage's name.
+    pub const STAGE: &str = "stage";
+    /// `ok`, `error` or `cancelled`.
+    pub const STATUS: &str = "status";
+    /// The short type name of the error a stage returned, or `panic`.
+    pub const ERROR_TYPE: &str = "error_type";
+    /// The orchestrated flow's name.
+    pub const FLOW: &str = "flow";
+    /// A RabbitMQ queue name.
+    pub const QUEUE: &str = "queue";
+    /// A Spark job name.
+    pub const JOB: &str = "job";
+    /// A Spark application name.
+    pub const APP: &str = "app";
+    /// The run id. Never a metric tag by default (cardinality); it is put
+    /// on spans and log lines.
+    pub const PIPELINE_ID: &str = "pipeline_id";
+    /// Unified service tag: the service name (`DD_SERVICE`).
+    pub const SERVICE: &str = "service";
+    /// Unified service tag: the environment (`DD_ENV`).
+    pub const ENV: &str = "env";
+    /// Unified service tag: the version (`DD_VERSION`).
+    pub const VERSION: &str = "version";
+}
+
+/// Values of the `status` tag.
+pub mod status {
+    /// The stage completed and did not return an error.
+    pub const OK: &str = "ok";
+    /// The stage returned `Err` or panicked.
+    pub const ERROR: &str = "error";
+    /// An async stage was dropped before it completed.
+    pub const CANCELLED: &str = "cancelled";
+}
+
+/// The unified service tags every metric carries (from `DD_SERVICE`,
+/// `DD_ENV`, `DD_VERSION`).
+pub const UNIFIED_SERVICE_TAGS: &[&str] = &[tags::SERVICE, tags::ENV, tags::VERSION];
+
+/// How a metric is sent over DogStatsD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MetricKind {
+    /// A count (`c`): summed per flush interval.
+    Count,
+    /// A gauge (`g`): the last value wins.
+    Gauge,
+    /// A distribution (`d`): every sample is kept and aggregated globally
+    /// by Datadog, so `avg:`, `p95:` ... work on the bare metric name.
+    Distribution,
+}
+
+impl MetricKind {
+    /// The DogStatsD type token (`c`, `g`, `d`).
+    pub const fn wire_type(self) -> &'static str {
+        match self {
+            MetricKind::Count => "c",
+            MetricKind::Gauge => "g",
+            MetricKind::Distribution => "d",
+        }
+    }
+
+    /// The Datadog metric type as shown in the UI (`count`, `gauge`,
+    /// `distribution`).
+    pub const fn datadog_type(self) -> &'static str {
+        match self {
+            MetricKind::Count => "count",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Distribution => "distribution",
+        }
+    }
+}
+
+/// The declaration of one metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricDef {
+    /// The metric name on the wire.
+    pub name: &'static str,
+    /// Its DogStatsD type.
+    pub kind: MetricKind,
+    /// Its unit (`run`, `error`, `second`, `record`, `message`, ...).
+    pub unit: &'static str,
+    /// The tag keys it carries, besides the unified service tags.
+    pub tags: &'static [&'static str],
+    /// What one point means.
+    pub description: &'static str,
+    /// The layer of the monitoring guide it belongs to.
+    pub layer: &'static str,
+}
+
+impl MetricDef {
+    /// Whether `key` is one of this metric's tag keys (its own tags, the
+    /// unified service tags, or `host`, which the Agent adds).
+    pub fn has_tag(&self, key: &str) -> bool {
+        self.tags.contains(&key) || UNIFIED_SERVICE_TAGS.contains(&key) || key == "host"
+    }
+}
+
+/// `pipeline.runs`: one per pipeline run started.
+pub const PIPELINE_RUNS: MetricDef = MetricDef {
+    name: "pipeline.runs",
+    kind: MetricKind::Count,
+    unit: "run",
+    tags: &[tags::PIPELINE],
+    description: "One per pipeline run started.",
+    layer: "pipeline",
+};
+
+/// `pipeline.errors`: one per failed stage (and per failed run).
+pub const PIPELINE_ERRORS: MetricDef = MetricDef {
+    name: "pipeline.errors",
+    kind: MetricKind::Count,
+    unit: "error",
+    tags: &[tags::PIPELINE, tags::STAGE, tags::ERROR_TYPE],
+    description: "One per failed stage (error or panic), and one per failed run.",
+    layer: "pipeline",
+};
+
+/// `pipeline.stage.duration`: wall time of one stage, in seconds.
+pub const PIPELINE_STAGE_DURATION: MetricDef = MetricDef {
+    name: "pipeline.stage.duration",
+    kind: MetricKind::Distribution,
+    unit: "second",
+    tags: &[tags::PIPELINE, tags::STAGE, tags::STATUS],
+    description: "Wall time of one stage call, in seconds.",
+    layer: "pipeline",
+};
+
+/// `pipeline.records`: records processed.
+pub const PIPELINE_RECORDS: MetricDef = MetricDef {
+    name: "pipeline.records",
+    kind: MetricKind::Count,
+    unit: "record",
+    tags: &[tags::PIPELINE, tags::STAGE],
+    description: "Records processed by a stage (throughput per minute on dashboards).",
+    layer: "pipeline",
+};
+
+/// `prefect.flow.duration`: duration of one orchestrated flow, in seconds.
+pub const PREFECT_FLOW_DURATION: MetricDef = MetricDef {
+    name: "prefect.flow.duration",
+    kind: MetricKind::Distribution,
+    unit: "second",
+    tags: &[tags::FLOW, tags::STATUS],
+    description: "Duration of one orchestrated flow run, in seconds.",
+    layer: "orchestrator",
+};
+
+/// `rabbitmq.queue.length`: messages ready in a queue.
+pub const RABBITMQ_QUEUE_LENGTH: MetricDef = MetricDef {
+    name: "rabbitmq.queue.length",
+    kind: MetricKind::Gauge,
+    unit: "message",
+    tags: &[tags::QUEUE],
+    description: "Messages ready for delivery in a RabbitMQ queue.",
+    layer: "rabbitmq",
+};
+
+/// `spark.job.duration`: duration of one Spark job, in seconds.
+pub const SPARK_JOB_DURATION: MetricDef = MetricDef {
+    name: "spark.job.duration",
+    kind: MetricKind::Distribution,
+    unit: "second",
+    tags: &[tags::JOB, tags::STATUS],
+    description: "Duration of one Spark job, in seconds.",
+    layer: "spark",
+};
+
+/// `spark.executors.active`: active Spark executors.
+pub const SPARK_EXECUTORS_ACTIVE: MetricDef = MetricDef {
+    name: "spark.executors.active",
+    kind: MetricKind::Gauge,
+    unit: "executor",
+    tags: &[tags::APP],
+    description: "Active Spark executors of an application.",
+    layer: "spark",
+};
+
+/// Every metric in the catalogue, in documentation order.
+pub const ALL: &[&MetricDef] = &[
+    &PIPELINE_RUNS,
+    &PIPELINE_ERRORS,
+    &PIPELINE_STAGE_DURATION,
+    &PIPELINE_RECORDS,
+    &PREFECT_FLOW_DURATION,
+    &RABBITMQ_QUEUE_LENGTH,
+    &SPARK_JOB_DURATION,
+    &SPARK_EXECUTORS_ACTIVE,
+];
+
+/// Looks a metric up by name.
+///
+/// ```
+/// assert!(pipeline_telemetry_catalogue::find("pipeline.runs").is_some());
+/// assert!(pipeline_telemetry_catalogue::find("pipeline.typo").is_none());
+/// ```
+pub fn find(name: &str) -> Option<&'static MetricDef> {
+    ALL.iter().copied().find(|m| m.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique() {
+        for (i, a) in ALL.iter().enumerate() {
+            for b in &ALL[i + 1..] {
+                assert_ne!(a.name, b.name);
+            }
+        }
+    }
+
+    #[test]
+    fn pipeline_id_is_never_a_default_metric_tag() {
+        for m in ALL {
+            assert!(!m.tags.contains(&tags::PIPELINE_ID), "{}", m.name);
+        }
+    }
+
+    #[test]
+    fn durations_are_distributions_in_seconds() {
+        for m in ALL.iter().filter(|m| m.name.ends_with(".duration")) {
+            assert_eq!(m.kind, MetricKind::Distribution, "{}", m.name);
+            assert_eq!(m.unit, "second", "{}", m.name);
+        }
+    }
+}
