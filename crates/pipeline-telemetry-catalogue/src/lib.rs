@@ -14,6 +14,8 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod markdown;
+
 /// Tag keys used by the catalogue.
 pub mod tags {
     /// The pipeline's name (not the run id).
@@ -80,11 +82,27 @@ impl MetricKind {
         }
     }
 
-    /// The Datadog metric type as shown in the UI (`count`, `gauge`,
-    /// `distribution`).
+    /// The submission type's name (`count`, `gauge`, `distribution`). See
+    /// [`MetricKind::in_app_type`] for the type Datadog stores.
     pub const fn datadog_type(self) -> &'static str {
         match self {
             MetricKind::Count => "count",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Distribution => "distribution",
+        }
+    }
+
+    /// The type Datadog stores and shows for a DogStatsD submission of
+    /// this kind: DogStatsD counts become per-second `rate`s (read them
+    /// with `.as_count()`), gauges and distributions keep their type.
+    ///
+    /// ```
+    /// use pipeline_telemetry_catalogue::MetricKind;
+    /// assert_eq!(MetricKind::Count.in_app_type(), "rate");
+    /// ```
+    pub const fn in_app_type(self) -> &'static str {
+        match self {
+            MetricKind::Count => "rate",
             MetricKind::Gauge => "gauge",
             MetricKind::Distribution => "distribution",
         }

@@ -1,0 +1,306 @@
+//! The DogStatsD wire encoder: metric lines packed into datagrams.
+//!
+//! No I/O happens here: complete datagrams are handed to a callback. Names
+//! and tags must already be sanitised (see [`crate::sanitize`]); the
+//! encoder only assembles `name:v1:v2|type|@rate|#tags|T<ts>` lines
+//! (protocol 1.1 multi-value, 1.3 timestamps), splits a multi-value line
+//! when it would not fit, and packs lines separated by `\n` into
+//! datagrams of at most `max_payload` bytes.
+
+use std::fmt;
+
+/// The DogStatsD metric types this encoder writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MetricType {
+    /// `c`
+    Count,
+    /// `g`
+    Gauge,
+    /// `d`
+    Distribution,
+    /// `h`
+    Histogram,
+    /// `ms`
+    Timing,
+    /// `s`
+    Set,
+}
+
+impl MetricType {
+    /// The type token on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Count => "c",
+            MetricType::Gauge => "g",
+            MetricType::Distribution => "d",
+            MetricType::Histogram => "h",
+            MetricType::Timing => "ms",
+            MetricType::Set => "s",
+        }
+    }
+
+    /// Parses a type token.
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Some(match s {
+            "c" => MetricType::Count,
+            "g" => MetricType::Gauge,
+            "d" => MetricType::Distribution,
+            "h" => MetricType::Histogram,
+            "ms" => MetricType::Timing,
+            "s" => MetricType::Set,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for MetricType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything after the values of a line: `|type[|@rate]|#tags[|T<ts>]`
+/// plus any extra fields (such as `|c:<container>`), built once per series.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Suffix(String);
+
+impl Suffix {
+    /// Builds a suffix. `tags` are sanitised, comma-separated tags (no `#`);
+    /// `extra` is appended verbatim and must start with `|` (or be empty).
+    pub fn new(
+        kind: MetricType,
+        sample_rate: Option<f64>,
+        tags: &str,
+        timestamp: Option<u64>,
+        extra: &str,
+    ) -> Self {
+        let mut s = String::with_capacity(8 + tags.len() + extra.len());
+        s.push('|');
+        s.push_str(kind.as_str());
+        if let Some(rate) = sample_rate.filter(|r| *r < 1.0 && *r > 0.0) {
+            s.push_str("|@");
+            s.push_str(ryu::Buffer::new().format_finite(rate));
+        }
+        if !tags.is_empty() {
+            s.push_str("|#");
+            s.push_str(tags);
+        }
+        if let Some(ts) = timestamp {
+            s.push_str("|T");
+            s.push_str(itoa::Buffer::new().format(ts));
+        }
+        s.push_str(extra);
+        Suffix(s)
+    }
+
+    /// The suffix as it goes on the wire.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why values were not encoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// Values that were NaN or infinite.
+    pub non_finite: u64,
+    /// Values whose line cannot fit in one datagram (name and tags too long).
+    pub too_long: u64,
+}
+
+/// Writes `v` as DogStatsD expects: integers without a fraction, other
+/// values in the shortest form that parses back to the same `f64`.
+/// Returns `false` (and writes nothing) for NaN and infinities.
+pub fn push_value(out: &mut Vec<u8>, v: f64) -> bool {
+    if !v.is_finite() {
+        return false;
+    }
+    if v.fract() == 0.0 && v.abs() < 9.007_199_254_740_992e15 {
+        // Whole numbers below 2^53 print exactly as integers.
+        out.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
+    } else {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+    }
+    true
+}
+
+/// Packs metric lines into datagrams.
+///
+/// ```
+/// use pipeline_telemetry_dogstatsd::encoder::{Encoder, MetricType, Suffix};
+///
+/// let mut enc = Encoder::new(1432);
+/// let mut datagrams = Vec::new();
+/// let suffix = Suffix::new(MetricType::Distribution, None, "stage:dbt", None, "");
+/// enc.encode("pipeline.stage.duration", &[0.5, 1.25], &suffix, &mut |d| datagrams.push(d.to_vec()));
+/// enc.finish(&mut |d| datagrams.push(d.to_vec()));
+/// assert_eq!(datagrams, vec![b"pipeline.stage.duration:0.5:1.25|d|#stage:dbt".to_vec()]);
+/// ```
+#[derive(Debug)]
+pub struct Encoder {
+    max_payload: usize,
+    packet: Vec<u8>,
+    line: Vec<u8>,
+    skipped: Skipped,
+}
+
+impl Encoder {
+    /// An encoder whose datagrams hold at most `max_payload` bytes (at least 64).
+    pub fn new(max_payload: usize) -> Self {
+        let max_payload = max_payload.max(64);
+        Encoder {
+            max_payload,
+            packet: Vec::with_capacity(max_payload),
+            line: Vec::with_capacity(max_payload),
+            skipped: Skipped::default(),
+        }
+    }
+
+    /// The largest datagram this encoder produces.
+    pub fn max_payload(&self) -> usize {
+        self.max_payload
+    }
+
+    /// Takes the counts of values skipped since the last call.
+    pub fn take_skipped(&mut self) -> Skipped {
+        std::mem::take(&mut self.skipped)
+    }
+
+    /// Encodes one series with one or more values (several values make a
+    /// multi-value line, split into as many lines as needed). Complete
+    /// datagrams are passed to `emit`.
+    pub fn encode(
+        &mut self,
+        name: &str,
+        values: &[f64],
+        suffix: &Suffix,
+        emit: &mut dyn FnMut(&[u8]),
+    ) {
+        let suffix = suffix.as_str().as_bytes();
+        let fixed = name.len() + suffix.len();
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        let mut in_line = 0usize;
+        let mut scratch = Vec::with_capacity(32);
+        for &v in values {
+            scratch.clear();
+            if !push_value(&mut scratch, v) {
+                self.skipped.non_finite += 1;
+                continue;
+            }
+            if fixed + 1 + scratch.len() > self.max_payload {
+                self.skipped.too_long += 1;
+                continue;
+            }
+            if in_line > 0 && line.len() + 1 + scratch.len() + suffix.len() > self.max_payload {
+                line.extend_from_slice(suffix);
+                self.push_line(&line, emit);
+                line.clear();
+                in_line = 0;
+            }
+            if in_line == 0 {
+                line.extend_from_slice(name.as_bytes());
+            }
+            line.push(b':');
+            line.extend_from_slice(&scratch);
+            in_line += 1;
+        }
+        if in_line > 0 {
+            line.extend_from_slice(suffix);
+            self.push_line(&line, emit);
+        }
+        self.line = line;
+    }
+
+    /// Adds a complete line (without a trailing newline) to the current
+    /// datagram, emitting the datagram first if the line does not fit.
+    /// Lines longer than `max_payload` are dropped and counted.
+    pub fn push_line(&mut self, line: &[u8], emit: &mut dyn FnMut(&[u8])) {
+        if line.len() > self.max_payload {
+            self.skipped.too_long += 1;
+            return;
+        }
+        let needed = if self.packet.is_empty() {
+            line.len()
+        } else {
+            line.len() + 1
+        };
+        if self.packet.len() + needed > self.max_payload {
+            self.finish(emit);
+        }
+        if !self.packet.is_empty() {
+            self.packet.push(b'\n');
+        }
+        self.packet.extend_from_slice(line);
+    }
+
+    /// Emits the datagram being filled, if any.
+    pub fn finish(&mut self, emit: &mut dyn FnMut(&[u8])) {
+        if !self.packet.is_empty() {
+            emit(&self.packet);
+            self.packet.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(max: usize, name: &str, values: &[f64], suffix: &Suffix) -> Vec<String> {
+        let mut enc = Encoder::new(max);
+        let mut out = Vec::new();
+        let mut emit = |d: &[u8]| out.push(String::from_utf8(d.to_vec()).expect("utf8"));
+        enc.encode(name, values, suffix, &mut emit);
+        enc.finish(&mut emit);
+        out
+    }
+
+    #[test]
+    fn integers_have_no_fraction_and_floats_round_trip() {
+        let mut v = Vec::new();
+        push_value(&mut v, 3.0);
+        assert_eq!(v, b"3");
+        v.clear();
+        push_value(&mut v, 0.1 + 0.2);
+        let back: f64 = std::str::from_utf8(&v).expect("utf8").parse().expect("f64");
+        assert_eq!(back, 0.1 + 0.2);
+        assert!(!push_value(&mut v, f64::NAN));
+    }
+
+    #[test]
+    fn long_distributions_split_into_lines_that_fit() {
+        let suffix = Suffix::new(MetricType::Distribution, None, "stage:x", None, "");
+        let values: Vec<f64> = (0..1000).map(|i| i as f64 + 0.123).collect();
+        let datagrams = run(200, "m", &values, &suffix);
+        let mut n = 0;
+        for d in &datagrams {
+            assert!(d.len() <= 200, "{}", d.len());
+            for line in d.split('\n') {
+                assert!(line.ends_with("|d|#stage:x"));
+                n += line.split('|').next().expect("head").split(':').count() - 1;
+            }
+        }
+        assert_eq!(n, 1000);
+    }
+
+    #[test]
+    fn suffix_has_rate_tags_and_timestamp() {
+        let s = Suffix::new(MetricType::Count, Some(0.5), "a:b", Some(1_700_000_000), "");
+        assert_eq!(s.as_str(), "|c|@0.5|#a:b|T1700000000");
+        let s = Suffix::new(MetricType::Gauge, Some(1.0), "", None, "|c:abc");
+        assert_eq!(s.as_str(), "|g|c:abc");
+    }
+
+    #[test]
+    fn a_line_that_cannot_fit_is_counted_not_sent() {
+        let suffix = Suffix::new(MetricType::Count, None, &"t".repeat(100), None, "");
+        let mut enc = Encoder::new(64);
+        let mut out = Vec::new();
+        enc.encode("m", &[1.0], &suffix, &mut |d| out.push(d.to_vec()));
+        enc.finish(&mut |d| out.push(d.to_vec()));
+        assert!(out.is_empty());
+        assert_eq!(enc.take_skipped().too_long, 1);
+    }
+}

@@ -1,0 +1,47 @@
+//! Client-side sampling: a per-thread xorshift generator, no lock, no
+//! allocation.
+
+use std::cell::Cell;
+
+thread_local! {
+    static STATE: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Whether to keep a call sampled at `rate` (in `(0, 1]`).
+#[inline]
+pub(crate) fn keep(rate: f64) -> bool {
+    if rate >= 1.0 {
+        return true;
+    }
+    let r = STATE
+        .try_with(|s| {
+            let mut x = s.get();
+            if x == 0 {
+                // Seed from the thread's stack address and the clock; quality is not critical.
+                let local = 0u8;
+                let t = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64);
+                x = (std::ptr::addr_of!(local) as u64) ^ t ^ 0x9E37_79B9_7F4A_7C15;
+                x |= 1;
+            }
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            s.set(x);
+            x
+        })
+        .unwrap_or(0);
+    // 53 random bits as a float in [0, 1).
+    ((r >> 11) as f64) * (1.0 / (1u64 << 53) as f64) < rate
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keeps_about_the_rate() {
+        let kept = (0..100_000).filter(|_| super::keep(0.25)).count();
+        assert!((20_000..30_000).contains(&kept), "{kept}");
+        assert!((0..1000).all(|_| super::keep(1.0)));
+    }
+}
