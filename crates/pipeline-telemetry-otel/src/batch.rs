@@ -1,0 +1,377 @@
+//! The background exporter: a bounded queue in front of one thread that
+//! batches items and hands them to an [`ExportSink`].
+//!
+//! The application side only ever does a non-blocking `try_send`; a full
+//! queue drops the item and counts it. Flush and shutdown are requests to the
+//! thread, answered on a channel the caller waits on with a deadline.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, select, unbounded, Receiver, RecvTimeoutError, Sender};
+
+use crate::error::{InstallError, ShutdownError};
+
+/// Something that exports batches, owned by the export thread.
+pub(crate) trait ExportSink: Send + 'static {
+    /// What is queued: a finished span, a log record, ...
+    type Item: Send + 'static;
+    /// Exports one batch, blocking the export thread; bounded by the sink's
+    /// own timeout.
+    fn export(&mut self, batch: Vec<Self::Item>) -> Result<(), String>;
+    /// Releases connections before the thread ends.
+    fn shutdown(&mut self) {}
+}
+
+/// Queue and batch sizes of one export thread.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchConfig {
+    pub(crate) queue_size: usize,
+    pub(crate) max_batch_size: usize,
+    pub(crate) delay: Duration,
+}
+
+/// What happened to the items of one signal so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SignalStats {
+    /// Items accepted by the receiver.
+    pub exported: u64,
+    /// Items dropped because the queue was full or export had stopped.
+    pub dropped: u64,
+    /// Items lost in failed export requests (receiver down, timeout, ...).
+    pub failed: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    exported: AtomicU64,
+    dropped: AtomicU64,
+    failed: AtomicU64,
+    warned: AtomicBool,
+}
+
+enum Control {
+    Flush(Sender<Result<(), String>>),
+    Shutdown(Sender<Result<(), String>>),
+}
+
+/// The application's handle on one export thread.
+#[derive(Debug)]
+pub(crate) struct Batcher<T> {
+    signal: &'static str,
+    data: Sender<T>,
+    control: Sender<Control>,
+    counters: Arc<Counters>,
+    stopped: AtomicBool,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Flush(_) => "Flush",
+            Self::Shutdown(_) => "Shutdown",
+        })
+    }
+}
+
+impl<T: Send + 'static> Batcher<T> {
+    /// Starts the export thread. `make_sink` runs on that thread (so that a
+    /// runtime the sink needs lives there); its error is returned here.
+    pub(crate) fn spawn<S, F>(
+        signal: &'static str,
+        config: BatchConfig,
+        make_sink: F,
+    ) -> Result<Self, InstallError>
+    where
+        S: ExportSink<Item = T>,
+        F: FnOnce() -> Result<S, InstallError> + Send + 'static,
+    {
+        let (data_tx, data_rx) = bounded(config.queue_size.max(1));
+        let (control_tx, control_rx) = unbounded();
+        let (ready_tx, ready_rx) = bounded::<Result<(), InstallError>>(1);
+        let counters = Arc::new(Counters::default());
+        let worker_counters = Arc::clone(&counters);
+        thread::Builder::new()
+            .name(format!("pt-otel-{signal}"))
+            .spawn(move || {
+                // Telemetry produced while exporting (by the HTTP or gRPC
+                // client) must not be fed back into the export queues.
+                let _suppressed = opentelemetry::Context::enter_telemetry_suppressed_scope();
+                let _no_subscriber =
+                    tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+                match make_sink() {
+                    Ok(sink) => {
+                        let _ = ready_tx.send(Ok(()));
+                        Worker {
+                            sink,
+                            signal,
+                            config,
+                            counters: worker_counters,
+                            buf: Vec::new(),
+                        }
+                        .run(&data_rx, &control_rx);
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            })
+            .map_err(|source| InstallError::Worker { signal, source })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Self {
+                signal,
+                data: data_tx,
+                control: control_tx,
+                counters,
+                stopped: AtomicBool::new(false),
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(InstallError::Worker {
+                signal,
+                source: std::io::Error::other("the export thread stopped while starting"),
+            }),
+        }
+    }
+
+    /// Queues one item without blocking; counts it as dropped when the queue
+    /// is full or export has stopped.
+    pub(crate) fn push(&self, item: T) {
+        if self.stopped.load(Ordering::Relaxed) || self.data.try_send(item).is_err() {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Exports everything queued so far, waiting at most `timeout`.
+    pub(crate) fn flush(&self, timeout: Duration) -> Result<(), ShutdownError> {
+        if self.stopped.load(Ordering::Relaxed) {
+            return Err(ShutdownError::AlreadyShutDown(self.signal));
+        }
+        let (ack_tx, ack_rx) = bounded(1);
+        self.control
+            .send(Control::Flush(ack_tx))
+            .map_err(|_| ShutdownError::AlreadyShutDown(self.signal))?;
+        self.wait(&ack_rx, Instant::now() + timeout, timeout)
+    }
+
+    /// Asks the thread to export what is queued and stop; returns the channel
+    /// its answer arrives on, or `None` if it was already asked.
+    pub(crate) fn begin_shutdown(&self) -> Option<Receiver<Result<(), String>>> {
+        if self.stopped.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        let (ack_tx, ack_rx) = bounded(1);
+        self.control.send(Control::Shutdown(ack_tx)).ok()?;
+        Some(ack_rx)
+    }
+
+    /// Waits for an answer from [`begin_shutdown`](Self::begin_shutdown) or a
+    /// flush until `deadline`.
+    pub(crate) fn wait(
+        &self,
+        ack: &Receiver<Result<(), String>>,
+        deadline: Instant,
+        limit: Duration,
+    ) -> Result<(), ShutdownError> {
+        match ack.recv_deadline(deadline) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(ShutdownError::Export {
+                signal: self.signal,
+                message,
+            }),
+            Err(RecvTimeoutError::Timeout) => Err(ShutdownError::Timeout(limit)),
+            Err(RecvTimeoutError::Disconnected) => Err(ShutdownError::AlreadyShutDown(self.signal)),
+        }
+    }
+
+    /// Asks the thread to stop and waits until `deadline`.
+    pub(crate) fn shutdown(&self, timeout: Duration) -> Result<(), ShutdownError> {
+        match self.begin_shutdown() {
+            Some(ack) => self.wait(&ack, Instant::now() + timeout, timeout),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> SignalStats {
+        SignalStats {
+            exported: self.counters.exported.load(Ordering::Relaxed),
+            dropped: self.counters.dropped.load(Ordering::Relaxed),
+            failed: self.counters.failed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+struct Worker<S: ExportSink> {
+    sink: S,
+    signal: &'static str,
+    config: BatchConfig,
+    counters: Arc<Counters>,
+    buf: Vec<S::Item>,
+}
+
+impl<S: ExportSink> Worker<S> {
+    fn run(mut self, data: &Receiver<S::Item>, control: &Receiver<Control>) {
+        let mut deadline = Instant::now() + self.config.delay;
+        loop {
+            let timeout = deadline.saturating_duration_since(Instant::now());
+            select! {
+                recv(data) -> item => match item {
+                    Ok(item) => {
+                        self.buf.push(item);
+                        if self.buf.len() >= self.config.max_batch_size {
+                            let _ = self.export_buffered();
+                        }
+                    }
+                    Err(_) => break,
+                },
+                recv(control) -> msg => match msg {
+                    Ok(Control::Flush(ack)) => {
+                        let result = self.drain(data);
+                        let _ = ack.send(result);
+                    }
+                    Ok(Control::Shutdown(ack)) => {
+                        let result = self.drain(data);
+                        self.sink.shutdown();
+                        let _ = ack.send(result);
+                        return;
+                    }
+                    Err(_) => break,
+                },
+                default(timeout) => {}
+            }
+            if Instant::now() >= deadline {
+                let _ = self.export_buffered();
+                deadline = Instant::now() + self.config.delay;
+            }
+        }
+        // The application side is gone: export what is left and stop.
+        let _ = self.drain(data);
+        self.sink.shutdown();
+    }
+
+    /// Exports the buffer and everything queued, in batches; returns the
+    /// last failure.
+    fn drain(&mut self, data: &Receiver<S::Item>) -> Result<(), String> {
+        let mut result = Ok(());
+        loop {
+            while self.buf.len() < self.config.max_batch_size {
+                match data.try_recv() {
+                    Ok(item) => self.buf.push(item),
+                    Err(_) => break,
+                }
+            }
+            if self.buf.is_empty() {
+                return result;
+            }
+            if let Err(e) = self.export_buffered() {
+                result = Err(e);
+            }
+        }
+    }
+
+    fn export_buffered(&mut self) -> Result<(), String> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.buf);
+        let n = batch.len() as u64;
+        match self.sink.export(batch) {
+            Ok(()) => {
+                self.counters.exported.fetch_add(n, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                self.counters.failed.fetch_add(n, Ordering::Relaxed);
+                if !self.counters.warned.swap(true, Ordering::Relaxed) {
+                    eprintln!(
+                        "pipeline-telemetry: exporting {} failed: {e} (further failures are only counted)",
+                        self.signal
+                    );
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    struct Collect(Arc<Mutex<Vec<Vec<u32>>>>, Duration);
+
+    impl ExportSink for Collect {
+        type Item = u32;
+        fn export(&mut self, batch: Vec<u32>) -> Result<(), String> {
+            thread::sleep(self.1);
+            self.0.lock().map_err(|e| e.to_string())?.push(batch);
+            Ok(())
+        }
+    }
+
+    fn config(queue_size: usize) -> BatchConfig {
+        BatchConfig {
+            queue_size,
+            max_batch_size: 3,
+            delay: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn flush_exports_in_batches_and_shutdown_stops() {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink_got = Arc::clone(&got);
+        let b = Batcher::spawn("test", config(100), move || {
+            Ok(Collect(sink_got, Duration::ZERO))
+        })
+        .expect("spawn");
+        for i in 0..7 {
+            b.push(i);
+        }
+        b.flush(Duration::from_secs(5)).expect("flush");
+        let batches = got.lock().expect("lock").clone();
+        assert_eq!(batches.concat(), (0..7).collect::<Vec<_>>());
+        assert!(batches.iter().all(|b| b.len() <= 3));
+        assert_eq!(b.stats().exported, 7);
+        b.shutdown(Duration::from_secs(5)).expect("shutdown");
+        b.push(8);
+        assert_eq!(b.stats().dropped, 1);
+        assert!(b.flush(Duration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn full_queue_drops_and_counts_without_blocking() {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink_got = Arc::clone(&got);
+        let b = Batcher::spawn("test", config(2), move || {
+            Ok(Collect(sink_got, Duration::from_millis(200)))
+        })
+        .expect("spawn");
+        let start = Instant::now();
+        for i in 0..1000 {
+            b.push(i);
+        }
+        assert!(start.elapsed() < Duration::from_millis(150), "push blocked");
+        assert!(b.stats().dropped > 900);
+        let _ = b.shutdown(Duration::from_secs(5));
+        let s = b.stats();
+        assert_eq!(s.exported + s.dropped, 1000);
+    }
+
+    #[test]
+    fn slow_export_makes_shutdown_time_out() {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let b = Batcher::spawn("test", config(10), move || {
+            Ok(Collect(got, Duration::from_millis(500)))
+        })
+        .expect("spawn");
+        b.push(1);
+        let start = Instant::now();
+        let r = b.shutdown(Duration::from_millis(50));
+        assert!(matches!(r, Err(ShutdownError::Timeout(_))), "{r:?}");
+        assert!(start.elapsed() < Duration::from_millis(400));
+    }
+}

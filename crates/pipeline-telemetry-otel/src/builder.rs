@@ -1,0 +1,288 @@
+//! [`OtelBuilder`]: every setting, each with a `with_*` method.
+
+use std::fmt;
+use std::time::Duration;
+
+use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriter};
+
+use crate::config::{LogFormat, Protocol, TracesExport};
+use crate::error::ConfigError;
+
+/// Default bound of each export queue (spans or log records).
+pub const DEFAULT_QUEUE_SIZE: usize = 2048;
+/// Default largest batch sent in one export request.
+pub const DEFAULT_MAX_BATCH_SIZE: usize = 512;
+/// Default time between two exports of a partly filled batch.
+pub const DEFAULT_BATCH_DELAY: Duration = Duration::from_secs(2);
+/// Default limit of one export request.
+pub const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default limit of the flush when the guard is dropped.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Configures traces and logs, then [installs](OtelBuilder::install) them
+/// globally or [hands out the layers](OtelBuilder::build_layer).
+///
+/// [`OtelBuilder::from_env`] reads the Datadog and OpenTelemetry environment
+/// variables; [`OtelBuilder::new`] starts from defaults and ignores the
+/// environment. Either way every `with_*` call overrides what was there.
+///
+/// ```
+/// use std::time::Duration;
+/// use pipeline_telemetry_otel::{LogFormat, OtelBuilder, Protocol, TracesExport};
+///
+/// let builder = OtelBuilder::new("ingest-api")
+///     .with_env("prod")
+///     .with_version("1.4.2")
+///     .with_endpoint("http://localhost:4317")
+///     .with_protocol(Protocol::Grpc)
+///     .with_traces(TracesExport::Otlp)
+///     .with_log_format(LogFormat::Json)
+///     .with_queue_size(4096)
+///     .with_export_timeout(Duration::from_secs(5))
+///     .with_shutdown_timeout(Duration::from_secs(3));
+/// # drop(builder);
+/// ```
+pub struct OtelBuilder {
+    pub(crate) service: Option<String>,
+    pub(crate) env: Option<String>,
+    pub(crate) version: Option<String>,
+    pub(crate) resource_attributes: Vec<(String, String)>,
+    pub(crate) endpoint: Option<String>,
+    pub(crate) protocol: Option<Protocol>,
+    pub(crate) agent_host: Option<String>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) traces: Option<TracesExport>,
+    pub(crate) log_format: LogFormat,
+    pub(crate) log_writer: Option<BoxMakeWriter>,
+    pub(crate) console_writer: Option<BoxMakeWriter>,
+    pub(crate) otlp_logs: bool,
+    pub(crate) queue_size: usize,
+    pub(crate) max_batch_size: usize,
+    pub(crate) batch_delay: Duration,
+    pub(crate) export_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) log_filter: Option<String>,
+    pub(crate) trace_filter: Option<String>,
+    /// The first invalid environment value seen by `from_env`, reported by
+    /// `install`/`build_layer` so that `from_env` itself cannot fail.
+    pub(crate) pending_error: Option<ConfigError>,
+}
+
+impl fmt::Debug for OtelBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtelBuilder")
+            .field("service", &self.service)
+            .field("env", &self.env)
+            .field("version", &self.version)
+            .field("resource_attributes", &self.resource_attributes)
+            .field("endpoint", &self.endpoint)
+            .field("protocol", &self.protocol)
+            .field("agent_host", &self.agent_host)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("traces", &self.traces)
+            .field("log_format", &self.log_format)
+            .field("otlp_logs", &self.otlp_logs)
+            .field("queue_size", &self.queue_size)
+            .field("max_batch_size", &self.max_batch_size)
+            .field("batch_delay", &self.batch_delay)
+            .field("export_timeout", &self.export_timeout)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("log_filter", &self.log_filter)
+            .field("trace_filter", &self.trace_filter)
+            .field("pending_error", &self.pending_error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OtelBuilder {
+    /// Defaults only, with `service` as `service.name`; the environment is
+    /// not read (use [`OtelBuilder::from_env`] and then
+    /// [`with_service`](Self::with_service) to layer code over the
+    /// environment).
+    ///
+    /// Without an endpoint, finished spans are printed to the console.
+    pub fn new(service: impl Into<String>) -> Self {
+        Self::empty().with_service(service)
+    }
+
+    pub(crate) fn empty() -> Self {
+        Self {
+            service: None,
+            env: None,
+            version: None,
+            resource_attributes: Vec::new(),
+            endpoint: None,
+            protocol: None,
+            agent_host: None,
+            headers: Vec::new(),
+            traces: None,
+            log_format: LogFormat::Human,
+            log_writer: None,
+            console_writer: None,
+            otlp_logs: false,
+            queue_size: DEFAULT_QUEUE_SIZE,
+            max_batch_size: DEFAULT_MAX_BATCH_SIZE,
+            batch_delay: DEFAULT_BATCH_DELAY,
+            export_timeout: DEFAULT_EXPORT_TIMEOUT,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            log_filter: None,
+            trace_filter: None,
+            pending_error: None,
+        }
+    }
+
+    /// `service.name` of the resource and `dd.service` of log lines.
+    pub fn with_service(mut self, service: impl Into<String>) -> Self {
+        self.service = Some(service.into());
+        self
+    }
+
+    /// `deployment.environment.name` of the resource and `dd.env` of log lines.
+    pub fn with_env(mut self, env: impl Into<String>) -> Self {
+        self.env = Some(env.into());
+        self
+    }
+
+    /// `service.version` of the resource and `dd.version` of log lines.
+    pub fn with_version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// Adds one resource attribute (a later value for the same key wins).
+    pub fn with_resource_attribute(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.resource_attributes.push((key.into(), value.into()));
+        self
+    }
+
+    /// The OTLP receiver's base URL, e.g. `http://localhost:4317` (gRPC) or
+    /// `http://localhost:4318` (HTTP; `/v1/traces` and `/v1/logs` are
+    /// appended). Setting it selects [`TracesExport::Otlp`] unless
+    /// [`with_traces`](Self::with_traces) says otherwise.
+    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// The OTLP transport. Without it, an endpoint on port 4317 means gRPC and
+    /// any other HTTP/protobuf; an Agent host alone means gRPC.
+    pub fn with_protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = Some(protocol);
+        self
+    }
+
+    /// The Datadog Agent's host (like `DD_AGENT_HOST`): used when no endpoint
+    /// is set, as `http://<host>:4317` (or `:4318` for HTTP).
+    pub fn with_agent_host(mut self, host: impl Into<String>) -> Self {
+        self.agent_host = Some(host.into());
+        self
+    }
+
+    /// Adds a header (HTTP) or metadata entry (gRPC) to every export request.
+    /// `OTEL_EXPORTER_OTLP_HEADERS` is honoured as well.
+    pub fn with_header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((key.into(), value.into()));
+        self
+    }
+
+    /// Where finished spans go: OTLP, console or nowhere.
+    pub fn with_traces(mut self, traces: TracesExport) -> Self {
+        self.traces = Some(traces);
+        self
+    }
+
+    /// Human-readable (default) or JSON log lines.
+    pub fn with_log_format(mut self, format: LogFormat) -> Self {
+        self.log_format = format;
+        self
+    }
+
+    /// Where log lines are written (stdout by default). Anything that is a
+    /// [`MakeWriter`], e.g. `std::io::stderr` or a closure.
+    pub fn with_log_writer<W>(mut self, writer: W) -> Self
+    where
+        W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+    {
+        self.log_writer = Some(BoxMakeWriter::new(writer));
+        self
+    }
+
+    /// Where span summaries go in [`TracesExport::Console`] mode (stderr by
+    /// default).
+    pub fn with_console_writer<W>(mut self, writer: W) -> Self
+    where
+        W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+    {
+        self.console_writer = Some(BoxMakeWriter::new(writer));
+        self
+    }
+
+    /// Also exports log events as OTLP log records to the same endpoint
+    /// (off by default; the Agent usually tails the JSON lines instead).
+    pub fn with_otlp_logs(mut self, enabled: bool) -> Self {
+        self.otlp_logs = enabled;
+        self
+    }
+
+    /// Bound of each export queue. When it is full, new spans or records are
+    /// dropped and counted (see [`OtelGuard::stats`](crate::OtelGuard::stats));
+    /// the application never blocks.
+    pub fn with_queue_size(mut self, size: usize) -> Self {
+        self.queue_size = size.max(1);
+        self
+    }
+
+    /// Largest number of spans or records in one export request.
+    pub fn with_max_batch_size(mut self, size: usize) -> Self {
+        self.max_batch_size = size.max(1);
+        self
+    }
+
+    /// Longest time a finished span waits in the queue before it is exported.
+    pub fn with_batch_delay(mut self, delay: Duration) -> Self {
+        self.batch_delay = delay;
+        self
+    }
+
+    /// Limit of one export request (including retries).
+    pub fn with_export_timeout(mut self, timeout: Duration) -> Self {
+        self.export_timeout = timeout;
+        self
+    }
+
+    /// Longest wait for the final flush when the [`OtelGuard`](crate::OtelGuard)
+    /// is dropped.
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Which log events are written, in `RUST_LOG` syntax (default: `RUST_LOG`
+    /// for [`from_env`](Self::from_env), else `info`). Spans are not affected.
+    pub fn with_log_filter(mut self, directives: impl Into<String>) -> Self {
+        self.log_filter = Some(directives.into());
+        self
+    }
+
+    /// Which spans (and events as span events) are traced, in `RUST_LOG`
+    /// syntax (default: `PIPELINE_TELEMETRY_TRACE_FILTER`, else `info`).
+    pub fn with_trace_filter(mut self, directives: impl Into<String>) -> Self {
+        self.trace_filter = Some(directives.into());
+        self
+    }
+
+    /// Records the first configuration error seen while reading the
+    /// environment.
+    pub(crate) fn note_error(&mut self, error: ConfigError) {
+        if self.pending_error.is_none() {
+            self.pending_error = Some(error);
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! The small enums that name the choices of [`OtelBuilder`](crate::OtelBuilder),
+//! and the parsing of their environment-variable spellings.
+
+use crate::error::ConfigError;
+
+/// The OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// OTLP over gRPC (the Agent listens on 4317).
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies (the Agent listens on 4318).
+    HttpProtobuf,
+}
+
+impl Protocol {
+    /// Parses `OTEL_EXPORTER_OTLP_PROTOCOL` values: `grpc` or `http/protobuf`.
+    ///
+    /// ```
+    /// use pipeline_telemetry_otel::Protocol;
+    /// assert_eq!(Protocol::parse("grpc"), Ok(Protocol::Grpc));
+    /// assert_eq!(Protocol::parse("http/protobuf"), Ok(Protocol::HttpProtobuf));
+    /// assert!(Protocol::parse("http/json").is_err());
+    /// ```
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "grpc" => Ok(Self::Grpc),
+            "http/protobuf" | "http" => Ok(Self::HttpProtobuf),
+            _ => Err(ConfigError::new(
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+                value,
+                "expected `grpc` or `http/protobuf`",
+            )),
+        }
+    }
+
+    /// The Agent's default OTLP port for this transport.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::Grpc => 4317,
+            Self::HttpProtobuf => 4318,
+        }
+    }
+
+    /// The value as written in `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Grpc => "grpc",
+            Self::HttpProtobuf => "http/protobuf",
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum LogFormat {
+    /// Human-readable lines (tracing-subscriber's `fmt` format). The default.
+    #[default]
+    Human,
+    /// One JSON object per line, correlated with traces the way Datadog
+    /// expects (`dd.trace_id`, `dd.span_id`, `dd.service`, ...).
+    Json,
+}
+
+impl LogFormat {
+    /// Parses `PIPELINE_TELEMETRY_LOG_FORMAT`: `json`, or `human`/`text`/`pretty`.
+    ///
+    /// ```
+    /// use pipeline_telemetry_otel::LogFormat;
+    /// assert_eq!(LogFormat::parse("JSON"), Ok(LogFormat::Json));
+    /// assert_eq!(LogFormat::parse("human"), Ok(LogFormat::Human));
+    /// ```
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "json" => Ok(Self::Json),
+            "human" | "text" | "pretty" | "" => Ok(Self::Human),
+            _ => Err(ConfigError::new(
+                "PIPELINE_TELEMETRY_LOG_FORMAT",
+                value,
+                "expected `json` or `human`",
+            )),
+        }
+    }
+}
+
+/// Where finished spans go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TracesExport {
+    /// Batched OTLP export to the configured endpoint (the Datadog Agent).
+    Otlp,
+    /// One summary line per finished span on the console writer (stderr by
+    /// default). The default when no endpoint and no `DD_AGENT_HOST` is set.
+    Console,
+    /// No spans are recorded or exported.
+    Off,
+}
+
+impl TracesExport {
+    /// Parses `PIPELINE_TELEMETRY_TRACES`: `otlp`, `console` or `off`/`none`.
+    ///
+    /// ```
+    /// use pipeline_telemetry_otel::TracesExport;
+    /// assert_eq!(TracesExport::parse("console"), Ok(TracesExport::Console));
+    /// ```
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "otlp" => Ok(Self::Otlp),
+            "console" | "stdout" | "stderr" => Ok(Self::Console),
+            "off" | "none" | "false" => Ok(Self::Off),
+            _ => Err(ConfigError::new(
+                "PIPELINE_TELEMETRY_TRACES",
+                value,
+                "expected `otlp`, `console` or `off`",
+            )),
+        }
+    }
+}
+
+/// Parses a boolean environment value (`1/0`, `true/false`, `yes/no`, `on/off`).
+pub(crate) fn parse_bool(setting: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(ConfigError::new(setting, value, "expected true or false")),
+    }
+}
+
+/// Checks an OTLP endpoint: an `http://host:port` URL (TLS is not built in;
+/// the Agent's receiver is plain text on the local network).
+pub(crate) fn validate_endpoint(setting: &str, endpoint: &str) -> Result<String, ConfigError> {
+    let trimmed = endpoint.trim().trim_end_matches('/');
+    let uri: http::Uri = trimmed
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| ConfigError::new(setting, endpoint, e.to_string()))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => return Err(ConfigError::new(
+            setting,
+            endpoint,
+            "https endpoints are not supported; point it at the Agent's plain-text OTLP receiver",
+        )),
+        _ => {
+            return Err(ConfigError::new(
+                setting,
+                endpoint,
+                "expected a URL such as http://localhost:4317",
+            ))
+        }
+    }
+    if uri.host().map_or(true, str::is_empty) {
+        return Err(ConfigError::new(setting, endpoint, "the URL has no host"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// The transport implied by an endpoint's port when none is given: 4317 is
+/// gRPC, anything else HTTP/protobuf (the OTLP default).
+pub(crate) fn protocol_for_endpoint(endpoint: &str) -> Protocol {
+    match endpoint
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|u| u.port_u16())
+    {
+        Some(4317) => Protocol::Grpc,
+        _ => Protocol::HttpProtobuf,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(
+            validate_endpoint("e", "http://localhost:4317/").as_deref(),
+            Ok("http://localhost:4317")
+        );
+        assert!(validate_endpoint("e", "https://x:4317").is_err());
+        assert!(validate_endpoint("e", "localhost:4317").is_err());
+        assert!(validate_endpoint("e", "http://").is_err());
+        assert_eq!(
+            protocol_for_endpoint("http://127.0.0.1:4317"),
+            Protocol::Grpc
+        );
+        assert_eq!(
+            protocol_for_endpoint("http://127.0.0.1:4318"),
+            Protocol::HttpProtobuf
+        );
+    }
+
+    #[test]
+    fn booleans() {
+        assert_eq!(parse_bool("x", "TRUE"), Ok(true));
+        assert_eq!(parse_bool("x", "0"), Ok(false));
+        assert!(parse_bool("x", "maybe").is_err());
+    }
+}

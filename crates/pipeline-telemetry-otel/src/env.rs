@@ -1,0 +1,224 @@
+//! [`OtelBuilder::from_env`]: the Datadog and OpenTelemetry environment
+//! variables, read once.
+
+use std::time::Duration;
+
+use crate::builder::OtelBuilder;
+use crate::config::{parse_bool, LogFormat, Protocol, TracesExport};
+use crate::error::ConfigError;
+
+impl OtelBuilder {
+    /// Reads the configuration from the environment:
+    ///
+    /// | variable | setting |
+    /// |---|---|
+    /// | `DD_SERVICE`, else `OTEL_SERVICE_NAME` | service |
+    /// | `DD_ENV` | env |
+    /// | `DD_VERSION` | version |
+    /// | `OTEL_RESOURCE_ATTRIBUTES` (`k=v,...`), `DD_TAGS` (`k:v,...`) | resource attributes |
+    /// | `OTEL_EXPORTER_OTLP_ENDPOINT` | endpoint |
+    /// | `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc`, `http/protobuf`) | protocol |
+    /// | `DD_AGENT_HOST` | Agent host (used when no endpoint is set) |
+    /// | `PIPELINE_TELEMETRY_TRACES` or `OTEL_TRACES_EXPORTER` (`otlp`, `console`, `none`) | traces export |
+    /// | `PIPELINE_TELEMETRY_LOG_FORMAT` (`json`, `human`) | log format |
+    /// | `PIPELINE_TELEMETRY_OTLP_LOGS` (`true`), or `OTEL_LOGS_EXPORTER=otlp` | OTLP log export |
+    /// | `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, `OTEL_BSP_SCHEDULE_DELAY` (ms), `OTEL_BSP_EXPORT_TIMEOUT` (ms) | batching |
+    /// | `RUST_LOG` | log filter (default `info`) |
+    /// | `PIPELINE_TELEMETRY_TRACE_FILTER` | trace filter (default `info`) |
+    ///
+    /// Invalid values do not fail here: they are reported by
+    /// [`install`](Self::install) / [`build_layer`](Self::build_layer).
+    ///
+    /// ```
+    /// let builder = pipeline_telemetry_otel::OtelBuilder::from_env().with_version("2.0.0");
+    /// # drop(builder);
+    /// ```
+    pub fn from_env() -> Self {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// [`from_env`](Self::from_env) over any lookup function (used by tests).
+    pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |key: &str| get(key).filter(|v| !v.trim().is_empty());
+        let mut b = Self::empty();
+
+        if let Some(attrs) = get("OTEL_RESOURCE_ATTRIBUTES") {
+            b.resource_attributes
+                .extend(parse_otel_resource_attributes(&attrs));
+        }
+        if let Some(tags) = get("DD_TAGS") {
+            b.resource_attributes.extend(parse_dd_tags(&tags));
+        }
+        b.service = get("DD_SERVICE").or_else(|| get("OTEL_SERVICE_NAME"));
+        b.env = get("DD_ENV");
+        b.version = get("DD_VERSION");
+
+        b.endpoint = get("OTEL_EXPORTER_OTLP_ENDPOINT");
+        b.agent_host = get("DD_AGENT_HOST");
+        if let Some(p) = get("OTEL_EXPORTER_OTLP_PROTOCOL") {
+            match Protocol::parse(&p) {
+                Ok(p) => b.protocol = Some(p),
+                Err(e) => b.note_error(e),
+            }
+        }
+        let traces = get("PIPELINE_TELEMETRY_TRACES")
+            .map(|v| ("PIPELINE_TELEMETRY_TRACES", v))
+            .or_else(|| get("OTEL_TRACES_EXPORTER").map(|v| ("OTEL_TRACES_EXPORTER", v)));
+        if let Some((var, value)) = traces {
+            match TracesExport::parse(&value) {
+                Ok(t) => b.traces = Some(t),
+                Err(mut e) => {
+                    e.setting = var.to_owned();
+                    b.note_error(e);
+                }
+            }
+        }
+        if let Some(f) = get("PIPELINE_TELEMETRY_LOG_FORMAT") {
+            match LogFormat::parse(&f) {
+                Ok(f) => b.log_format = f,
+                Err(e) => b.note_error(e),
+            }
+        }
+        if let Some(v) = get("PIPELINE_TELEMETRY_OTLP_LOGS") {
+            match parse_bool("PIPELINE_TELEMETRY_OTLP_LOGS", &v) {
+                Ok(on) => b.otlp_logs = on,
+                Err(e) => b.note_error(e),
+            }
+        } else if let Some(v) = get("OTEL_LOGS_EXPORTER") {
+            b.otlp_logs = v.trim().eq_ignore_ascii_case("otlp");
+        }
+
+        let number = |b: &mut Self, key: &str| -> Option<u64> {
+            let raw = get(key)?;
+            match raw.trim().parse::<u64>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    b.note_error(ConfigError::new(key, raw, "expected a whole number"));
+                    None
+                }
+            }
+        };
+        if let Some(n) = number(&mut b, "OTEL_BSP_MAX_QUEUE_SIZE") {
+            b = b.with_queue_size(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        if let Some(n) = number(&mut b, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE") {
+            b = b.with_max_batch_size(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        if let Some(ms) = number(&mut b, "OTEL_BSP_SCHEDULE_DELAY") {
+            b.batch_delay = Duration::from_millis(ms);
+        }
+        if let Some(ms) = number(&mut b, "OTEL_BSP_EXPORT_TIMEOUT") {
+            b.export_timeout = Duration::from_millis(ms);
+        }
+
+        b.log_filter = get("RUST_LOG");
+        b.trace_filter = get("PIPELINE_TELEMETRY_TRACE_FILTER");
+        b
+    }
+}
+
+/// `OTEL_RESOURCE_ATTRIBUTES`: `key1=value1,key2=value2`, values
+/// percent-encoded. Malformed pairs are skipped.
+pub(crate) fn parse_otel_resource_attributes(raw: &str) -> Vec<(String, String)> {
+    raw.split(',')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            let k = k.trim();
+            (!k.is_empty()).then(|| (k.to_owned(), percent_decode(v.trim())))
+        })
+        .collect()
+}
+
+/// `DD_TAGS`: `key:value` pairs separated by commas or spaces. Tags without a
+/// value are skipped (a resource attribute needs one).
+pub(crate) fn parse_dd_tags(raw: &str) -> Vec<(String, String)> {
+    raw.split([',', ' '])
+        .filter_map(|tag| {
+            let (k, v) = tag.trim().split_once(':')?;
+            (!k.is_empty() && !v.is_empty()).then(|| (k.to_owned(), v.to_owned()))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                let value = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
+                out.push(u8::try_from(value).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn builder(vars: &[(&str, &str)]) -> OtelBuilder {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        OtelBuilder::from_lookup(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn datadog_variables_win_over_otel_ones() {
+        let b = builder(&[
+            ("DD_SERVICE", "prefect"),
+            ("OTEL_SERVICE_NAME", "other"),
+            ("DD_ENV", "prod"),
+            ("DD_VERSION", "1.2"),
+            ("DD_TAGS", "team:data, region:eu bare"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "a=b%20c,broken,=x"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://agent:4318"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("PIPELINE_TELEMETRY_LOG_FORMAT", "json"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "10"),
+        ]);
+        assert_eq!(b.service.as_deref(), Some("prefect"));
+        assert_eq!(b.env.as_deref(), Some("prod"));
+        assert_eq!(b.version.as_deref(), Some("1.2"));
+        assert_eq!(
+            b.resource_attributes,
+            vec![
+                ("a".to_owned(), "b c".to_owned()),
+                ("team".to_owned(), "data".to_owned()),
+                ("region".to_owned(), "eu".to_owned()),
+            ]
+        );
+        assert_eq!(b.endpoint.as_deref(), Some("http://agent:4318"));
+        assert_eq!(b.protocol, Some(Protocol::HttpProtobuf));
+        assert_eq!(b.log_format, LogFormat::Json);
+        assert_eq!(b.queue_size, 10);
+        assert!(b.pending_error.is_none());
+    }
+
+    #[test]
+    fn invalid_values_are_kept_for_install() {
+        let b = builder(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon"),
+            ("OTEL_SERVICE_NAME", "svc"),
+        ]);
+        assert_eq!(b.service.as_deref(), Some("svc"));
+        let err = b.pending_error.expect("error kept");
+        assert_eq!(err.setting, "OTEL_EXPORTER_OTLP_PROTOCOL");
+    }
+
+    #[test]
+    fn percent_decoding_is_lenient() {
+        assert_eq!(percent_decode("a%2Cb%zz%"), "a,b%zz%");
+    }
+}

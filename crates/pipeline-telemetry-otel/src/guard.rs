@@ -1,0 +1,129 @@
+//! [`OtelGuard`]: flushes and stops the export threads, on drop or on
+//! request, with a bounded wait.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opentelemetry::InstrumentationScope;
+use opentelemetry_sdk::logs::{SdkLogRecord, SdkLoggerProvider};
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData};
+
+use crate::batch::{Batcher, SignalStats};
+use crate::config::TracesExport;
+use crate::error::ShutdownError;
+
+/// Counters of what was exported, dropped (queue full) and lost (failed
+/// export) so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExportStats {
+    /// Finished spans.
+    pub spans: SignalStats,
+    /// OTLP log records (zero unless OTLP log export is on).
+    pub logs: SignalStats,
+}
+
+/// Keeps traces and logs running; dropping it flushes what is queued and
+/// stops the export threads, waiting at most the shutdown timeout.
+///
+/// ```
+/// use std::time::Duration;
+/// use pipeline_telemetry_otel::{OtelBuilder, TracesExport};
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// let (layer, guard) = OtelBuilder::new("etl")
+///     .with_traces(TracesExport::Off)
+///     .build_layer::<tracing_subscriber::Registry>()?;
+/// let subscriber = tracing_subscriber::registry().with(layer);
+/// tracing::subscriber::with_default(subscriber, || tracing::info!("hello"));
+/// guard.shutdown(Duration::from_secs(2))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "dropping the guard at once stops exporting; bind it: `let _guard = ...;`"]
+#[derive(Debug)]
+pub struct OtelGuard {
+    pub(crate) tracer_provider: Option<SdkTracerProvider>,
+    pub(crate) logger_provider: Option<SdkLoggerProvider>,
+    pub(crate) spans: Option<Arc<Batcher<SpanData>>>,
+    pub(crate) logs: Option<Arc<Batcher<(SdkLogRecord, InstrumentationScope)>>>,
+    pub(crate) traces: TracesExport,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) done: bool,
+}
+
+impl OtelGuard {
+    /// Exports everything queued so far, waiting at most `timeout` for each
+    /// signal. Recording goes on.
+    pub fn flush(&self, timeout: Duration) -> Result<(), ShutdownError> {
+        let mut result = Ok(());
+        if let Some(b) = &self.spans {
+            result = result.and(b.flush(timeout));
+        }
+        if let Some(b) = &self.logs {
+            result = result.and(b.flush(timeout));
+        }
+        result
+    }
+
+    /// Flushes and stops exporting, waiting at most `timeout` in total.
+    /// Spans that end afterwards are not exported.
+    pub fn shutdown(mut self, timeout: Duration) -> Result<(), ShutdownError> {
+        self.stop(timeout)
+    }
+
+    /// What happened to spans and log records so far.
+    pub fn stats(&self) -> ExportStats {
+        ExportStats {
+            spans: self.spans.as_ref().map(|b| b.stats()).unwrap_or_default(),
+            logs: self.logs.as_ref().map(|b| b.stats()).unwrap_or_default(),
+        }
+    }
+
+    /// Where finished spans go.
+    pub fn traces_export(&self) -> TracesExport {
+        self.traces
+    }
+
+    /// The tracer provider, for code that uses the OpenTelemetry API directly
+    /// (`None` when traces are off).
+    pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
+        self.tracer_provider.as_ref()
+    }
+
+    fn stop(&mut self, timeout: Duration) -> Result<(), ShutdownError> {
+        if std::mem::replace(&mut self.done, true) {
+            return Ok(());
+        }
+        let deadline = Instant::now() + timeout;
+        // Both threads work on their final export at the same time.
+        let span_ack = self.spans.as_ref().and_then(|b| b.begin_shutdown());
+        let log_ack = self.logs.as_ref().and_then(|b| b.begin_shutdown());
+        let mut result = Ok(());
+        if let (Some(b), Some(ack)) = (&self.spans, &span_ack) {
+            result = result.and(b.wait(ack, deadline, timeout));
+        }
+        if let (Some(b), Some(ack)) = (&self.logs, &log_ack) {
+            result = result.and(b.wait(ack, deadline, timeout));
+        }
+        // The processors are stopped already; this marks the providers shut
+        // down so that later spans and records are not even created.
+        if let Some(p) = &self.tracer_provider {
+            let _ = p.shutdown_with_timeout(Duration::ZERO);
+        }
+        if let Some(p) = &self.logger_provider {
+            let _ = p.shutdown_with_timeout(Duration::ZERO);
+        }
+        result
+    }
+}
+
+impl Drop for OtelGuard {
+    fn drop(&mut self) {
+        let timeout = self.shutdown_timeout;
+        if let Err(ShutdownError::Timeout(_)) = self.stop(timeout) {
+            eprintln!(
+                "pipeline-telemetry: the final export did not finish within {timeout:?}; queued telemetry may be lost"
+            );
+        }
+    }
+}

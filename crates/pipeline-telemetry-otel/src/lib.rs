@@ -1,0 +1,76 @@
+//! Traces and logs for pipeline-telemetry: `tracing` spans exported over
+//! OTLP to the Datadog Agent, W3C context propagation across processes, and
+//! log lines that Datadog correlates with traces.
+//!
+//! - **Traces**: the OpenTelemetry layer turns `tracing` spans into
+//!   OpenTelemetry spans, exported in batches over OTLP gRPC (4317) or
+//!   HTTP/protobuf (4318) on a background thread, with a bounded queue
+//!   (drops are counted, the application never blocks). Without any
+//!   endpoint or `DD_AGENT_HOST`, finished spans are printed to stderr
+//!   instead, one line each.
+//! - **Logs**: human-readable lines by default, or JSON lines with
+//!   `dd.trace_id`, `dd.span_id`, `dd.service`, `dd.env`, `dd.version`,
+//!   `status`, `source`, `pipeline_id` and `stage`
+//!   (`PIPELINE_TELEMETRY_LOG_FORMAT=json`); optionally also OTLP log
+//!   records.
+//! - **Propagation**: [`inject_context`] / [`extract`] over any [`Carrier`]
+//!   (`http::HeaderMap`, `BTreeMap<String, String>` for AMQP headers).
+//!
+//! ```no_run
+//! use pipeline_telemetry_otel::{extract, inject_context, OtelBuilder};
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let _guard = OtelBuilder::from_env().install()?;
+//!
+//!     let run = tracing::info_span!(target: "pipeline_telemetry", "pipeline.run",
+//!         pipeline = "nightly", pipeline_id = 42,
+//!         "operation.name" = "pipeline.run", "resource.name" = "nightly");
+//!     let _entered = run.enter();
+//!
+//!     // Producer side: carry the context in message headers.
+//!     let mut headers = std::collections::BTreeMap::new();
+//!     inject_context(&run, &mut headers);
+//!
+//!     // Consumer side (usually another process): continue the trace.
+//!     let remote = extract(&headers);
+//!     let consume = tracing::info_span!("consume",
+//!         pipeline_id = remote.pipeline_id.as_deref().unwrap_or(""));
+//!     remote.set_parent(&consume)?;
+//!     Ok(())
+//! }
+//! ```
+#![deny(missing_docs)]
+
+mod batch;
+mod builder;
+mod carrier;
+mod config;
+mod console;
+mod env;
+mod error;
+mod exception;
+mod fields;
+mod guard;
+mod install;
+mod json_fmt;
+mod json_log;
+mod log_filter;
+mod processor;
+mod propagation;
+mod resolve;
+mod sink;
+
+pub use batch::SignalStats;
+pub use builder::{
+    OtelBuilder, DEFAULT_BATCH_DELAY, DEFAULT_EXPORT_TIMEOUT, DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_QUEUE_SIZE, DEFAULT_SHUTDOWN_TIMEOUT,
+};
+pub use carrier::{Carrier, MAX_HEADER_VALUE_LEN};
+pub use config::{LogFormat, Protocol, TracesExport};
+pub use error::{ConfigError, InstallError, PropagationError, ShutdownError};
+pub use guard::{ExportStats, OtelGuard};
+pub use install::BoxedLayer;
+pub use propagation::{
+    extract, inject_context, inject_current_context, propagator, sanitize_pipeline_id,
+    ExtractedContext, MAX_PIPELINE_ID_LEN, PIPELINE_ID_KEY,
+};

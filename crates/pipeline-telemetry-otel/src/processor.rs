@@ -1,0 +1,68 @@
+//! The OpenTelemetry SDK's processor traits over a [`Batcher`]: the SDK hands
+//! finished spans and log records to these, they queue them without blocking.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::{Context, InstrumentationScope};
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord};
+use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+
+use crate::batch::Batcher;
+use crate::error::ShutdownError;
+
+fn sdk_result(r: Result<(), ShutdownError>) -> OTelSdkResult {
+    match r {
+        Ok(()) => Ok(()),
+        Err(ShutdownError::Timeout(t)) => Err(OTelSdkError::Timeout(t)),
+        Err(ShutdownError::AlreadyShutDown(_)) => Err(OTelSdkError::AlreadyShutdown),
+        Err(e) => Err(OTelSdkError::InternalFailure(e.to_string())),
+    }
+}
+
+/// Queues sampled finished spans for the export thread.
+#[derive(Debug)]
+pub(crate) struct QueueSpanProcessor {
+    pub(crate) batcher: Arc<Batcher<SpanData>>,
+    pub(crate) flush_timeout: Duration,
+}
+
+impl SpanProcessor for QueueSpanProcessor {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        if span.span_context.is_sampled() {
+            self.batcher.push(span);
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        sdk_result(self.batcher.flush(self.flush_timeout))
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        sdk_result(self.batcher.shutdown(timeout))
+    }
+}
+
+/// Queues log records for the export thread.
+#[derive(Debug)]
+pub(crate) struct QueueLogProcessor {
+    pub(crate) batcher: Arc<Batcher<(SdkLogRecord, InstrumentationScope)>>,
+    pub(crate) flush_timeout: Duration,
+}
+
+impl LogProcessor for QueueLogProcessor {
+    fn emit(&self, record: &mut SdkLogRecord, scope: &InstrumentationScope) {
+        self.batcher.push((record.clone(), scope.clone()));
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        sdk_result(self.batcher.flush(self.flush_timeout))
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        sdk_result(self.batcher.shutdown(timeout))
+    }
+}
