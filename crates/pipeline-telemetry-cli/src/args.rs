@@ -1,0 +1,185 @@
+//! Command-line arguments (std only).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use pipeline_telemetry_monitors::guide::Routing;
+
+pub const USAGE: &str = "\
+usage: pipeline-telemetry-cli <command> [options]
+
+commands:
+  dashboard                          print the dashboard JSON (dashboards API)
+  monitors [--format json|terraform] print the monitors (monitors API JSON or
+                                     Terraform datadog_monitor resources)
+  metrics-doc                        print docs/metrics.md
+  generate [--root <dir>]            write every generated file under <dir> (default .)
+  replay <capture-file> [--now <unix>] [--fail-on-notify]
+                                     evaluate the monitors over a capture of
+                                     DogStatsD lines (optionally '<unix> <line>')
+                                     and print which would notify
+  help                               print this help
+
+routing options (monitors, generate, replay):
+  --slack <channel>                  Slack channel for @slack-<channel>
+  --email <address>                  e-mail address to notify
+";
+
+/// Output format of `monitors`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Terraform,
+}
+
+/// A parsed command line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Help,
+    Dashboard,
+    Monitors {
+        format: Format,
+        routing: Routing,
+    },
+    MetricsDoc,
+    Generate {
+        root: PathBuf,
+        routing: Routing,
+    },
+    Replay {
+        capture: PathBuf,
+        now: Option<u64>,
+        fail_on_notify: bool,
+        routing: Routing,
+    },
+}
+
+/// A command line that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}\n\n{USAGE}", self.0)
+    }
+}
+
+fn usage(msg: impl Into<String>) -> UsageError {
+    UsageError(msg.into())
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: &[String]) -> Result<Command, UsageError> {
+    let Some((command, rest)) = args.split_first() else {
+        return Ok(Command::Help);
+    };
+    let mut positional = Vec::new();
+    let mut format = Format::Json;
+    let mut now = None;
+    let mut root = PathBuf::from(".");
+    let mut fail_on_notify = false;
+    let mut slack = None;
+    let mut email = None;
+    let mut it = rest.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| usage(format!("{name} needs a value")))
+        };
+        match arg.as_str() {
+            "--format" => {
+                format = match value("--format")?.as_str() {
+                    "json" => Format::Json,
+                    "terraform" | "tf" => Format::Terraform,
+                    other => {
+                        return Err(usage(format!(
+                            "unknown format {other:?} (json or terraform)"
+                        )))
+                    }
+                }
+            }
+            "--now" => {
+                let v = value("--now")?;
+                now = Some(
+                    v.parse()
+                        .map_err(|_| usage(format!("--now takes unix seconds, not {v:?}")))?,
+                );
+            }
+            "--root" => root = PathBuf::from(value("--root")?),
+            "--slack" => slack = Some(value("--slack")?),
+            "--email" => email = Some(value("--email")?),
+            "--fail-on-notify" => fail_on_notify = true,
+            flag if flag.starts_with("--") => return Err(usage(format!("unknown option {flag}"))),
+            _ => positional.push(arg.clone()),
+        }
+    }
+    let default = Routing::default();
+    let routing = Routing::new(
+        slack.as_deref().unwrap_or(&default.slack_channel),
+        email.as_deref().unwrap_or(&default.email),
+    );
+    let no_positional = |cmd: Command| match positional.first() {
+        Some(extra) => Err(usage(format!("unexpected argument {extra:?}"))),
+        None => Ok(cmd),
+    };
+    match command.as_str() {
+        "help" | "--help" | "-h" => Ok(Command::Help),
+        "dashboard" => no_positional(Command::Dashboard),
+        "monitors" => no_positional(Command::Monitors { format, routing }),
+        "metrics-doc" => no_positional(Command::MetricsDoc),
+        "generate" => no_positional(Command::Generate { root, routing }),
+        "replay" => match positional.as_slice() {
+            [capture] => Ok(Command::Replay {
+                capture: PathBuf::from(capture),
+                now,
+                fail_on_notify,
+                routing,
+            }),
+            [] => Err(usage("replay needs a capture file")),
+            _ => Err(usage("replay takes one capture file")),
+        },
+        other => Err(usage(format!("unknown command {other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn parses_each_command() {
+        assert_eq!(parse(&args("")), Ok(Command::Help));
+        assert_eq!(parse(&args("dashboard")), Ok(Command::Dashboard));
+        assert!(matches!(
+            parse(&args("monitors --format terraform --slack ops")),
+            Ok(Command::Monitors { format: Format::Terraform, routing }) if routing.slack_channel == "ops"
+        ));
+        assert!(matches!(
+            parse(&args("replay cap.txt --now 1700000000")),
+            Ok(Command::Replay {
+                now: Some(1_700_000_000),
+                fail_on_notify: false,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn rejects_bad_command_lines() {
+        for bad in [
+            "dance",
+            "replay",
+            "replay a b",
+            "monitors --format yaml",
+            "replay a --now soon",
+            "dashboard x",
+        ] {
+            assert!(parse(&args(bad)).is_err(), "{bad}");
+        }
+    }
+}
