@@ -71,6 +71,6 @@ pub use error::{ConfigError, InstallError, PropagationError, ShutdownError};
 pub use guard::{ExportStats, OtelGuard};
 pub use install::BoxedLayer;
 pub use propagation::{
-    extract, inject_context, inject_current_context, propagator, sanitize_pipeline_id,
-    ExtractedContext, MAX_PIPELINE_ID_LEN, PIPELINE_ID_KEY,
+    extract, inject_context, inject_context_with_pipeline_id, inject_current_context, propagator,
+    sanitize_pipeline_id, ExtractedContext, MAX_PIPELINE_ID_LEN, PIPELINE_ID_KEY,
 };

@@ -83,8 +83,33 @@ fn baggage_without_pipeline_id(cx: &opentelemetry::Context) -> Baggage {
 /// inject_context(&span, &mut headers);
 /// ```
 pub fn inject_context<C: Carrier + ?Sized>(span: &tracing::Span, carrier: &mut C) {
+    inject_with(span, pipeline_id_of(span), carrier);
+}
+
+/// [`inject_context`] with the `pipeline_id` given rather than looked up in
+/// the span's scope: the baggage carries it even where no subscriber with
+/// the OpenTelemetry layer is installed (then no `traceparent` is written).
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use pipeline_telemetry_otel::inject_context_with_pipeline_id;
+///
+/// let span = tracing::info_span!("pipeline.run");
+/// let mut headers: BTreeMap<String, String> = BTreeMap::new();
+/// inject_context_with_pipeline_id(&span, "run-7", &mut headers);
+/// assert_eq!(headers.get("baggage").map(String::as_str), Some("pipeline_id=run-7"));
+/// ```
+pub fn inject_context_with_pipeline_id<C: Carrier + ?Sized>(
+    span: &tracing::Span,
+    pipeline_id: &str,
+    carrier: &mut C,
+) {
+    inject_with(span, Some(pipeline_id.to_owned()), carrier);
+}
+
+fn inject_with<C: Carrier + ?Sized>(span: &tracing::Span, id: Option<String>, carrier: &mut C) {
     let mut cx = span.context();
-    let id = pipeline_id_of(span).and_then(|id| sanitize_pipeline_id(&id));
+    let id = id.and_then(|id| sanitize_pipeline_id(&id));
     if let Some(id) = id {
         let mut baggage = baggage_without_pipeline_id(&cx);
         baggage.insert(PIPELINE_ID_KEY, id);
