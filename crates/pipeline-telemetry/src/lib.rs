@@ -1,1 +1,72 @@
-//! wip
+//! Datadog observability for Rust data pipelines.
+//!
+//! Call [`init`] once, start a [`PipelineRun`] per run, and put
+//! [`#[instrument_stage]`](instrument_stage) on each stage function: the
+//! metrics of the monitoring guide (`pipeline.runs`, `pipeline.errors`,
+//! `pipeline.stage.duration`, `pipeline.records`) go to the Datadog Agent
+//! over DogStatsD, and every stage opens a `tracing` span, child of its
+//! run's span.
+//!
+//! ```no_run
+//! use pipeline_telemetry::{instrument_stage, PipelineRun};
+//!
+//! #[instrument_stage]
+//! fn extract() -> Result<Vec<u32>, std::io::Error> {
+//!     Ok(vec![1, 2, 3])
+//! }
+//!
+//! #[instrument_stage(stage = "dbt")]
+//! async fn transform(rows: Vec<u32>) -> Result<usize, std::io::Error> {
+//!     Ok(rows.len())
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let _telemetry = pipeline_telemetry::init()?;
+//!     let run = PipelineRun::start("daily_etl", "42");
+//!     let rows = extract()?;
+//!     run.record_records("extract", rows.len() as u64);
+//!     transform(rows).await?;
+//!     run.finish();
+//!     Ok(())
+//! }
+//! ```
+#![deny(missing_docs)]
+
+mod clock;
+mod context;
+mod error;
+mod future;
+mod guard;
+mod init;
+mod intern;
+mod outcome;
+mod run;
+mod stage;
+pub mod testing;
+
+pub use error::InitError;
+pub use future::{InRun, StageFuture};
+pub use guard::TelemetryGuard;
+pub use init::{init, try_init, Fallback, TelemetryBuilder};
+pub use outcome::{ErrorView, Outcome};
+pub use pipeline_telemetry_catalogue as catalogue;
+pub use pipeline_telemetry_dogstatsd::Target as MetricsTarget;
+pub use pipeline_telemetry_macros::instrument_stage;
+#[cfg(feature = "otlp")]
+pub use pipeline_telemetry_otel as otel;
+pub use run::{PipelineRun, RUN_FAILED, RUN_SERVICE_CHECK, RUN_STAGE};
+
+/// What `#[instrument_stage]` expands to. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::future::{outcome_fn, StageFuture};
+    pub use crate::outcome::{Outcome, Probe, ProbeAny, ProbeDebug, ProbeDisplay, ProbeOther};
+    pub use crate::stage::{StageCallsite, StageGuard};
+    pub use tracing::Span;
+}
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

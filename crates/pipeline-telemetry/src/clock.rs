@@ -1,0 +1,43 @@
+//! The clock of stage timings, chosen by measurement
+//! (`benches/stage_overhead.rs`, group `stage_clock`): a start and an
+//! elapsed read with `std::time::Instant` (a vDSO `clock_gettime` each)
+//! cost more than with `quanta`, and `quanta::Clock::raw` (the bare TSC
+//! read, scaled once per duration instead of once per read, and without
+//! `quanta::Instant::now`'s per-call check for a mocked clock) costs the
+//! least. Where the TSC is not usable, quanta falls back to the OS
+//! monotonic clock by itself.
+
+use std::sync::LazyLock;
+
+/// Calibrated once per process (shared with quanta's global calibration).
+static CLOCK: LazyLock<quanta::Clock> = LazyLock::new(quanta::Clock::new);
+
+/// A point in time, in the clock's raw unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Instant(u64);
+
+/// Now.
+#[inline]
+pub fn now() -> Instant {
+    Instant(CLOCK.raw())
+}
+
+/// Seconds elapsed since `start` (0 if the clock went backwards).
+#[inline]
+pub fn seconds_since(start: Instant) -> f64 {
+    let clock = &*CLOCK;
+    clock.delta_as_nanos(start.0, clock.raw()) as f64 / 1_000_000_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measures_wall_time_in_seconds() {
+        let start = now();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let secs = seconds_since(start);
+        assert!((0.019..1.0).contains(&secs), "{secs}");
+    }
+}

@@ -1,0 +1,159 @@
+//! Futures: an async stage timed from its first poll to completion, and a
+//! future that carries a pipeline run into another task.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use crate::clock::{self, Instant};
+use crate::context;
+use crate::context::{CurrentGuard, RunRef};
+use crate::outcome::Outcome;
+use crate::stage::StageCallsite;
+
+/// Ensures a closure is higher-ranked over the borrow of the output, so
+/// the macro can pass its outcome probe as a closure.
+#[inline]
+pub fn outcome_fn<T, F>(f: F) -> F
+where
+    F: for<'a> Fn(&'a T) -> Outcome<'a>,
+{
+    f
+}
+
+struct Started {
+    run: Option<RunRef>,
+    span: tracing::Span,
+    start: Instant,
+}
+
+pin_project! {
+    /// An async stage: wall time from first poll to completion; the run
+    /// captured at the first poll is current, and the stage's span entered,
+    /// during every poll. Dropped before completion, it records the stage
+    /// as `cancelled`.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct StageFuture<F, P> {
+        #[pin]
+        inner: F,
+        callsite: &'static StageCallsite,
+        probe: P,
+        started: Option<Started>,
+        done: bool,
+    }
+
+    impl<F, P> PinnedDrop for StageFuture<F, P> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let (Some(s), false) = (this.started.as_ref(), *this.done) {
+                this.callsite.cancelled(s.run.as_ref(), s.start);
+            }
+        }
+    }
+}
+
+impl<F, P> std::fmt::Debug for StageFuture<F, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StageFuture")
+            .field("stage", &self.callsite.stage())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, P> StageFuture<F, P>
+where
+    F: Future,
+    P: for<'a> Fn(&'a F::Output) -> Outcome<'a>,
+{
+    /// Wraps the body of an async stage.
+    pub fn new(callsite: &'static StageCallsite, inner: F, probe: P) -> Self {
+        StageFuture {
+            inner,
+            callsite,
+            probe,
+            started: None,
+            done: false,
+        }
+    }
+}
+
+impl<F, P> Future for StageFuture<F, P>
+where
+    F: Future,
+    P: for<'a> Fn(&'a F::Output) -> Outcome<'a>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        if *this.done {
+            // Polled after completion: the inner future decides (usually a panic
+            // of its own); nothing more to record.
+            return this.inner.poll(cx);
+        }
+        let started = this.started.get_or_insert_with(|| {
+            let run = context::current();
+            let span = this.callsite.span(run.as_ref());
+            Started {
+                run,
+                span,
+                start: clock::now(),
+            }
+        });
+        let _current = CurrentGuard::set(started.run.clone());
+        let poll = {
+            let _enter = started.span.enter();
+            this.inner.poll(cx)
+        };
+        if let Poll::Ready(out) = &poll {
+            *this.done = true;
+            this.callsite.complete(
+                started.run.as_ref(),
+                &started.span,
+                started.start,
+                (this.probe)(out),
+            );
+        }
+        poll
+    }
+}
+
+pin_project! {
+    /// A future that runs with a pipeline run as its current run, so the
+    /// stages it awaits are tagged with that run's pipeline and parented to
+    /// its span, on whichever thread it is polled. See
+    /// [`PipelineRun::scope`](crate::PipelineRun::scope).
+    #[must_use = "futures do nothing unless polled"]
+    pub struct InRun<F> {
+        #[pin]
+        inner: F,
+        run: RunRef,
+    }
+}
+
+impl<F> InRun<F> {
+    pub(crate) fn new(inner: F, run: RunRef) -> Self {
+        InRun { inner, run }
+    }
+}
+
+impl<F> std::fmt::Debug for InRun<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InRun")
+            .field("pipeline", &self.run.pipeline.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: Future> Future for InRun<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _current = CurrentGuard::set(Some(this.run.clone()));
+        let _enter = this.run.span.enter();
+        this.inner.poll(cx)
+    }
+}

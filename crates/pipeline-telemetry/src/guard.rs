@@ -1,0 +1,75 @@
+//! The guard returned by `init()`.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use pipeline_telemetry_dogstatsd::{self as dogstatsd, DogStatsDGuard};
+
+use crate::init::ACTIVE;
+
+/// The longest a flush of spans and logs waits.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Keeps telemetry running; dropping it flushes everything recorded so far
+/// (bounded wait) and stops the exporters.
+#[must_use = "telemetry stops when this guard is dropped; keep it alive with `let _telemetry = pipeline_telemetry::init()?;`"]
+#[derive(Debug)]
+pub struct TelemetryGuard {
+    pub(crate) metrics: Option<DogStatsDGuard>,
+    #[cfg(feature = "otlp")]
+    pub(crate) otel: Option<pipeline_telemetry_otel::OtelGuard>,
+}
+
+impl TelemetryGuard {
+    /// Sends everything recorded so far, now (spans and logs with a
+    /// bounded wait).
+    pub fn flush(&self) {
+        #[cfg(feature = "otlp")]
+        if let Some(o) = &self.otel {
+            let _ = o.flush(SHUTDOWN_TIMEOUT);
+        }
+        if let Some(m) = &self.metrics {
+            m.flush();
+        }
+    }
+
+    /// What the metrics exporter sent and dropped so far.
+    pub fn metrics_stats(&self) -> dogstatsd::Stats {
+        self.metrics
+            .as_ref()
+            .map(DogStatsDGuard::stats)
+            .unwrap_or_default()
+    }
+
+    /// The traces and logs exporter's guard, when the `otlp` feature is on
+    /// and tracing was set up.
+    #[cfg(feature = "otlp")]
+    pub fn otel(&self) -> Option<&pipeline_telemetry_otel::OtelGuard> {
+        self.otel.as_ref()
+    }
+
+    /// Flushes and stops, waiting at most `timeout` for each exporter.
+    pub fn shutdown(mut self, timeout: Duration) -> Result<(), dogstatsd::ShutdownError> {
+        #[cfg(feature = "otlp")]
+        if let Some(o) = self.otel.take() {
+            let _ = o.shutdown(timeout);
+        }
+        let r = match self.metrics.take() {
+            Some(m) => m.shutdown(timeout),
+            None => Ok(()),
+        };
+        ACTIVE.store(false, Ordering::Release);
+        r
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        #[cfg(feature = "otlp")]
+        drop(self.otel.take());
+        if let Some(m) = self.metrics.take() {
+            drop(m);
+            ACTIVE.store(false, Ordering::Release);
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! `init()`: one call that sets up metrics (and, with the `otlp` feature,
+//! traces and logs) from Datadog's environment variables.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use pipeline_telemetry_dogstatsd::{self as dogstatsd, DogStatsDBuilder, Target};
+#[cfg(feature = "otlp")]
+use pipeline_telemetry_otel::OtelBuilder;
+
+use crate::error::InitError;
+use crate::guard::TelemetryGuard;
+
+/// Whether a [`TelemetryGuard`] is alive.
+pub(crate) static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Where metrics go when nothing is configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fallback {
+    /// Print the DogStatsD lines to standard output (the default: useful
+    /// on a laptop, harmless in a container without an Agent).
+    Console,
+    /// Send to the Agent's default address, `udp://127.0.0.1:8125`.
+    DefaultAgent,
+}
+
+/// Every setting of [`init`], overridable in code.
+///
+/// ```
+/// use pipeline_telemetry::{MetricsTarget, TelemetryBuilder};
+///
+/// let builder = TelemetryBuilder::from_env()
+///     .with_service("ingest")
+///     .with_env("dev")
+///     .with_metrics_target(MetricsTarget::Console);
+/// ```
+#[derive(Debug)]
+pub struct TelemetryBuilder {
+    target: Option<Target>,
+    fallback: Fallback,
+    env_error: Option<dogstatsd::ConfigError>,
+    dogstatsd: DogStatsDBuilder,
+    strict_recorder: bool,
+    quiet: bool,
+    run_events: bool,
+    #[cfg(feature = "otlp")]
+    otel: Option<OtelBuilder>,
+}
+
+impl TelemetryBuilder {
+    /// Settings from `DD_DOGSTATSD_URL`, `DD_AGENT_HOST`,
+    /// `DD_DOGSTATSD_PORT`, `DD_SERVICE`, `DD_ENV`, `DD_VERSION`, `DD_TAGS`.
+    pub fn from_env() -> Self {
+        let (target, env_error) = match Target::from_env() {
+            Ok(t) => (t, None),
+            Err(e) => (None, Some(e)),
+        };
+        TelemetryBuilder {
+            target,
+            fallback: Fallback::Console,
+            env_error,
+            dogstatsd: DogStatsDBuilder::new(Target::Console).with_env_tags(),
+            strict_recorder: false,
+            quiet: false,
+            run_events: false,
+            #[cfg(feature = "otlp")]
+            otel: Some(OtelBuilder::from_env()),
+        }
+    }
+
+    /// Where metrics go, replacing what the environment says.
+    pub fn with_metrics_target(mut self, target: Target) -> Self {
+        self.target = Some(target);
+        self.env_error = None;
+        self
+    }
+
+    /// Where metrics go when no Agent is configured (default: console).
+    pub fn with_fallback(mut self, fallback: Fallback) -> Self {
+        self.fallback = fallback;
+        self
+    }
+
+    /// Sets the `service` tag (`DD_SERVICE`).
+    pub fn with_service(mut self, service: impl Into<String>) -> Self {
+        let service = service.into();
+        #[cfg(feature = "otlp")]
+        {
+            self.otel = self.otel.map(|o| o.with_service(service.clone()));
+        }
+        self.dogstatsd = self.dogstatsd.with_service(service);
+        self
+    }
+
+    /// Sets the `env` tag (`DD_ENV`).
+    pub fn with_env(mut self, env: impl Into<String>) -> Self {
+        let env = env.into();
+        #[cfg(feature = "otlp")]
+        {
+            self.otel = self.otel.map(|o| o.with_env(env.clone()));
+        }
+        self.dogstatsd = self.dogstatsd.with_env(env);
+        self
+    }
+
+    /// Sets the `version` tag (`DD_VERSION`).
+    pub fn with_version(mut self, version: impl Into<String>) -> Self {
+        let version = version.into();
+        #[cfg(feature = "otlp")]
+        {
+            self.otel = self.otel.map(|o| o.with_version(version.clone()));
+        }
+        self.dogstatsd = self.dogstatsd.with_version(version);
+        self
+    }
+
+    /// Adds a global tag on every metric.
+    pub fn with_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.dogstatsd = self.dogstatsd.with_tag(key, value);
+        self
+    }
+
+    /// How often metrics are flushed (default 1 s).
+    pub fn with_flush_interval(mut self, interval: Duration) -> Self {
+        self.dogstatsd = self.dogstatsd.with_flush_interval(interval);
+        self
+    }
+
+    /// The largest datagram sent.
+    pub fn with_max_payload(mut self, bytes: usize) -> Self {
+        self.dogstatsd = self.dogstatsd.with_max_payload(bytes);
+        self
+    }
+
+    /// Adjusts the traces and logs settings (OTLP endpoint and protocol,
+    /// log format, ...), which start from the environment.
+    #[cfg(feature = "otlp")]
+    pub fn with_otel(mut self, configure: impl FnOnce(OtelBuilder) -> OtelBuilder) -> Self {
+        self.otel = Some(configure(
+            self.otel.take().unwrap_or_else(OtelBuilder::from_env),
+        ));
+        self
+    }
+
+    /// Sets up metrics only: no `tracing` subscriber, no span export.
+    #[cfg(feature = "otlp")]
+    pub fn without_otel(mut self) -> Self {
+        self.otel = None;
+        self
+    }
+
+    /// At the end of each run, send the service check `pipeline.run`
+    /// (OK or CRITICAL, tagged `pipeline`) and, for a failed run, an event
+    /// (alert type error, aggregated by pipeline). Off by default.
+    pub fn with_run_events(mut self, enabled: bool) -> Self {
+        self.run_events = enabled;
+        self
+    }
+
+    /// Do not print the note about where metrics go when none is configured.
+    pub fn quiet(mut self) -> Self {
+        self.quiet = true;
+        self
+    }
+
+    /// Initialises telemetry. Lenient: if another `metrics` recorder is
+    /// already installed, `metrics::` macros keep going there but
+    /// `#[instrument_stage]` and [`PipelineRun`](crate::PipelineRun) still
+    /// report through this exporter.
+    pub fn init(self) -> Result<TelemetryGuard, InitError> {
+        self.start()
+    }
+
+    /// Like [`init`](Self::init) but fails if another `metrics` recorder
+    /// or a global `tracing` subscriber is installed.
+    pub fn try_init(mut self) -> Result<TelemetryGuard, InitError> {
+        self.strict_recorder = true;
+        self.start()
+    }
+
+    fn start(self) -> Result<TelemetryGuard, InitError> {
+        if let Some(e) = self.env_error {
+            return Err(InitError::Config(e));
+        }
+        let target = match (self.target, self.fallback) {
+            (Some(t), _) => t,
+            (None, Fallback::DefaultAgent) => Target::default(),
+            (None, Fallback::Console) => {
+                if !self.quiet {
+                    eprintln!(
+                        "pipeline-telemetry: no Datadog Agent configured; printing metrics to stdout. \
+                         Set DD_AGENT_HOST (and DD_DOGSTATSD_PORT) or DD_DOGSTATSD_URL=udp://host:8125 \
+                         to send them to an Agent."
+                    );
+                }
+                Target::Console
+            }
+        };
+        if ACTIVE.swap(true, Ordering::AcqRel) {
+            return Err(InitError::AlreadyInitialized);
+        }
+        let result = (|| {
+            match dogstatsd::install_recorder() {
+                Ok(()) => {}
+                Err(e) if self.strict_recorder => return Err(InitError::Metrics(e)),
+                Err(_) => {}
+            }
+            self.dogstatsd
+                .with_target(target)
+                .start()
+                .map_err(InitError::Metrics)
+        })();
+        let metrics = match result {
+            Ok(m) => {
+                crate::run::RUN_EVENTS.store(self.run_events, Ordering::Relaxed);
+                m
+            }
+            Err(e) => {
+                ACTIVE.store(false, Ordering::Release);
+                return Err(e);
+            }
+        };
+        #[cfg(feature = "otlp")]
+        let otel = match self.otel.map(OtelBuilder::install) {
+            None => None,
+            Some(Ok(g)) => Some(g),
+            Some(Err(pipeline_telemetry_otel::InstallError::GlobalSubscriberAlreadySet(_)))
+                if !self.strict_recorder =>
+            {
+                // Lenient: the application has its own subscriber; spans go there.
+                None
+            }
+            Some(Err(e)) => {
+                drop(metrics);
+                ACTIVE.store(false, Ordering::Release);
+                return Err(InitError::Tracing(e));
+            }
+        };
+        Ok(TelemetryGuard {
+            metrics: Some(metrics),
+            #[cfg(feature = "otlp")]
+            otel,
+        })
+    }
+}
+
+/// Initialises telemetry from the environment; see [`TelemetryBuilder`].
+///
+/// ```no_run
+/// let _telemetry = pipeline_telemetry::init()?;
+/// # Ok::<(), pipeline_telemetry::InitError>(())
+/// ```
+pub fn init() -> Result<TelemetryGuard, InitError> {
+    TelemetryBuilder::from_env().init()
+}
+
+/// Like [`init`], but fails if another `metrics` recorder is installed.
+pub fn try_init() -> Result<TelemetryGuard, InitError> {
+    TelemetryBuilder::from_env().try_init()
+}

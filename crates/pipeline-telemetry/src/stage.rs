@@ -1,0 +1,283 @@
+//! Stage call sites: the handles a `#[instrument_stage]` function caches in
+//! its `static`, and what happens when a stage ends.
+
+use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
+
+use pipeline_telemetry_catalogue::{self as catalogue, status, tags};
+use pipeline_telemetry_dogstatsd::{CounterHandle, DistributionHandle};
+use tracing::field::Empty;
+
+use crate::clock::{self, Instant};
+use crate::context::{self, RunKey, RunRef};
+use crate::intern::PipelineName;
+use crate::outcome::{short_type_name, ErrorView, Outcome};
+
+/// Pipelines whose handles a call site caches without any lookup.
+const CACHED_PIPELINES: usize = 16;
+
+/// The duration handles of one (stage, pipeline) pair.
+#[derive(Debug)]
+pub struct StageHandles {
+    ok: DistributionHandle,
+    error: DistributionHandle,
+    cancelled: OnceLock<DistributionHandle>,
+}
+
+impl StageHandles {
+    fn new(stage: &str, pipeline: Option<&str>) -> Self {
+        let name = catalogue::PIPELINE_STAGE_DURATION.name;
+        let reg = |st: &str| match pipeline {
+            Some(p) => DistributionHandle::register(
+                name,
+                &[
+                    (tags::PIPELINE, p),
+                    (tags::STAGE, stage),
+                    (tags::STATUS, st),
+                ],
+            ),
+            None => DistributionHandle::register(name, &[(tags::STAGE, stage), (tags::STATUS, st)]),
+        };
+        StageHandles {
+            ok: reg(status::OK),
+            error: reg(status::ERROR),
+            cancelled: OnceLock::new(),
+        }
+    }
+}
+
+/// One instrumented function: its stage name and cached handles.
+#[derive(Debug)]
+pub struct StageCallsite {
+    stage: &'static str,
+    no_run: OnceLock<StageHandles>,
+    by_pipeline: [OnceLock<StageHandles>; CACHED_PIPELINES],
+}
+
+impl StageCallsite {
+    /// A call site for stage `stage` (const, for a `static`).
+    pub const fn new(stage: &'static str) -> Self {
+        StageCallsite {
+            stage,
+            no_run: OnceLock::new(),
+            by_pipeline: [const { OnceLock::new() }; CACHED_PIPELINES],
+        }
+    }
+
+    /// The stage name.
+    pub fn stage(&self) -> &'static str {
+        self.stage
+    }
+
+    /// The handles for `pipeline`: an index into this call site's
+    /// cache, a registry lookup (no allocation) for rarely used pipelines.
+    #[inline]
+    fn with_handles<R>(
+        &self,
+        pipeline: Option<PipelineName>,
+        f: impl FnOnce(&StageHandles) -> R,
+    ) -> R {
+        match pipeline {
+            None => f(self
+                .no_run
+                .get_or_init(|| StageHandles::new(self.stage, None))),
+            Some(p) => match self.by_pipeline.get(p.id as usize) {
+                Some(slot) => f(slot.get_or_init(|| StageHandles::new(self.stage, Some(p.name)))),
+                None => f(&StageHandles::new(self.stage, Some(p.name))),
+            },
+        }
+    }
+
+    /// Opens the stage's span, a child of `run`'s span.
+    pub(crate) fn span(&self, run: Option<&RunRef>) -> tracing::Span {
+        match run {
+            Some(run) => tracing::info_span!(
+                target: "pipeline_telemetry",
+                parent: &run.span,
+                "pipeline.stage",
+                stage = self.stage,
+                pipeline = run.pipeline.name,
+                pipeline_id = run.pipeline_id.as_str(),
+                "operation.name" = "pipeline.stage",
+                "resource.name" = self.stage,
+                otel.status_code = Empty,
+                otel.status_description = Empty,
+            ),
+            None => tracing::info_span!(
+                target: "pipeline_telemetry",
+                "pipeline.stage",
+                stage = self.stage,
+                pipeline = Empty,
+                pipeline_id = Empty,
+                "operation.name" = "pipeline.stage",
+                "resource.name" = self.stage,
+                otel.status_code = Empty,
+                otel.status_description = Empty,
+            ),
+        }
+    }
+
+    /// Records the end of one call of an async stage.
+    pub(crate) fn complete(
+        &self,
+        run: Option<&RunRef>,
+        span: &tracing::Span,
+        start: Instant,
+        outcome: Outcome<'_>,
+    ) {
+        let secs = clock::seconds_since(start);
+        let pipeline = run.map(|r| r.pipeline);
+        match outcome {
+            Outcome::Ok => self.with_handles(pipeline, |h| h.ok.record(secs)),
+            Outcome::Err(err) => {
+                self.with_handles(pipeline, |h| h.error.record(secs));
+                self.count_error(run, pipeline, span, err);
+            }
+        }
+    }
+
+    /// Records a stage dropped before it finished (an async stage whose
+    /// future was cancelled).
+    pub(crate) fn cancelled(&self, run: Option<&RunRef>, start: Instant) {
+        let secs = clock::seconds_since(start);
+        self.with_handles(run.map(|r| r.pipeline), |h| {
+            h.cancelled
+                .get_or_init(|| {
+                    let name = catalogue::PIPELINE_STAGE_DURATION.name;
+                    let st = (tags::STATUS, status::CANCELLED);
+                    match run {
+                        Some(r) => DistributionHandle::register(
+                            name,
+                            &[
+                                (tags::PIPELINE, r.pipeline.name),
+                                (tags::STAGE, self.stage),
+                                st,
+                            ],
+                        ),
+                        None => {
+                            DistributionHandle::register(name, &[(tags::STAGE, self.stage), st])
+                        }
+                    }
+                })
+                .record(secs)
+        });
+    }
+
+    /// `pipeline.errors` + the span's error status + an error event; marks
+    /// `run` (the stage's run, if still current) as failed.
+    pub(crate) fn count_error(
+        &self,
+        run: Option<&RunRef>,
+        pipeline: Option<PipelineName>,
+        span: &tracing::Span,
+        err: ErrorView<'_>,
+    ) {
+        let mut buf = [0u8; 96];
+        let error_type = short_type_name(err.type_name, &mut buf);
+        let name = catalogue::PIPELINE_ERRORS.name;
+        if let Some(r) = run {
+            r.failed.store(true, Ordering::Relaxed);
+        }
+        let counter = match pipeline {
+            Some(p) => CounterHandle::register(
+                name,
+                &[
+                    (tags::PIPELINE, p.name),
+                    (tags::STAGE, self.stage),
+                    (tags::ERROR_TYPE, error_type),
+                ],
+            ),
+            None => CounterHandle::register(
+                name,
+                &[(tags::STAGE, self.stage), (tags::ERROR_TYPE, error_type)],
+            ),
+        };
+        counter.increment(1);
+        if !span.is_disabled() {
+            span.record("otel.status_code", "error");
+            span.record("otel.status_description", tracing::field::display(&err));
+        }
+        tracing::error!(
+            target: "pipeline_telemetry",
+            parent: span,
+            {
+                "exception.type" = error_type,
+                "exception.message" = %err,
+                "error.type" = error_type,
+                stage = self.stage,
+                outcome = "failed",
+            },
+            "stage failed"
+        );
+    }
+}
+
+/// Times one call of a synchronous stage; records on [`finish`] or, if
+/// the stage panics, on drop (as an error of type `panic`).
+///
+/// [`finish`]: StageGuard::finish
+#[derive(Debug)]
+pub struct StageGuard {
+    callsite: &'static StageCallsite,
+    run: Option<RunKey>,
+    span: tracing::Span,
+    start: Instant,
+    done: bool,
+}
+
+impl StageGuard {
+    /// Starts timing a call of `callsite` in the current run.
+    #[inline]
+    pub fn start(callsite: &'static StageCallsite) -> Self {
+        // No reference count taken on the run: a sync stage ends before
+        // its run does (see `RunKey`).
+        let (run, span) = context::with_current(|c| (c.map(RunKey::of), callsite.span(c)));
+        StageGuard {
+            callsite,
+            run,
+            span,
+            start: clock::now(),
+            done: false,
+        }
+    }
+
+    /// The stage's span (enter it around the stage's body).
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// Records the call's outcome.
+    #[inline]
+    pub fn finish(mut self, outcome: Outcome<'_>) {
+        self.done = true;
+        self.end(outcome);
+    }
+
+    #[inline]
+    fn end(&self, outcome: Outcome<'_>) {
+        let secs = clock::seconds_since(self.start);
+        let pipeline = self.run.map(|k| k.pipeline);
+        match outcome {
+            Outcome::Ok => self.callsite.with_handles(pipeline, |h| h.ok.record(secs)),
+            Outcome::Err(err) => {
+                self.callsite
+                    .with_handles(pipeline, |h| h.error.record(secs));
+                let run = self.run.and_then(|k| k.find_current());
+                self.callsite
+                    .count_error(run.as_ref(), pipeline, &self.span, err);
+            }
+        }
+    }
+}
+
+impl Drop for StageGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            let panic = ErrorView {
+                type_name: "panic",
+                message: crate::outcome::Message::None,
+            };
+            self.end(Outcome::Err(panic));
+        }
+    }
+}
