@@ -1,0 +1,241 @@
+//! Question 6: end-to-end throughput. Metric points (distribution
+//! samples: each one travels as a value on the wire) recorded on one thread
+//! and delivered to a real UDP receiver on 127.0.0.1 that drains its socket
+//! on its own thread and counts every value that arrives. One iteration
+//! records `POINTS` points and ends when the receiver has counted them all,
+//! so criterion's elements/s is points/s *delivered*. Packing efficiency
+//! (datagrams per 10 k points) and losses are printed after each exporter.
+//!
+//! - ours: bounded per-thread buffers, so the producer keeps at most
+//!   `WINDOW` points in flight (recorded but not yet received, well under
+//!   one ring), as an application sending faster than the Agent can take
+//!   would have to; the tail of each batch is sent by `guard.flush()`.
+//!   `ours/unpaced` records with no window at all and shows what the
+//!   bounded buffers drop when the offered load exceeds what the flusher
+//!   sends.
+//! - metrics-exporter-dogstatsd: its histogram bucket is unbounded, so it
+//!   records with no window; flushed every millisecond (its flushes are
+//!   only periodic).
+//!
+//! Both send datagrams of at most 1432 bytes (their UDP default).
+//!
+//! `cargo bench --bench throughput` (add `PT_BENCH_QUICK=1` for the quick mode).
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use metrics::{Key, Label, Metadata, Recorder};
+use pipeline_telemetry_dogstatsd::{DistributionHandle, DogStatsDBuilder, Target};
+
+mod common;
+
+use common::Receiver;
+
+const POINTS: u64 = 100_000;
+const WINDOW: u64 = 4096;
+const NAME: &str = "bench.tput.duration";
+static META: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, None);
+
+/// Durations of whole milliseconds, in seconds.
+#[inline]
+fn value(i: u64) -> f64 {
+    (i % 1000 + 1) as f64 / 1000.0
+}
+
+/// Waits until `rx` has counted `target` values; gives up after `timeout`
+/// without progress. Returns the values counted.
+fn wait_for(rx: &Receiver, target: u64, timeout: Duration, mut nudge: impl FnMut()) -> u64 {
+    let mut last = rx.values();
+    let mut since = Instant::now();
+    let mut nudged = false;
+    loop {
+        let now = rx.values();
+        if now >= target {
+            return now;
+        }
+        if now != last {
+            last = now;
+            since = Instant::now();
+            nudged = false;
+        } else if since.elapsed() > timeout / 4 && !nudged {
+            nudge();
+            nudged = true;
+        } else if since.elapsed() > timeout {
+            return now;
+        }
+        std::thread::yield_now();
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    offered: AtomicU64,
+    received: AtomicU64,
+    datagrams: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Tally {
+    fn add(&self, offered: u64, received: u64, datagrams: u64, bytes: u64) {
+        self.offered.fetch_add(offered, Ordering::Relaxed);
+        self.received.fetch_add(received, Ordering::Relaxed);
+        self.datagrams.fetch_add(datagrams, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn report(&self, who: &str, extra: &str) {
+        let offered = self.offered.load(Ordering::Relaxed);
+        let received = self.received.load(Ordering::Relaxed);
+        let datagrams = self.datagrams.load(Ordering::Relaxed);
+        let bytes = self.bytes.load(Ordering::Relaxed);
+        let per10k = datagrams as f64 * 10_000.0 / received.max(1) as f64;
+        println!(
+            "udp_throughput/{who}: points offered {offered}, received {received} \
+             (lost {}), datagrams {datagrams}, datagrams per 10k points {per10k:.1}, \
+             bytes per datagram {:.0}{extra}",
+            offered.saturating_sub(received),
+            bytes as f64 / datagrams.max(1) as f64,
+        );
+    }
+}
+
+fn throughput(c: &mut Criterion) {
+    let mut g = c.benchmark_group("udp_throughput");
+    g.throughput(Throughput::Elements(POINTS));
+
+    // Ours.
+    let rx = Receiver::start("bench.tput");
+    let guard = DogStatsDBuilder::new(Target::Udp(rx.addr().to_owned()))
+        .start()
+        .expect("start the exporter");
+    let h = DistributionHandle::register(NAME, &[("stage", "extract")]);
+    let tally = Tally::default();
+    g.bench_function("ours", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let (v0, d0, b0) = (
+                    rx.values(),
+                    rx.datagrams(),
+                    rx.counts.bytes.load(Ordering::Relaxed),
+                );
+                let start = Instant::now();
+                let mut i = 0;
+                while i < POINTS {
+                    // Keep at most WINDOW points in flight.
+                    while i - (rx.values() - v0) >= WINDOW {
+                        std::thread::yield_now();
+                    }
+                    let end = (i + 256).min(POINTS);
+                    for j in i..end {
+                        h.record(black_box(value(j)));
+                    }
+                    i = end;
+                }
+                guard.flush();
+                let got = wait_for(&rx, v0 + POINTS, Duration::from_secs(1), || guard.flush());
+                total += start.elapsed();
+                tally.add(
+                    POINTS,
+                    got - v0,
+                    rx.datagrams() - d0,
+                    rx.counts.bytes.load(Ordering::Relaxed) - b0,
+                );
+            }
+            total
+        })
+    });
+    let stats = guard.stats();
+    tally.report(
+        "ours",
+        &format!(
+            ", exporter: packets sent {} dropped {}, samples dropped {}",
+            stats.packets_sent, stats.packets_dropped, stats.samples_dropped
+        ),
+    );
+
+    let unpaced = Tally::default();
+    let dropped0 = guard.stats().samples_dropped;
+    g.bench_function("ours/unpaced", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let (v0, d0, b0) = (
+                    rx.values(),
+                    rx.datagrams(),
+                    rx.counts.bytes.load(Ordering::Relaxed),
+                );
+                let dropped = guard.stats().samples_dropped;
+                let start = Instant::now();
+                for j in 0..POINTS {
+                    h.record(black_box(value(j)));
+                }
+                guard.flush();
+                let lost = guard.stats().samples_dropped - dropped;
+                let got = wait_for(&rx, v0 + POINTS - lost, Duration::from_secs(1), || {
+                    guard.flush()
+                });
+                total += start.elapsed();
+                unpaced.add(
+                    POINTS,
+                    got - v0,
+                    rx.datagrams() - d0,
+                    rx.counts.bytes.load(Ordering::Relaxed) - b0,
+                );
+            }
+            total
+        })
+    });
+    unpaced.report(
+        "ours/unpaced",
+        &format!(
+            ", samples dropped by the bounded buffers {}",
+            guard.stats().samples_dropped - dropped0
+        ),
+    );
+    drop(guard);
+    drop(rx);
+
+    // metrics-exporter-dogstatsd.
+    let rx = Receiver::start("bench.tput");
+    let medd = common::metrics_exporter_dogstatsd(rx.addr(), Some(Duration::from_millis(1)), false);
+    let key = Key::from_parts(NAME, vec![Label::new("stage", "extract")]);
+    let hist = medd.register_histogram(&key, &META);
+    let tally = Tally::default();
+    g.bench_function("metrics-exporter-dogstatsd", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let (v0, d0, b0) = (
+                    rx.values(),
+                    rx.datagrams(),
+                    rx.counts.bytes.load(Ordering::Relaxed),
+                );
+                let start = Instant::now();
+                for j in 0..POINTS {
+                    hist.record(black_box(value(j)));
+                }
+                let got = wait_for(&rx, v0 + POINTS, Duration::from_secs(1), || {});
+                total += start.elapsed();
+                tally.add(
+                    POINTS,
+                    got - v0,
+                    rx.datagrams() - d0,
+                    rx.counts.bytes.load(Ordering::Relaxed) - b0,
+                );
+            }
+            total
+        })
+    });
+    tally.report("metrics-exporter-dogstatsd", "");
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = common::config();
+    targets = throughput
+}
+criterion_main!(benches);
