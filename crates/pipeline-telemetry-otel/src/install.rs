@@ -10,7 +10,6 @@ use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Subscriber;
-use tracing_subscriber::filter::EnvFilter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
@@ -20,6 +19,7 @@ use crate::batch::{BatchConfig, Batcher};
 use crate::builder::OtelBuilder;
 use crate::config::{LogFormat, TracesExport};
 use crate::console::ConsoleSpanSink;
+use crate::directives::Directives;
 use crate::error::{ConfigError, InstallError};
 use crate::exception::ExceptionLayer;
 use crate::fields::{FieldsLayer, PipelineSpans};
@@ -37,9 +37,8 @@ pub type BoxedLayer<S> = Box<dyn Layer<S> + Send + Sync + 'static>;
 /// The instrumentation scope name of spans and log records.
 const SCOPE: &str = "pipeline-telemetry";
 
-fn filter(directives: Option<&str>, setting: &'static str) -> Result<EnvFilter, InstallError> {
-    EnvFilter::builder()
-        .parse(directives.unwrap_or("info"))
+fn filter(directives: Option<&str>, setting: &'static str) -> Result<Directives, InstallError> {
+    Directives::parse(directives.unwrap_or("info"))
         .map_err(|source| InstallError::Filter { setting, source })
 }
 

@@ -46,6 +46,7 @@ mod builder;
 mod carrier;
 mod config;
 mod console;
+mod directives;
 mod env;
 mod error;
 mod exception;

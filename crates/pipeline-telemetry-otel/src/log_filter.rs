@@ -6,24 +6,26 @@
 use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
 use tracing::{Level, Metadata, Subscriber};
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::{Context, Filter};
 use tracing_subscriber::registry::LookupSpan;
+
+use crate::directives::Directives;
 
 /// Targets of the exporters' own dependencies: never exported as OTLP logs,
 /// so that exporting cannot feed itself.
 const EXPORTER_TARGETS: &[&str] = &["opentelemetry", "hyper", "h2", "tonic", "tower", "reqwest"];
 
-/// Events by an [`EnvFilter`]; spans at `INFO` and above always, more
+/// Events by the `RUST_LOG` directives; spans at `INFO` and above always, more
 /// verbose spans by the filter.
 #[derive(Debug)]
 pub(crate) struct EventsOnly {
-    filter: EnvFilter,
+    filter: Directives,
     exclude_exporter_targets: bool,
 }
 
 impl EventsOnly {
-    pub(crate) fn new(filter: EnvFilter) -> Self {
+    pub(crate) fn new(filter: Directives) -> Self {
         Self {
             filter,
             exclude_exporter_targets: false,
