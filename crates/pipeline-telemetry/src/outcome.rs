@@ -85,44 +85,37 @@ pub trait ProbeOther<'a> {
     fn __pt_outcome(&self) -> Outcome<'a>;
 }
 
+/// The outcome of a `Result`, the error described by `message`.
+fn of_result<'a, T, E>(
+    r: &'a Result<T, E>,
+    message: impl FnOnce(&'a E) -> Message<'a>,
+) -> Outcome<'a> {
+    match r {
+        Ok(_) => Outcome::Ok,
+        Err(e) => Outcome::Err(ErrorView {
+            type_name: std::any::type_name::<E>(),
+            message: message(e),
+        }),
+    }
+}
+
 // Method resolution on `(&&&Probe(x)).__pt_outcome()` tries, in order, the
 // impls for `&&Probe`, `&&&Probe`, `&Probe`, `Probe`.
 impl<'a, T, E: fmt::Display> ProbeDisplay<'a> for &&Probe<'a, Result<T, E>> {
     fn __pt_outcome(&self) -> Outcome<'a> {
-        let r: &'a Result<T, E> = self.0;
-        match r {
-            Ok(_) => Outcome::Ok,
-            Err(e) => Outcome::Err(ErrorView {
-                type_name: std::any::type_name::<E>(),
-                message: Message::Display(e),
-            }),
-        }
+        of_result(self.0, |e| Message::Display(e))
     }
 }
 
 impl<'a, T, E: fmt::Debug> ProbeDebug<'a> for &&&Probe<'a, Result<T, E>> {
     fn __pt_outcome(&self) -> Outcome<'a> {
-        let r: &'a Result<T, E> = self.0;
-        match r {
-            Ok(_) => Outcome::Ok,
-            Err(e) => Outcome::Err(ErrorView {
-                type_name: std::any::type_name::<E>(),
-                message: Message::Debug(e),
-            }),
-        }
+        of_result(self.0, |e| Message::Debug(e))
     }
 }
 
 impl<'a, T, E> ProbeAny<'a> for &Probe<'a, Result<T, E>> {
     fn __pt_outcome(&self) -> Outcome<'a> {
-        let r: &'a Result<T, E> = self.0;
-        match r {
-            Ok(_) => Outcome::Ok,
-            Err(_) => Outcome::Err(ErrorView {
-                type_name: std::any::type_name::<E>(),
-                message: Message::None,
-            }),
-        }
+        of_result(self.0, |_| Message::None)
     }
 }
 
