@@ -86,6 +86,23 @@ fn wait_for(
     }
 }
 
+/// What a [`Receiver`] had counted when an iteration started.
+struct Mark {
+    values: u64,
+    datagrams: u64,
+    bytes: u64,
+}
+
+impl Mark {
+    fn now(rx: &Receiver) -> Self {
+        Mark {
+            values: rx.values(),
+            datagrams: rx.datagrams(),
+            bytes: rx.counts.bytes.load(Ordering::Relaxed),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Tally {
     offered: AtomicU64,
@@ -95,11 +112,18 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&self, offered: u64, received: u64, datagrams: u64, bytes: u64) {
-        self.offered.fetch_add(offered, Ordering::Relaxed);
-        self.received.fetch_add(received, Ordering::Relaxed);
-        self.datagrams.fetch_add(datagrams, Ordering::Relaxed);
-        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    /// Adds one iteration: `POINTS` offered, and what `rx` counted since
+    /// `mark` (`got` values in all).
+    fn add_since(&self, rx: &Receiver, mark: &Mark, got: u64) {
+        self.offered.fetch_add(POINTS, Ordering::Relaxed);
+        self.received
+            .fetch_add(got - mark.values, Ordering::Relaxed);
+        self.datagrams
+            .fetch_add(rx.datagrams() - mark.datagrams, Ordering::Relaxed);
+        self.bytes.fetch_add(
+            rx.counts.bytes.load(Ordering::Relaxed) - mark.bytes,
+            Ordering::Relaxed,
+        );
     }
 
     fn report(&self, who: &str, extra: &str) {
@@ -133,11 +157,8 @@ fn throughput(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let (v0, d0, b0) = (
-                    rx.values(),
-                    rx.datagrams(),
-                    rx.counts.bytes.load(Ordering::Relaxed),
-                );
+                let mark = Mark::now(&rx);
+                let v0 = mark.values;
                 let start = Instant::now();
                 let mut i = 0;
                 while i < POINTS {
@@ -160,12 +181,7 @@ fn throughput(c: &mut Criterion) {
                 guard.flush();
                 let (got, end) = wait_for(&rx, v0 + POINTS, STALL, || guard.flush());
                 total += end - start;
-                tally.add(
-                    POINTS,
-                    got - v0,
-                    rx.datagrams() - d0,
-                    rx.counts.bytes.load(Ordering::Relaxed) - b0,
-                );
+                tally.add_since(&rx, &mark, got);
             }
             total
         })
@@ -185,11 +201,8 @@ fn throughput(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let (v0, d0, b0) = (
-                    rx.values(),
-                    rx.datagrams(),
-                    rx.counts.bytes.load(Ordering::Relaxed),
-                );
+                let mark = Mark::now(&rx);
+                let v0 = mark.values;
                 let dropped = guard.stats().samples_dropped;
                 let start = Instant::now();
                 for j in 0..POINTS {
@@ -199,12 +212,7 @@ fn throughput(c: &mut Criterion) {
                 let lost = guard.stats().samples_dropped - dropped;
                 let (got, end) = wait_for(&rx, v0 + POINTS - lost, STALL, || guard.flush());
                 total += end - start;
-                unpaced.add(
-                    POINTS,
-                    got - v0,
-                    rx.datagrams() - d0,
-                    rx.counts.bytes.load(Ordering::Relaxed) - b0,
-                );
+                unpaced.add_since(&rx, &mark, got);
             }
             total
         })
@@ -229,23 +237,15 @@ fn throughput(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let (v0, d0, b0) = (
-                    rx.values(),
-                    rx.datagrams(),
-                    rx.counts.bytes.load(Ordering::Relaxed),
-                );
+                let mark = Mark::now(&rx);
+                let v0 = mark.values;
                 let start = Instant::now();
                 for j in 0..POINTS {
                     hist.record(black_box(value(j)));
                 }
                 let (got, end) = wait_for(&rx, v0 + POINTS, STALL, || {});
                 total += end - start;
-                tally.add(
-                    POINTS,
-                    got - v0,
-                    rx.datagrams() - d0,
-                    rx.counts.bytes.load(Ordering::Relaxed) - b0,
-                );
+                tally.add_since(&rx, &mark, got);
             }
             total
         })
