@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# Installs the Python test peers into ./.venv (idempotent):
-#   datadog          - the official DogStatsD client, used as a wire-format oracle
-#   ddapm-test-agent - Datadog's APM test agent, the OTLP receiver of the trace/log tests
+# Installs the Python test peers into ./.venv (idempotent; re-installs when
+# scripts/peers-requirements.txt changes). What each peer is for is written
+# beside it in that file. Safe to run from several test processes at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
+REQ=scripts/peers-requirements.txt
+exec 9>".venv.lock"
+flock 9
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import datadog, ddapm_test_agent" 2>/dev/null; then
-  .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/peers-requirements.txt
+want="$(sha256sum "$REQ" | cut -d' ' -f1)"
+have="$(cat .venv/.peers-stamp 2>/dev/null || true)"
+if [ "$want" != "$have" ]; then
+  echo "setup-peers: installing the Python test peers into .venv" >&2
+  .venv/bin/pip install --quiet --disable-pip-version-check -r "$REQ" >&2
+  echo "$want" >.venv/.peers-stamp
 fi
