@@ -184,8 +184,10 @@ pub fn run(protocol: Protocol) {
         .iter()
         .find(|l| l["message"] == "stage failed")
         .unwrap_or_else(|| panic!("no failure log line in {text}"));
-    assert_eq!(failure["status"], "failed");
-    assert_eq!(failure["source"], "pipeline");
+    assert_eq!(failure["status"], "error");
+    assert_eq!(failure["outcome"], "failed");
+    assert_eq!(failure["ddsource"], "pipeline");
+    assert_eq!(failure["service"], "etl-worker");
     assert_eq!(failure["stage"], "load");
     assert_eq!(failure["pipeline_id"].as_str(), Some(pipeline_id.as_str()));
     assert_eq!(failure["dd.service"], "etl-worker");

@@ -14,6 +14,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod logs;
 pub mod markdown;
 
 /// Tag keys used by the catalogue.

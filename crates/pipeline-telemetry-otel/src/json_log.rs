@@ -2,17 +2,23 @@
 //! way Datadog expects.
 //!
 //! ```json
-//! {"timestamp":"2026-01-31T12:00:00.123Z","status":"failed","level":"error",
-//!  "message":"stage failed","source":"pipeline","logger.name":"pipeline_telemetry",
+//! {"timestamp":"2026-01-31T12:00:00.123Z","status":"error","level":"error",
+//!  "message":"stage failed","service":"etl","ddsource":"pipeline",
+//!  "logger.name":"pipeline_telemetry",
 //!  "dd.service":"etl","dd.env":"prod","dd.version":"1.2.0",
 //!  "dd.trace_id":"9532127138774266268","dd.span_id":"7353015958749236563",
 //!  "pipeline":"nightly","pipeline_id":"42","stage":"load",
-//!  "exception.type":"Timeout","exception.message":"no answer",
-//!  "error.kind":"Timeout","error.message":"no answer","outcome":"failed"}
+//!  "error.kind":"Timeout","error.message":"no answer",
+//!  "exception.type":"Timeout","exception.message":"no answer","outcome":"failed"}
 //! ```
 //!
-//! `status` is the event's level (`error`, `warn`, `info`, `debug`,
-//! `trace`), except that an event with `outcome = "failed"` has `failed`.
+//! The keys are the ones Datadog's JSON preprocessing reads without any
+//! configuration: `service` (the log's service), `ddsource` (its source),
+//! `status` (its status, mapped by the status remapper's rules), `timestamp`
+//! (its date) and `dd.trace_id` (its trace). `status` is the event's level
+//! (`error`, `warn`, `info`, `debug`, `trace`), and `error` for any event
+//! with `outcome = "failed"` (which keeps its `outcome` attribute): a status
+//! starting with `f` would be read as `emergency`.
 
 use std::fmt;
 use std::io::Write as _;
@@ -28,6 +34,8 @@ use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriter};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
+use pipeline_telemetry_catalogue::logs;
+
 use crate::fields::{self, PipelineFields};
 use crate::json_fmt::{push_f64, push_key, push_str, push_timestamp};
 use crate::propagation::sanitize_pipeline_id;
@@ -40,7 +48,8 @@ const RESERVED: &[&str] = &[
     "status",
     "level",
     "message",
-    "source",
+    "service",
+    "ddsource",
     "logger.name",
     "dd.service",
     "dd.env",
@@ -107,7 +116,7 @@ impl EventFields {
                     self.pipeline.record(name, s.clone());
                     return;
                 }
-                "outcome" => self.failed = s == "failed",
+                logs::OUTCOME_KEY => self.failed = s == logs::OUTCOME_FAILED,
                 "exception.type" => self.exception_type = Some(s.clone()),
                 "exception.message" => self.exception_message = Some(s.clone()),
                 _ => {}
@@ -220,10 +229,17 @@ where
             push_key(out, key);
             push_str(out, value);
         };
-        field(&mut out, "status", if ev.failed { "failed" } else { level });
-        field(&mut out, "level", level);
+        // A failure is an error whatever level it was logged at.
+        let status = if ev.failed {
+            logs::FAILED_STATUS
+        } else {
+            level
+        };
+        field(&mut out, logs::STATUS_KEY, status);
+        field(&mut out, logs::LEVEL_KEY, level);
         field(&mut out, "message", ev.message.as_deref().unwrap_or(""));
-        field(&mut out, "source", "pipeline");
+        field(&mut out, logs::SERVICE_KEY, &self.identity.service);
+        field(&mut out, logs::SOURCE_KEY, logs::SOURCE);
         field(&mut out, "logger.name", meta.target());
         field(&mut out, "dd.service", &self.identity.service);
         if let Some(env) = &self.identity.env {

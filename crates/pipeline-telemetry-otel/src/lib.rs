@@ -9,8 +9,9 @@
 //!   endpoint or `DD_AGENT_HOST`, finished spans are printed to stderr
 //!   instead, one line each.
 //! - **Logs**: human-readable lines by default, or JSON lines with
-//!   `dd.trace_id`, `dd.span_id`, `dd.service`, `dd.env`, `dd.version`,
-//!   `status`, `source`, `pipeline_id` and `stage`
+//!   `service`, `ddsource`, `status` (read by Datadog's JSON preprocessing
+//!   as the log's service, source and status), `dd.trace_id`, `dd.span_id`,
+//!   `dd.service`, `dd.env`, `dd.version`, `pipeline_id` and `stage`
 //!   (`PIPELINE_TELEMETRY_LOG_FORMAT=json`); optionally also OTLP log
 //!   records.
 //! - **Propagation**: [`inject_context`] / [`extract`] over any [`Carrier`]
@@ -44,6 +45,7 @@
 mod batch;
 mod builder;
 mod carrier;
+mod completed;
 mod config;
 mod console;
 mod directives;
@@ -67,6 +69,7 @@ pub use builder::{
     DEFAULT_QUEUE_SIZE, DEFAULT_SHUTDOWN_TIMEOUT,
 };
 pub use carrier::{Carrier, MAX_HEADER_VALUE_LEN};
+pub use completed::CompletedSpan;
 pub use config::{LogFormat, Protocol, TracesExport};
 pub use error::{ConfigError, InstallError, PropagationError, ShutdownError};
 pub use guard::{ExportStats, OtelGuard};

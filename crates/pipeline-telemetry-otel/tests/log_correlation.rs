@@ -69,9 +69,16 @@ fn json_lines_correlate_with_exported_spans() {
                 .as_str()
         )
     );
-    assert_eq!(failed["status"], "failed");
+    // Datadog's JSON preprocessing reads `status`, `service` and `ddsource`
+    // as the log's status, service and source; a status starting with `f`
+    // would be read as `emergency`, so the failure is an `error` with
+    // `outcome: failed`.
+    assert_eq!(failed["status"], "error");
+    assert_eq!(failed["outcome"], "failed");
     assert_eq!(failed["level"], "error");
-    assert_eq!(failed["source"], "pipeline");
+    assert_eq!(failed["ddsource"], "pipeline");
+    assert_eq!(failed["service"], "pt-logs");
+    assert!(failed.get("source").is_none());
     assert_eq!(failed["dd.service"], "pt-logs");
     assert_eq!(failed["dd.env"], "ci");
     assert_eq!(failed["dd.version"], "9.9.9");
@@ -87,6 +94,8 @@ fn json_lines_correlate_with_exported_spans() {
     let extracted = line("extracted");
     let extract = stage_span("extract");
     assert_eq!(extracted["status"], "info");
+    assert!(extracted.get("outcome").is_none());
+    assert_eq!(extracted["service"], "pt-logs");
     assert_eq!(extracted["stage"], "extract");
     assert_eq!(extracted["records"], 3);
     assert_eq!(
