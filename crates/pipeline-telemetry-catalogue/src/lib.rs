@@ -54,6 +54,9 @@ pub mod status {
     pub const ERROR: &str = "error";
     /// An async stage was dropped before it completed.
     pub const CANCELLED: &str = "cancelled";
+    /// A run ended failed (`prefect.flow.duration`; a run that ended well
+    /// is `ok`).
+    pub const FAILED: &str = "failed";
 }
 
 /// The unified service tags every metric carries (from `DD_SERVICE`,

@@ -1,24 +1,17 @@
-//! The current pipeline run of this thread (or of the task being polled).
+//! The current pipeline run: the run of the task being polled or of the
+//! closure being run, never a run left behind on a thread.
 //!
-//! [`PipelineRun::start`](crate::PipelineRun::start) makes its run current
-//! on the calling thread; stage futures capture the run at their first poll
-//! and make it current again around every poll, so a stage finds its
-//! pipeline without being passed the run, wherever its task runs.
+//! A run becomes current only for the extent of an entry: a poll of
+//! [`InRun`](crate::InRun) (`run.scope(fut)`), a [`RunGuard`]
+//! (`run.enter()`) or `run.in_scope(f)`. Each entry restores what was
+//! current before when it ends, so when a task yields, nothing of its run
+//! stays on the worker thread for the next task polled there.
 
 use std::cell::RefCell;
-use std::sync::atomic::AtomicBool;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
-use crate::intern::PipelineName;
-
-/// What stages need to know of the run they belong to.
-#[derive(Debug)]
-pub(crate) struct RunInner {
-    pub(crate) pipeline: PipelineName,
-    pub(crate) pipeline_id: String,
-    pub(crate) span: tracing::Span,
-    pub(crate) failed: AtomicBool,
-}
+use crate::run_state::RunInner;
 
 /// A shared reference to a run, cheap to clone.
 pub(crate) type RunRef = Arc<RunInner>;
@@ -27,11 +20,11 @@ pub(crate) type RunRef = Arc<RunInner>;
 /// count: the run's pipeline (what its metrics are tagged with) and its
 /// address, to find it again among the current runs when the stage fails.
 /// A sync stage's run is still the current one when the stage returns
-/// unless the stage itself ended it, and then there is nothing left to
-/// mark as failed. The address is compared, never dereferenced.
+/// (the entry that made it current outlives the call). The address is
+/// compared, never dereferenced.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RunKey {
-    pub(crate) pipeline: PipelineName,
+    pub(crate) pipeline: crate::intern::PipelineName,
     addr: usize,
 }
 
@@ -70,12 +63,13 @@ pub(crate) fn with_current<R>(mut f: impl FnMut(Option<&RunRef>) -> R) -> R {
 }
 
 /// A clone of the current run, if any.
+#[inline]
 pub(crate) fn current() -> Option<RunRef> {
     with_current(|c| c.cloned())
 }
 
 /// Replaces the current run, returning the previous one.
-pub(crate) fn replace(run: Option<RunRef>) -> Option<RunRef> {
+fn replace(run: Option<RunRef>) -> Option<RunRef> {
     CURRENT
         .try_with(|c| match c.try_borrow_mut() {
             Ok(mut cur) => std::mem::replace(&mut *cur, run),
@@ -84,25 +78,68 @@ pub(crate) fn replace(run: Option<RunRef>) -> Option<RunRef> {
         .unwrap_or(None)
 }
 
-/// Whether `run` is the current run of this thread.
-pub(crate) fn is_current(run: &RunRef) -> bool {
-    with_current(|c| c.is_some_and(|c| Arc::ptr_eq(c, run)))
-}
-
-/// Makes a run current until dropped, then restores the previous one.
+/// Makes a run current on this thread until dropped, then restores the
+/// previous one. `!Send`: it must be dropped on the thread that made it.
 #[derive(Debug)]
 pub(crate) struct CurrentGuard {
     prev: Option<RunRef>,
+    _not_send: PhantomData<*const ()>,
 }
 
 impl CurrentGuard {
+    #[inline]
     pub(crate) fn set(run: Option<RunRef>) -> Self {
-        CurrentGuard { prev: replace(run) }
+        CurrentGuard {
+            prev: replace(run),
+            _not_send: PhantomData,
+        }
     }
 }
 
 impl Drop for CurrentGuard {
+    #[inline]
     fn drop(&mut self) {
-        replace(self.prev.take());
+        // The replaced value (this guard's run) is dropped here, after the
+        // thread-local borrow ended: dropping the last reference to a run
+        // ends it, which may read the current run again.
+        let _mine = replace(self.prev.take());
+    }
+}
+
+/// While a run is entered with [`PipelineRun::enter`](crate::PipelineRun::enter):
+/// the run is current on this thread and its span is entered. Dropping it
+/// restores what was current before.
+///
+/// `!Send`, like a `MutexGuard`: a task that holds it across an `.await`
+/// cannot be spawned on a multi-thread runtime. Async code uses
+/// [`PipelineRun::scope`](crate::PipelineRun::scope) instead.
+#[must_use = "the run is current only while this guard lives"]
+#[derive(Debug)]
+pub struct RunGuard<'a> {
+    run: &'a RunRef,
+    // Drop order: the span is exited before the run stops being current.
+    _entered: tracing::span::Entered<'a>,
+    _current: CurrentGuard,
+    panicking: bool,
+}
+
+impl<'a> RunGuard<'a> {
+    pub(crate) fn new(run: &'a RunRef) -> Self {
+        let current = CurrentGuard::set(Some(run.clone()));
+        RunGuard {
+            run,
+            _entered: run.span.enter(),
+            _current: current,
+            panicking: std::thread::panicking(),
+        }
+    }
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        if !self.panicking && std::thread::panicking() {
+            // The code that entered the run is unwinding: the run failed.
+            self.run.mark_failed("panic", &"panicked");
+        }
     }
 }

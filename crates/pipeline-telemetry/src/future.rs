@@ -1,7 +1,9 @@
 //! Futures: an async stage timed from its first poll to completion, and a
 //! future that carries a pipeline run into another task.
 
+use std::any::Any;
 use std::future::Future;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -10,7 +12,7 @@ use pin_project_lite::pin_project;
 use crate::clock::{self, Instant};
 use crate::context;
 use crate::context::{CurrentGuard, RunRef};
-use crate::outcome::Outcome;
+use crate::outcome::{ErrorView, Outcome};
 use crate::stage::StageCallsite;
 
 /// Ensures a closure is higher-ranked over the borrow of the output, so
@@ -103,9 +105,26 @@ where
             }
         });
         let _current = CurrentGuard::set(started.run.clone());
-        let poll = {
-            let _enter = started.span.enter();
-            this.inner.poll(cx)
+        let inner = this.inner;
+        let span = &started.span;
+        let poll = match catch_unwind(AssertUnwindSafe(|| {
+            let _enter = span.enter();
+            inner.poll(cx)
+        })) {
+            Ok(poll) => poll,
+            Err(payload) => {
+                // The stage panicked during this poll: an error of type
+                // `panic`, then the panic goes on (the runtime sees it).
+                *this.done = true;
+                let message = panic_message(&payload);
+                this.callsite.complete(
+                    started.run.as_ref(),
+                    &started.span,
+                    started.start,
+                    Outcome::Err(ErrorView::panic(&message)),
+                );
+                resume_unwind(payload)
+            }
         };
         if let Poll::Ready(out) = &poll {
             *this.done = true;
@@ -152,8 +171,30 @@ impl<F: Future> Future for InRun<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let _current = CurrentGuard::set(Some(this.run.clone()));
-        let _enter = this.run.span.enter();
-        this.inner.poll(cx)
+        let run = &*this.run;
+        let _current = CurrentGuard::set(Some(run.clone()));
+        let inner = this.inner;
+        match catch_unwind(AssertUnwindSafe(|| {
+            let _enter = run.span.enter();
+            inner.poll(cx)
+        })) {
+            Ok(poll) => poll,
+            Err(payload) => {
+                // The run's code panicked: the run failed, the panic goes on.
+                run.mark_failed("panic", &panic_message(&payload));
+                resume_unwind(payload)
+            }
+        }
+    }
+}
+
+/// The message of a panic payload (`panic!("..")` gives a `&str` or a `String`).
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "panicked"
     }
 }

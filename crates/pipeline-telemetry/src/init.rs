@@ -18,8 +18,9 @@ pub(crate) static ACTIVE: AtomicBool = AtomicBool::new(false);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fallback {
-    /// Print the DogStatsD lines to standard output (the default: useful
-    /// on a laptop, harmless in a container without an Agent).
+    /// Print the DogStatsD lines to standard error (the default: useful
+    /// on a laptop, harmless in a container without an Agent; standard
+    /// output stays clean for the JSON logs).
     Console,
     /// Send to the Agent's default address, `udp://127.0.0.1:8125`.
     DefaultAgent,
@@ -189,7 +190,7 @@ impl TelemetryBuilder {
             (None, Fallback::Console) => {
                 if !self.quiet {
                     eprintln!(
-                        "pipeline-telemetry: no Datadog Agent configured; printing metrics to stdout. \
+                        "pipeline-telemetry: no Datadog Agent configured; printing metrics to stderr. \
                          Set DD_AGENT_HOST (and DD_DOGSTATSD_PORT) or DD_DOGSTATSD_URL=udp://host:8125 \
                          to send them to an Agent."
                     );
@@ -213,7 +214,7 @@ impl TelemetryBuilder {
         })();
         let metrics = match result {
             Ok(m) => {
-                crate::run::RUN_EVENTS.store(self.run_events, Ordering::Relaxed);
+                crate::run_state::RUN_EVENTS.store(self.run_events, Ordering::Relaxed);
                 m
             }
             Err(e) => {

@@ -1,11 +1,16 @@
 //! Datadog observability for Rust data pipelines.
 //!
-//! Call [`init`] once, start a [`PipelineRun`] per run, and put
-//! [`#[instrument_stage]`](instrument_stage) on each stage function: the
-//! metrics of the monitoring guide (`pipeline.runs`, `pipeline.errors`,
-//! `pipeline.stage.duration`, `pipeline.records`) go to the Datadog Agent
-//! over DogStatsD, and every stage opens a `tracing` span, child of its
-//! run's span.
+//! Call [`init`] once, start a [`PipelineRun`] per run and run its code
+//! inside it ([`PipelineRun::scope`] for async code, [`PipelineRun::in_scope`]
+//! for sync code), and put [`#[instrument_stage]`](instrument_stage) on each
+//! stage function (or wrap a closure or future in a [`Stage`]): the metrics
+//! of the monitoring guide (`pipeline.runs`, `prefect.flow.duration`,
+//! `pipeline.errors`, `pipeline.stage.duration`, `pipeline.records`) go to
+//! the Datadog Agent over DogStatsD, and every stage opens a `tracing` span,
+//! child of its run's span.
+//!
+//! The current run follows the task (or the closure) that entered it, never
+//! the thread: a stage polled in another task does not see it.
 //!
 //! ```no_run
 //! use pipeline_telemetry::{instrument_stage, PipelineRun};
@@ -24,9 +29,12 @@
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let _telemetry = pipeline_telemetry::init()?;
 //!     let run = PipelineRun::start("daily_etl", "42");
-//!     let rows = extract()?;
-//!     run.record_records("extract", rows.len() as u64);
-//!     transform(rows).await?;
+//!     run.scope(async {
+//!         let rows = extract()?;
+//!         run.record_records("extract", rows.len() as u64);
+//!         transform(rows).await
+//!     })
+//!     .await?;
 //!     run.finish();
 //!     Ok(())
 //! }
@@ -42,9 +50,13 @@ mod init;
 mod intern;
 mod outcome;
 mod run;
+mod run_state;
+mod spans;
 mod stage;
+mod stage_api;
 pub mod testing;
 
+pub use context::RunGuard;
 pub use error::InitError;
 pub use future::{InRun, StageFuture};
 pub use guard::TelemetryGuard;
@@ -55,7 +67,10 @@ pub use pipeline_telemetry_dogstatsd::Target as MetricsTarget;
 pub use pipeline_telemetry_macros::instrument_stage;
 #[cfg(feature = "otlp")]
 pub use pipeline_telemetry_otel as otel;
-pub use run::{PipelineRun, RUN_FAILED, RUN_SERVICE_CHECK, RUN_STAGE};
+pub use run::PipelineRun;
+pub use run_state::{RUN_FAILED, RUN_SERVICE_CHECK};
+pub use spans::{RUN_SPAN, STAGE_SPAN};
+pub use stage_api::Stage;
 
 /// What `#[instrument_stage]` expands to. Not a public API.
 #[doc(hidden)]

@@ -54,6 +54,14 @@ impl<'a> ErrorView<'a> {
         }
     }
 
+    /// A panic, with its message.
+    pub(crate) fn panic(message: &'a &'a str) -> Self {
+        ErrorView {
+            type_name: "panic",
+            message: Message::Display(message),
+        }
+    }
+
     /// The error's full type name.
     pub fn type_name(&self) -> &'static str {
         self.type_name

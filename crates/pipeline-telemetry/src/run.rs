@@ -1,55 +1,71 @@
-//! Pipeline runs.
+//! Pipeline runs: the user-facing handle.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use pipeline_telemetry_dogstatsd::{AlertType, CheckStatus, Event, ServiceCheck};
-use std::sync::Arc;
 
 use pipeline_telemetry_catalogue::{self as catalogue, tags};
 use pipeline_telemetry_dogstatsd::CounterHandle;
-use tracing::field::Empty;
+use std::sync::Arc;
 
-use crate::context::{self, RunInner, RunRef};
+use crate::context::{self, RunGuard, RunRef};
 use crate::future::InRun;
 use crate::intern;
+use crate::outcome::short_type_name;
+use crate::run_state::{FailReason, RunInner};
+use crate::spans;
 
-/// Whether runs send a service check and, when failed, an event.
-pub(crate) static RUN_EVENTS: AtomicBool = AtomicBool::new(false);
-
-/// The service check sent at the end of each run when run events are on.
-pub const RUN_SERVICE_CHECK: &str = "pipeline.run";
-
-/// `error_type` of the `pipeline.errors` point counted for a failed run.
-pub const RUN_FAILED: &str = "run_failed";
-/// `stage` of the `pipeline.errors` point counted for a failed run.
-pub const RUN_STAGE: &str = "run";
-
-/// One run of a pipeline.
+/// One run of a pipeline: a cheap, cloneable, `Send` handle.
 ///
-/// Starting a run counts `pipeline.runs`, opens the run's span (the root of
-/// its trace) and makes the run current on this thread, so the stages
-/// called from here on are tagged with its pipeline without being passed
-/// the run. Finish it with [`finish`](Self::finish); a run dropped after a
-/// stage failed (for instance when `?` returns early) counts as failed.
+/// Starting a run counts `pipeline.runs` and opens the run's span (the
+/// root of its trace). The run is **not** current anywhere until it is
+/// entered, and it is current only where it is entered, never for a whole
+/// thread:
+///
+/// - async code: [`scope`](Self::scope) wraps a future so that the run is
+///   current (and its span entered) during every poll of that future, on
+///   whichever worker polls it: `run.scope(async { .. }).await`, or
+///   `tokio::spawn(run.scope(fut))` for another task;
+/// - sync code: [`in_scope`](Self::in_scope) for a closure, or
+///   [`enter`](Self::enter) for a `!Send` guard;
+/// - other threads and pools (`spawn_blocking`, `std::thread`, rayon): move
+///   a clone of the run there and enter it: `let run = run.clone();
+///   std::thread::spawn(move || run.in_scope(|| ..))`.
+///
+/// Stages called where the run is current are tagged with its pipeline,
+/// parented to its span, and mark it failed when they fail. Stages called
+/// anywhere else (another task, a thread the run was not carried to) do not
+/// see it.
+///
+/// End a run with [`finish`](Self::finish) or [`fail`](Self::fail). If
+/// the last handle is dropped without either (for instance when `?`
+/// returns early), the run ends then, failed if one of its stages failed.
+/// Each end records `prefect.flow.duration` (seconds, tags `flow` = the
+/// pipeline, `status:ok|failed`).
 ///
 /// ```
-/// use pipeline_telemetry::PipelineRun;
+/// use pipeline_telemetry::{instrument_stage, PipelineRun};
+///
+/// #[instrument_stage]
+/// fn extract() -> Result<u64, std::io::Error> {
+///     Ok(1_000)
+/// }
 ///
 /// let run = PipelineRun::start("daily_etl", "42");
-/// run.record_records("extract", 1_000);
+/// let rows = run.in_scope(extract)?;
+/// run.record_records("extract", rows);
 /// run.finish();
+/// # Ok::<(), std::io::Error>(())
 /// ```
-#[must_use = "a run ends when it is dropped; keep it for as long as its stages run"]
-#[derive(Debug)]
+#[must_use = "a run ends when its last handle is dropped; keep it for as long as its stages run"]
+#[derive(Debug, Clone)]
 pub struct PipelineRun {
     inner: RunRef,
-    prev: Option<RunRef>,
-    ended: bool,
 }
 
 impl PipelineRun {
-    /// Starts a run of `pipeline` identified by `pipeline_id`.
+    /// Starts a run of `pipeline` identified by `pipeline_id`: counts
+    /// `pipeline.runs` and opens the run's span. It does not make the run
+    /// current: enter it with [`scope`](Self::scope),
+    /// [`in_scope`](Self::in_scope) or [`enter`](Self::enter).
     pub fn start(pipeline: &str, pipeline_id: impl std::fmt::Display) -> Self {
         Self::open(pipeline, pipeline_id.to_string(), |_| {})
     }
@@ -102,34 +118,32 @@ impl PipelineRun {
 
     fn open(pipeline: &str, pipeline_id: String, parent: impl FnOnce(&tracing::Span)) -> Self {
         let name = intern::intern(pipeline);
-        CounterHandle::register(
-            catalogue::PIPELINE_RUNS.name,
-            &[(tags::PIPELINE, name.name)],
-        )
-        .increment(1);
-        let span = tracing::info_span!(
-            target: "pipeline_telemetry",
-            "pipeline.run",
-            pipeline = name.name,
-            pipeline_id = pipeline_id.as_str(),
-            "operation.name" = "pipeline.run",
-            "resource.name" = name.name,
-            otel.status_code = Empty,
-            otel.status_description = Empty,
-        );
+        let span = spans::run_span(name.name, &pipeline_id);
         parent(&span);
-        let inner = Arc::new(RunInner {
-            pipeline: name,
-            pipeline_id,
-            span,
-            failed: AtomicBool::new(false),
-        });
-        let prev = context::replace(Some(inner.clone()));
         PipelineRun {
-            inner,
-            prev,
-            ended: false,
+            inner: Arc::new(RunInner::start(name, pipeline_id, span)),
         }
+    }
+
+    /// The run current here (in this task's `scope`, this closure's
+    /// `in_scope` or under an `enter` guard), if any: a handle to carry
+    /// it into another task or thread.
+    ///
+    /// ```
+    /// use pipeline_telemetry::PipelineRun;
+    ///
+    /// let run = PipelineRun::start("daily_etl", "42");
+    /// assert!(PipelineRun::current().is_none());
+    /// run.in_scope(|| {
+    ///     let here = PipelineRun::current().expect("entered");
+    ///     std::thread::spawn(move || here.in_scope(|| { /* stages */ }))
+    ///         .join()
+    ///         .unwrap();
+    /// });
+    /// run.finish();
+    /// ```
+    pub fn current() -> Option<PipelineRun> {
+        context::current().map(|inner| PipelineRun { inner })
     }
 
     /// The pipeline's name.
@@ -149,7 +163,7 @@ impl PipelineRun {
 
     /// Whether a stage of this run has failed.
     pub fn has_failed(&self) -> bool {
-        self.inner.failed.load(Ordering::Relaxed)
+        self.inner.has_failed()
     }
 
     /// Counts `n` records processed by `stage` (`pipeline.records`).
@@ -164,101 +178,89 @@ impl PipelineRun {
         .increment(n);
     }
 
-    /// Runs `fut` with this run current, e.g. on a spawned task:
-    /// `tokio::spawn(run.scope(async { load().await }))`.
+    /// Wraps `fut` so that this run is current, and its span entered,
+    /// during every poll of it: the run follows the future from task to
+    /// task and worker to worker, and never leaks to other tasks.
+    ///
+    /// ```
+    /// use pipeline_telemetry::{instrument_stage, PipelineRun};
+    ///
+    /// #[instrument_stage]
+    /// async fn load(n: usize) -> Result<usize, std::io::Error> {
+    ///     Ok(n)
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let run = PipelineRun::start("daily_etl", "42");
+    /// let n = run.scope(async { load(3).await }).await?;
+    /// // Another task: carry the run explicitly.
+    /// let m = tokio::spawn(run.scope(load(n))).await.unwrap()?;
+    /// run.finish();
+    /// # Ok::<(), std::io::Error>(()) }).unwrap();
+    /// ```
     pub fn scope<F: Future>(&self, fut: F) -> InRun<F> {
         InRun::new(fut, self.inner.clone())
     }
 
-    /// Runs `f` with this run current on this thread (e.g. a thread of a pool).
+    /// Runs `f` with this run current on this thread (for instance on a
+    /// thread of a pool, with a clone of the run moved there).
     pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _current = context::CurrentGuard::set(Some(self.inner.clone()));
-        let _enter = self.inner.span.enter();
+        let _entered = self.enter();
         f()
     }
 
+    /// Makes this run current on this thread, and enters its span, until
+    /// the returned guard is dropped. The guard is `!Send`: in async code
+    /// use [`scope`](Self::scope).
+    ///
+    /// ```
+    /// use pipeline_telemetry::PipelineRun;
+    ///
+    /// let run = PipelineRun::start("nightly", "7");
+    /// {
+    ///     let _entered = run.enter();
+    ///     assert_eq!(PipelineRun::current().map(|r| r.pipeline()), Some("nightly"));
+    /// }
+    /// assert!(PipelineRun::current().is_none());
+    /// run.finish();
+    /// ```
+    pub fn enter(&self) -> RunGuard<'_> {
+        RunGuard::new(&self.inner)
+    }
+
     /// Ends the run successfully (even if a stage failed and was retried).
-    pub fn finish(mut self) {
-        self.end(false);
+    pub fn finish(self) {
+        self.inner.end(false, None);
     }
 
-    /// Ends the run as failed: counts `pipeline.errors` with
-    /// `stage:run`, `error_type:run_failed` and marks the run's span.
-    pub fn fail(mut self, reason: impl std::fmt::Display) {
-        self.inner.span.record("otel.status_code", "error");
-        self.inner
-            .span
-            .record("otel.status_description", tracing::field::display(&reason));
-        self.end(true);
+    /// Ends the run as failed because of `reason`. The run's span gets the
+    /// error status, `reason` as its description and `error.message`, and
+    /// as `error.type` the type of the first stage error of the run (or
+    /// [`RUN_FAILED`](crate::RUN_FAILED)). `pipeline.errors` is not counted:
+    /// it counts failed stage calls only.
+    pub fn fail(self, reason: impl std::fmt::Display) {
+        let error_type = self.inner.first_error_type();
+        self.inner.end(
+            true,
+            Some(FailReason {
+                error_type: error_type.unwrap_or_else(|| crate::RUN_FAILED.to_owned()),
+                message: reason.to_string(),
+            }),
+        );
     }
 
-    fn end(&mut self, failed: bool) {
-        if self.ended {
-            return;
-        }
-        self.ended = true;
-        if failed {
-            CounterHandle::register(
-                catalogue::PIPELINE_ERRORS.name,
-                &[
-                    (tags::PIPELINE, self.inner.pipeline.name),
-                    (tags::STAGE, RUN_STAGE),
-                    (tags::ERROR_TYPE, RUN_FAILED),
-                ],
-            )
-            .increment(1);
-            tracing::error!(
-                target: "pipeline_telemetry",
-                parent: &self.inner.span,
-                outcome = "failed",
-                "pipeline run failed"
-            );
-        }
-        if RUN_EVENTS.load(Ordering::Relaxed) {
-            self.send_run_events(failed);
-        }
-        if context::is_current(&self.inner) {
-            context::replace(self.prev.take());
-        }
-    }
-}
-
-impl PipelineRun {
-    fn send_run_events(&self, failed: bool) {
-        let name = self.inner.pipeline.name;
-        let status = if failed {
-            CheckStatus::Critical
-        } else {
-            CheckStatus::Ok
-        };
-        let mut check = ServiceCheck::new(RUN_SERVICE_CHECK, status).with_tag(tags::PIPELINE, name);
-        if failed {
-            check = check.with_message(&format!("run {} of {name} failed", self.inner.pipeline_id));
-            pipeline_telemetry_dogstatsd::send_event(
-                Event::new(
-                    format!("Pipeline {name} failed"),
-                    format!("Run {} failed.", self.inner.pipeline_id),
-                )
-                .with_alert_type(AlertType::Error)
-                .with_aggregation_key(name)
-                .with_source_type("pipeline")
-                .with_tag(tags::PIPELINE, name)
-                .with_tag(tags::PIPELINE_ID, &self.inner.pipeline_id),
-            );
-        }
-        pipeline_telemetry_dogstatsd::send_service_check(check);
-    }
-}
-
-impl Drop for PipelineRun {
-    fn drop(&mut self) {
-        if !self.ended {
-            let failed = self.has_failed() || std::thread::panicking();
-            if failed {
-                self.inner.span.record("otel.status_code", "error");
-            }
-            self.end(failed);
-        }
+    /// Ends the run as failed because of `error`: its message and the short
+    /// name of its type go on the run's span (as [`fail`](Self::fail)).
+    pub fn fail_with_error<E: std::fmt::Display + ?Sized>(self, error: &E) {
+        let mut buf = [0u8; 96];
+        let error_type = short_type_name(std::any::type_name::<E>(), &mut buf).to_owned();
+        self.inner.end(
+            true,
+            Some(FailReason {
+                error_type,
+                message: error.to_string(),
+            }),
+        );
     }
 }
 
@@ -266,7 +268,7 @@ impl Drop for PipelineRun {
 /// microseconds and a process-wide sequence number, both hexadecimal.
 #[cfg(feature = "otlp")]
 fn fresh_pipeline_id() -> String {
-    use std::sync::atomic::AtomicU64;
+    use std::sync::atomic::{AtomicU64, Ordering};
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let micros = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

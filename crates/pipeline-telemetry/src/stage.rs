@@ -1,17 +1,16 @@
 //! Stage call sites: the handles a `#[instrument_stage]` function caches in
 //! its `static`, and what happens when a stage ends.
 
-use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 
 use pipeline_telemetry_catalogue::{self as catalogue, status, tags};
 use pipeline_telemetry_dogstatsd::{CounterHandle, DistributionHandle};
-use tracing::field::Empty;
 
 use crate::clock::{self, Instant};
 use crate::context::{self, RunKey, RunRef};
 use crate::intern::PipelineName;
 use crate::outcome::{short_type_name, ErrorView, Outcome};
+use crate::spans;
 
 /// Pipelines whose handles a call site caches without any lookup.
 const CACHED_PIPELINES: usize = 16;
@@ -88,33 +87,15 @@ impl StageCallsite {
         }
     }
 
-    /// Opens the stage's span, a child of `run`'s span.
+    /// Opens the stage's span, a child of the current span (the run's span
+    /// where the run is entered).
+    #[inline]
     pub(crate) fn span(&self, run: Option<&RunRef>) -> tracing::Span {
-        match run {
-            Some(run) => tracing::info_span!(
-                target: "pipeline_telemetry",
-                parent: &run.span,
-                "pipeline.stage",
-                stage = self.stage,
-                pipeline = run.pipeline.name,
-                pipeline_id = run.pipeline_id.as_str(),
-                "operation.name" = "pipeline.stage",
-                "resource.name" = self.stage,
-                otel.status_code = Empty,
-                otel.status_description = Empty,
-            ),
-            None => tracing::info_span!(
-                target: "pipeline_telemetry",
-                "pipeline.stage",
-                stage = self.stage,
-                pipeline = Empty,
-                pipeline_id = Empty,
-                "operation.name" = "pipeline.stage",
-                "resource.name" = self.stage,
-                otel.status_code = Empty,
-                otel.status_description = Empty,
-            ),
-        }
+        spans::stage_span(
+            self.stage,
+            run.map(|r| r.pipeline.name),
+            run.map(|r| r.pipeline_id.as_str()),
+        )
     }
 
     /// Records the end of one call of an async stage.
@@ -175,9 +156,6 @@ impl StageCallsite {
         let mut buf = [0u8; 96];
         let error_type = short_type_name(err.type_name, &mut buf);
         let name = catalogue::PIPELINE_ERRORS.name;
-        if let Some(r) = run {
-            r.failed.store(true, Ordering::Relaxed);
-        }
         let counter = match pipeline {
             Some(p) => CounterHandle::register(
                 name,
@@ -193,22 +171,10 @@ impl StageCallsite {
             ),
         };
         counter.increment(1);
-        if !span.is_disabled() {
-            span.record("otel.status_code", "error");
-            span.record("otel.status_description", tracing::field::display(&err));
+        if let Some(r) = run {
+            r.mark_failed(error_type, &err);
         }
-        tracing::error!(
-            target: "pipeline_telemetry",
-            parent: span,
-            {
-                "exception.type" = error_type,
-                "exception.message" = %err,
-                "error.type" = error_type,
-                stage = self.stage,
-                outcome = "failed",
-            },
-            "stage failed"
-        );
+        spans::stage_failed(span, self.stage, error_type, &err);
     }
 }
 

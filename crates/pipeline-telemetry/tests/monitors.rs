@@ -40,8 +40,10 @@ fn runs(capture: &mut Capture, start: u64, minutes: u64, fail_at: Option<u64>) -
     let mut points = Vec::new();
     for m in 0..minutes {
         let run = PipelineRun::start("daily_etl", m);
-        let _ = extract();
-        let _ = load(fail_at == Some(m));
+        run.in_scope(|| {
+            let _ = extract();
+            let _ = load(fail_at == Some(m));
+        });
         drop(run);
         points.extend(capture.take_points(start + m * 60));
     }

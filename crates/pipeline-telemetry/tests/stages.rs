@@ -99,9 +99,9 @@ fn durations<'a>(m: &'a [ParsedMetric], stage: &str) -> Vec<&'a ParsedMetric> {
 fn sync_stages_in_a_run_are_tagged_with_its_pipeline() {
     let capture = Capture::start();
     let run = PipelineRun::start("daily_etl", "42");
-    let rows = extract(3).expect("extract");
+    let rows = run.in_scope(|| extract(3)).expect("extract");
     run.record_records("extract", rows.len() as u64);
-    assert_eq!(count_rows(&rows), 3);
+    assert_eq!(run.in_scope(|| count_rows(&rows)), 3);
     run.finish();
     let m = capture.finish();
     assert_eq!(sum(&m, "pipeline.runs", &[("pipeline", "daily_etl")]), 1.0);
@@ -131,8 +131,8 @@ fn sync_stages_in_a_run_are_tagged_with_its_pipeline() {
 fn errors_are_counted_with_their_type_and_fail_the_run() {
     let capture = Capture::start();
     {
-        let _run = PipelineRun::start("daily_etl", "43");
-        assert!(load(true).is_err());
+        let run = PipelineRun::start("daily_etl", "43");
+        assert!(run.in_scope(|| load(true)).is_err());
         // dropped without finish() after a failure: a failed run
     }
     let m = capture.finish();
@@ -143,20 +143,24 @@ fn errors_are_counted_with_their_type_and_fail_the_run() {
     );
     assert_eq!(errors, vec![1.0]);
     assert_eq!(durations(&m, "load")[0].tag("status"), Some("error"));
-    assert_eq!(
-        sum(
-            &m,
-            ERRORS,
-            &[("stage", "run"), ("error_type", "run_failed")]
-        ),
-        1.0
-    );
+    // One failed stage call, one error: the run's failure is its flow
+    // duration's status, never a second error count.
+    assert_eq!(sum(&m, ERRORS, &[]), 1.0);
+    let flows = m
+        .iter()
+        .filter(|p| p.name == "prefect.flow.duration")
+        .collect::<Vec<_>>();
+    assert_eq!(flows.len(), 1, "{m:?}");
+    assert_eq!(flows[0].tag("flow"), Some("daily_etl"));
+    assert_eq!(flows[0].tag("status"), Some("failed"));
+    assert_eq!(flows[0].values.len(), 1);
 }
 
 #[test]
 fn generic_debug_only_and_opaque_errors() {
     let capture = Capture::start();
-    let _run = PipelineRun::start("typed", "1");
+    let run = PipelineRun::start("typed", "1");
+    let _entered = run.enter();
     assert_eq!(parse_all::<u8>(&["1", "2"]).expect("parses"), vec![1, 2]);
     assert!(parse_all::<u8>(&["x"]).is_err());
     assert!(debug_only().is_err());
@@ -189,7 +193,7 @@ fn generic_debug_only_and_opaque_errors() {
 fn a_panicking_stage_counts_an_error_and_still_panics() {
     let capture = Capture::start();
     let run = PipelineRun::start("fragile", "7");
-    let caught = std::panic::catch_unwind(explode);
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run.in_scope(explode)));
     assert!(caught.is_err());
     run.finish();
     let m = capture.finish();
@@ -208,13 +212,16 @@ fn methods_in_impl_blocks_and_async_stages() {
         .expect("runtime");
     rt.block_on(async {
         let run = PipelineRun::start("daily_etl", "44");
-        let n = transform(vec![1, 2, 3]).await.expect("transform");
-        assert_eq!(n, 3);
-        let mut w = Warehouse {
-            table: "events".into(),
-        };
-        assert_eq!(w.name(), "events");
-        assert_eq!(w.merge("_v2").await.expect("merge"), "events_v2");
+        run.scope(async {
+            let n = transform(vec![1, 2, 3]).await.expect("transform");
+            assert_eq!(n, 3);
+            let mut w = Warehouse {
+                table: "events".into(),
+            };
+            assert_eq!(w.name(), "events");
+            assert_eq!(w.merge("_v2").await.expect("merge"), "events_v2");
+        })
+        .await;
         run.finish();
     });
     let m = capture.finish();
@@ -258,14 +265,21 @@ fn a_cancelled_async_stage_is_recorded_as_cancelled() {
         .build()
         .expect("rt");
     rt.block_on(async {
-        let _run = PipelineRun::start("cancel", "1");
-        let r = tokio::time::timeout(std::time::Duration::from_millis(10), never_ends()).await;
+        let run = PipelineRun::start("cancel", "1");
+        let r = run
+            .scope(tokio::time::timeout(
+                std::time::Duration::from_millis(10),
+                never_ends(),
+            ))
+            .await;
         assert!(r.is_err());
+        assert!(!run.has_failed(), "a cancelled stage does not fail its run");
     });
     let m = capture.finish();
     let d = durations(&m, "never_ends");
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].tag("status"), Some("cancelled"));
+    assert_eq!(d[0].tag("pipeline"), Some("cancel"));
     assert_eq!(sum(&m, ERRORS, &[("stage", "never_ends")]), 0.0);
 }
 

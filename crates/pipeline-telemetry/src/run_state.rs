@@ -1,0 +1,159 @@
+//! The state of one run shared by its handles, and what its end emits.
+
+use std::fmt::{self, Display};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+use pipeline_telemetry_catalogue::{self as catalogue, status, tags};
+use pipeline_telemetry_dogstatsd::{
+    AlertType, CheckStatus, CounterHandle, DistributionHandle, Event, ServiceCheck,
+};
+
+use crate::clock::{self, Instant};
+use crate::intern::PipelineName;
+use crate::spans;
+
+/// Whether runs send a service check and, when failed, an event.
+pub(crate) static RUN_EVENTS: AtomicBool = AtomicBool::new(false);
+
+/// The service check sent at the end of each run when run events are on.
+pub const RUN_SERVICE_CHECK: &str = "pipeline.run";
+
+/// `error.type` of a failed run's span when nothing said why it failed.
+pub const RUN_FAILED: &str = "run_failed";
+
+/// Why a run failed: the first stage error (or panic) of the run, or the
+/// error the run was ended with.
+#[derive(Debug, Clone)]
+pub(crate) struct FailReason {
+    pub(crate) error_type: String,
+    pub(crate) message: String,
+}
+
+/// One run, shared by its [`PipelineRun`](crate::PipelineRun) handles and
+/// the stages and futures that run in it. Ends once: at `finish`/`fail`,
+/// or when the last handle is dropped.
+#[derive(Debug)]
+pub(crate) struct RunInner {
+    pub(crate) pipeline: PipelineName,
+    pub(crate) pipeline_id: String,
+    pub(crate) span: tracing::Span,
+    start: Instant,
+    failed: AtomicBool,
+    ended: AtomicBool,
+    reason: OnceLock<FailReason>,
+}
+
+impl RunInner {
+    /// Starts a run: counts `pipeline.runs`.
+    pub(crate) fn start(pipeline: PipelineName, pipeline_id: String, span: tracing::Span) -> Self {
+        CounterHandle::register(
+            catalogue::PIPELINE_RUNS.name,
+            &[(tags::PIPELINE, pipeline.name)],
+        )
+        .increment(1);
+        RunInner {
+            pipeline,
+            pipeline_id,
+            span,
+            start: clock::now(),
+            failed: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
+            reason: OnceLock::new(),
+        }
+    }
+
+    /// Whether a stage of this run failed (or it was marked failed).
+    pub(crate) fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Marks the run as failed; the first reason given is kept.
+    pub(crate) fn mark_failed(&self, error_type: &str, message: &dyn Display) {
+        self.failed.store(true, Ordering::Relaxed);
+        if self.reason.get().is_none() {
+            let _ = self.reason.set(FailReason {
+                error_type: error_type.to_owned(),
+                message: message.to_string(),
+            });
+        }
+    }
+
+    /// The error type of the first failure of the run, if any.
+    pub(crate) fn first_error_type(&self) -> Option<String> {
+        self.reason.get().map(|r| r.error_type.clone())
+    }
+
+    /// Ends the run (once): `prefect.flow.duration` with its status, the
+    /// span's error and reason when failed, the run events when enabled.
+    /// `own` is the error the run was ended with, if any.
+    pub(crate) fn end(&self, failed: bool, own: Option<FailReason>) {
+        if self.ended.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let failed = failed || own.is_some();
+        let secs = clock::seconds_since(self.start);
+        let st = if failed { status::FAILED } else { status::OK };
+        DistributionHandle::register(
+            catalogue::PREFECT_FLOW_DURATION.name,
+            &[(tags::FLOW, self.pipeline.name), (tags::STATUS, st)],
+        )
+        .record(secs);
+        if failed {
+            let reason = own.or_else(|| self.reason.get().cloned());
+            match &reason {
+                Some(r) => spans::run_failed(&self.span, Some(&r.error_type), &r.message),
+                None => spans::run_failed(&self.span, None, &Failed(&self.pipeline_id)),
+            }
+        }
+        if RUN_EVENTS.load(Ordering::Relaxed) {
+            self.send_run_events(failed);
+        }
+    }
+
+    fn send_run_events(&self, failed: bool) {
+        let name = self.pipeline.name;
+        let status = if failed {
+            CheckStatus::Critical
+        } else {
+            CheckStatus::Ok
+        };
+        let mut check = ServiceCheck::new(RUN_SERVICE_CHECK, status).with_tag(tags::PIPELINE, name);
+        if failed {
+            check = check.with_message(&format!("run {} of {name} failed", self.pipeline_id));
+            pipeline_telemetry_dogstatsd::send_event(
+                Event::new(
+                    format!("Pipeline {name} failed"),
+                    format!("Run {} failed.", self.pipeline_id),
+                )
+                .with_alert_type(AlertType::Error)
+                .with_aggregation_key(name)
+                .with_source_type("pipeline")
+                .with_tag(tags::PIPELINE, name)
+                .with_tag(tags::PIPELINE_ID, &self.pipeline_id),
+            );
+        }
+        pipeline_telemetry_dogstatsd::send_service_check(check);
+    }
+}
+
+impl Drop for RunInner {
+    fn drop(&mut self) {
+        // The last handle is gone without `finish`/`fail`: failed if a stage
+        // failed or this thread is unwinding.
+        let failed = self.has_failed() || std::thread::panicking();
+        if failed && self.reason.get().is_none() && std::thread::panicking() {
+            self.mark_failed("panic", &"panicked");
+        }
+        self.end(failed, None);
+    }
+}
+
+/// The message of a run failed without a reason.
+struct Failed<'a>(&'a str);
+
+impl Display for Failed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pipeline run {} failed", self.0)
+    }
+}
