@@ -4,8 +4,8 @@
 resource "datadog_monitor" "pipeline_failures" {
   name     = "Pipeline failures"
   type     = "metric alert"
-  query    = "sum(last_5m):sum:pipeline.errors{*} > 0"
-  message  = "{{#is_alert}}Pipeline stages failed in the last 5 minutes (`pipeline.errors` summed to {{value}}).{{/is_alert}}\n{{#is_recovery}}No pipeline stage has failed in the last 5 minutes.{{/is_recovery}}\n\nWhich stage: graph `pipeline.errors` by `stage` and `error_type`. Why: search the logs for `status:failed source:pipeline`, then open the run's trace through its `pipeline_id`.\n\n@slack-data-pipeline-alerts @data-oncall@example.com"
+  query    = "sum(last_5m):sum:pipeline.errors{*}.as_count() > 0"
+  message  = "{{#is_alert}}{{value}} pipeline stage call(s) failed in the last 5 minutes (`pipeline.errors`).{{/is_alert}}\n{{#is_recovery}}No pipeline stage has failed in the last 5 minutes.{{/is_recovery}}\n\nWhich stage: graph `pipeline.errors` by `stage` and `error_type`. Why: search the logs for `source:pipeline @outcome:failed`, then open the run's trace from a line, or search `pipeline_id:<id>`.\n\n@slack-data-pipeline-alerts @data-oncall@example.com"
   tags     = ["managed-by:pipeline-telemetry", "layer:pipeline"]
   priority = 2
 
@@ -39,8 +39,8 @@ resource "datadog_monitor" "stage_duration_spike" {
 resource "datadog_monitor" "no_pipelines_running" {
   name     = "No pipelines running"
   type     = "metric alert"
-  query    = "change(last_10m):avg:pipeline.runs{*} < 1"
-  message  = "{{#is_alert}}`pipeline.runs` changed by {{value}} over the last 10 minutes compared with the 10 minutes before: pipelines are not starting more often than before, or have stopped.{{/is_alert}}\n{{#is_no_data}}No `pipeline.runs` data for 20 minutes: no pipeline has started, or the services cannot reach the Datadog Agent.{{/is_no_data}}\n{{#is_recovery}}Pipeline runs are growing again.{{/is_recovery}}\n\nCheck the orchestrator and the `pipeline.runs` graph on the pipeline dashboard.\n\n@slack-data-pipeline-alerts @data-oncall@example.com"
+  query    = "sum(last_10m):sum:pipeline.runs{*}.as_count() < 1"
+  message  = "{{#is_alert}}No pipeline run started in the last 10 minutes (`pipeline.runs` counted {{value}}).{{/is_alert}}\n{{#is_no_data}}No `pipeline.runs` data for 20 minutes: no pipeline has started, or the services cannot reach the Datadog Agent.{{/is_no_data}}\n{{#is_recovery}}Pipelines are starting again.{{/is_recovery}}\n\nCheck the orchestrator and the `pipeline.runs` graph on the pipeline dashboard.\n\n@slack-data-pipeline-alerts @data-oncall@example.com"
   tags     = ["managed-by:pipeline-telemetry", "layer:pipeline"]
   priority = 2
 

@@ -9,9 +9,16 @@ pub const USAGE: &str = "\
 usage: pipeline-telemetry-cli <command> [options]
 
 commands:
-  dashboard                          print the dashboard JSON (dashboards API)
+  dashboard [--format json|terraform]
+                                     print the dashboard (dashboards API JSON or
+                                     a Terraform datadog_dashboard_json resource)
   monitors [--format json|terraform] print the monitors (monitors API JSON or
                                      Terraform datadog_monitor resources)
+  log-pipeline [--format json|terraform]
+                                     print the Datadog log pipeline (Logs Pipelines
+                                     API JSON or a datadog_logs_custom_pipeline)
+  percentiles                        print the Terraform that enables the
+                                     percentiles the dashboard graphs
   metrics-doc                        print docs/metrics.md
   generate [--root <dir>]            write every generated file under <dir> (default .)
   replay <capture-file> [--now <unix>] [--fail-on-notify]
@@ -36,7 +43,13 @@ pub enum Format {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Help,
-    Dashboard,
+    Dashboard {
+        format: Format,
+    },
+    LogPipeline {
+        format: Format,
+    },
+    Percentiles,
     Monitors {
         format: Format,
         routing: Routing,
@@ -125,7 +138,9 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     };
     match command.as_str() {
         "help" | "--help" | "-h" => Ok(Command::Help),
-        "dashboard" => no_positional(Command::Dashboard),
+        "dashboard" => no_positional(Command::Dashboard { format }),
+        "log-pipeline" => no_positional(Command::LogPipeline { format }),
+        "percentiles" => no_positional(Command::Percentiles),
         "monitors" => no_positional(Command::Monitors { format, routing }),
         "metrics-doc" => no_positional(Command::MetricsDoc),
         "generate" => no_positional(Command::Generate { root, routing }),
@@ -154,7 +169,18 @@ mod tests {
     #[test]
     fn parses_each_command() {
         assert_eq!(parse(&args("")), Ok(Command::Help));
-        assert_eq!(parse(&args("dashboard")), Ok(Command::Dashboard));
+        assert_eq!(
+            parse(&args("dashboard")),
+            Ok(Command::Dashboard {
+                format: Format::Json
+            })
+        );
+        assert_eq!(
+            parse(&args("log-pipeline --format terraform")),
+            Ok(Command::LogPipeline {
+                format: Format::Terraform
+            })
+        );
         assert!(matches!(
             parse(&args("monitors --format terraform --slack ops")),
             Ok(Command::Monitors { format: Format::Terraform, routing }) if routing.slack_channel == "ops"

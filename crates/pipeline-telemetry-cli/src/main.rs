@@ -1,5 +1,6 @@
-//! `pipeline-telemetry-cli`: prints the dashboard, the monitors and the
-//! metric catalogue generated from the pipeline-telemetry catalogue, writes
+//! `pipeline-telemetry-cli`: prints the dashboard, the monitors, the log
+//! pipeline and the metric catalogue generated from the pipeline-telemetry
+//! catalogue, writes
 //! the committed copies, and replays DogStatsD captures against the
 //! monitors.
 
@@ -15,7 +16,7 @@ use args::{Command, Format, USAGE};
 use pipeline_telemetry_monitors::artifacts::artifacts;
 use pipeline_telemetry_monitors::capture::{latest_timestamp, parse_capture, CaptureError};
 use pipeline_telemetry_monitors::guide::{guide_monitors, Routing};
-use pipeline_telemetry_monitors::{dashboard, render, terraform};
+use pipeline_telemetry_monitors::{dashboard, dashboard_tf, logs, render, terraform};
 
 /// Why a command failed.
 #[derive(Debug)]
@@ -57,7 +58,15 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<ExitCode, CliError> {
     match command {
         Command::Help => print!("{USAGE}"),
-        Command::Dashboard => print!("{}", dashboard::dashboard_json()),
+        Command::Dashboard { format } => match format {
+            Format::Json => print!("{}", dashboard::dashboard_json()),
+            Format::Terraform => print!("{}", dashboard_tf::dashboard_terraform()),
+        },
+        Command::LogPipeline { format } => match format {
+            Format::Json => print!("{}", logs::log_pipeline_json()),
+            Format::Terraform => print!("{}", logs::log_pipeline_terraform()),
+        },
+        Command::Percentiles => print!("{}", dashboard_tf::percentiles_terraform()),
         Command::Monitors { format, routing } => {
             let monitors = guide_monitors(&routing);
             match format {

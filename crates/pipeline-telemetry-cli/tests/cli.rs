@@ -18,6 +18,14 @@ fn prints_dashboard_monitors_and_catalogue() {
     let dashboard: serde_json::Value =
         serde_json::from_slice(&cli(&["dashboard"]).stdout).expect("dashboard JSON");
     assert_eq!(dashboard["layout_type"], "ordered");
+    let tf = stdout(&cli(&["dashboard", "--format", "terraform"]));
+    assert!(tf.contains("resource \"datadog_dashboard_json\" \"pipeline\""));
+    let pipeline: serde_json::Value =
+        serde_json::from_slice(&cli(&["log-pipeline"]).stdout).expect("log pipeline JSON");
+    assert_eq!(pipeline["filter"]["query"], "source:pipeline");
+    let tf = stdout(&cli(&["log-pipeline", "--format", "terraform"]));
+    assert!(tf.contains("resource \"datadog_logs_custom_pipeline\""));
+    assert!(stdout(&cli(&["percentiles"])).contains("include_percentiles = true"));
     let monitors: serde_json::Value =
         serde_json::from_slice(&cli(&["monitors", "--format", "json"]).stdout)
             .expect("monitors JSON");
@@ -53,9 +61,12 @@ fn replay_prints_which_monitors_would_notify() {
     let text = stdout(&out);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("ALERT    Pipeline failures"), "{text}");
+    // A count, not a per-second rate.
+    assert!(text.contains("*: ALERT (value 1)"), "{text}");
     assert!(text.contains("ALERT    Stage duration spike"), "{text}");
-    assert!(text.contains("NO DATA  No pipelines running"), "{text}");
-    assert!(text.contains("3 of 3 monitors would notify"), "{text}");
+    // A run started within the last ten minutes.
+    assert!(text.contains("OK       No pipelines running"), "{text}");
+    assert!(text.contains("2 of 3 monitors would notify"), "{text}");
     assert_eq!(
         cli(&["replay", path, "--fail-on-notify"]).status.code(),
         Some(3)

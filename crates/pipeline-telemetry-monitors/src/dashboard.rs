@@ -37,8 +37,19 @@ pub const TEMPLATE_VARIABLES: &[TemplateVariable] = &[
     },
 ];
 
-/// The log search of the "recent errors" stream.
-pub const FAILED_LOGS_QUERY: &str = "status:failed source:pipeline";
+/// The log search of the "recent failures" stream: the failed stages'
+/// lines (see [`crate::logs::FAILED_LOGS_QUERY`]).
+pub const FAILED_LOGS_QUERY: &str = crate::logs::FAILED_LOGS_QUERY;
+
+/// The log stream's columns: the service, then attributes (`@`), which
+/// are there with or without the log pipeline.
+pub const LOG_COLUMNS: &[&str] = &[
+    "service",
+    "@pipeline",
+    "@pipeline_id",
+    "@stage",
+    "@error.kind",
+];
 
 /// The dashboard's title.
 pub const TITLE: &str = "Data pipelines";
@@ -106,21 +117,31 @@ fn group(title: &str, widgets: Vec<Value>) -> Value {
     json!({"definition": {"type": "group", "title": title, "layout_type": "ordered", "widgets": widgets}})
 }
 
+/// The `status` of a failed run's `prefect.flow.duration`.
+const FAILED_RUN: &str = "failed";
+
+/// `count:prefect.flow.duration{status:failed}` and `{*}`: failed runs and
+/// all runs (a distribution's `count:` is its number of samples, one per
+/// finished run).
+fn runs_and_failed_runs() -> (MetricQuery, MetricQuery) {
+    let count = SpaceAggregation::Count;
+    let failed = scoped(count, &PREFECT_FLOW_DURATION).filter(tags::STATUS, FAILED_RUN);
+    (failed, scoped(count, &PREFECT_FLOW_DURATION))
+}
+
 fn failure_rate() -> Value {
-    let errors =
-        scoped(SpaceAggregation::Sum, &PIPELINE_ERRORS).with_modifier(TypeModifier::AsCount);
-    let runs = scoped(SpaceAggregation::Sum, &PIPELINE_RUNS).with_modifier(TypeModifier::AsCount);
+    let (failed, all) = runs_and_failed_runs();
     json!({"definition": {
         "type": "query_value",
-        "title": "Failure rate (errors per 100 runs)",
+        "title": "Failed runs (%)",
         "precision": 1,
         "autoscale": true,
         "custom_unit": "%",
         "requests": [{
             "response_format": "scalar",
             "queries": [
-                {"data_source": "metrics", "name": "query1", "query": errors.to_string(), "aggregator": "sum"},
-                {"data_source": "metrics", "name": "query2", "query": runs.to_string(), "aggregator": "sum"},
+                {"data_source": "metrics", "name": "query1", "query": failed.to_string(), "aggregator": "sum"},
+                {"data_source": "metrics", "name": "query2", "query": all.to_string(), "aggregator": "sum"},
             ],
             "formulas": [{"formula": "100 * query1 / query2"}],
         }],
@@ -130,10 +151,10 @@ fn failure_rate() -> Value {
 fn recent_errors() -> Value {
     json!({"definition": {
         "type": "log_stream",
-        "title": "Recent errors",
+        "title": "Recent stage failures",
         "query": FAILED_LOGS_QUERY,
         "indexes": [],
-        "columns": [tags::SERVICE, tags::PIPELINE_ID, tags::STAGE],
+        "columns": LOG_COLUMNS,
         "show_date_column": true,
         "show_message_column": true,
         "message_display": "expanded-md",
@@ -168,20 +189,27 @@ pub fn dashboard() -> Value {
     let errors_by_stage = scoped(sum, &PIPELINE_ERRORS)
         .by(tags::STAGE)
         .with_modifier(TypeModifier::AsCount);
-    let errors = scoped(sum, &PIPELINE_ERRORS).with_modifier(TypeModifier::AsCount);
-    let runs = scoped(sum, &PIPELINE_RUNS).with_modifier(TypeModifier::AsCount);
+    let (failed, all) = runs_and_failed_runs();
+    let finished_by_status =
+        scoped(SpaceAggregation::Count, &PREFECT_FLOW_DURATION).by(tags::STATUS);
     let failures = group(
         "Failures",
         vec![
             failure_rate(),
             timeseries(
-                "Failure rate over time (%)",
-                &[errors, runs],
-                &[("100 * query1 / query2", "failure rate")],
+                "Failed runs over time (%)",
+                &[failed, all],
+                &[("100 * query1 / query2", "failed runs")],
                 "line",
             ),
             timeseries(
-                "Errors by stage",
+                "Finished runs by status",
+                &[finished_by_status],
+                &[("query1", "")],
+                "bars",
+            ),
+            timeseries(
+                "Failed stage calls by stage",
                 &[errors_by_stage],
                 &[("query1", "")],
                 "bars",

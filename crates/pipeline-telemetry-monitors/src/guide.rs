@@ -1,16 +1,26 @@
 //! The three monitors of the monitoring guide, built from the catalogue.
 //!
-//! Their queries render exactly as the guide writes them:
+//! Two of the guide's queries are shipped as Datadog must read them to do
+//! what the guide means:
 //!
 //! ```
 //! use pipeline_telemetry_monitors::guide::{guide_monitors, Routing};
 //! let queries: Vec<String> = guide_monitors(&Routing::default()).iter().map(|m| m.query.to_string()).collect();
 //! assert_eq!(queries, [
-//!     "sum(last_5m):sum:pipeline.errors{*} > 0",
+//!     "sum(last_5m):sum:pipeline.errors{*}.as_count() > 0",
 //!     "avg(last_10m):avg:pipeline.stage.duration{stage:spark} > 5",
-//!     "change(last_10m):avg:pipeline.runs{*} < 1",
+//!     "sum(last_10m):sum:pipeline.runs{*}.as_count() < 1",
 //! ]);
 //! ```
+//!
+//! - "Pipeline failures" adds `.as_count()`: without it Datadog reads the
+//!   DogStatsD count as a per-second rate, so `{{value}}` says `0.1` for
+//!   one failed stage.
+//! - "No pipelines running" is not the guide's
+//!   `change(last_10m):avg:pipeline.runs{*} < 1` ([`as_written_no_pipelines_running`]):
+//!   the change of a steady run rate is 0, which is below 1, so that query
+//!   pages on a healthy pipeline. The shipped query alerts when no run
+//!   started in the last ten minutes, and notifies when the metric stops.
 
 use pipeline_telemetry_catalogue::{
     tags, MetricDef, PIPELINE_ERRORS, PIPELINE_RUNS, PIPELINE_STAGE_DURATION,
@@ -19,7 +29,7 @@ use pipeline_telemetry_catalogue::{
 use crate::monitor::Monitor;
 use crate::query::{
     ChangeKind, Comparator, Evaluation, MetricQuery, MonitorQuery, SpaceAggregation,
-    TimeAggregation, Window,
+    TimeAggregation, TypeModifier, Window,
 };
 
 /// The tag every generated monitor carries, to find them in Datadog.
@@ -75,22 +85,23 @@ fn layer_tag(def: &MetricDef) -> String {
     format!("layer:{}", def.layer)
 }
 
-/// `sum(last_5m):sum:pipeline.errors{*} > 0`: any failed stage or run in
-/// the last five minutes.
+/// `sum(last_5m):sum:pipeline.errors{*}.as_count() > 0`: any failed stage
+/// call in the last five minutes; `{{value}}` is the number of failures.
 pub fn pipeline_failures(routing: &Routing) -> Monitor {
     let errors = PIPELINE_ERRORS.name;
     let query = MonitorQuery::new(
         threshold(TimeAggregation::Sum, 5),
-        MetricQuery::new(SpaceAggregation::Sum, errors),
+        MetricQuery::new(SpaceAggregation::Sum, errors).with_modifier(TypeModifier::AsCount),
         Comparator::Above,
         0.0,
     );
     let message = format!(
-        "{{{{#is_alert}}}}Pipeline stages failed in the last 5 minutes (`{errors}` summed to {{{{value}}}}).{{{{/is_alert}}}}\n\
+        "{{{{#is_alert}}}}{{{{value}}}} pipeline stage call(s) failed in the last 5 minutes (`{errors}`).{{{{/is_alert}}}}\n\
          {{{{#is_recovery}}}}No pipeline stage has failed in the last 5 minutes.{{{{/is_recovery}}}}\n\n\
          Which stage: graph `{errors}` by `{stage}` and `{error_type}`. Why: search the logs for \
-         `status:failed source:pipeline`, then open the run's trace through its `{pipeline_id}`.\n\n{}",
+         `{failed_logs}`, then open the run's trace from a line, or search `{pipeline_id}:<id>`.\n\n{}",
         routing.handles(),
+        failed_logs = crate::logs::FAILED_LOGS_QUERY,
         stage = tags::STAGE,
         error_type = tags::ERROR_TYPE,
         pipeline_id = tags::PIPELINE_ID,
@@ -133,30 +144,23 @@ pub fn stage_duration_spike(routing: &Routing) -> Monitor {
         .with_priority(3)
 }
 
-/// `change(last_10m):avg:pipeline.runs{*} < 1`: the run rate of the last
-/// ten minutes did not grow by at least 1 compared with the ten minutes
-/// before; notifies NO DATA after 20 minutes without any run.
+/// `sum(last_10m):sum:pipeline.runs{*}.as_count() < 1`: no run started in
+/// the last ten minutes; notifies NO DATA after 20 minutes without any
+/// `pipeline.runs` data (the Agent stops the series about 5 minutes after
+/// the last run).
 pub fn no_pipelines_running(routing: &Routing) -> Monitor {
     let runs = PIPELINE_RUNS.name;
-    let window = Window::minutes(10);
     let query = MonitorQuery::new(
-        Evaluation::Change {
-            kind: ChangeKind::Absolute,
-            aggregation: TimeAggregation::Avg,
-            window,
-            shift: window,
-            shorthand: true,
-        },
-        MetricQuery::new(SpaceAggregation::Avg, runs),
+        threshold(TimeAggregation::Sum, 10),
+        MetricQuery::new(SpaceAggregation::Sum, runs).with_modifier(TypeModifier::AsCount),
         Comparator::Below,
         1.0,
     );
     let message = format!(
-        "{{{{#is_alert}}}}`{runs}` changed by {{{{value}}}} over the last 10 minutes compared with the 10 \
-         minutes before: pipelines are not starting more often than before, or have stopped.{{{{/is_alert}}}}\n\
+        "{{{{#is_alert}}}}No pipeline run started in the last 10 minutes (`{runs}` counted {{{{value}}}}).{{{{/is_alert}}}}\n\
          {{{{#is_no_data}}}}No `{runs}` data for 20 minutes: no pipeline has started, or the services cannot \
          reach the Datadog Agent.{{{{/is_no_data}}}}\n\
-         {{{{#is_recovery}}}}Pipeline runs are growing again.{{{{/is_recovery}}}}\n\n\
+         {{{{#is_recovery}}}}Pipelines are starting again.{{{{/is_recovery}}}}\n\n\
          Check the orchestrator and the `{runs}` graph on the pipeline dashboard.\n\n{}",
         routing.handles(),
     );
@@ -166,6 +170,38 @@ pub fn no_pipelines_running(routing: &Routing) -> Monitor {
         .with_tag(layer_tag(&PIPELINE_RUNS))
         .with_no_data(20)
         .with_priority(2)
+}
+
+/// The guide's literal `change(last_10m):avg:pipeline.runs{*} < 1`, kept to
+/// show why it is not shipped: a steady run rate changes by 0, which is
+/// below 1, so it alerts on a healthy pipeline.
+///
+/// ```
+/// use pipeline_telemetry_monitors::guide::{as_written_no_pipelines_running, Routing};
+/// let m = as_written_no_pipelines_running(&Routing::default());
+/// assert_eq!(m.query.to_string(), "change(last_10m):avg:pipeline.runs{*} < 1");
+/// ```
+pub fn as_written_no_pipelines_running(routing: &Routing) -> Monitor {
+    let window = Window::minutes(10);
+    let query = MonitorQuery::new(
+        Evaluation::Change {
+            kind: ChangeKind::Absolute,
+            aggregation: TimeAggregation::Avg,
+            window,
+            shift: window,
+            shorthand: true,
+        },
+        MetricQuery::new(SpaceAggregation::Avg, PIPELINE_RUNS.name),
+        Comparator::Below,
+        1.0,
+    );
+    Monitor::new(
+        "no_pipelines_running_as_written",
+        "No pipelines running (as the guide writes it)",
+        query,
+    )
+    .with_message(routing.handles())
+    .with_no_data(20)
 }
 
 /// The guide's three monitors, in the guide's order.

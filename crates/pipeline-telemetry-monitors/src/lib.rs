@@ -2,7 +2,10 @@
 //! pipeline-telemetry metric catalogue, and a local evaluator of
 //! metric-alert monitors.
 //!
-//! - [`dashboard::dashboard`]: the pipeline dashboard (dashboards API JSON);
+//! - [`dashboard::dashboard`]: the pipeline dashboard (dashboards API JSON),
+//!   also as Terraform with what enables its percentiles ([`dashboard_tf`]);
+//! - [`logs`]: the Datadog log pipeline that makes the guide's log searches
+//!   work as written, and those searches;
 //! - [`guide::guide_monitors`]: the monitoring guide's three monitors,
 //!   rendered for the monitors API ([`render`]) or Terraform ([`terraform`]);
 //! - [`parse`]: the metric-alert query grammar;
@@ -33,8 +36,10 @@ pub mod artifacts;
 pub mod capture;
 pub mod check;
 pub mod dashboard;
+pub mod dashboard_tf;
 pub mod eval;
 pub mod guide;
+pub mod logs;
 pub mod monitor;
 pub mod parse;
 pub mod point;

@@ -2,18 +2,21 @@
 
 use pipeline_telemetry_catalogue::{
     status, tags, PIPELINE_ERRORS, PIPELINE_RECORDS, PIPELINE_RUNS, PIPELINE_STAGE_DURATION,
+    PREFECT_FLOW_DURATION,
 };
 use pipeline_telemetry_monitors::capture::parse_capture;
 use pipeline_telemetry_monitors::guide::{
-    guide_monitors, no_pipelines_running, pipeline_failures, stage_duration_spike, Routing,
+    as_written_no_pipelines_running, guide_monitors, no_pipelines_running, pipeline_failures,
+    stage_duration_spike, Routing,
 };
 use pipeline_telemetry_monitors::{Monitor, MonitorState, Point, PointKind};
 
 const T0: u64 = 1_700_000_000;
 const MIN: u64 = 60;
 
-/// What one run of pipeline `etl` emits: a run, then each stage's
-/// duration (and records, or an error) when the stage ends.
+/// What one run of pipeline `etl` emits: a run when it starts, each
+/// stage's duration (and records, or one error) when the stage ends, and
+/// the flow duration with the run's outcome when the run ends.
 fn run(start: u64, stages: &[(&str, f64, bool)]) -> Vec<Point> {
     let mut points =
         vec![Point::count(start, PIPELINE_RUNS.name, 1.0).with_tag(tags::PIPELINE, "etl")];
@@ -35,17 +38,21 @@ fn run(start: u64, stages: &[(&str, f64, bool)]) -> Vec<Point> {
                     .with_tag(tags::STAGE, stage),
             );
         } else {
-            for tagged_stage in [*stage, "run"] {
-                points.push(
-                    Point::count(end, PIPELINE_ERRORS.name, 1.0)
-                        .with_tag(tags::PIPELINE, "etl")
-                        .with_tag(tags::STAGE, tagged_stage)
-                        .with_tag(tags::ERROR_TYPE, "Timeout"),
-                );
-            }
+            points.push(
+                Point::count(end, PIPELINE_ERRORS.name, 1.0)
+                    .with_tag(tags::PIPELINE, "etl")
+                    .with_tag(tags::STAGE, stage)
+                    .with_tag(tags::ERROR_TYPE, "Timeout"),
+            );
             break;
         }
     }
+    let failed = stages.iter().any(|(_, _, ok)| !ok);
+    points.push(
+        Point::distribution(t as u64, PREFECT_FLOW_DURATION.name, t - start as f64)
+            .with_tag(tags::FLOW, "etl")
+            .with_tag(tags::STATUS, if failed { "failed" } else { status::OK }),
+    );
     points
 }
 
@@ -100,11 +107,31 @@ fn queries_are_the_guide_s_exactly() {
     assert_eq!(
         queries,
         [
-            "sum(last_5m):sum:pipeline.errors{*} > 0",
+            "sum(last_5m):sum:pipeline.errors{*}.as_count() > 0",
             "avg(last_10m):avg:pipeline.stage.duration{stage:spark} > 5",
-            "change(last_10m):avg:pipeline.runs{*} < 1",
+            "sum(last_10m):sum:pipeline.runs{*}.as_count() < 1",
         ]
     );
+    assert_eq!(
+        as_written_no_pipelines_running(&Routing::default())
+            .query
+            .to_string(),
+        "change(last_10m):avg:pipeline.runs{*} < 1"
+    );
+}
+
+#[test]
+fn pipeline_failures_reports_counts_not_rates() {
+    // Two failed stages in the last five minutes: {{value}} is 2, not the
+    // per-second rate 0.2 the query without .as_count() would read.
+    let monitor = pipeline_failures(&Routing::default());
+    let mut points = every_minute(T0, 10, 3.0);
+    points.extend(run(T0 + 10 * MIN, &[("extract", 4.0, false)]));
+    points.extend(run(T0 + 11 * MIN, &[("dbt", 4.0, false)]));
+    let groups = monitor.evaluate_groups(&points, T0 + 13 * MIN);
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!(groups[0].value, Some(2.0), "{groups:?}");
+    assert_eq!(groups[0].state, MonitorState::Alert);
 }
 
 #[test]
@@ -272,9 +299,9 @@ fn no_pipelines_running_is_quiet_while_runs_increase() {
 #[test]
 fn as_written_no_pipelines_running_also_fires_on_a_steady_run_rate() {
     // change() compares with ten minutes earlier: an unchanged rate is a
-    // change of 0, which is < 1. This documents the guide's query as
-    // written (see docs/dashboards-and-monitors.md).
-    let monitor = no_pipelines_running(&Routing::default());
+    // change of 0, which is < 1. This is why the guide's query as written
+    // is not shipped (see docs/dashboards-and-monitors.md).
+    let monitor = as_written_no_pipelines_running(&Routing::default());
     let points = every_minute(T0, 30, 3.0);
     assert_state(&monitor, &points, T0 + 30 * MIN, MonitorState::Alert, true);
 }
@@ -294,25 +321,27 @@ fn a_replayed_capture_evaluates_like_synthetic_points() {
         .collect();
     assert_eq!(
         states,
-        [
-            MonitorState::Alert,
-            MonitorState::Alert,
-            MonitorState::NoData
-        ]
+        [MonitorState::Alert, MonitorState::Alert, MonitorState::Ok]
     );
 }
 
 #[test]
-fn the_documented_alternative_fires_only_when_runs_stop() {
-    // docs/dashboards-and-monitors.md suggests this query for teams that
-    // want "no run in ten minutes" rather than "no growth in runs".
-    let query = "sum(last_10m):sum:pipeline.runs{*}.as_count() < 1";
-    let eval = |points: &[Point], now| {
-        pipeline_telemetry_monitors::evaluate(query, points, now).expect("parses")
-    };
-    let points = every_minute(T0, 30, 3.0);
-    assert_eq!(eval(&points, T0 + 30 * MIN), MonitorState::Ok);
-    let last_run = T0 + 29 * MIN;
-    assert_eq!(eval(&points, last_run + 10 * MIN), MonitorState::Alert);
-    assert_eq!(eval(&points, last_run + 25 * MIN), MonitorState::NoData);
+fn no_pipelines_running_is_quiet_on_a_steady_healthy_stream() {
+    // One run a minute for an hour: every evaluation minute is OK.
+    let monitor = no_pipelines_running(&Routing::default());
+    let points = every_minute(T0, 60, 3.0);
+    for minute in 1..=60 {
+        assert_state(
+            &monitor,
+            &points,
+            T0 + minute * MIN,
+            MonitorState::Ok,
+            false,
+        );
+    }
+    // A run every 9 minutes is slow but steady: still OK.
+    let sparse: Vec<Point> = (0..7)
+        .flat_map(|i| healthy(T0 + i * 9 * MIN, 3.0))
+        .collect();
+    assert_state(&monitor, &sparse, T0 + 60 * MIN, MonitorState::Ok, false);
 }

@@ -50,6 +50,8 @@ mod init;
 mod intern;
 mod outcome;
 mod run;
+#[cfg(feature = "otlp")]
+mod run_env;
 mod run_state;
 mod spans;
 mod stage;

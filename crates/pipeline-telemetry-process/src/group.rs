@@ -1,0 +1,184 @@
+//! The child's process group: every process a stage starts lives in a
+//! group of its own (the child is its leader), so that a timeout, a
+//! cancellation or the end of the stage can signal all of them at once.
+
+use std::time::{Duration, Instant};
+
+use rustix::process::{kill_process_group, test_kill_process_group, Pid, Signal};
+
+/// How often the group is looked at while it is given time to exit.
+const POLL: Duration = Duration::from_millis(10);
+
+/// A process group, by id (the pid of its leader).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Group {
+    pgid: Pid,
+}
+
+impl Group {
+    /// The group led by the child `pid` (started with `process_group(0)`).
+    pub(crate) fn of_leader(pid: u32) -> Option<Self> {
+        let raw = i32::try_from(pid).ok()?;
+        // Never signal group 1 (init) or our own group.
+        if raw <= 1 || Some(raw) == i32::try_from(std::process::id()).ok() {
+            return None;
+        }
+        Pid::from_raw(raw).map(|pgid| Group { pgid })
+    }
+
+    /// The group id.
+    pub(crate) fn id(&self) -> i32 {
+        self.pgid.as_raw_nonzero().get()
+    }
+
+    /// Sends `sig` to every process of the group; false when none is left.
+    pub(crate) fn signal(&self, sig: Signal) -> bool {
+        kill_process_group(self.pgid, sig).is_ok()
+    }
+
+    /// Whether a process of the group is still running (zombies waiting to
+    /// be reaped by someone else do not count).
+    pub(crate) fn has_live_members(&self) -> bool {
+        if test_kill_process_group(self.pgid).is_err() {
+            return false;
+        }
+        live_members_in_proc(self.id()).unwrap_or(true)
+    }
+
+    /// SIGTERM to the group, up to `grace` for it to exit (calling `reap`
+    /// between looks, so that the leader can be waited for), then SIGKILL
+    /// to whatever is left. Blocks for at most `grace` plus a few
+    /// milliseconds.
+    pub(crate) fn terminate_blocking(&self, grace: Duration, mut reap: impl FnMut()) {
+        if !self.signal(Signal::TERM) {
+            return;
+        }
+        let deadline = Instant::now() + grace;
+        loop {
+            reap();
+            if !self.has_live_members() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(POLL);
+        }
+        self.signal(Signal::KILL);
+        reap();
+    }
+
+    /// [`terminate_blocking`](Self::terminate_blocking) without blocking the
+    /// async runtime.
+    pub(crate) async fn terminate(&self, grace: Duration, mut reap: impl FnMut()) {
+        if !self.signal(Signal::TERM) {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            reap();
+            if !self.has_live_members() {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        self.signal(Signal::KILL);
+        reap();
+    }
+}
+
+/// Live (non-zombie) processes of group `pgid`, from `/proc`; `None` where
+/// `/proc` cannot be read.
+fn live_members_in_proc(pgid: i32) -> Option<bool> {
+    let dir = std::fs::read_dir("/proc").ok()?;
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        if let Some((state, pgrp)) = parse_stat(&stat) {
+            if pgrp == pgid && state != 'Z' && state != 'X' {
+                return Some(true);
+            }
+        }
+    }
+    Some(false)
+}
+
+/// State and process group of a `/proc/<pid>/stat` line (the command name
+/// in parentheses may itself hold spaces and parentheses).
+pub(crate) fn parse_stat(stat: &str) -> Option<(char, i32)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let _ppid = fields.next()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((state, pgrp))
+}
+
+/// Terminates the group on drop unless disarmed: what stops a cancelled
+/// async stage (its future dropped) from leaving processes behind. The
+/// SIGTERM is sent at once; the SIGKILL after the grace period comes from
+/// a short-lived thread, since a drop cannot wait.
+#[derive(Debug)]
+pub(crate) struct GroupGuard {
+    group: Option<Group>,
+    grace: Duration,
+}
+
+impl GroupGuard {
+    pub(crate) fn new(group: Option<Group>, grace: Duration) -> Self {
+        GroupGuard { group, grace }
+    }
+
+    /// The stage ended normally and cleaned up itself.
+    pub(crate) fn disarm(&mut self) {
+        self.group = None;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        let Some(group) = self.group.take() else {
+            return;
+        };
+        if !group.signal(Signal::TERM) {
+            return;
+        }
+        let grace = self.grace;
+        let spawned = std::thread::Builder::new()
+            .name("pt-process-kill".into())
+            .spawn(move || group.terminate_blocking(grace, || {}));
+        if spawned.is_err() {
+            group.signal(Signal::KILL);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines_parse() {
+        assert_eq!(
+            parse_stat("123 (a) b) c) S 1 4567 4567 0 -1"),
+            Some(('S', 4567))
+        );
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn never_our_own_group_or_init() {
+        assert!(Group::of_leader(1).is_none());
+        assert!(Group::of_leader(std::process::id()).is_none());
+        assert!(Group::of_leader(u32::MAX).is_none());
+    }
+}
