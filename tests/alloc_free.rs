@@ -65,6 +65,7 @@ fn poll_once<F: Future>(f: F) -> Option<F::Output> {
 fn stage_calls_allocate_nothing_after_warm_up() {
     let capture = Capture::start();
     let run = PipelineRun::start("alloc_free", "1");
+    let entered = run.enter();
     let counter = CounterHandle::register("alloc.counter", &[("k", "v")]);
     let dist = DistributionHandle::register("alloc.dist", &[("k", "v")]);
     // Warm-up: call-site handles, this thread's shard, segment and ring.
@@ -83,6 +84,7 @@ fn stage_calls_allocate_nothing_after_warm_up() {
         run.record_records("load", 1);
     }
     let after = allocs();
+    drop(entered);
     run.finish();
     drop(capture);
     assert_eq!(after - before, 0, "allocations on the hot path");

@@ -8,7 +8,7 @@ use std::time::Duration;
 use pipeline_telemetry::{instrument_stage, PipelineRun};
 use pipeline_telemetry_dogstatsd::encoder::MetricType;
 use pipeline_telemetry_dogstatsd::parse::{parse_datagram, ParsedMetric};
-use pipeline_telemetry_suite::UdpReceiver;
+use pipeline_telemetry_test_support::UdpReceiver;
 
 #[derive(Debug)]
 struct SparkError(String);
@@ -48,15 +48,23 @@ const BATCHES: u32 = 40;
 
 async fn run_pipeline(id: u32) -> Result<(), Box<dyn std::error::Error>> {
     let run = PipelineRun::start("daily_etl", id);
-    for i in 0..BATCHES {
-        let rows = extract(i)?;
-        run.record_records("extract", rows.len() as u64);
-        let n = transform(rows).await?;
-        load(n).await?;
+    let result: Result<(), Box<dyn std::error::Error>> = run
+        .scope(async {
+            for i in 0..BATCHES {
+                let rows = extract(i)?;
+                run.record_records("extract", rows.len() as u64);
+                let n = transform(rows).await?;
+                load(n).await?;
+            }
+            spark(id)?;
+            Ok(())
+        })
+        .await;
+    match &result {
+        Ok(()) => run.finish(),
+        Err(e) => run.fail(e),
     }
-    spark(id)?;
-    run.finish();
-    Ok(())
+    result
 }
 
 fn sum(m: &[ParsedMetric], name: &str, tags: &[(&str, &str)]) -> f64 {
@@ -116,12 +124,17 @@ fn a_pipeline_reaches_a_real_udp_socket_through_the_env() {
             !p.has_tag_key("pipeline_id"),
             "pipeline_id must not be a metric tag: {p:?}"
         );
-        assert_eq!(p.tag("pipeline"), Some("daily_etl"), "{p:?}");
         let want = match p.name.as_str() {
             "pipeline.runs" | "pipeline.errors" | "pipeline.records" => MetricType::Count,
             "pipeline.stage.duration" => MetricType::Distribution,
+            "prefect.flow.duration" => MetricType::Distribution,
             other => panic!("unexpected metric {other}"),
         };
+        if p.name == "prefect.flow.duration" {
+            assert_eq!(p.tag("flow"), Some("daily_etl"), "{p:?}");
+        } else {
+            assert_eq!(p.tag("pipeline"), Some("daily_etl"), "{p:?}");
+        }
         assert_eq!(p.kind, want, "{p:?}");
     }
 
@@ -167,15 +180,26 @@ fn a_pipeline_reaches_a_real_udp_socket_through_the_env() {
         ),
         1.0
     );
+    // One error per failed stage call, none for the run: the run's failure
+    // is its flow duration's status (failed runs / runs is one formula).
+    assert_eq!(sum(&m, "pipeline.errors", &[]), 1.0);
+    assert!(m.iter().all(|p| p.tag("stage") != Some("run")));
     assert_eq!(
-        sum(
+        count(
             &m,
-            "pipeline.errors",
-            &[("stage", "run"), ("error_type", "run_failed")]
+            "prefect.flow.duration",
+            &[("flow", "daily_etl"), ("status", "ok")]
         ),
-        1.0
+        RUNS as usize - 1
     );
-    assert_eq!(sum(&m, "pipeline.errors", &[]), 2.0);
+    assert_eq!(
+        count(
+            &m,
+            "prefect.flow.duration",
+            &[("flow", "daily_etl"), ("status", "failed")]
+        ),
+        1
+    );
     // Distributions are packed: many samples per line, many lines per datagram.
     assert!(m
         .iter()

@@ -61,7 +61,7 @@ fn headers_carry_the_trace_and_the_pipeline_id() {
 fn trace_of_thread(headers: BTreeMap<String, String>) -> (Option<String>, String) {
     std::thread::spawn(move || {
         let run = PipelineRun::continue_from("ingest_consumer", &headers);
-        consume().expect("consume");
+        run.in_scope(consume).expect("consume");
         let mut out: BTreeMap<String, String> = BTreeMap::new();
         run.inject(&mut out);
         let r = (trace_of(&out), run.pipeline_id().to_owned());

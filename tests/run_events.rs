@@ -24,12 +24,12 @@ fn runs_send_a_service_check_and_failed_runs_an_event() {
         .expect("init");
     {
         let run = PipelineRun::start("good_etl", "1");
-        load(false).expect("ok");
+        run.in_scope(|| load(false)).expect("ok");
         run.finish();
     }
     {
-        let _run = PipelineRun::start("bad_etl", "2");
-        assert!(load(true).is_err());
+        let run = PipelineRun::start("bad_etl", "2");
+        assert!(run.in_scope(|| load(true)).is_err());
     }
     drop(telemetry);
     let lines = sink.events_and_checks();

@@ -8,6 +8,7 @@ use std::time::Duration;
 use pipeline_telemetry::otel::{LogFormat, Protocol};
 use pipeline_telemetry::testing::MemorySink;
 use pipeline_telemetry::{instrument_stage, MetricsTarget, PipelineRun, TelemetryBuilder};
+use pipeline_telemetry_test_support::agent;
 use serde_json::Value;
 
 #[path = "../../crates/pipeline-telemetry-otel/tests/common/mod.rs"]
@@ -47,10 +48,10 @@ fn load(_n: usize) -> Result<(), WarehouseError> {
 
 pub fn run(protocol: Protocol) {
     let (endpoint, label) = match protocol {
-        Protocol::Grpc => (common::agent_env("PT_OTLP_GRPC_ENDPOINT"), "grpc"),
-        _ => (common::agent_env("PT_OTLP_HTTP_ENDPOINT"), "http"),
+        Protocol::Grpc => (agent::agent().otlp_grpc.clone(), "grpc"),
+        _ => (agent::agent().otlp_http.clone(), "http"),
     };
-    let token = common::token(&format!("facade-{label}"));
+    let token = agent::token(&format!("facade-{label}"));
     let logs = common::Captured::default();
     let telemetry = TelemetryBuilder::from_env()
         .with_service("etl-worker")
@@ -60,7 +61,7 @@ pub fn run(protocol: Protocol) {
         .with_otel(|o| {
             o.with_endpoint(endpoint)
                 .with_protocol(protocol)
-                .with_header(common::TOKEN_HEADER, token.clone())
+                .with_header(agent::TOKEN_HEADER, token.clone())
                 .with_log_format(LogFormat::Json)
                 .with_log_writer(logs.clone())
         })
@@ -75,20 +76,26 @@ pub fn run(protocol: Protocol) {
     let pipeline_id = format!("run-{label}-42");
     let result: Result<(), Box<dyn std::error::Error + Send + Sync>> = rt.block_on(async {
         let run = PipelineRun::start("daily_etl", &pipeline_id);
-        let rows = extract()?;
-        let n = transform(rows).await?;
-        let n = tokio::spawn(run.scope(spark(n))).await??;
-        load(n)?;
-        run.finish();
-        Ok(())
+        let result = run
+            .scope(async {
+                let rows = extract()?;
+                let n = transform(rows).await?;
+                let n = tokio::spawn(run.scope(spark(n))).await??;
+                load(n)?;
+                Ok(())
+            })
+            .await;
+        if let Err(e) = &result {
+            run.fail(e);
+        }
+        result
     });
     assert!(result.is_err());
     telemetry
         .shutdown(Duration::from_secs(10))
         .expect("shutdown");
 
-    let payloads = common::poll("traces", &token, |p| common::spans(p).len() >= 5);
-    let spans = common::spans(&payloads);
+    let spans = agent::poll_spans(&token, |s| s.len() >= 5);
     assert_eq!(spans.len(), 5, "{spans:#?}");
     let trace = &spans[0].trace_id;
     assert!(
@@ -108,6 +115,40 @@ pub fn run(protocol: Protocol) {
     assert_eq!(
         root.attributes.get("resource.name").map(String::as_str),
         Some("daily_etl")
+    );
+    // The failed run says why (what Datadog reads as error.msg/error.type):
+    // the status description, `error.type`, and an `exception` event.
+    assert!(
+        root.status_code
+            .as_deref()
+            .is_some_and(|c| c.contains("ERROR")),
+        "{root:#?}"
+    );
+    assert!(
+        root.status_message
+            .as_deref()
+            .is_some_and(|m| m.contains("connection reset")),
+        "{root:#?}"
+    );
+    assert_eq!(
+        root.attributes.get("error.type").map(String::as_str),
+        Some("WarehouseError"),
+        "{root:#?}"
+    );
+    assert!(
+        root.attributes
+            .get("error.message")
+            .is_some_and(|m| m.contains("connection reset")),
+        "{root:#?}"
+    );
+    let root_exception = root
+        .events
+        .iter()
+        .find(|(n, _)| n == "exception")
+        .unwrap_or_else(|| panic!("no exception event on the run: {root:#?}"));
+    assert_eq!(
+        root_exception.1.get("exception.type").map(String::as_str),
+        Some("WarehouseError")
     );
     for stage in ["extract", "dbt", "spark", "load"] {
         let s = spans
@@ -130,6 +171,12 @@ pub fn run(protocol: Protocol) {
         assert_eq!(
             s.attributes.get("resource.name").map(String::as_str),
             Some(stage)
+        );
+        // Measured: Datadog computes trace metrics for the stage spans too.
+        assert_eq!(
+            s.attributes.get("_dd.measured").map(String::as_str),
+            Some("1"),
+            "{s:#?}"
         );
         assert_eq!(
             s.resource.get("service.name").map(String::as_str),
@@ -193,7 +240,7 @@ pub fn run(protocol: Protocol) {
     assert_eq!(failure["dd.service"], "etl-worker");
     assert_eq!(
         failure["dd.trace_id"].as_str(),
-        Some(common::dd_trace_id(trace).as_str())
+        Some(agent::dd_trace_id(trace).as_str())
     );
     let info = lines
         .iter()
@@ -202,6 +249,6 @@ pub fn run(protocol: Protocol) {
     assert_eq!(info["stage"], "extract");
     assert_eq!(
         info["dd.trace_id"].as_str(),
-        Some(common::dd_trace_id(trace).as_str())
+        Some(agent::dd_trace_id(trace).as_str())
     );
 }
