@@ -1,5 +1,7 @@
 //! A four-stage ETL pipeline (extract → dbt → spark → load) over a few
-//! runs, one of which fails in spark.
+//! runs in concurrent tokio tasks, one of which fails in spark. Each run is
+//! entered with `run.scope(..)`: its stages are tagged with its pipeline
+//! whichever task runs next to it on the same worker.
 //!
 //! With no Agent configured it prints the exact DogStatsD lines it would
 //! send and a per-stage summary. Point it at an Agent with
@@ -17,7 +19,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use pipeline_telemetry::testing::{MemorySink, ParsedMetric};
-use pipeline_telemetry::{instrument_stage, MetricsTarget, PipelineRun, TelemetryBuilder};
+use pipeline_telemetry::{instrument_stage, MetricsTarget, PipelineRun, Stage, TelemetryBuilder};
 
 #[derive(Debug)]
 struct StageError(&'static str);
@@ -60,22 +62,39 @@ async fn load(n: usize) -> Result<usize, StageError> {
     Ok(n)
 }
 
+/// A stage that is not a function of its own: publishing the run's
+/// report, timed around a closure.
+static PUBLISH: Stage = Stage::new("publish");
+
 async fn run_once(id: u32, fail: bool) -> Result<(), StageError> {
     let run = PipelineRun::start("daily_etl", id);
-    for batch in 0..3 {
-        let rows = extract(batch)?;
-        run.record_records("extract", rows.len() as u64);
-        let rows = transform(rows).await?;
-        run.record_records("dbt", rows.len() as u64);
-        let n = spark(&rows, fail && batch == 2)?;
-        let loaded = load(n).await?;
-        run.record_records("load", loaded as u64);
+    let result = run
+        .scope(async {
+            for batch in 0..3 {
+                let rows = extract(batch)?;
+                run.record_records("extract", rows.len() as u64);
+                let rows = transform(rows).await?;
+                run.record_records("dbt", rows.len() as u64);
+                let n = spark(&rows, fail && batch == 2)?;
+                let loaded = load(n).await?;
+                run.record_records("load", loaded as u64);
+            }
+            PUBLISH.run(|| {
+                tracing::info!("report published");
+                Ok::<_, StageError>(())
+            })
+        })
+        .await;
+    // The run's end: `prefect.flow.duration` with `status:ok|failed`, and
+    // for a failed run, the reason on its span.
+    match &result {
+        Ok(()) => run.finish(),
+        Err(e) => run.fail_with_error(e),
     }
-    run.finish();
-    Ok(())
+    result
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let agent = std::env::var_os("DD_AGENT_HOST").is_some()
         || std::env::var_os("DD_DOGSTATSD_URL").is_some();
@@ -91,10 +110,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         builder.init()?
     };
 
+    let mut runs = tokio::task::JoinSet::new();
     for id in 1..=4 {
-        match run_once(id, id == 3).await {
-            Ok(()) => eprintln!("run {id}: ok"),
-            Err(e) => eprintln!("run {id}: failed: {e}"),
+        runs.spawn(async move { (id, run_once(id, id == 3).await) });
+    }
+    while let Some(done) = runs.join_next().await {
+        match done? {
+            (id, Ok(())) => eprintln!("run {id}: ok"),
+            (id, Err(e)) => eprintln!("run {id}: failed: {e}"),
         }
     }
     drop(telemetry); // flushes everything
@@ -107,7 +130,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for line in sink.lines() {
         println!("{line}");
     }
-    print_summary(&sink.metrics()?);
+    let metrics = sink.metrics()?;
+    print_summary(&metrics);
+    print_runs(&metrics);
     println!();
     println!("To send to a Datadog Agent: DD_AGENT_HOST=<host> [DD_DOGSTATSD_PORT=8125] or DD_DOGSTATSD_URL=udp://<host>:8125, e.g.");
     println!(
@@ -158,5 +183,20 @@ fn print_summary(metrics: &[ParsedMetric]) {
             q(0.95),
             s.errors
         );
+    }
+}
+
+/// Runs by outcome, from `prefect.flow.duration` (what the dashboard's
+/// failure rate reads: failed runs / runs).
+fn print_runs(metrics: &[ParsedMetric]) {
+    let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
+    for m in metrics.iter().filter(|m| m.name == "prefect.flow.duration") {
+        let status = m.tag("status").unwrap_or("?").to_owned();
+        *by_status.entry(status).or_default() += m.values.len();
+    }
+    println!();
+    println!("# Runs by status (prefect.flow.duration)");
+    for (status, n) in by_status {
+        println!("{status:<8} {n:>5}");
     }
 }

@@ -31,7 +31,8 @@ pub mod tags {
     pub const FLOW: &str = "flow";
     /// A RabbitMQ queue name.
     pub const QUEUE: &str = "queue";
-    /// A Spark job name.
+    /// A Spark job's bounded name: its job group or a user-chosen
+    /// description, never its id or call site.
     pub const JOB: &str = "job";
     /// A Spark application name.
     pub const APP: &str = "app";
@@ -57,6 +58,9 @@ pub mod status {
     /// A run ended failed (`prefect.flow.duration`; a run that ended well
     /// is `ok`).
     pub const FAILED: &str = "failed";
+    /// A Spark job that succeeded (`spark.job.duration`; a failed one is
+    /// `failed`).
+    pub const SUCCEEDED: &str = "succeeded";
 }
 
 /// The unified service tags every metric carries (from `DD_SERVICE`,
@@ -203,7 +207,7 @@ pub const SPARK_JOB_DURATION: MetricDef = MetricDef {
     name: "spark.job.duration",
     kind: MetricKind::Distribution,
     unit: "second",
-    tags: &[tags::JOB, tags::STATUS],
+    tags: &[tags::APP, tags::JOB, tags::STATUS],
     description: "Duration of one Spark job, in seconds.",
     layer: "spark",
 };
