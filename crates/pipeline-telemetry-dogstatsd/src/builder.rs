@@ -9,6 +9,7 @@ use crate::origin::Origin;
 use crate::recorder;
 use crate::sanitize;
 use crate::target::Target;
+use crate::udp::{self, Resolver};
 use crate::writer::{Console, Transport, Udp, UnixStreamTransport, Unixgram};
 
 /// The default flush interval.
@@ -33,7 +34,8 @@ pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct DogStatsDBuilder {
     target: Target,
-    tags: Vec<(String, String)>,
+    /// `(key, Some(value))`, or a bare tag `(tag, None)` from `DD_TAGS`.
+    tags: Vec<(String, Option<String>)>,
     flush_interval: Duration,
     max_payload: Option<usize>,
     origin_detection: bool,
@@ -41,6 +43,18 @@ pub struct DogStatsDBuilder {
     external_env: Option<String>,
     cardinality: Option<String>,
     telemetry: Option<Duration>,
+    resolver: CustomResolver,
+    resolve_interval: Duration,
+}
+
+/// A resolver set with [`DogStatsDBuilder::with_resolver`].
+#[derive(Clone, Default)]
+struct CustomResolver(Option<Resolver>);
+
+impl std::fmt::Debug for CustomResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "custom" } else { "system" })
+    }
 }
 
 /// The default interval of the client's own telemetry.
@@ -59,6 +73,8 @@ impl DogStatsDBuilder {
             external_env: None,
             cardinality: None,
             telemetry: Some(DEFAULT_TELEMETRY_INTERVAL),
+            resolver: CustomResolver(None),
+            resolve_interval: udp::DEFAULT_RESOLVE_INTERVAL,
         }
     }
 
@@ -175,6 +191,33 @@ impl DogStatsDBuilder {
         .suffix()
     }
 
+    /// How often the Agent's host name (a UDP target given by name, such
+    /// as `DD_AGENT_HOST=datadog-agent`) is resolved again (default 30 s).
+    /// It is also resolved again soon after a send error, and retried
+    /// every second while it does not resolve. Resolution happens on the
+    /// flusher, never in [`start`](Self::start).
+    pub fn with_resolve_interval(mut self, interval: Duration) -> Self {
+        self.resolve_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Resolves the UDP target's `host:port` with `resolve` instead of the
+    /// system resolver (service discovery of your own, or tests).
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use pipeline_telemetry_dogstatsd::{DogStatsDBuilder, Target};
+    /// let b = DogStatsDBuilder::new(Target::Udp("datadog-agent:8125".into()))
+    ///     .with_resolver(|_host| Ok(vec![SocketAddr::from(([127, 0, 0, 1], 8125))]));
+    /// ```
+    pub fn with_resolver(
+        mut self,
+        resolve: impl Fn(&str) -> std::io::Result<Vec<std::net::SocketAddr>> + Send + Sync + 'static,
+    ) -> Self {
+        self.resolver = CustomResolver(Some(std::sync::Arc::new(resolve)));
+        self
+    }
+
     /// Replaces the target.
     pub fn with_target(mut self, target: Target) -> Self {
         self.target = target;
@@ -200,20 +243,31 @@ impl DogStatsDBuilder {
     pub fn with_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         let key = key.into();
         self.tags.retain(|(k, _)| *k != key);
-        self.tags.push((key, value.into()));
+        self.tags.push((key, Some(value.into())));
         self
     }
 
     /// Adds tags written as in `DD_TAGS`: `key:value` or bare, separated by
-    /// commas or spaces.
+    /// commas or spaces. Each is cleaned like every other tag: a tag starts
+    /// with a letter (leading characters that are not are dropped, and a
+    /// tag with no letter is dropped), other separators become `_`.
+    ///
+    /// ```
+    /// use pipeline_telemetry_dogstatsd::{DogStatsDBuilder, Target};
+    /// let b = DogStatsDBuilder::new(Target::Console).with_tags_str("team:data, #region:eu|w 42 beta");
+    /// assert_eq!(b.global_tags(), "team:data,region:eu_w,beta");
+    /// ```
     pub fn with_tags_str(mut self, tags: &str) -> Self {
         for raw in tags
             .split([',', ' '])
             .map(str::trim)
             .filter(|t| !t.is_empty())
         {
-            let (k, v) = raw.split_once(':').unwrap_or((raw, ""));
-            self = self.with_tag(k, v);
+            match raw.split_once(':') {
+                Some((k, v)) if !v.is_empty() => self = self.with_tag(k, v),
+                Some((k, _)) => self.tags.push((k.to_owned(), None)),
+                None => self.tags.push((raw.to_owned(), None)),
+            }
         }
         self
     }
@@ -238,10 +292,19 @@ impl DogStatsDBuilder {
     /// The global tags as they go on the wire (sanitised, comma-separated).
     pub fn global_tags(&self) -> String {
         let mut s = String::new();
-        sanitize::push_tags(
-            &mut s,
-            self.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        );
+        for (k, v) in &self.tags {
+            let before = s.len();
+            if !s.is_empty() {
+                s.push(',');
+            }
+            let pushed = match v {
+                Some(v) => sanitize::push_tag(&mut s, k, v),
+                None => sanitize::push_bare_tag(&mut s, k),
+            };
+            if !pushed {
+                s.truncate(before);
+            }
+        }
         s
     }
 
@@ -263,14 +326,24 @@ impl DogStatsDBuilder {
             .unwrap_or_else(|| self.target.default_max_payload());
         let transport: Box<dyn Transport> = match &self.target {
             Target::Udp(addr) => {
-                Box::new(Udp::connect(addr).map_err(|source| InstallError::Connect {
-                    target: format!("udp://{addr}"),
-                    source,
-                })?)
+                let resolver = self.resolver.0.clone().unwrap_or_else(udp::system_resolver);
+                Box::new(
+                    Udp::new(addr, resolver, self.resolve_interval).map_err(|source| {
+                        InstallError::Connect {
+                            target: format!("udp://{addr}"),
+                            source,
+                        }
+                    })?,
+                )
             }
             Target::UnixDatagram(path) => Box::new(Unixgram::new(path.clone())),
             Target::UnixStream(path) => Box::new(UnixStreamTransport::new(path.clone())),
-            Target::Console => Box::new(Console),
+            Target::Console => {
+                Box::new(Console::new().map_err(|source| InstallError::Connect {
+                    target: "console".into(),
+                    source,
+                })?)
+            }
             Target::Memory(sink) => Box::new(sink.clone()),
         };
         let telemetry = self.telemetry.map(|interval| {

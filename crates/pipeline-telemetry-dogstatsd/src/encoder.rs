@@ -4,8 +4,10 @@
 //! and tags must already be sanitised (see [`crate::sanitize`]); the
 //! encoder only assembles `name:v1:v2|type|@rate|#tags|T<ts>` lines
 //! (protocol 1.1 multi-value, 1.3 timestamps), splits a multi-value line
-//! when it would not fit, and packs lines separated by `\n` into
-//! datagrams of at most `max_payload` bytes.
+//! when it would not fit, and packs lines, each ending with `\n` (as
+//! datadogpy and datadog-go write them, and as an Agent with
+//! `dogstatsd_eol_required` demands), into datagrams of at most
+//! `max_payload` bytes.
 
 use std::fmt;
 
@@ -135,7 +137,7 @@ pub fn push_value(out: &mut Vec<u8>, v: f64) -> bool {
 /// let suffix = Suffix::new(MetricType::Distribution, None, "stage:dbt", None, "");
 /// enc.encode("pipeline.stage.duration", &[0.5, 1.25], &suffix, &mut |d| datagrams.push(d.to_vec()));
 /// enc.finish(&mut |d| datagrams.push(d.to_vec()));
-/// assert_eq!(datagrams, vec![b"pipeline.stage.duration:0.5:1.25|d|#stage:dbt".to_vec()]);
+/// assert_eq!(datagrams, vec![b"pipeline.stage.duration:0.5:1.25|d|#stage:dbt\n".to_vec()]);
 /// ```
 #[derive(Debug)]
 pub struct Encoder {
@@ -178,6 +180,8 @@ impl Encoder {
         emit: &mut dyn FnMut(&[u8]),
     ) {
         let suffix = suffix.as_str().as_bytes();
+        // Every line ends with `\n`: a line holds at most `max_payload - 1` bytes.
+        let room = self.max_payload - 1;
         let fixed = name.len() + suffix.len();
         let mut line = std::mem::take(&mut self.line);
         line.clear();
@@ -189,11 +193,11 @@ impl Encoder {
                 self.skipped.non_finite += 1;
                 continue;
             }
-            if fixed + 1 + scratch.len() > self.max_payload {
+            if fixed + 1 + scratch.len() > room {
                 self.skipped.too_long += 1;
                 continue;
             }
-            if in_line > 0 && line.len() + 1 + scratch.len() + suffix.len() > self.max_payload {
+            if in_line > 0 && line.len() + 1 + scratch.len() + suffix.len() > room {
                 line.extend_from_slice(suffix);
                 self.push_line(&line, emit);
                 line.clear();
@@ -213,26 +217,21 @@ impl Encoder {
         self.line = line;
     }
 
-    /// Adds a complete line (without a trailing newline) to the current
-    /// datagram, emitting the datagram first if the line does not fit.
-    /// Lines longer than `max_payload` are dropped and counted.
+    /// Adds a complete line (without its trailing newline, which is added
+    /// here) to the current datagram, emitting the datagram first if the
+    /// line does not fit. Lines that cannot fit in `max_payload` bytes with
+    /// their newline are dropped and counted.
     pub fn push_line(&mut self, line: &[u8], emit: &mut dyn FnMut(&[u8])) {
-        if line.len() > self.max_payload {
+        let needed = line.len() + 1;
+        if needed > self.max_payload {
             self.skipped.too_long += 1;
             return;
         }
-        let needed = if self.packet.is_empty() {
-            line.len()
-        } else {
-            line.len() + 1
-        };
         if self.packet.len() + needed > self.max_payload {
             self.finish(emit);
         }
-        if !self.packet.is_empty() {
-            self.packet.push(b'\n');
-        }
         self.packet.extend_from_slice(line);
+        self.packet.push(b'\n');
     }
 
     /// Emits the datagram being filled, if any.
@@ -277,7 +276,8 @@ mod tests {
         let mut n = 0;
         for d in &datagrams {
             assert!(d.len() <= 200, "{}", d.len());
-            for line in d.split('\n') {
+            assert!(d.ends_with('\n'));
+            for line in d.strip_suffix('\n').expect("newline").split('\n') {
                 assert!(line.ends_with("|d|#stage:x"));
                 n += line.split('|').next().expect("head").split(':').count() - 1;
             }

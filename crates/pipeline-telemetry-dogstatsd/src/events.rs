@@ -93,11 +93,28 @@ pub struct ServiceCheck {
     message: Option<String>,
 }
 
-/// Escapes newlines as the Agent expects (`\n` → `\\n`), so that free
-/// text cannot end the line.
+/// Escapes newlines as the Agent expects (`\n` → `\\n`, which it turns
+/// back into a newline in event titles and texts), so that free text
+/// cannot end the line.
 fn escape(s: &str) -> String {
     s.replace("\r\n", "\\n").replace(['\n', '\r'], "\\n")
 }
+
+/// What stands for `|` in a service check message: the Agent splits a
+/// service check at every `|` (the message is not length-prefixed like an
+/// event's text), so a `|` would start a field of the sender's choosing
+/// (`|#env:prod|h:evilhost`).
+pub const MESSAGE_PIPE: char = '¦';
+
+/// A service check message as it goes on the wire: newlines escaped,
+/// `m:` escaped as the official clients do, `|` replaced by
+/// [`MESSAGE_PIPE`].
+fn escape_message(s: &str) -> String {
+    escape(s).replace("m:", "m\\:").replace('|', "¦")
+}
+
+/// The Agent refuses an event with an empty title; this one stands in.
+pub const UNTITLED: &str = "untitled";
 
 /// A hostname, aggregation key or source: no separators.
 fn field(s: &str) -> String {
@@ -113,10 +130,13 @@ fn field(s: &str) -> String {
 }
 
 fn push_tag(tags: &mut String, key: &str, value: &str) {
+    let before = tags.len();
     if !tags.is_empty() {
         tags.push(',');
     }
-    sanitize::push_tag(tags, key, value);
+    if !sanitize::push_tag(tags, key, value) {
+        tags.truncate(before);
+    }
 }
 
 fn push_tags_field(out: &mut Vec<u8>, tags: &str, global: &str) {
@@ -132,10 +152,14 @@ fn push_tags_field(out: &mut Vec<u8>, tags: &str, global: &str) {
 }
 
 impl Event {
-    /// An event with a title and a text (newlines are escaped).
+    /// An event with a title and a text (newlines are escaped; an empty
+    /// title becomes [`UNTITLED`], as the Agent drops untitled events).
+    /// Both are length-prefixed on the wire, so any other character,
+    /// `|` included, is sent as it is.
     pub fn new(title: impl AsRef<str>, text: impl AsRef<str>) -> Self {
+        let title = title.as_ref();
         Event {
-            title: escape(title.as_ref()),
+            title: escape(if title.is_empty() { UNTITLED } else { title }),
             text: escape(text.as_ref()),
             timestamp: None,
             hostname: None,
@@ -251,9 +275,10 @@ impl ServiceCheck {
         push_tag(&mut self.tags, key, value);
         self
     }
-    /// A message (`|m:`, always last; newlines escaped).
+    /// A message (`|m:`, always last; newlines and `m:` escaped, `|`
+    /// replaced by [`MESSAGE_PIPE`] so that no input can add a field).
     pub fn with_message(mut self, message: &str) -> Self {
-        self.message = Some(escape(message).replace("m:", "m\\:"));
+        self.message = Some(escape_message(message));
         self
     }
 

@@ -120,6 +120,7 @@ impl Exporter {
         };
         let mut stats = self.sink.stats.clone();
         stats.series = registry::len() as u64;
+        stats.series_folded = registry::folded();
         for line in t.due_lines(&stats) {
             let sink = &mut self.sink;
             self.encoder
@@ -167,6 +168,8 @@ struct State {
     /// Distribution samples drained but not yet sent, by series id.
     buckets: Vec<Vec<f64>>,
     series: Vec<&'static Series>,
+    /// Timestamped points drained but not yet sent.
+    timed: Vec<timed::TimedPoint>,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
@@ -174,6 +177,7 @@ static STATE: Mutex<State> = Mutex::new(State {
     sent: Vec::new(),
     buckets: Vec::new(),
     series: Vec::new(),
+    timed: Vec::new(),
 });
 static THREAD: OnceLock<Thread> = OnceLock::new();
 static INTERVAL_MS: AtomicU64 = AtomicU64::new(1000);
@@ -255,7 +259,7 @@ pub(crate) fn stats() -> Stats {
         .map(|e| e.sink.stats.clone())
         .unwrap_or_default();
     stats.series = registry::len() as u64;
-    stats.series_refused = registry::overflowed();
+    stats.series_folded = registry::folded();
     stats.buffered_samples = shard::all().iter().map(|s| s.buffered() as u64).sum();
     stats
 }
@@ -266,22 +270,40 @@ fn flush_locked(state: &mut State) {
         sent,
         buckets,
         series,
+        timed: points,
     } = state;
     let Some(exp) = exporter.as_mut() else {
         return;
     };
-    registry::snapshot(series);
-    if buckets.len() < series.len() {
-        buckets.resize_with(series.len(), Vec::new);
-        sent.resize(series.len(), 0);
-    }
+    exp.sink.transport.begin_flush();
+    // Drain first, then snapshot the registry: a series is registered
+    // before anything is recorded into it, so every id drained here is in
+    // the snapshot, even one registered while this flush runs.
+    let mut unknown = 0u64;
     for s in shard::all() {
         exp.sink.stats.samples_dropped += s.take_dropped();
         s.drain(&mut |id, v| {
-            if let Some(b) = buckets.get_mut(id as usize) {
-                b.push(v);
+            let i = id as usize;
+            if i >= registry::CAPACITY {
+                unknown += 1;
+                return;
             }
+            if buckets.len() <= i {
+                buckets.resize_with(i + 1, Vec::new);
+            }
+            buckets[i].push(v);
         });
+    }
+    points.clear();
+    while let Some(p) = timed::pop() {
+        points.push(p);
+    }
+    registry::snapshot(series);
+    if buckets.len() < series.len() {
+        buckets.resize_with(series.len(), Vec::new);
+    }
+    if sent.len() < series.len() {
+        sent.resize(series.len(), 0);
     }
     for &s in series.iter() {
         let i = s.id as usize;
@@ -309,12 +331,13 @@ fn flush_locked(state: &mut State) {
             }
         }
     }
-    while let Some(p) = timed::pop() {
-        if let Some(&s) = series.get(p.id as usize) {
-            exp.encode_timed(s, p.value, p.timestamp);
+    for p in points.drain(..) {
+        match series.get(p.id as usize) {
+            Some(&s) => exp.encode_timed(s, p.value, p.timestamp),
+            None => unknown += 1,
         }
     }
-    exp.sink.stats.samples_dropped += timed::take_dropped() + events::take_dropped();
+    exp.sink.stats.samples_dropped += unknown + timed::take_dropped() + events::take_dropped();
     exp.send_messages();
     exp.send_telemetry();
     exp.finish();

@@ -15,6 +15,7 @@
 //! d.record(1.25);
 //! drop(guard);
 //! assert_eq!(sink.lines(), vec!["lib.doc.duration:0.5:1.25|d|#stage:dbt"]);
+//! assert!(sink.datagrams().iter().all(|d| d.ends_with(b"\n")));
 //! # Ok::<(), pipeline_telemetry_dogstatsd::InstallError>(())
 //! ```
 //!
@@ -23,12 +24,14 @@
 #![deny(missing_docs)]
 
 mod builder;
+mod console;
 pub mod encoder;
 mod error;
 mod events;
 mod flusher;
 mod guard;
 mod handle;
+mod memory;
 pub mod origin;
 pub mod parse;
 mod recorder;
@@ -41,21 +44,27 @@ mod stats;
 mod target;
 mod telemetry;
 mod timed;
+mod udp;
 mod writer;
 
 pub use builder::{DogStatsDBuilder, DEFAULT_FLUSH_INTERVAL, DEFAULT_TELEMETRY_INTERVAL};
 pub use error::{ConfigError, InstallError, ShutdownError};
 pub use events::{
     send_event, send_service_check, AlertType, CheckStatus, Event, Priority, ServiceCheck,
-    MESSAGE_CAPACITY,
+    MESSAGE_CAPACITY, MESSAGE_PIPE, UNTITLED,
 };
 pub use guard::{DogStatsDGuard, DROP_TIMEOUT};
 pub use handle::{CounterHandle, DistributionHandle, GaugeHandle};
 pub use recorder::{
     install as install_recorder, is_installed as recorder_installed, DogStatsDRecorder,
 };
-pub use registry::{Series, MAX_SERIES};
+pub use registry::{
+    folded as series_folded, note_folded, Series, CATCH_ALL_NAME, MAX_SERIES, OTHER,
+    OVERFLOW_SERIES,
+};
+pub use sanitize::EMPTY_TAG_VALUE;
 pub use stats::Stats;
 pub use target::{Target, DEFAULT_HOST, DEFAULT_PORT, UDP_MAX_PAYLOAD, UDS_MAX_PAYLOAD};
 pub use timed::TIMED_CAPACITY;
-pub use writer::MemorySink;
+pub use udp::{DEFAULT_RESOLVE_INTERVAL, RESOLVE_RETRY};
+pub use writer::{MemorySink, WRITE_TIMEOUT};

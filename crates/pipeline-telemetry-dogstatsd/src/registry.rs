@@ -2,6 +2,15 @@
 //! (type, name, tags). Looking up or registering is the cold path (a read
 //! lock and a hash of borrowed strings, no allocation on a hit); the
 //! handles it returns are what the hot path uses.
+//!
+//! The registry is bounded. Past [`MAX_SERIES`] a new series is folded into
+//! an overflow series: the same name and tag keys with every tag value
+//! [`OTHER`] (DESIGN.md's rule for cardinality), so its data still arrives
+//! and existing series keep working. Those overflow series have
+//! [`OVERFLOW_SERIES`] slots of their own; past them, what is left goes to
+//! one catch-all series per type, [`CATCH_ALL_NAME`]`.<type>`. Every fold is
+//! counted ([`folded`]) and reported in the client telemetry as
+//! `datadog.dogstatsd.client.series_folded`.
 
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,11 +23,20 @@ use crate::handle::SeriesFn;
 use crate::sanitize;
 use crate::shard::{SEGMENT, SEGMENTS};
 
-/// The most series one process can hold; later registrations are counted
-/// and their handles record nothing.
-pub const MAX_SERIES: usize = SEGMENT * SEGMENTS - 1;
-/// The id of the series that absorbs registrations past [`MAX_SERIES`].
-pub(crate) const OVERFLOW_ID: u32 = u32::MAX;
+/// Ids one process can hand out (the hot path's counter cells).
+pub(crate) const CAPACITY: usize = SEGMENT * SEGMENTS;
+/// Slots kept for the overflow series (tag values folded into [`OTHER`]).
+pub const OVERFLOW_SERIES: usize = 4096;
+/// The most distinct series one process registers as they are; past this,
+/// new series are folded (see the module docs).
+pub const MAX_SERIES: usize = CAPACITY - OVERFLOW_SERIES;
+/// The value every tag of a folded series takes.
+pub const OTHER: &str = "other";
+/// The name of the last-resort series of each type (`.count`, `.gauge`,
+/// `.distribution`, ...) once the overflow slots are used up too.
+pub const CATCH_ALL_NAME: &str = "pipeline_telemetry.series_overflow";
+/// One catch-all per metric type.
+const KINDS: usize = 6;
 
 /// One series: what its lines look like on the wire, and its gauge cell.
 #[derive(Debug)]
@@ -130,24 +148,11 @@ impl Equivalent<OwnedKey> for KeyRef<'_> {
 struct Registry {
     map: RwLock<HashMap<OwnedKey, &'static Series>>,
     list: RwLock<Vec<&'static Series>>,
-    overflowed: AtomicU64,
+    /// Registrations folded, plus values folded by callers ([`note_folded`]).
+    folded: AtomicU64,
 }
 
 static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::default);
-
-static OVERFLOW: LazyLock<&'static Series> = LazyLock::new(|| {
-    let s = Series {
-        id: OVERFLOW_ID,
-        kind: MetricType::Count,
-        sample_rate: 1.0,
-        name: String::new(),
-        tags: String::new(),
-        gauge_bits: AtomicU64::new(0),
-        gauge_dirty: AtomicBool::new(false),
-        metrics_fn: OnceLock::new(),
-    };
-    Box::leak(Box::new(s))
-});
 
 /// Finds or creates the series `(kind, name, labels)`; `labels` are raw
 /// (sanitised here, once). Allocates only when the series is new.
@@ -191,11 +196,53 @@ fn insert(key: KeyRef<'_>) -> &'static Series {
         .list
         .write()
         .unwrap_or_else(PoisonError::into_inner);
-    if list.len() >= MAX_SERIES {
-        REGISTRY.overflowed.fetch_add(1, Ordering::Relaxed);
-        return &OVERFLOW;
+    if list.len() < MAX_SERIES {
+        return create(&mut map, &mut list, &key);
     }
-    let id = u32::try_from(list.len()).unwrap_or(OVERFLOW_ID);
+    REGISTRY.folded.fetch_add(1, Ordering::Relaxed);
+    let other: Vec<(&str, &str)> = key.labels.iter().map(|(k, _)| (*k, OTHER)).collect();
+    let folded = KeyRef {
+        labels: &other,
+        ..key
+    };
+    if let Some(s) = map.get(&folded) {
+        return s;
+    }
+    if list.len() < CAPACITY - KINDS {
+        return create(&mut map, &mut list, &folded);
+    }
+    let name = format!("{CATCH_ALL_NAME}.{}", kind_name(key.kind));
+    let catch_all = KeyRef {
+        kind: key.kind,
+        rate_bits: 1.0f64.to_bits(),
+        name: &name,
+        labels: &[],
+    };
+    match map.get(&catch_all) {
+        Some(s) => s,
+        // At most one per type, and KINDS ids are kept for them.
+        None => create(&mut map, &mut list, &catch_all),
+    }
+}
+
+fn kind_name(kind: MetricType) -> &'static str {
+    match kind {
+        MetricType::Count => "count",
+        MetricType::Gauge => "gauge",
+        MetricType::Distribution => "distribution",
+        MetricType::Histogram => "histogram",
+        MetricType::Timing => "timing",
+        MetricType::Set => "set",
+    }
+}
+
+fn create(
+    map: &mut HashMap<OwnedKey, &'static Series>,
+    list: &mut Vec<&'static Series>,
+    key: &KeyRef<'_>,
+) -> &'static Series {
+    // `list.len() < CAPACITY` is guaranteed by the callers' bounds.
+    let id = u32::try_from(list.len()).unwrap_or(u32::MAX);
     let mut tags = String::new();
     sanitize::push_tags(&mut tags, key.labels.iter().copied());
     let series: &'static Series = Box::leak(Box::new(Series {
@@ -229,9 +276,19 @@ pub(crate) fn snapshot(into: &mut Vec<&'static Series>) {
     into.extend_from_slice(&REGISTRY.list.read().unwrap_or_else(PoisonError::into_inner));
 }
 
-/// Registrations refused because [`MAX_SERIES`] was reached.
-pub fn overflowed() -> u64 {
-    REGISTRY.overflowed.load(Ordering::Relaxed)
+/// Registrations folded into an overflow series because [`MAX_SERIES`] was
+/// reached, plus the values callers folded with [`note_folded`], since the
+/// process started.
+pub fn folded() -> u64 {
+    REGISTRY.folded.load(Ordering::Relaxed)
+}
+
+/// Counts one tag value that the caller folded into [`OTHER`] because a
+/// bounded table of its own was full (the facade's table of pipeline
+/// names does this), so that it shows in the client telemetry with the
+/// series folded here.
+pub fn note_folded() {
+    REGISTRY.folded.fetch_add(1, Ordering::Relaxed);
 }
 
 /// How many series are registered.

@@ -31,8 +31,10 @@ pub struct Stats {
     pub values_skipped: u64,
     /// Series registered in the process.
     pub series: u64,
-    /// Registrations refused because the series limit was reached.
-    pub series_refused: u64,
+    /// Registrations folded into an overflow series (tag values `other`)
+    /// because the series limit was reached, plus values folded by the
+    /// facade's bounded tables; since the process started.
+    pub series_folded: u64,
     /// Samples waiting in the hot-path buffers when these stats were taken.
     pub buffered_samples: u64,
     /// Events sent or attempted.
@@ -50,6 +52,11 @@ struct WarnedAt(Instant, io::ErrorKind);
 impl Stats {
     pub(crate) fn note_error(&mut self, e: &io::Error) {
         self.errors += 1;
+        if e.kind() == io::ErrorKind::NotConnected {
+            // Waiting to reconnect or to resolve the Agent: the transport
+            // already reported why, once.
+            return;
+        }
         let now = Instant::now();
         let due = match self.last_warning {
             Some(WarnedAt(at, kind)) => kind != e.kind() || now.duration_since(at) >= WARN_EVERY,

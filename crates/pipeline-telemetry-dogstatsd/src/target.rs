@@ -26,7 +26,9 @@ pub enum Target {
     /// A Unix stream socket; each datagram is prefixed by its length
     /// (4 bytes, little-endian).
     UnixStream(PathBuf),
-    /// Print each line to standard output (for local runs without an Agent).
+    /// Print each line to standard error (for local runs without an
+    /// Agent; standard output stays clean for JSON logs). Written by a
+    /// thread of its own: a slow terminal drops and counts, never blocks.
     Console,
     /// Keep datagrams in memory (for tests).
     Memory(MemorySink),

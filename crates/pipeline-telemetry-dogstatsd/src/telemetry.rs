@@ -61,6 +61,7 @@ impl Telemetry {
             ),
             ("packets_dropped_queue", queue_drops),
             ("aggregated_context", now.series),
+            ("series_folded", d(now.series_folded, prev.series_folded)),
         ];
         values
             .iter()

@@ -1,50 +1,89 @@
-//! Transports: where finished datagrams go. Every `send` is non-blocking;
-//! a datagram that cannot be sent right now is dropped and counted by the
-//! flusher, never retried in a loop.
+//! Transports: where finished datagrams go. A send never blocks for
+//! long: on a full socket it waits at most [`WRITE_TIMEOUT`] (as
+//! datadog-go's writers do), then the datagram is dropped and counted by
+//! the flusher, never retried in a loop.
 
 use std::fmt;
 use std::io::{self, Write};
-use std::net::UdpSocket;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::parse::{self, ParsedMetric};
+pub(crate) use crate::console::Console;
+pub use crate::memory::MemorySink;
+pub(crate) use crate::udp::Udp;
 
 /// Sends one datagram.
 pub(crate) trait Transport: Send + fmt::Debug {
     fn send(&mut self, datagram: &[u8]) -> io::Result<()>;
     /// The value of the `client_transport` telemetry tag.
     fn name(&self) -> &'static str;
+    /// Called at the start of every flush.
+    fn begin_flush(&mut self) {}
 }
 
-#[derive(Debug)]
-pub(crate) struct Udp(pub(crate) UdpSocket);
+/// The longest one send waits for room in a full socket buffer (the
+/// default write timeout of datadog-go's writers).
+pub const WRITE_TIMEOUT: Duration = Duration::from_millis(100);
 
-impl Udp {
-    pub(crate) fn connect(addr: &str) -> io::Result<Self> {
-        let target = std::net::ToSocketAddrs::to_socket_addrs(addr)?
-            .next()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))?;
-        let bind: std::net::SocketAddr = if target.is_ipv4() {
-            ([0, 0, 0, 0], 0).into()
-        } else {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-        };
-        let socket = UdpSocket::bind(bind)?;
-        socket.connect(target)?;
-        socket.set_nonblocking(true)?;
-        Ok(Udp(socket))
+/// A datagram socket that [`Pacing`] can switch between bounded waits and
+/// not waiting.
+pub(crate) trait DatagramSocket {
+    fn send(&self, datagram: &[u8]) -> io::Result<usize>;
+    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()>;
+}
+
+impl DatagramSocket for UnixDatagram {
+    fn send(&self, datagram: &[u8]) -> io::Result<usize> {
+        UnixDatagram::send(self, datagram)
+    }
+    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        UnixDatagram::set_nonblocking(self, nonblocking)
     }
 }
 
-impl Transport for Udp {
-    fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
-        self.0.send(datagram).map(drop)
+impl DatagramSocket for std::net::UdpSocket {
+    fn send(&self, datagram: &[u8]) -> io::Result<usize> {
+        std::net::UdpSocket::send(self, datagram)
     }
-    fn name(&self) -> &'static str {
-        "udp"
+    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        std::net::UdpSocket::set_nonblocking(self, nonblocking)
+    }
+}
+
+/// Bounded waits on a full socket (`EAGAIN`, e.g. a Unix socket whose
+/// queue of `net.unix.max_dgram_qlen` datagrams is full while the Agent
+/// catches up): sends block for at most [`WRITE_TIMEOUT`] each, so a
+/// reading Agent gets every datagram. Once a wait times out, the rest of
+/// that flush does not wait, so an Agent that is not reading at all costs
+/// one timeout per flush, not one per datagram.
+#[derive(Debug, Default)]
+pub(crate) struct Pacing {
+    gave_up: bool,
+}
+
+impl Pacing {
+    /// Sends with a bounded wait; the socket must be in blocking mode with
+    /// a write timeout when it is created.
+    pub(crate) fn send(&mut self, socket: &impl DatagramSocket, datagram: &[u8]) -> io::Result<()> {
+        match socket.send(datagram) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && !self.gave_up => {
+                self.gave_up = true;
+                let _ = socket.set_nonblocking(true);
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits again (bounded) from the next send on.
+    pub(crate) fn reset(&mut self, socket: Option<&impl DatagramSocket>) {
+        if std::mem::take(&mut self.gave_up) {
+            if let Some(s) = socket {
+                let _ = s.set_nonblocking(false);
+            }
+        }
     }
 }
 
@@ -69,7 +108,7 @@ impl Backoff {
     }
 }
 
-fn not_connected() -> io::Error {
+pub(crate) fn not_connected() -> io::Error {
     io::Error::new(
         io::ErrorKind::NotConnected,
         "waiting to reconnect to the Agent",
@@ -82,6 +121,7 @@ pub(crate) struct Unixgram {
     path: PathBuf,
     socket: Option<UnixDatagram>,
     backoff: Backoff,
+    pacing: Pacing,
 }
 
 impl Unixgram {
@@ -90,31 +130,36 @@ impl Unixgram {
             path,
             socket: None,
             backoff: Backoff::default(),
+            pacing: Pacing::default(),
         };
         // Not fatal: the Agent may come up later.
         let _ = u.reconnect();
         u
     }
 
-    fn reconnect(&mut self) -> io::Result<&UnixDatagram> {
+    fn reconnect(&mut self) -> io::Result<()> {
         if !self.backoff.may_try() {
             return Err(not_connected());
         }
         let s = UnixDatagram::unbound()?;
         s.connect(&self.path)?;
-        s.set_nonblocking(true)?;
-        Ok(self.socket.insert(s))
+        s.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        self.pacing = Pacing::default();
+        self.socket = Some(s);
+        Ok(())
     }
 }
 
 impl Transport for Unixgram {
     fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
-        let socket = match &self.socket {
-            Some(s) => s,
-            None => self.reconnect()?,
+        if self.socket.is_none() {
+            self.reconnect()?;
+        }
+        let Some(socket) = &self.socket else {
+            return Err(not_connected());
         };
-        match socket.send(datagram) {
-            Ok(_) => Ok(()),
+        match self.pacing.send(socket, datagram) {
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(e),
             Err(e) => {
                 // Connection refused / not found: drop the socket, retry on the next send.
@@ -125,6 +170,9 @@ impl Transport for Unixgram {
     }
     fn name(&self) -> &'static str {
         "uds"
+    }
+    fn begin_flush(&mut self) {
+        self.pacing.reset(self.socket.as_ref());
     }
 }
 
@@ -189,104 +237,5 @@ impl Transport for UnixStreamTransport {
     }
     fn name(&self) -> &'static str {
         "uds-stream"
-    }
-}
-
-/// Prints each metric line, one per line, to standard output.
-#[derive(Debug)]
-pub(crate) struct Console;
-
-impl Transport for Console {
-    fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
-        let mut out = io::stdout().lock();
-        out.write_all(datagram)?;
-        out.write_all(b"\n")
-    }
-    fn name(&self) -> &'static str {
-        "console"
-    }
-}
-
-/// An in-memory sink that keeps every datagram: the test double of a
-/// DogStatsD server.
-///
-/// ```
-/// use pipeline_telemetry_dogstatsd::MemorySink;
-/// let sink = MemorySink::new();
-/// assert!(sink.datagrams().is_empty());
-/// ```
-#[derive(Debug, Clone, Default)]
-pub struct MemorySink(Arc<Mutex<Vec<Vec<u8>>>>);
-
-impl MemorySink {
-    /// An empty sink.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Every datagram received, in order.
-    pub fn datagrams(&self) -> Vec<Vec<u8>> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Every metric line received, in order.
-    pub fn lines(&self) -> Vec<String> {
-        self.datagrams()
-            .iter()
-            .flat_map(|d| {
-                String::from_utf8_lossy(d)
-                    .split('\n')
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    }
-
-    /// Every metric line, parsed (events and service checks are left
-    /// out; see [`MemorySink::events_and_checks`]). Lines that do not parse
-    /// are returned as errors so that a test sees them.
-    pub fn metrics(&self) -> Result<Vec<ParsedMetric>, parse::ParseError> {
-        self.lines()
-            .iter()
-            .filter(|l| !is_event_or_check(l))
-            .map(|l| parse::parse_line(l))
-            .collect()
-    }
-
-    /// The event (`_e{..}`) and service check (`_sc|..`) lines received.
-    pub fn events_and_checks(&self) -> Vec<String> {
-        self.lines()
-            .into_iter()
-            .filter(|l| is_event_or_check(l))
-            .collect()
-    }
-
-    /// Forgets everything received.
-    pub fn clear(&self) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-    }
-}
-
-fn is_event_or_check(line: &str) -> bool {
-    line.starts_with("_e{") || line.starts_with("_sc|")
-}
-
-impl Transport for MemorySink {
-    fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(datagram.to_vec());
-        Ok(())
-    }
-    fn name(&self) -> &'static str {
-        "memory"
     }
 }

@@ -1,0 +1,162 @@
+//! UDP to the Agent, with the Agent's host re-resolved: on a schedule
+//! (the Agent's address may change, e.g. a Kubernetes service or node IP),
+//! soon after a send error, and, while a name cannot be resolved,
+//! every [`RESOLVE_RETRY`] (reported once per failing spell; never fatal).
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::writer::{not_connected, Pacing, Transport, WRITE_TIMEOUT};
+
+/// How a `host:port` is turned into addresses.
+pub(crate) type Resolver = Arc<dyn Fn(&str) -> io::Result<Vec<SocketAddr>> + Send + Sync>;
+
+/// The default schedule of re-resolving the Agent's host name.
+pub const DEFAULT_RESOLVE_INTERVAL: Duration = Duration::from_secs(30);
+/// How soon an unresolvable name is tried again.
+pub const RESOLVE_RETRY: Duration = Duration::from_secs(1);
+/// How soon after a send error the name is resolved again, at the earliest.
+const RESOLVE_AFTER_ERROR: Duration = Duration::from_millis(200);
+
+/// The system resolver (`getaddrinfo`).
+pub(crate) fn system_resolver() -> Resolver {
+    Arc::new(|host: &str| std::net::ToSocketAddrs::to_socket_addrs(host).map(Iterator::collect))
+}
+
+pub(crate) struct Udp {
+    host: String,
+    resolver: Resolver,
+    /// `None` for an IP literal: nothing to re-resolve.
+    every: Option<Duration>,
+    socket: Option<(UdpSocket, SocketAddr)>,
+    resolved_at: Option<Instant>,
+    next_resolve: Instant,
+    failing: bool,
+    pacing: Pacing,
+}
+
+impl fmt::Debug for Udp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Udp")
+            .field("host", &self.host)
+            .field("addr", &self.socket.as_ref().map(|s| s.1))
+            .field("every", &self.every)
+            .finish_non_exhaustive()
+    }
+}
+
+fn open(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let bind: SocketAddr = if addr.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(bind)?;
+    socket.connect(addr)?;
+    socket.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    Ok(socket)
+}
+
+impl Udp {
+    /// Does not resolve: that happens on the flusher, so starting never
+    /// fails or waits on DNS. An IP literal is connected right away.
+    pub(crate) fn new(host: &str, resolver: Resolver, every: Duration) -> io::Result<Self> {
+        let now = Instant::now();
+        let mut udp = Udp {
+            host: host.to_owned(),
+            resolver,
+            every: Some(every),
+            socket: None,
+            resolved_at: None,
+            next_resolve: now,
+            failing: false,
+            pacing: Pacing::default(),
+        };
+        if let Ok(addr) = host.parse::<SocketAddr>() {
+            udp.every = None;
+            udp.socket = Some((open(addr)?, addr));
+        }
+        Ok(udp)
+    }
+
+    fn resolve(&mut self, now: Instant) {
+        let Some(every) = self.every else {
+            return;
+        };
+        self.resolved_at = Some(now);
+        let addrs = (self.resolver)(&self.host).and_then(|a| {
+            if a.is_empty() {
+                Err(io::Error::new(io::ErrorKind::NotFound, "no address"))
+            } else {
+                Ok(a)
+            }
+        });
+        match addrs {
+            Ok(addrs) => {
+                if self.failing {
+                    tracing::info!(target: "pipeline_telemetry_dogstatsd", host = %self.host, "the DogStatsD Agent's host resolves again");
+                }
+                self.failing = false;
+                self.next_resolve = now + every;
+                let current = self.socket.as_ref().map(|s| s.1);
+                if current.is_some_and(|c| addrs.contains(&c)) {
+                    return;
+                }
+                match open(addrs[0]) {
+                    Ok(s) => {
+                        self.socket = Some((s, addrs[0]));
+                        self.pacing = Pacing::default();
+                    }
+                    Err(e) => {
+                        self.next_resolve = now + RESOLVE_RETRY;
+                        tracing::warn!(target: "pipeline_telemetry_dogstatsd", addr = %addrs[0], error = %e, "cannot open a UDP socket to the DogStatsD Agent");
+                    }
+                }
+            }
+            Err(e) => {
+                self.next_resolve = now + RESOLVE_RETRY;
+                if !self.failing {
+                    self.failing = true;
+                    tracing::warn!(
+                        target: "pipeline_telemetry_dogstatsd",
+                        host = %self.host,
+                        error = %e,
+                        "cannot resolve the DogStatsD Agent's host; metrics are dropped (and counted) until it resolves, retried every second; reported once"
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl Transport for Udp {
+    fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
+        let now = Instant::now();
+        if self.every.is_some() && now >= self.next_resolve {
+            self.resolve(now);
+        }
+        let Some((socket, _)) = &self.socket else {
+            return Err(not_connected());
+        };
+        let result = self.pacing.send(socket, datagram);
+        if result
+            .as_ref()
+            .is_err_and(|e| e.kind() != io::ErrorKind::WouldBlock)
+        {
+            // The Agent may have moved (e.g. connection refused): look again soon.
+            if let Some(at) = self.resolved_at {
+                self.next_resolve = self.next_resolve.min(at + RESOLVE_AFTER_ERROR);
+            }
+        }
+        result
+    }
+    fn name(&self) -> &'static str {
+        "udp"
+    }
+    fn begin_flush(&mut self) {
+        self.pacing.reset(self.socket.as_ref().map(|s| &s.0));
+    }
+}
