@@ -4,13 +4,20 @@
 #
 #   eval "$(scripts/start-test-agent.sh)"
 #
-#   PT_TEST_AGENT_URL        the agent's trace API          (default http://127.0.0.1:8126)
-#   PT_OTLP_HTTP_ENDPOINT    OTLP HTTP/protobuf receiver    (default http://127.0.0.1:4318)
-#   PT_OTLP_GRPC_ENDPOINT    OTLP gRPC receiver             (default http://127.0.0.1:4317)
+#   PT_TEST_AGENT_URL         the agent's trace API          (http://127.0.0.1:<port>)
+#   PT_OTLP_HTTP_ENDPOINT     OTLP HTTP/protobuf receiver    (http://127.0.0.1:<port>)
+#   PT_OTLP_GRPC_ENDPOINT     OTLP gRPC receiver             (http://127.0.0.1:<port>)
+#   PT_TEST_AGENT_STARTED_PID the agent's pid, only when this call started it
 #
-# The default ports are used when free, otherwise free loopback ports are
-# picked. A running agent started by this script is reused. Its log and state
-# live under target/test-agent/. `scripts/start-test-agent.sh --stop` stops it.
+# The ports are free loopback ports picked at start, never the Datadog
+# Agent's well-known 8125, 8126, 4317 and 4318, so a real Agent can always
+# start on this machine. A running agent started by this script is reused
+# (then no PT_TEST_AGENT_STARTED_PID is printed: whoever started it stops
+# it). Its log and state live under target/test-agent/.
+#
+#   scripts/start-test-agent.sh --stop            stops the agent this script started
+#   scripts/start-test-agent.sh --stop-pid <pid>  stops it only if it is still <pid>
+#
 # Only `export` lines go to stdout; progress goes to stderr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,21 +41,42 @@ print_exports() {
   echo "export PT_OTLP_GRPC_ENDPOINT=http://127.0.0.1:$3"
 }
 
-if [ "${1:-}" = "--stop" ]; then
-  if [ -f "$STATE" ]; then
-    read -r pid _ _ _ <"$STATE" || true
-    if [ -n "${pid:-}" ] && kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" && say "stopped test agent (pid $pid)"
-    fi
-    rm -f "$STATE"
+# is_agent PID: PID is alive and is a ddapm-test-agent (not a recycled pid).
+is_agent() {
+  kill -0 "$1" 2>/dev/null && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q ddapm-test-agent
+}
+
+# stop [PID]: stops the agent the state file names (only if it is PID, when given).
+stop() {
+  local want="$1" pid=""
+  if [ -f "$STATE" ]; then read -r pid _ _ _ <"$STATE" || true; fi
+  if [ -n "$want" ] && [ "$pid" != "$want" ]; then
+    say "not stopping pid $want: the state file names ${pid:-no agent}"
+    return 0
   fi
-  exit 0
-fi
+  if [ -n "$pid" ] && is_agent "$pid"; then
+    kill "$pid" && say "stopped test agent (pid $pid)"
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -f "$STATE"
+}
+
+case "${1:-}" in
+  --stop) stop ""; exit 0 ;;
+  --stop-pid) stop "${2:?--stop-pid needs a pid}"; exit 0 ;;
+esac
 
 # Reuse an agent this script started earlier if it still answers.
 if [ -f "$STATE" ]; then
   read -r pid port http grpc <"$STATE" || true
-  if [ -n "${pid:-}" ] && kill -0 "$pid" 2>/dev/null && ready "$port" "$http"; then
+  case " $port $http $grpc " in
+    *" 8126 "* | *" 4317 "* | *" 4318 "*)
+      # Started by an older version of this script on the Agent's own ports.
+      say "stopping the test agent on the Datadog Agent's ports (pid ${pid:-?})"
+      stop ""
+      pid="" ;;
+  esac
+  if [ -n "${pid:-}" ] && is_agent "$pid" && ready "$port" "$http"; then
     say "reusing test agent (pid $pid)"
     print_exports "$port" "$http" "$grpc"
     exit 0
@@ -62,34 +90,18 @@ if [ ! -x .venv/bin/ddapm-test-agent ]; then
 fi
 PY=.venv/bin/python
 
-# Picks the wanted loopback port if it is free, else a free one, never one in
-# the exclusion list.
-pick_port() {
-  "$PY" - "$@" <<'EOF'
-import socket, sys
-want, avoid = int(sys.argv[1]), {int(p) for p in sys.argv[2:]}
-def free(p):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-if want not in avoid and free(want):
-    print(want)
-else:
-    while True:
-        s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
-        if p not in avoid:
-            print(p); break
+# Three distinct free loopback ports, none of the Datadog Agent's own.
+read -r port http grpc < <("$PY" - <<'EOF'
+import socket
+agent = {8125, 8126, 4317, 4318}
+picked = []
+while len(picked) < 3:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
+    if p not in agent and p not in picked:
+        picked.append(p)
+print(*picked)
 EOF
-}
-
-port="$(pick_port 8126)"
-http="$(pick_port 4318 "$port")"
-grpc="$(pick_port 4317 "$port" "$http")"
+)
 
 say "starting ddapm-test-agent on 127.0.0.1 (trace $port, OTLP HTTP $http, OTLP gRPC $grpc); log: $LOG"
 nohup .venv/bin/ddapm-test-agent --host 127.0.0.1 --port "$port" \
@@ -101,6 +113,7 @@ echo "$pid $port $http $grpc" >"$STATE"
 for _ in $(seq 1 150); do
   if ready "$port" "$http"; then
     print_exports "$port" "$http" "$grpc"
+    echo "export PT_TEST_AGENT_STARTED_PID=$pid"
     exit 0
   fi
   if ! kill -0 "$pid" 2>/dev/null; then
