@@ -1,0 +1,80 @@
+//! The RabbitMQ layer of pipeline-telemetry, for [lapin] 4: one trace from
+//! the producer to the worker, messaging spans Datadog names
+//! `rabbitmq.send` / `rabbitmq.process`, and the `rabbitmq.queue.length`
+//! gauge.
+//!
+//! - [`TracedPublish::publish_traced`]: `basic_publish` inside a PRODUCER
+//!   span, with W3C `traceparent`/`tracestate` and `baggage` (carrying the
+//!   run's `pipeline_id`) in the message headers.
+//! - [`Worker`]: around each delivery, continues the producer's trace and
+//!   `pipeline_id`, opens the CONSUMER span, runs the handler as a stage,
+//!   acknowledges or negatively acknowledges by its result, counts records;
+//!   a panicking handler is caught, nacked and counted.
+//! - [`QueueLengthCollector`]: polls queues' ready counts (passive
+//!   `queue.declare` on its own channel) into `rabbitmq.queue.length`.
+//! - [`AmqpHeaders`]: the headers table as the workspace's
+//!   [`Carrier`](pipeline_telemetry::otel::Carrier).
+//!
+//! ```no_run
+//! use lapin::{options::*, types::FieldTable, BasicProperties, Connection, ConnectionProperties};
+//! use pipeline_telemetry::{PipelineRun, Stage};
+//! use pipeline_telemetry_lapin::{Message, QueueLengthCollector, TracedPublish, Worker};
+//!
+//! static HANDLE: Stage = Stage::new("handle_batch");
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let _telemetry = pipeline_telemetry::init()?;
+//!     let url = "amqp://guest:guest@127.0.0.1:5672/%2f";
+//!     let _queue_length = QueueLengthCollector::new(url).with_queue("batches").start()?;
+//!
+//!     let conn = Connection::connect(url, ConnectionProperties::default()).await?;
+//!     let channel = conn.create_channel().await?;
+//!     channel
+//!         .queue_declare("batches".into(), QueueDeclareOptions::default(), FieldTable::default())
+//!         .await?;
+//!
+//!     // Producer: inside a run.
+//!     let run = PipelineRun::start("ingest", "run-42");
+//!     run.scope(channel.publish_traced(
+//!         "",
+//!         "batches",
+//!         BasicPublishOptions::default(),
+//!         b"[1,2,3]",
+//!         BasicProperties::default(),
+//!     ))
+//!     .await?;
+//!     run.finish();
+//!
+//!     // Worker: one call around each delivery.
+//!     let consumer = channel
+//!         .basic_consume("batches".into(), "worker".into(), BasicConsumeOptions::default(), FieldTable::default())
+//!         .await?;
+//!     Worker::new("ingest_worker", "batches", &HANDLE)
+//!         .consume(consumer, |msg: Message| async move {
+//!             Ok::<_, std::io::Error>(msg.data.len())
+//!         })
+//!         .await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! [lapin]: https://docs.rs/lapin/4
+#![deny(missing_docs)]
+
+mod carrier;
+mod collector;
+mod error;
+mod publish;
+mod spans;
+mod worker;
+
+pub use carrier::AmqpHeaders;
+pub use collector::{
+    CollectorGuard, CollectorStats, QueueLengthCollector, CONNECTION_NAME, DEFAULT_INTERVAL,
+    POLL_ERRORS_METRIC, RABBITMQ_QUEUE_TAG, RABBITMQ_VHOST_TAG,
+};
+pub use error::{CollectorError, ConsumeError, HandlerPanicked, PublishError, SettleError};
+pub use publish::{inject_headers, TracedPublish};
+pub use spans::{ServerAddress, PROCESS_OPERATION, SEND_OPERATION, SETTLEMENT_FIELD};
+pub use worker::{Message, Records, Settlement, Worker};

@@ -1,0 +1,163 @@
+//! Publishing with the trace context in the message headers.
+
+use std::future::Future;
+
+use lapin::options::BasicPublishOptions;
+use lapin::types::{FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, PublisherConfirm};
+use tracing::Instrument;
+
+use crate::carrier::AmqpHeaders;
+use crate::error::PublishError;
+use crate::spans::{self, ServerAddress};
+
+/// Writes the trace context of `span` and the `pipeline_id` of its run
+/// (`traceparent`, `tracestate`, `baggage`) into the headers of
+/// `properties`, keeping the headers already there.
+///
+/// [`TracedPublish::publish_traced`] does this with the PRODUCER span; use
+/// this function when you publish some other way.
+///
+/// ```
+/// use lapin::BasicProperties;
+/// use pipeline_telemetry_lapin::inject_headers;
+///
+/// let props = inject_headers(&tracing::Span::current(), BasicProperties::default());
+/// # let _ = props;
+/// ```
+pub fn inject_headers(span: &tracing::Span, properties: BasicProperties) -> BasicProperties {
+    let mut headers = properties.headers().clone().unwrap_or_default();
+    pipeline_telemetry::otel::inject_context(span, &mut AmqpHeaders(&mut headers));
+    properties.with_headers(headers)
+}
+
+/// `basic_publish` with a PRODUCER span and the trace context in the
+/// message headers, as an extension of lapin's [`Channel`].
+///
+/// ```no_run
+/// use lapin::{options::BasicPublishOptions, BasicProperties, Channel};
+/// use pipeline_telemetry::PipelineRun;
+/// use pipeline_telemetry_lapin::TracedPublish;
+///
+/// # async fn f(channel: Channel) -> Result<(), Box<dyn std::error::Error>> {
+/// let run = PipelineRun::start("ingest", "run-42");
+/// run.scope(async {
+///     channel
+///         .publish_traced("", "batches", BasicPublishOptions::default(), b"[1,2,3]", BasicProperties::default())
+///         .await?
+///         .await?; // the publisher confirm, if confirms are on
+///     Ok::<_, Box<dyn std::error::Error>>(())
+/// })
+/// .await?;
+/// run.finish();
+/// # Ok(()) }
+/// ```
+pub trait TracedPublish {
+    /// Publishes `payload` like `basic_publish`, inside a `rabbitmq.send`
+    /// span (child of the current span) whose context, with the current
+    /// run's `pipeline_id`, goes into the message headers. Returns lapin's
+    /// publisher confirm, to await as usual.
+    fn publish_traced<'a>(
+        &'a self,
+        exchange: &'a str,
+        routing_key: &'a str,
+        options: BasicPublishOptions,
+        payload: &'a [u8],
+        properties: BasicProperties,
+    ) -> impl Future<Output = Result<PublisherConfirm, PublishError>> + Send + 'a;
+
+    /// [`publish_traced`](Self::publish_traced) with the broker's address
+    /// on the span (`server.address`, `server.port`).
+    fn publish_traced_to<'a>(
+        &'a self,
+        server: &'a ServerAddress,
+        exchange: &'a str,
+        routing_key: &'a str,
+        options: BasicPublishOptions,
+        payload: &'a [u8],
+        properties: BasicProperties,
+    ) -> impl Future<Output = Result<PublisherConfirm, PublishError>> + Send + 'a;
+}
+
+impl TracedPublish for Channel {
+    fn publish_traced<'a>(
+        &'a self,
+        exchange: &'a str,
+        routing_key: &'a str,
+        options: BasicPublishOptions,
+        payload: &'a [u8],
+        properties: BasicProperties,
+    ) -> impl Future<Output = Result<PublisherConfirm, PublishError>> + Send + 'a {
+        publish(
+            self,
+            None,
+            exchange,
+            routing_key,
+            options,
+            payload,
+            properties,
+        )
+    }
+
+    fn publish_traced_to<'a>(
+        &'a self,
+        server: &'a ServerAddress,
+        exchange: &'a str,
+        routing_key: &'a str,
+        options: BasicPublishOptions,
+        payload: &'a [u8],
+        properties: BasicProperties,
+    ) -> impl Future<Output = Result<PublisherConfirm, PublishError>> + Send + 'a {
+        publish(
+            self,
+            Some(server),
+            exchange,
+            routing_key,
+            options,
+            payload,
+            properties,
+        )
+    }
+}
+
+fn short(s: &str, what: &'static str) -> Result<ShortString, PublishError> {
+    ShortString::try_new(s).map_err(|_| PublishError::NameTooLong { what })
+}
+
+async fn publish(
+    channel: &Channel,
+    server: Option<&ServerAddress>,
+    exchange: &str,
+    routing_key: &str,
+    options: BasicPublishOptions,
+    payload: &[u8],
+    properties: BasicProperties,
+) -> Result<PublisherConfirm, PublishError> {
+    let span = spans::producer(exchange, routing_key, &properties, payload.len(), server);
+    let result = async {
+        let exchange = short(exchange, "exchange")?;
+        let routing_key = short(routing_key, "routing key")?;
+        let mut headers: FieldTable = properties.headers().clone().unwrap_or_default();
+        pipeline_telemetry::otel::inject_context(&span, &mut AmqpHeaders(&mut headers));
+        channel
+            .basic_publish(
+                exchange,
+                routing_key,
+                options,
+                payload,
+                properties.with_headers(headers),
+            )
+            .await
+            .map_err(PublishError::Publish)
+    }
+    .instrument(span.clone())
+    .await;
+    if let Err(e) = &result {
+        let error_type = match e {
+            PublishError::Publish(_) => "lapin::Error",
+            _ => "PublishError",
+        };
+        spans::record_error(&span, error_type, e);
+    }
+    result
+}
