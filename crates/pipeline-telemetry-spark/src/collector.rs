@@ -1,0 +1,279 @@
+//! The poller: its own thread, one poll per interval (doubling up to the
+//! max backoff while the API fails), an outage reported once, a final read
+//! when stopped.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::api::{ApplicationInfo, JobStatus};
+use crate::client::Client;
+use crate::emit::{self, JobNames};
+use crate::error::{PollError, StartError};
+use crate::guard::{Shared, SparkMonitorGuard};
+use crate::monitor::SparkMonitor;
+use crate::spans;
+use crate::tracker::JobTracker;
+
+/// The application being watched.
+#[derive(Debug, Clone)]
+struct App {
+    id: String,
+    name: String,
+    /// `{id}` or `{id}/{attempt}`.
+    path: String,
+}
+
+pub(crate) struct Collector {
+    cfg: Arc<SparkMonitor>,
+    client: Client,
+    parent: tracing::Span,
+    shared: Arc<Shared>,
+    app: Option<App>,
+    tracker: JobTracker,
+    names: JobNames,
+    started: Instant,
+    reached: bool,
+    failures: u32,
+    outage_reported: bool,
+}
+
+impl Collector {
+    pub(crate) fn spawn(
+        cfg: Arc<SparkMonitor>,
+        api: String,
+        parent: tracing::Span,
+    ) -> Result<SparkMonitorGuard, StartError> {
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let (done_async_tx, done_async_rx) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StartError>>();
+        let shared = Arc::new(Shared::default());
+        let stop_timeout = cfg.stop_timeout;
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
+        let thread_shared = Arc::clone(&shared);
+        let thread = thread::Builder::new()
+            .name("pt-spark-monitor".into())
+            .spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    let client = match Client::new(api, cfg.request_timeout) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    let names = JobNames::new(cfg.naming, cfg.max_job_names);
+                    Collector {
+                        cfg,
+                        client,
+                        parent,
+                        shared: thread_shared,
+                        app: None,
+                        tracker: JobTracker::default(),
+                        names,
+                        started: Instant::now(),
+                        reached: false,
+                        failures: 0,
+                        outage_reported: false,
+                    }
+                    .run(&stop_rx);
+                });
+                let _ = done_tx.send(());
+                let _ = done_async_tx.send(());
+            })
+            .map_err(StartError::Thread)?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(SparkMonitorGuard {
+                stop: Some(stop_tx),
+                done: done_rx,
+                done_async: Some(done_async_rx),
+                thread: Some(thread),
+                shared,
+                stop_timeout,
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(StartError::Thread(std::io::Error::other(
+                "the Spark monitor's thread ended while starting",
+            ))),
+        }
+    }
+
+    fn run(mut self, stop: &mpsc::Receiver<()>) {
+        let mut wait = Duration::ZERO;
+        loop {
+            match stop.recv_timeout(wait) {
+                Err(RecvTimeoutError::Timeout) => {}
+                // Stopped (guard dropped its sender): one final read.
+                _ => {
+                    if let Err(e) = self.poll() {
+                        self.failed(&e, true);
+                    }
+                    return;
+                }
+            }
+            wait = match self.poll() {
+                Ok(()) => self.cfg.interval,
+                Err(e) => {
+                    self.failed(&e, false);
+                    self.backoff()
+                }
+            };
+        }
+    }
+
+    /// The wait after a failed poll: the interval while the application may
+    /// still be starting, then doubling up to the max backoff.
+    fn backoff(&self) -> Duration {
+        if !self.reached && self.started.elapsed() < self.cfg.startup_grace {
+            return self.cfg.interval;
+        }
+        let factor = 1u32 << self.failures.saturating_sub(1).min(16);
+        self.cfg
+            .interval
+            .saturating_mul(factor)
+            .min(self.cfg.max_backoff.max(self.cfg.interval))
+    }
+
+    fn failed(&mut self, e: &PollError, last: bool) {
+        self.failures = self.failures.saturating_add(1);
+        self.shared.update(|s| s.failed_polls += 1);
+        let expected = !self.reached && self.started.elapsed() < self.cfg.startup_grace;
+        if expected && !last {
+            return;
+        }
+        emit::poll_error(e.reason());
+        if self.outage_reported {
+            return;
+        }
+        self.outage_reported = true;
+        self.shared.update(|s| s.outages_reported += 1);
+        let source = std::error::Error::source(e).map(|s| s.to_string());
+        if last {
+            tracing::warn!(parent: &self.parent, error = %e, source,
+                "the final read of Spark's REST API failed: jobs that finished since the last poll are not reported");
+        } else {
+            tracing::warn!(parent: &self.parent, error = %e, source,
+                "Spark's REST API cannot be read; retrying (reported once until it recovers)");
+        }
+    }
+
+    fn poll(&mut self) -> Result<(), PollError> {
+        let app = match &self.app {
+            Some(app) => app.clone(),
+            None => self.discover()?,
+        };
+        let jobs = self.client.jobs(&app.path)?;
+        self.reached = true;
+        if self.outage_reported {
+            self.outage_reported = false;
+            tracing::info!(parent: &self.parent, "Spark's REST API answers again");
+        }
+        self.failures = 0;
+        let new = self
+            .tracker
+            .newly_finished(&jobs.items, jobs.malformed == 0);
+        let reasons = if new.iter().any(|j| j.status == JobStatus::Failed) {
+            self.failure_reasons(&app.path)
+        } else {
+            HashMap::new()
+        };
+        let (mut reported, mut without_times) = (0, 0);
+        for job in new {
+            let tag = self.names.tag(job);
+            if !emit::job_duration(&app.name, &tag, job) {
+                without_times += 1;
+                continue;
+            }
+            reported += 1;
+            if self.cfg.spans {
+                let reason = job
+                    .stage_ids
+                    .iter()
+                    .find_map(|id| reasons.get(id))
+                    .map(String::as_str);
+                if let Some(span) = spans::job_span(&app.id, &app.name, &tag, job, reason) {
+                    match &self.cfg.tracer_provider {
+                        Some(p) => span.record_with(p, &self.parent),
+                        None => span.record_under(&self.parent),
+                    }
+                }
+            }
+        }
+        let tracked = self.tracker.len() as u64;
+        self.shared.update(|s| {
+            s.jobs_reported += reported;
+            s.jobs_without_times += without_times;
+            s.malformed_elements += jobs.malformed as u64;
+            s.tracked_jobs = tracked;
+        });
+        let executors = self.client.executors(&app.path)?;
+        let active = emit::active_executors(&executors.items);
+        emit::executors_gauge(&app.name, active);
+        self.shared.update(|s| {
+            s.polls += 1;
+            s.executors_active = Some(active);
+            s.malformed_elements += executors.malformed as u64;
+        });
+        Ok(())
+    }
+
+    /// The failure reason of each failed stage (best effort: none when the
+    /// request fails).
+    fn failure_reasons(&self, path: &str) -> HashMap<u64, String> {
+        match self.client.failed_stages(path) {
+            Ok(stages) => stages
+                .items
+                .into_iter()
+                .filter_map(|s| Some((s.stage_id, s.failure_reason?)))
+                .collect(),
+            Err(_) => HashMap::new(),
+        }
+    }
+
+    fn discover(&mut self) -> Result<App, PollError> {
+        let cfg = &self.cfg;
+        let found: Option<ApplicationInfo> = match &cfg.app_id {
+            Some(id) => self.client.application(id)?,
+            None => {
+                let apps = self.client.applications()?.items;
+                let mut matching = apps
+                    .into_iter()
+                    .filter(|a| cfg.app_name.as_ref().map_or(true, |n| &a.name == n));
+                let first = matching.next();
+                match first {
+                    Some(a) if a.completed() => {
+                        Some(matching.find(|a| !a.completed()).unwrap_or(a))
+                    }
+                    other => other,
+                }
+            }
+        };
+        let Some(info) = found else {
+            let wanted = match (&cfg.app_id, &cfg.app_name) {
+                (Some(id), _) => format!("with id {id}"),
+                (None, Some(name)) => format!("named {name}"),
+                (None, None) => "at all".to_owned(),
+            };
+            return Err(PollError::NoApplication {
+                url: format!("{}/applications", self.client.api()),
+                wanted,
+            });
+        };
+        let app = App {
+            path: info.path(),
+            name: if info.name.is_empty() {
+                info.id.clone()
+            } else {
+                info.name
+            },
+            id: info.id,
+        };
+        self.shared.update(|s| s.app_id = Some(app.id.clone()));
+        self.app = Some(app.clone());
+        Ok(app)
+    }
+}

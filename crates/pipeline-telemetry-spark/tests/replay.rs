@@ -1,0 +1,237 @@
+//! The monitor against Spark REST answers recorded from a real Spark
+//! (`tests/fixtures`, see `record_fixtures.py`), served on loopback:
+//! durations and statuses as the recorded API says, each job once, partial
+//! and malformed answers, an API that vanishes mid-run, thousands of jobs.
+
+mod support;
+
+use std::time::Duration;
+
+use pipeline_telemetry_spark::{SparkMonitor, SparkMonitorGuard};
+use serde_json::Value;
+use support::*;
+
+/// Serves the recorded application renamed `app`; returns its id.
+fn serve_app(spark: &FakeSpark, app: &str) -> String {
+    let id = spark.with_recorded_app();
+    spark.set(
+        "applications",
+        fixture("applications.json").replace("pt-spark-test", app),
+    );
+    id
+}
+
+fn start(spark: &FakeSpark) -> SparkMonitorGuard {
+    metrics();
+    SparkMonitor::new(spark.url())
+        .with_interval(Duration::from_millis(20))
+        .with_max_backoff(Duration::from_millis(50))
+        .with_request_timeout(Duration::from_secs(2))
+        .with_startup_grace(Duration::ZERO)
+        .start()
+        .expect("start")
+}
+
+/// (job tag, status tag, seconds) of every finished job in a recorded jobs
+/// answer, computed from the JSON here.
+fn expected(jobs_json: &str) -> Vec<(String, String, f64)> {
+    let jobs: Value = serde_json::from_str(jobs_json).expect("json");
+    let mut out: Vec<_> = jobs
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|j| j["status"] == "SUCCEEDED" || j["status"] == "FAILED")
+        .map(|j| {
+            let name = j["jobGroup"]
+                .as_str()
+                .or(j["description"].as_str())
+                .unwrap_or("none");
+            let status = if j["status"] == "FAILED" {
+                "failed"
+            } else {
+                "succeeded"
+            };
+            let ms = spark_millis(j["completionTime"].as_str().expect("end"))
+                - spark_millis(j["submissionTime"].as_str().expect("start"));
+            // Datadog's tag rules turn the space of a description into `_`.
+            (
+                name.replace(' ', "_"),
+                status.to_owned(),
+                ms as f64 / 1000.0,
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    out
+}
+
+fn sorted(mut v: Vec<(String, String, f64)>) -> Vec<(String, String, f64)> {
+    v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    v
+}
+
+#[test]
+fn recorded_jobs_are_reported_once_with_the_apis_durations() {
+    let spark = FakeSpark::start();
+    let app = "replay-recorded";
+    let id = serve_app(&spark, app);
+    // First a poll sees a job running, then the finished list.
+    spark.set(
+        &format!("applications/{id}/jobs"),
+        fixture("jobs_running.json"),
+    );
+    let monitor = start(&spark);
+    wait_for("a poll", || monitor.stats().polls >= 2);
+    assert_eq!(
+        monitor.stats().jobs_reported,
+        0,
+        "a running job is not reported"
+    );
+    spark.set(&format!("applications/{id}/jobs"), fixture("jobs.json"));
+    wait_for("five jobs", || monitor.stats().jobs_reported == 5);
+    let polls = monitor.stats().polls;
+    wait_for("more polls", || monitor.stats().polls >= polls + 5);
+    let stats = monitor.stop().expect("stop");
+    assert_eq!(stats.jobs_reported, 5, "{stats:?}");
+    assert_eq!(stats.app_id.as_deref(), Some(id.as_str()));
+    assert_eq!(stats.failed_polls, 0);
+    assert_eq!(
+        stats.executors_active,
+        Some(0),
+        "local mode: the driver only"
+    );
+
+    let got = sorted(durations(app));
+    let want = expected(&fixture("jobs.json"));
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!((&g.0, &g.1), (&w.0, &w.1));
+        assert!((g.2 - w.2).abs() < 1e-9, "{g:?} vs {w:?}");
+    }
+    assert_eq!(want.iter().filter(|w| w.1 == "failed").count(), 1);
+    let lines = lines_of_app(app);
+    let gauge: Vec<_> = lines
+        .iter()
+        .filter(|m| m.name == "spark.executors.active")
+        .collect();
+    assert!(
+        !gauge.is_empty() && gauge.iter().all(|m| m.values == [0.0]),
+        "{gauge:?}"
+    );
+    for m in &lines {
+        assert!(
+            m.tags.iter().all(|t| !t.contains("spark_jobs.py")),
+            "no call site tag: {m:?}"
+        );
+        assert!(!m.has_tag_key("job_id"), "{m:?}");
+    }
+}
+
+#[test]
+fn malformed_and_partial_answers_lose_nothing_and_repeat_nothing() {
+    let spark = FakeSpark::start();
+    let app = "replay-malformed";
+    let id = serve_app(&spark, app);
+    let jobs_path = format!("applications/{id}/jobs");
+    let good = fixture("jobs.json");
+    let mut elements: Vec<Value> = serde_json::from_str(&good).expect("json");
+    // Element 0 (job 4) broken: the other four are reported.
+    elements[0]["jobId"] = Value::String("four".into());
+    spark.set(&jobs_path, serde_json::to_string(&elements).expect("json"));
+    let monitor = start(&spark);
+    wait_for("four jobs", || monitor.stats().jobs_reported == 4);
+    // A truncated body, an HTML error page, a 500: failed polls, no report.
+    for (status, body) in [
+        (200, &good[..good.len() / 2]),
+        (200, "<html>oops</html>"),
+        (500, "boom"),
+    ] {
+        spark.answer(&jobs_path, status, body);
+        let failed = monitor.stats().failed_polls;
+        wait_for("a failed poll", || monitor.stats().failed_polls > failed);
+    }
+    spark.set(&jobs_path, good);
+    wait_for("the fifth job", || monitor.stats().jobs_reported == 5);
+    let stats = monitor.stop().expect("stop");
+    assert_eq!(stats.jobs_reported, 5, "{stats:?}");
+    assert!(stats.malformed_elements >= 1);
+    assert_eq!(
+        stats.outages_reported, 1,
+        "one outage, reported once: {stats:?}"
+    );
+    assert_eq!(durations(app).len(), 5);
+}
+
+#[test]
+fn an_api_that_vanishes_mid_run_is_reported_once_and_survived() {
+    let spark = FakeSpark::start();
+    let app = "replay-vanish";
+    let id = serve_app(&spark, app);
+    let jobs_path = format!("applications/{id}/jobs");
+    spark.set(&jobs_path, fixture("jobs_running.json"));
+    let monitor = start(&spark);
+    wait_for("a poll", || monitor.stats().polls >= 1);
+    spark.set_down(true);
+    wait_for("several failed polls", || monitor.stats().failed_polls >= 5);
+    assert_eq!(monitor.stats().outages_reported, 1);
+    spark.set(&jobs_path, fixture("jobs.json"));
+    spark.set_down(false);
+    wait_for("five jobs", || monitor.stats().jobs_reported == 5);
+    // The UI goes away for good before the stage ends: the final read
+    // fails, is not reported twice, and stop still returns.
+    spark.set_down(true);
+    let failed = monitor.stats().failed_polls;
+    wait_for("a failed poll", || monitor.stats().failed_polls > failed);
+    let stats = monitor.stop().expect("stop");
+    assert_eq!(stats.jobs_reported, 5);
+    assert_eq!(stats.outages_reported, 2, "{stats:?}");
+    assert_eq!(durations(app).len(), 5);
+}
+
+/// `n` finished jobs with ids `from..from + n`, built from a recorded job.
+fn many_jobs(from: u64, n: u64) -> String {
+    let recorded: Vec<Value> = serde_json::from_str(&fixture("jobs.json")).expect("json");
+    let template = &recorded[1]; // succeeded, with a job group
+    let jobs: Vec<Value> = (from..from + n)
+        .rev()
+        .map(|id| {
+            let mut j = template.clone();
+            j["jobId"] = id.into();
+            j["jobGroup"] = "bulk".into();
+            j["status"] = "SUCCEEDED".into();
+            j
+        })
+        .collect();
+    serde_json::to_string(&jobs).expect("json")
+}
+
+#[test]
+fn thousands_of_jobs_each_once_with_bounded_state() {
+    let spark = FakeSpark::start();
+    let app = "replay-thousands";
+    let id = serve_app(&spark, app);
+    let jobs_path = format!("applications/{id}/jobs");
+    let monitor = start(&spark);
+    // Spark lists the last 1000 jobs (spark.ui.retainedJobs): the window
+    // slides over 5000 jobs, overlapping from one answer to the next.
+    for from in (0..=4000).step_by(500) {
+        spark.set(&jobs_path, many_jobs(from, 1000));
+        wait_for("the window's jobs", || {
+            monitor.stats().jobs_reported == from + 1000
+        });
+        let polls = monitor.stats().polls;
+        wait_for("another poll", || monitor.stats().polls >= polls + 2);
+        assert!(
+            monitor.stats().tracked_jobs <= 1000,
+            "{:?}",
+            monitor.stats()
+        );
+    }
+    let stats = monitor.stop().expect("stop");
+    assert_eq!(stats.jobs_reported, 5000);
+    let got = durations(app);
+    assert_eq!(got.len(), 5000, "each job once");
+    assert!(got
+        .iter()
+        .all(|(job, status, _)| job == "bulk" && status == "succeeded"));
+}
