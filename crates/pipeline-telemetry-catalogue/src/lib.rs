@@ -23,7 +23,7 @@ pub mod tags {
     pub const PIPELINE: &str = "pipeline";
     /// The stage's name.
     pub const STAGE: &str = "stage";
-    /// `ok`, `error` or `cancelled`.
+    /// A stage's `ok`, `error` or `cancelled`; a run's `ok` or `failed`.
     pub const STATUS: &str = "status";
     /// The short type name of the error a stage returned, or `panic`.
     pub const ERROR_TYPE: &str = "error_type";
@@ -142,23 +142,23 @@ impl MetricDef {
     }
 }
 
-/// `pipeline.runs`: one per pipeline run started.
+/// `pipeline.runs`: one per pipeline run, counted when it starts.
 pub const PIPELINE_RUNS: MetricDef = MetricDef {
     name: "pipeline.runs",
     kind: MetricKind::Count,
     unit: "run",
     tags: &[tags::PIPELINE],
-    description: "One per pipeline run started.",
+    description: "One per pipeline run, counted when it starts (so long runs show as running).",
     layer: "pipeline",
 };
 
-/// `pipeline.errors`: one per failed stage (and per failed run).
+/// `pipeline.errors`: one per failed stage call.
 pub const PIPELINE_ERRORS: MetricDef = MetricDef {
     name: "pipeline.errors",
     kind: MetricKind::Count,
     unit: "error",
     tags: &[tags::PIPELINE, tags::STAGE, tags::ERROR_TYPE],
-    description: "One per failed stage (error or panic), and one per failed run.",
+    description: "One per failed stage call (an `Err` or a panic, `error_type:panic`); never a second count for the run.",
     layer: "pipeline",
 };
 
@@ -182,13 +182,14 @@ pub const PIPELINE_RECORDS: MetricDef = MetricDef {
     layer: "pipeline",
 };
 
-/// `prefect.flow.duration`: duration of one orchestrated flow, in seconds.
+/// `prefect.flow.duration`: duration of one pipeline run (the guide's flow
+/// duration), in seconds, when it ends; `status:ok|failed`.
 pub const PREFECT_FLOW_DURATION: MetricDef = MetricDef {
     name: "prefect.flow.duration",
     kind: MetricKind::Distribution,
     unit: "second",
     tags: &[tags::FLOW, tags::STATUS],
-    description: "Duration of one orchestrated flow run, in seconds.",
+    description: "Duration of one pipeline run (flow = the pipeline's name), in seconds, when it ends, with `status:ok` or `status:failed`: failed runs / runs is one formula.",
     layer: "orchestrator",
 };
 
