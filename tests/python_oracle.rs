@@ -14,16 +14,20 @@ use pipeline_telemetry_dogstatsd::{
     AlertType, CheckStatus, CounterHandle, DistributionHandle, DogStatsDBuilder, Event,
     GaugeHandle, Priority, ServiceCheck, Target,
 };
-use pipeline_telemetry_suite::UdpReceiver;
+use pipeline_telemetry_test_support::UdpReceiver;
 
 fn python() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let py = root.join(".venv/bin/python");
-    assert!(
-        py.exists(),
-        "the Python test peers are not installed: run scripts/test-all.sh (or scripts/setup-peers.sh)"
-    );
-    py
+    pipeline_telemetry_test_support::python::python()
+}
+
+/// Every datagram, ours and the official client's, ends each line with `\n`.
+fn assert_newline_terminated(who: &str, datagrams: &[String]) {
+    for d in datagrams {
+        assert!(
+            d.ends_with('\n'),
+            "{who}: {d:?} does not end with a newline"
+        );
+    }
 }
 
 /// Runs the official client on `ops` and returns the datagrams it sent.
@@ -51,11 +55,13 @@ fn official(ops: serde_json::Value) -> Vec<String> {
         "python client failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    receiver
+    let got: Vec<String> = receiver
         .drain(Duration::from_millis(300))
         .into_iter()
         .map(|d| String::from_utf8(d).expect("utf-8"))
-        .collect()
+        .collect();
+    assert_newline_terminated("datadogpy", &got);
+    got
 }
 
 fn parse_all(datagrams: &[String]) -> Vec<ParsedMetric> {
@@ -84,21 +90,97 @@ fn ours(
     let guard = configure(builder).start().expect("start");
     record();
     drop(guard);
-    receiver
+    let got: Vec<String> = receiver
         .drain(Duration::from_millis(300))
         .into_iter()
         .map(|d| String::from_utf8(d).expect("utf-8"))
-        .collect()
+        .collect();
+    assert_newline_terminated("ours", &got);
+    got
 }
 
-// The exporter is process-wide; run the comparisons one after the other.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The exporter is process-wide: one test at a time.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+// Run the comparisons one after the other.
 #[test]
 fn wire_form_matches_the_official_client() {
+    let _s = serial();
     counts_gauges_distributions_with_tags_container_and_cardinality();
     timestamps();
     sample_rates();
     other_types_through_the_encoder();
     events_and_service_checks();
+}
+
+/// Timestamped points recorded right after their series is registered,
+/// while the background flusher runs every millisecond over many series
+/// (so that registrations land in the middle of its flushes, as on a
+/// loaded machine): none is lost. Then many rounds, each a fresh exporter
+/// started and stopped (the timed-point queue outlives them).
+#[test]
+fn timestamped_points_are_never_lost() {
+    let _s = serial();
+    for i in 0..20_000 {
+        CounterHandle::register("oracle.idle", &[("i", &i.to_string())]);
+    }
+    const POINTS: usize = 3_000;
+    let receiver = UdpReceiver::bind().expect("bind");
+    let is_point = |l: &String| l.starts_with("oracle.late_many.");
+    let lines = std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            receiver.lines_until(Duration::from_secs(30), |l| {
+                l.iter().filter(|l| is_point(l)).count() >= POINTS
+            })
+        });
+        let guard = DogStatsDBuilder::new(Target::Udp(receiver.addr()))
+            .with_origin_detection(false)
+            .with_telemetry(false)
+            .with_flush_interval(Duration::from_millis(1))
+            .start()
+            .expect("start");
+        for i in 0..POINTS {
+            let name = format!("oracle.late_many.p{i}");
+            CounterHandle::register(&name, &[("a", "b")]).increment_at(1, 1_700_000_000);
+        }
+        let stats = guard.stats();
+        drop(guard);
+        (reader.join().expect("reader"), stats)
+    });
+    let (lines, stats) = lines;
+    let got = lines.iter().filter(|l| is_point(l)).count();
+    assert_eq!(got, POINTS, "timestamped points lost: {stats:?}");
+
+    for round in 0..50u64 {
+        let receiver = UdpReceiver::bind().expect("bind");
+        let guard = DogStatsDBuilder::new(Target::Udp(receiver.addr()))
+            .with_origin_detection(false)
+            .with_telemetry(false)
+            .with_flush_interval(Duration::from_millis(1))
+            .start()
+            .expect("start");
+        let name = format!("oracle.late_count_r{round}");
+        CounterHandle::register(&name, &[("a", "b")]).increment_at(4, 1_700_000_060 + round);
+        drop(guard);
+        let prefix = format!("{name}:");
+        let lines = receiver.lines_until(Duration::from_secs(5), |l| {
+            l.iter().any(|l| l.starts_with(&prefix))
+        });
+        let got: Vec<ParsedMetric> = lines
+            .iter()
+            .filter(|l| l.starts_with(&prefix))
+            .map(|l| pipeline_telemetry_dogstatsd::parse::parse_line(l).expect("parses"))
+            .collect();
+        assert_eq!(got.len(), 1, "round {round}: {lines:?}");
+        assert_eq!(got[0].values, vec![4.0]);
+        assert_eq!(got[0].timestamp, Some(1_700_000_060 + round));
+    }
 }
 
 fn counts_gauges_distributions_with_tags_container_and_cardinality() {
