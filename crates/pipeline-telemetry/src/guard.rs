@@ -22,7 +22,9 @@ pub struct TelemetryGuard {
 
 impl TelemetryGuard {
     /// Sends everything recorded so far, now (spans and logs with a
-    /// bounded wait).
+    /// bounded wait). Call it before an exit that skips destructors
+    /// (`std::process::exit`, a signal handler that ends the process):
+    /// what was recorded since the last flush is otherwise lost.
     pub fn flush(&self) {
         #[cfg(feature = "otlp")]
         if let Some(o) = &self.otel {
@@ -33,12 +35,34 @@ impl TelemetryGuard {
         }
     }
 
-    /// What the metrics exporter sent and dropped so far.
-    pub fn metrics_stats(&self) -> dogstatsd::Stats {
+    /// What the metrics exporter sent and dropped so far (datagrams and
+    /// bytes sent, samples dropped, send errors...): the same counters the
+    /// client telemetry reports as `datadog.dogstatsd.client.*`.
+    ///
+    /// ```
+    /// use pipeline_telemetry::{MetricsTarget, TelemetryBuilder};
+    /// use pipeline_telemetry::testing::MemorySink;
+    ///
+    /// let telemetry = TelemetryBuilder::from_env()
+    ///     .with_metrics_target(MetricsTarget::Memory(MemorySink::new()))
+    ///     .without_otel()
+    ///     .quiet()
+    ///     .init()?;
+    /// telemetry.flush();
+    /// assert_eq!(telemetry.stats().samples_dropped, 0);
+    /// # Ok::<(), pipeline_telemetry::InitError>(())
+    /// ```
+    pub fn stats(&self) -> dogstatsd::Stats {
         self.metrics
             .as_ref()
             .map(DogStatsDGuard::stats)
             .unwrap_or_default()
+    }
+
+    /// The former name of [`stats`](Self::stats).
+    #[deprecated(since = "0.1.0", note = "use `stats()`")]
+    pub fn metrics_stats(&self) -> dogstatsd::Stats {
+        self.stats()
     }
 
     /// The traces and logs exporter's guard, when the `otlp` feature is on

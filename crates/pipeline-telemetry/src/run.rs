@@ -224,6 +224,22 @@ impl PipelineRun {
     /// assert!(PipelineRun::current().is_none());
     /// run.finish();
     /// ```
+    ///
+    /// Holding the guard across an `.await` makes the future `!Send`, so a
+    /// spawned task cannot do it (the run would stay current on a worker
+    /// while other tasks run there):
+    ///
+    /// ```compile_fail
+    /// use pipeline_telemetry::PipelineRun;
+    ///
+    /// # async fn f() {
+    /// let run = PipelineRun::start("nightly", "7");
+    /// tokio::spawn(async move {
+    ///     let _entered = run.enter();
+    ///     tokio::task::yield_now().await;
+    /// });
+    /// # }
+    /// ```
     pub fn enter(&self) -> RunGuard<'_> {
         RunGuard::new(&self.inner)
     }
