@@ -142,3 +142,51 @@ fn events_outside_spans_have_no_trace_ids() {
     assert_eq!(v["ok"], true);
     assert!(v.get("dd.env").is_none());
 }
+
+#[test]
+fn statuses_are_standard_and_a_failure_is_an_error_at_any_level() {
+    let logs = Captured::default();
+    let (layer, guard) = OtelBuilder::new("pt-status")
+        .with_traces(TracesExport::Off)
+        .with_log_format(LogFormat::Json)
+        .with_log_filter("trace")
+        .with_log_writer(logs.clone())
+        .build_layer::<Registry>()
+        .expect("build layers");
+    tracing::subscriber::with_default(Registry::default().with(layer), || {
+        tracing::error!("e");
+        tracing::warn!("w");
+        tracing::info!("i");
+        tracing::debug!("d");
+        tracing::trace!("t");
+        tracing::warn!(outcome = "failed", "failed, logged as a warning");
+    });
+    drop(guard);
+    let statuses: Vec<(String, String, String)> = logs
+        .text()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("JSON");
+            let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+            (s("message"), s("status"), s("service"))
+        })
+        .collect();
+    let expected = [
+        ("e", "error"),
+        ("w", "warn"),
+        ("i", "info"),
+        ("d", "debug"),
+        ("t", "trace"),
+        ("failed, logged as a warning", "error"),
+    ];
+    assert_eq!(statuses.len(), expected.len(), "{statuses:?}");
+    for ((message, status, service), (want_message, want_status)) in statuses.iter().zip(expected) {
+        assert_eq!(
+            (message.as_str(), status.as_str()),
+            (want_message, want_status)
+        );
+        // Never a status Datadog would read as emergency (anything starting with f).
+        assert!(!status.starts_with('f'));
+        assert_eq!(service, "pt-status");
+    }
+}

@@ -148,4 +148,7 @@ fn a_run_is_one_trace_over_http_with_otlp_logs() {
     assert_eq!(failed["severity_text"].as_str(), Some("ERROR"));
     let attrs = attributes(&failed["attributes"]);
     assert_eq!(attrs["exception.type"], FAILURE_TYPE);
+    // The same search finds OTLP log records: Datadog keeps a record's
+    // attributes as log attributes (`@outcome:failed`).
+    assert_eq!(attrs["outcome"], "failed");
 }
