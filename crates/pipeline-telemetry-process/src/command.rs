@@ -170,7 +170,7 @@ impl ProcessStage {
     /// code).
     pub fn run(self, run: &PipelineRun) -> Result<ProcessOutput, ProcessError> {
         let stage = self.stage;
-        run.in_scope(|| stage.run(|| self.execute_sync(run)))
+        run.in_scope(|| stage.run_typed(|| self.execute_sync(run)))
     }
 
     /// Runs the process as a call of the stage in `run`, without blocking
@@ -178,7 +178,8 @@ impl ProcessStage {
     /// (SIGTERM, then SIGKILL after the grace period).
     pub async fn run_async(self, run: &PipelineRun) -> Result<ProcessOutput, ProcessError> {
         let stage = self.stage;
-        run.scope(stage.run_async(self.execute_async(run))).await
+        run.scope(stage.run_async_typed(self.execute_async(run)))
+            .await
     }
 
     /// Everything before the spawn: the span, the environment, the group,

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::error_type;
+
 /// The error of [`ProcessStage::run`](crate::ProcessStage::run) and
 /// [`ProcessStage::run_async`](crate::ProcessStage::run_async).
 ///
@@ -71,18 +73,18 @@ pub enum ProcessError {
 }
 
 impl ProcessError {
-    /// The `error_type` tag value of this failure (bounded: a number of
-    /// exit codes and signals, and four words).
-    pub fn error_type(&self) -> String {
+    /// The `error_type` tag value of this failure (bounded: `exit_0` to
+    /// `exit_255`, `signal_1` to `signal_64`, and four words).
+    pub fn error_type(&self) -> &'static str {
         match self {
             ProcessError::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-                "not_found".into()
+                "not_found"
             }
-            ProcessError::Spawn { .. } => "spawn_failed".into(),
-            ProcessError::Exit { code, .. } => format!("exit_{code}"),
-            ProcessError::Signal { signal, .. } => format!("signal_{signal}"),
-            ProcessError::Timeout { .. } => "timeout".into(),
-            ProcessError::Io { .. } => "io".into(),
+            ProcessError::Spawn { .. } => "spawn_failed",
+            ProcessError::Exit { code, .. } => error_type::exit(*code),
+            ProcessError::Signal { signal, .. } => error_type::signal(*signal),
+            ProcessError::Timeout { .. } => "timeout",
+            ProcessError::Io { .. } => "io",
         }
     }
 
@@ -126,5 +128,11 @@ impl fmt::Display for StderrTail<'_> {
             Some(last) => write!(f, ": {}", last.trim()),
             None => Ok(()),
         }
+    }
+}
+
+impl pipeline_telemetry::ErrorType for ProcessError {
+    fn error_type(&self) -> &'static str {
+        ProcessError::error_type(self)
     }
 }

@@ -45,6 +45,7 @@ mod carrier;
 mod command;
 mod dbt;
 mod error;
+mod error_type;
 mod exec;
 mod group;
 mod output;

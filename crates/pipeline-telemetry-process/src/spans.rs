@@ -123,7 +123,7 @@ pub(crate) fn record_failure(span: &tracing::Span, err: &ProcessError) {
     if let ProcessError::Exit { code, .. } = err {
         span.record(PROCESS_EXIT_CODE, i64::from(*code));
     }
-    span.record(ERROR_TYPE, error_type.as_str());
+    span.record(ERROR_TYPE, error_type);
     span.record("otel.status_code", "error");
     span.record("otel.status_description", tracing::field::display(err));
     let tail = err.stderr_tail().unwrap_or("");
@@ -134,7 +134,7 @@ pub(crate) fn record_failure(span: &tracing::Span, err: &ProcessError) {
         target: "pipeline_telemetry::process",
         parent: span,
         {
-            "error.type" = error_type.as_str(),
+            "error.type" = error_type,
             stderr_tail = tail,
             outcome = "failed",
         },

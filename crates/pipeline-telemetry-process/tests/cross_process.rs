@@ -54,6 +54,10 @@ fn python_parent_and_rust_child_share_one_trace() {
         .arg(&me)
         .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
         .env(CHILD_TOKEN, &token)
+        // The child exports to this very agent (never one it would start).
+        .env("PT_TEST_AGENT_URL", &agent::agent().trace_url)
+        .env("PT_OTLP_HTTP_ENDPOINT", &agent::agent().otlp_http)
+        .env("PT_OTLP_GRPC_ENDPOINT", &agent::agent().otlp_grpc)
         .output()
         .expect("python launcher");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -144,7 +144,7 @@ fn timeouts_and_cancellation_leave_no_process() {
     });
     for stage in ["stubborn_sync", "stubborn_async"] {
         let tag = format!("stage:{stage}");
-        let errs = common::matching(&lines, "pipeline.errors", &[&tag]);
+        let errs = common::matching(&lines, "pipeline.errors", &[&tag, "error_type:timeout"]);
         assert_eq!(common::count_sum(&errs), 1, "{stage}: {lines:#?}");
     }
     assert!(common::matching(&lines, "pipeline.errors", &["stage:stubborn_cancelled"]).is_empty());

@@ -56,6 +56,7 @@ mod run_state;
 mod spans;
 mod stage;
 mod stage_api;
+mod stage_typed;
 pub mod testing;
 
 pub use context::RunGuard;
@@ -73,6 +74,7 @@ pub use run::PipelineRun;
 pub use run_state::{RUN_FAILED, RUN_SERVICE_CHECK};
 pub use spans::{RUN_SPAN, STAGE_SPAN};
 pub use stage_api::Stage;
+pub use stage_typed::ErrorType;
 
 /// What `#[instrument_stage]` expands to. Not a public API.
 #[doc(hidden)]

@@ -51,7 +51,7 @@ use crate::stage::{StageCallsite, StageGuard};
 /// ```
 #[derive(Debug)]
 pub struct Stage {
-    callsite: StageCallsite,
+    pub(crate) callsite: StageCallsite,
 }
 
 impl Stage {

@@ -1,0 +1,87 @@
+//! Stages whose errors name their own `error_type` tag (an exit code, a
+//! signal, an HTTP status class) instead of their Rust type.
+
+use std::fmt::Display;
+use std::future::Future;
+
+use crate::future::StageFuture;
+use crate::outcome::{ErrorView, Message, Outcome};
+use crate::stage::StageGuard;
+use crate::Stage;
+
+/// An error that says which `error_type` tag of `pipeline.errors` it
+/// counts under. The value must come from a small, fixed set (it becomes a
+/// metric tag): `exit_1`, `signal_9`, `timeout`, never a message or an id.
+///
+/// ```
+/// use pipeline_telemetry::{ErrorType, PipelineRun, Stage};
+///
+/// #[derive(Debug)]
+/// enum Upload { Throttled, Rejected }
+/// impl std::fmt::Display for Upload {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("upload failed")
+///     }
+/// }
+/// impl ErrorType for Upload {
+///     fn error_type(&self) -> &'static str {
+///         match self {
+///             Upload::Throttled => "throttled",
+///             Upload::Rejected => "rejected",
+///         }
+///     }
+/// }
+///
+/// static UPLOAD: Stage = Stage::new("upload");
+/// let run = PipelineRun::start("daily_etl", "42");
+/// let r = run.in_scope(|| UPLOAD.run_typed(|| Err::<(), _>(Upload::Throttled)));
+/// assert!(r.is_err()); // counted as pipeline.errors{stage:upload,error_type:throttled}
+/// run.finish();
+/// ```
+pub trait ErrorType: Display {
+    /// The `error_type` tag value of this error.
+    fn error_type(&self) -> &'static str;
+}
+
+impl Stage {
+    /// [`run`](Stage::run), with the `error_type` tag taken from the
+    /// error's [`ErrorType`] rather than its type name.
+    #[inline]
+    pub fn run_typed<T, E: ErrorType>(
+        &'static self,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        let guard = StageGuard::start(&self.callsite);
+        let ret = {
+            let _entered = guard.span().enter();
+            f()
+        };
+        guard.finish(typed_outcome(&ret));
+        ret
+    }
+
+    /// [`run_async`](Stage::run_async), with the `error_type` tag taken
+    /// from the error's [`ErrorType`] rather than its type name.
+    pub fn run_async_typed<F, T, E>(&'static self, fut: F) -> impl Future<Output = Result<T, E>>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: ErrorType,
+    {
+        StageFuture::new(
+            &self.callsite,
+            fut,
+            typed_outcome::<T, E> as fn(&Result<T, E>) -> Outcome<'_>,
+        )
+    }
+}
+
+#[inline]
+fn typed_outcome<T, E: ErrorType>(r: &Result<T, E>) -> Outcome<'_> {
+    match r {
+        Ok(_) => Outcome::Ok,
+        Err(e) => Outcome::Err(ErrorView {
+            type_name: e.error_type(),
+            message: Message::Display(e),
+        }),
+    }
+}
