@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 scripts/setup-peers.sh
 scripts/ensure-services.sh
+unset PT_TEST_AGENT_STARTED_PID # set below only if this run starts the agent
 eval "$(scripts/start-test-agent.sh)"
 # Stop the test agent when the suite ends, if this run started it (one that
 # was already running is someone else's); PT_KEEP_TEST_AGENT=1 keeps it.

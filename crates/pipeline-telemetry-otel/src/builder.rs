@@ -134,7 +134,8 @@ impl OtelBuilder {
         }
     }
 
-    /// `service.name` of the resource and `dd.service` of log lines.
+    /// `service.name` of the resource and `service` / `dd.service` of log
+    /// lines.
     pub fn with_service(mut self, service: impl Into<String>) -> Self {
         self.service = Some(service.into());
         self
