@@ -219,6 +219,20 @@ mod tests {
     }
 
     #[test]
+    fn propagation_reads_names_in_any_case() {
+        let t = table(vec![
+            ("TRACEPARENT", AMQPValue::LongString(TP.into())),
+            ("Baggage", AMQPValue::LongString("pipeline_id=run-9".into())),
+        ]);
+        let remote = pipeline_telemetry::otel::extract(&AmqpHeaders(&t));
+        assert_eq!(remote.pipeline_id.as_deref(), Some("run-9"));
+        assert_eq!(
+            remote.trace_id().as_deref(),
+            Some("0af7651916cd43dd8448eb211c80319c")
+        );
+    }
+
+    #[test]
     fn shared_view_ignores_writes() {
         let t = FieldTable::default();
         let mut h = AmqpHeaders(&t);
