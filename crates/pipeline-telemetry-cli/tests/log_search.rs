@@ -261,6 +261,42 @@ fn the_guides_searches_find_exactly_the_right_lines() {
         .filter(|i| lines[*i].run.is_some())
         .collect();
     assert_eq!(find(&processed, "pipeline:nightly_etl"), all_runs);
+
+    // The committed dashboard's log stream shows exactly the failures, and
+    // every column it shows is filled on each of them (a failed run's own
+    // line has no stage).
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("dashboards/pipeline.json")).expect("dashboard"),
+    )
+    .expect("dashboard JSON");
+    let streams = log_streams(&dashboard);
+    assert_eq!(streams.len(), 1, "{streams:?}");
+    let stream = streams[0];
+    let query = stream["query"].as_str().expect("query");
+    assert_eq!(find(&preprocessed, query), failures);
+    for column in stream["columns"].as_array().expect("columns") {
+        let column = column.as_str().expect("column");
+        for i in &failures {
+            let log = &preprocessed[*i].1;
+            if column == "@stage" && !log.raw.contains("\"stage failed\"") {
+                continue;
+            }
+            let shown = match column.strip_prefix('@') {
+                Some(attr) => log.attributes.contains_key(attr),
+                None => column == "service" && log.service.is_some(),
+            };
+            assert!(shown, "column {column} is empty on {}", log.raw);
+        }
+    }
+}
+
+fn log_streams(v: &serde_json::Value) -> Vec<&serde_json::Value> {
+    match v {
+        serde_json::Value::Object(map) if map.get("type") == Some(&"log_stream".into()) => vec![v],
+        serde_json::Value::Object(map) => map.values().flat_map(log_streams).collect(),
+        serde_json::Value::Array(items) => items.iter().flat_map(log_streams).collect(),
+        _ => Vec::new(),
+    }
 }
 
 #[test]
