@@ -182,6 +182,17 @@ pub const PIPELINE_RECORDS: MetricDef = MetricDef {
     layer: "pipeline",
 };
 
+/// `pipeline.stage.retries`: one per retry of a stage (an attempt that
+/// failed and is followed by another); the attempt number is never a tag.
+pub const PIPELINE_STAGE_RETRIES: MetricDef = MetricDef {
+    name: "pipeline.stage.retries",
+    kind: MetricKind::Count,
+    unit: "retry",
+    tags: &[tags::PIPELINE, tags::STAGE],
+    description: "One per retry of a stage: an attempt failed and another follows (a stage that fails for good also counts `pipeline.errors` once).",
+    layer: "orchestrator",
+};
+
 /// `prefect.flow.duration`: duration of one pipeline run (the guide's flow
 /// duration), in seconds, when it ends; `status:ok|failed`.
 pub const PREFECT_FLOW_DURATION: MetricDef = MetricDef {
@@ -229,6 +240,7 @@ pub const ALL: &[&MetricDef] = &[
     &PIPELINE_ERRORS,
     &PIPELINE_STAGE_DURATION,
     &PIPELINE_RECORDS,
+    &PIPELINE_STAGE_RETRIES,
     &PREFECT_FLOW_DURATION,
     &RABBITMQ_QUEUE_LENGTH,
     &SPARK_JOB_DURATION,
