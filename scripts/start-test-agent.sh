@@ -26,6 +26,10 @@ STATE_DIR="${PT_TEST_AGENT_DIR:-$ROOT/target/test-agent}"
 STATE="$STATE_DIR/state"
 LOG="$STATE_DIR/agent.log"
 mkdir -p "$STATE_DIR"
+# One caller at a time: test binaries and scripts started together must share
+# one agent, not each start one and leave the others running.
+exec 9>"$STATE_DIR/lock"
+flock -w 120 9 || { echo "start-test-agent: $STATE_DIR/lock is held" >&2; exit 1; }
 
 say() { echo "start-test-agent: $*" >&2; }
 
@@ -106,7 +110,7 @@ EOF
 say "starting ddapm-test-agent on 127.0.0.1 (trace $port, OTLP HTTP $http, OTLP gRPC $grpc); log: $LOG"
 nohup .venv/bin/ddapm-test-agent --host 127.0.0.1 --port "$port" \
   --otlp-http-port "$http" --otlp-grpc-port "$grpc" --log-level INFO \
-  >"$LOG" 2>&1 </dev/null &
+  >"$LOG" 2>&1 </dev/null 9>&- &
 pid=$!
 echo "$pid $port $http $grpc" >"$STATE"
 
