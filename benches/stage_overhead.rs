@@ -69,7 +69,7 @@ fn stage_call(c: &mut Criterion) {
 
     g.bench_function("instrument_stage/in_run", |b| {
         let run = PipelineRun::start("bench_pipeline", 1);
-        b.iter(|| with_stage(black_box(7)));
+        run.in_scope(|| b.iter(|| with_stage(black_box(7))));
         run.finish();
     });
 

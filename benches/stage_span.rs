@@ -84,7 +84,7 @@ fn stage_span(c: &mut Criterion) {
         .expect("init the pipeline-telemetry pipeline");
     let run = PipelineRun::start("bench", "run-1");
     g.bench_function("instrument_stage/otlp+json_logs", |b| {
-        b.iter(|| with_stage(black_box(16)))
+        run.in_scope(|| b.iter(|| with_stage(black_box(16))))
     });
 
     // The same with human-readable logs, which format every span's fields
@@ -103,7 +103,7 @@ fn stage_span(c: &mut Criterion) {
         // be the parent of another's.
         let run = PipelineRun::start("bench", "run-2");
         g.bench_function("instrument_stage/otlp+human_logs", |b| {
-            b.iter(|| with_stage(black_box(16)))
+            run.in_scope(|| b.iter(|| with_stage(black_box(16))))
         });
         run.finish();
     });
