@@ -253,7 +253,7 @@ resource "datadog_dashboard_json" "pipeline" {
                 "column": "time",
                 "order": "desc"
               },
-              "title": "Recent stage failures",
+              "title": "Recent failures (stages and runs)",
               "type": "log_stream"
             }
           }

@@ -151,7 +151,7 @@ fn failure_rate() -> Value {
 fn recent_errors() -> Value {
     json!({"definition": {
         "type": "log_stream",
-        "title": "Recent stage failures",
+        "title": "Recent failures (stages and runs)",
         "query": FAILED_LOGS_QUERY,
         "indexes": [],
         "columns": LOG_COLUMNS,

@@ -34,9 +34,9 @@ pub const PIPELINE_NAME: &str = "pipeline-telemetry JSON logs";
 /// `ddsource` sets the source during preprocessing, before any pipeline).
 pub const FILTER_QUERY: &str = "source:pipeline";
 
-/// The failed stages: what the guide's `status:failed source:pipeline`
-/// means. Works with or without the log pipeline (`@` searches the
-/// attribute). `status:failed` itself can never match: Datadog maps a
+/// The failure lines (a failed stage call's, and a failed run's): what the
+/// guide's `status:failed source:pipeline` means. Works with or without
+/// the log pipeline (`@` searches the attribute). `status:failed` itself can never match: Datadog maps a
 /// status starting with `f` to `emergency`.
 pub const FAILED_LOGS_QUERY: &str = "source:pipeline @outcome:failed";
 
