@@ -31,6 +31,12 @@ pub mod tags {
     pub const FLOW: &str = "flow";
     /// A RabbitMQ queue name.
     pub const QUEUE: &str = "queue";
+    /// A RabbitMQ queue name, as Datadog's RabbitMQ integration tags its
+    /// own metrics (so both filter alike).
+    pub const RABBITMQ_QUEUE: &str = "rabbitmq_queue";
+    /// A RabbitMQ virtual host, as Datadog's RabbitMQ integration tags its
+    /// own metrics.
+    pub const RABBITMQ_VHOST: &str = "rabbitmq_vhost";
     /// A Spark job's bounded name: its job group or a user-chosen
     /// description, never its id or call site.
     pub const JOB: &str = "job";
@@ -209,7 +215,7 @@ pub const RABBITMQ_QUEUE_LENGTH: MetricDef = MetricDef {
     name: "rabbitmq.queue.length",
     kind: MetricKind::Gauge,
     unit: "message",
-    tags: &[tags::QUEUE],
+    tags: &[tags::QUEUE, tags::RABBITMQ_QUEUE, tags::RABBITMQ_VHOST],
     description: "Messages ready for delivery in a RabbitMQ queue.",
     layer: "rabbitmq",
 };

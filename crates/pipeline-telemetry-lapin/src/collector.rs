@@ -27,13 +27,6 @@ pub const POLL_ERRORS_METRIC: &str = "pipeline_telemetry.client.rabbitmq.poll_er
 /// (`rabbitmqctl list_connections client_properties`).
 pub const CONNECTION_NAME: &str = "pipeline-telemetry queue-length collector";
 
-/// The `rabbitmq_queue` tag: the queue, as Datadog's RabbitMQ integration
-/// tags its own metrics.
-pub const RABBITMQ_QUEUE_TAG: &str = "rabbitmq_queue";
-/// The `rabbitmq_vhost` tag: the virtual host, as Datadog's RabbitMQ
-/// integration tags its own metrics.
-pub const RABBITMQ_VHOST_TAG: &str = "rabbitmq_vhost";
-
 /// Polls the ready-message count of the queues you name and sends it as
 /// the gauge `rabbitmq.queue.length`, tagged `queue:<name>`,
 /// `rabbitmq_queue:<name>` and `rabbitmq_vhost:<vhost>`.
@@ -110,8 +103,8 @@ impl QueueLengthCollector {
                 RABBITMQ_QUEUE_LENGTH.name,
                 &[
                     (tags::QUEUE, name),
-                    (RABBITMQ_QUEUE_TAG, name),
-                    (RABBITMQ_VHOST_TAG, &parsed.vhost),
+                    (tags::RABBITMQ_QUEUE, name),
+                    (tags::RABBITMQ_VHOST, &parsed.vhost),
                 ],
             );
             queues.push(Polled {

@@ -72,7 +72,7 @@ mod worker;
 pub use carrier::AmqpHeaders;
 pub use collector::{
     CollectorGuard, CollectorStats, QueueLengthCollector, CONNECTION_NAME, DEFAULT_INTERVAL,
-    POLL_ERRORS_METRIC, RABBITMQ_QUEUE_TAG, RABBITMQ_VHOST_TAG,
+    POLL_ERRORS_METRIC,
 };
 pub use error::{CollectorError, ConsumeError, HandlerPanicked, PublishError, SettleError};
 pub use publish::{inject_headers, TracedPublish};
