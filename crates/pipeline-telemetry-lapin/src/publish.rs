@@ -27,8 +27,22 @@ use crate::spans::{self, ServerAddress};
 /// ```
 pub fn inject_headers(span: &tracing::Span, properties: BasicProperties) -> BasicProperties {
     let mut headers = properties.headers().clone().unwrap_or_default();
-    pipeline_telemetry::otel::inject_context(span, &mut AmqpHeaders(&mut headers));
+    inject(span, &mut headers);
     properties.with_headers(headers)
+}
+
+/// The span's context and the current run's `pipeline_id` (found even
+/// without the OpenTelemetry layer), else the one in the span's scope.
+fn inject(span: &tracing::Span, headers: &mut FieldTable) {
+    let mut carrier = AmqpHeaders(headers);
+    match pipeline_telemetry::PipelineRun::current() {
+        Some(run) => pipeline_telemetry::otel::inject_context_with_pipeline_id(
+            span,
+            run.pipeline_id(),
+            &mut carrier,
+        ),
+        None => pipeline_telemetry::otel::inject_context(span, &mut carrier),
+    }
 }
 
 /// `basic_publish` with a PRODUCER span and the trace context in the
@@ -138,7 +152,7 @@ async fn publish(
         let exchange = short(exchange, "exchange")?;
         let routing_key = short(routing_key, "routing key")?;
         let mut headers: FieldTable = properties.headers().clone().unwrap_or_default();
-        pipeline_telemetry::otel::inject_context(&span, &mut AmqpHeaders(&mut headers));
+        inject(&span, &mut headers);
         channel
             .basic_publish(
                 exchange,
