@@ -235,3 +235,75 @@ fn thousands_of_jobs_each_once_with_bounded_state() {
         .iter()
         .all(|(job, status, _)| job == "bulk" && status == "succeeded"));
 }
+
+#[test]
+fn a_monitor_that_cannot_start_or_reach_spark_never_fails_the_work() {
+    let err = SparkMonitor::new("localhost:4040").start().err();
+    assert!(
+        matches!(
+            err,
+            Some(pipeline_telemetry_spark::StartError::InvalidUrl { .. })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(SparkMonitor::new("not a url").watch(|| 42), 42);
+
+    // Never reachable: quiet during the startup grace, reported once when
+    // the final read fails too.
+    let spark = FakeSpark::start();
+    spark.set_down(true);
+    let monitor = SparkMonitor::new(spark.url())
+        .with_interval(Duration::from_millis(10))
+        .with_startup_grace(Duration::from_secs(600))
+        .start()
+        .expect("start");
+    wait_for("failed polls", || monitor.stats().failed_polls >= 5);
+    assert_eq!(
+        monitor.stats().outages_reported,
+        0,
+        "expected while starting"
+    );
+    let stats = monitor.stop().expect("stop");
+    assert_eq!(stats.outages_reported, 1, "{stats:?}");
+    assert_eq!(stats.polls, 0);
+    assert_eq!(stats.app_id, None);
+}
+
+#[test]
+fn the_application_is_found_by_id_or_name_and_a_wrong_one_is_reported() {
+    let spark = FakeSpark::start();
+    let id = serve_app(&spark, "replay-by-id");
+    spark.set(&format!("applications/{id}"), {
+        let apps: Value = serde_json::from_str(&fixture("applications.json")).expect("json");
+        let mut app = apps[0].clone();
+        app["name"] = "replay-by-id".into();
+        serde_json::to_string(&app).expect("json")
+    });
+    spark.set(&format!("applications/{id}/jobs"), fixture("jobs.json"));
+    metrics();
+    let by_id = SparkMonitor::new(spark.url())
+        .with_app_id(&id)
+        .with_interval(Duration::from_millis(20))
+        .start()
+        .expect("start");
+    wait_for("five jobs", || by_id.stats().jobs_reported == 5);
+    assert_eq!(
+        by_id.stop().expect("stop").app_id.as_deref(),
+        Some(id.as_str())
+    );
+    assert_eq!(durations("replay-by-id").len(), 5);
+
+    let wrong = SparkMonitor::new(spark.url())
+        .with_app_name("no-such-app")
+        .with_interval(Duration::from_millis(20))
+        .with_startup_grace(Duration::ZERO)
+        .start()
+        .expect("start");
+    wait_for("failed polls", || wrong.stats().failed_polls >= 3);
+    let stats = wrong.stop().expect("stop");
+    assert_eq!(
+        (stats.outages_reported, stats.jobs_reported),
+        (1, 0),
+        "{stats:?}"
+    );
+}
