@@ -51,6 +51,13 @@ pub mod tags {
     pub const ENV: &str = "env";
     /// Unified service tag: the version (`DD_VERSION`).
     pub const VERSION: &str = "version";
+    /// An HTTP route template as the router matched it (`/items/{id}`),
+    /// never the raw path; `unmatched` when no route matched.
+    pub const ROUTE: &str = "route";
+    /// An HTTP request method (`GET`, ... or `_OTHER`).
+    pub const METHOD: &str = "method";
+    /// An HTTP status class: `1xx` to `5xx`.
+    pub const STATUS_CLASS: &str = "status_class";
 }
 
 /// Values of the `status` tag.
@@ -240,6 +247,18 @@ pub const SPARK_EXECUTORS_ACTIVE: MetricDef = MetricDef {
     layer: "spark",
 };
 
+/// `pipeline.http.request.duration`: one HTTP request served, in seconds.
+/// Opt-in (`HttpTelemetryLayer::with_request_metric`), for services without
+/// APM: with APM the Agent derives `trace.http.server.request.*` from spans.
+pub const HTTP_REQUEST_DURATION: MetricDef = MetricDef {
+    name: "pipeline.http.request.duration",
+    kind: MetricKind::Distribution,
+    unit: "second",
+    tags: &[tags::ROUTE, tags::METHOD, tags::STATUS_CLASS],
+    description: "Duration of one HTTP request served (opt-in; only without APM), in seconds.",
+    layer: "http",
+};
+
 /// Every metric in the catalogue, in documentation order.
 pub const ALL: &[&MetricDef] = &[
     &PIPELINE_RUNS,
@@ -251,6 +270,7 @@ pub const ALL: &[&MetricDef] = &[
     &RABBITMQ_QUEUE_LENGTH,
     &SPARK_JOB_DURATION,
     &SPARK_EXECUTORS_ACTIVE,
+    &HTTP_REQUEST_DURATION,
 ];
 
 /// Looks a metric up by name.

@@ -1,0 +1,72 @@
+//! Outgoing calls: a CLIENT span per `reqwest` request and the W3C headers
+//! (`traceparent`, `tracestate`, `baggage` with `pipeline_id`) injected
+//! into it, so the called service continues the same trace and run.
+
+use std::future::Future;
+
+use pipeline_telemetry::otel;
+use tracing::Instrument;
+
+use crate::error::SendError;
+use crate::spans;
+
+/// Sends a `reqwest` request inside a CLIENT span, child of the current
+/// span (the stage or run making the call), with the context injected.
+///
+/// ```no_run
+/// use pipeline_telemetry_http::TracedSend;
+///
+/// # async fn demo() -> Result<(), pipeline_telemetry_http::SendError> {
+/// let client = reqwest::Client::new();
+/// let response = client
+///     .post("http://127.0.0.1:8080/ingest")
+///     .body("[1,2,3]")
+///     .send_traced()
+///     .await?;
+/// # let _ = response; Ok(()) }
+/// ```
+pub trait TracedSend {
+    /// Like `RequestBuilder::send`, traced and with the context injected.
+    fn send_traced(self) -> impl Future<Output = Result<reqwest::Response, SendError>> + Send;
+}
+
+impl TracedSend for reqwest::RequestBuilder {
+    fn send_traced(self) -> impl Future<Output = Result<reqwest::Response, SendError>> + Send {
+        send(self)
+    }
+}
+
+/// The function behind [`TracedSend::send_traced`].
+pub async fn send(builder: reqwest::RequestBuilder) -> Result<reqwest::Response, SendError> {
+    let (client, request) = builder.build_split();
+    let mut request = match request {
+        Ok(r) => r,
+        // Nothing was sent: no span.
+        Err(e) => return Err(SendError::Build(e)),
+    };
+    let span = spans::make_client_span(request.method(), request.url());
+    otel::inject_context(&span, request.headers_mut());
+    match client.execute(request).instrument(span.clone()).await {
+        Ok(response) => {
+            spans::on_client_response(&span, response.status());
+            Ok(response)
+        }
+        Err(e) => {
+            spans::mark_error(&span, transport_error_type(&e), &e);
+            Err(SendError::Send(e))
+        }
+    }
+}
+
+/// A bounded `error.type` for a request that got no response.
+fn transport_error_type(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else if e.is_body() || e.is_decode() {
+        "body"
+    } else {
+        "request"
+    }
+}

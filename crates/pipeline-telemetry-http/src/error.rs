@@ -1,0 +1,15 @@
+//! Errors of the traced client call.
+
+/// Why [`send_traced`](crate::TracedSend::send_traced) returned no
+/// response. The CLIENT span is marked as an error in both cases.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The request could not be built (bad URL, header or body).
+    #[error("the request could not be built: {0}")]
+    Build(#[source] reqwest::Error),
+    /// The request was sent but no response came (connection refused,
+    /// timeout, ...).
+    #[error("the request failed: {0}")]
+    Send(#[source] reqwest::Error),
+}

@@ -1,0 +1,266 @@
+//! Span construction: names, kinds and the OpenTelemetry HTTP semantic
+//! convention attributes of the server and client spans.
+//!
+//! Every value that comes from the request is bounded here: the method is
+//! one of the registered methods or `_OTHER`, header values are read only
+//! when they are visible ASCII and cut to a fixed length, and the raw path
+//! and query string are never recorded (only axum's matched route).
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, MatchedPath};
+use http::{Method, Request, StatusCode, Version};
+use opentelemetry_semantic_conventions::attribute as semconv;
+use tracing::field::Empty;
+use tracing::Span;
+
+/// The `tracing` target of every span this crate opens.
+pub const TARGET: &str = "pipeline_telemetry_http";
+
+/// Datadog's operation name for a server span (what its OTLP mapping
+/// derives from a SERVER span with `http.request.method`).
+pub const SERVER_OPERATION: &str = "http.server.request";
+
+/// Datadog's operation name for a client span.
+pub const CLIENT_OPERATION: &str = "http.client.request";
+
+/// Longest `user_agent.original` kept, in bytes.
+pub const MAX_USER_AGENT_LEN: usize = 256;
+
+/// Longest `server.address` kept, in bytes (a DNS name's limit).
+pub const MAX_HOST_LEN: usize = 253;
+
+/// The method as the conventions want it: a registered method, or `_OTHER`
+/// (an arbitrary method is an unbounded value).
+pub fn method_name(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "_OTHER",
+    }
+}
+
+/// `2xx`, `4xx`, `5xx`, ...: the bounded form of a status for metric tags.
+pub fn status_class(status: StatusCode) -> &'static str {
+    match status.as_u16() / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// The span name the conventions ask for (`{method} {route}`, or the
+/// method alone when no route matched); Datadog shows it as the resource.
+pub fn span_name(method: &'static str, route: Option<&str>) -> String {
+    let method = if method == "_OTHER" { "HTTP" } else { method };
+    match route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_owned(),
+    }
+}
+
+/// A header value when it is visible ASCII (a non-UTF-8 or control
+/// character value reads as absent), cut to `max` bytes.
+pub(crate) fn header_text(
+    headers: &http::HeaderMap,
+    name: http::header::HeaderName,
+    max: usize,
+) -> Option<&str> {
+    let value = headers.get(name)?.to_str().ok()?;
+    Some(&value[..value.len().min(max)])
+}
+
+/// `server.address` and `server.port` from the request's URI or `Host`
+/// header, when they look like a host name or address.
+fn server_address<B>(req: &Request<B>) -> (Option<&str>, Option<u16>) {
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| header_text(req.headers(), http::header::HOST, MAX_HOST_LEN + 6));
+    let Some(authority) = authority else {
+        return (None, None);
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(':') && p.bytes().all(|b| b.is_ascii_digit()) => {
+            (h, p.parse().ok())
+        }
+        _ => (authority, None),
+    };
+    let ok = !host.is_empty()
+        && host.len() <= MAX_HOST_LEN
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b));
+    if ok {
+        (Some(host), port)
+    } else {
+        (None, None)
+    }
+}
+
+fn protocol_version(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}
+
+/// Opens the SERVER span of one request (not yet entered, no parent set),
+/// with the caller's `pipeline_id` when it sent one.
+///
+/// The route comes from axum's [`MatchedPath`] (present when the layer is
+/// added with `Router::layer` or `route_layer`); without it, no
+/// `http.route` is recorded and the span is named after the method only.
+/// Every attribute is given when the span is created (recording fields
+/// later costs a lookup per field in the OpenTelemetry layer).
+pub fn make_server_span<B>(
+    req: &Request<B>,
+    scheme: &'static str,
+    pipeline_id: Option<&str>,
+) -> Span {
+    let method = method_name(req.method());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let name = span_name(method, route);
+    let (host, port) = server_address(req);
+    let client = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| tracing::field::display(addr.ip()));
+    let user_agent = header_text(req.headers(), http::header::USER_AGENT, MAX_USER_AGENT_LEN);
+    tracing::info_span!(
+        target: TARGET,
+        "http.server.request",
+        otel.name = name.as_str(),
+        otel.kind = "server",
+        "operation.name" = SERVER_OPERATION,
+        "resource.name" = name.as_str(),
+        { semconv::HTTP_REQUEST_METHOD } = method,
+        { semconv::HTTP_ROUTE } = route,
+        { semconv::URL_SCHEME } = scheme,
+        { semconv::NETWORK_PROTOCOL_VERSION } = protocol_version(req.version()),
+        { semconv::SERVER_ADDRESS } = host,
+        { semconv::SERVER_PORT } = port.map(i64::from),
+        { semconv::CLIENT_ADDRESS } = client,
+        { semconv::USER_AGENT_ORIGINAL } = user_agent,
+        { semconv::HTTP_RESPONSE_STATUS_CODE } = Empty,
+        { semconv::ERROR_TYPE } = Empty,
+        pipeline_id = pipeline_id,
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+    )
+}
+
+/// Records the response status on a server span; a 5xx marks it as an
+/// error (a 4xx is the client's error, not the server's, per the
+/// conventions).
+pub fn on_server_response(span: &Span, status: StatusCode) {
+    span.record(
+        semconv::HTTP_RESPONSE_STATUS_CODE,
+        i64::from(status.as_u16()),
+    );
+    if status.is_server_error() {
+        mark_error(span, status.as_str(), status);
+    }
+}
+
+/// Records the response status on a client span; a 4xx or 5xx marks it as
+/// an error (the request did not do what the caller asked).
+pub fn on_client_response(span: &Span, status: StatusCode) {
+    span.record(
+        semconv::HTTP_RESPONSE_STATUS_CODE,
+        i64::from(status.as_u16()),
+    );
+    if status.is_client_error() || status.is_server_error() {
+        mark_error(span, status.as_str(), status);
+    }
+}
+
+/// Marks a span as failed: `error.type` (a bounded value: a status code or
+/// a type name) and the error status with its description.
+pub fn mark_error(span: &Span, error_type: &str, description: impl std::fmt::Display) {
+    span.record(semconv::ERROR_TYPE, error_type);
+    span.record("otel.status_code", "error");
+    span.record(
+        "otel.status_description",
+        tracing::field::display(description),
+    );
+}
+
+/// Opens the CLIENT span of one outgoing request, a child of the current
+/// span. Only the method, scheme, host and port of the URL are recorded:
+/// its path and query (which may carry ids or secrets) never are.
+pub fn make_client_span(method: &Method, url: &reqwest::Url) -> Span {
+    let method = method_name(method);
+    let name = span_name(method, None);
+    let span = tracing::info_span!(
+        target: TARGET,
+        "http.client.request",
+        otel.name = name.as_str(),
+        otel.kind = "client",
+        "operation.name" = CLIENT_OPERATION,
+        "resource.name" = name.as_str(),
+        { semconv::HTTP_REQUEST_METHOD } = method,
+        { semconv::URL_SCHEME } = url.scheme(),
+        { semconv::SERVER_ADDRESS } = url.host_str(),
+        { semconv::SERVER_PORT } = url.port_or_known_default().map(i64::from),
+        { semconv::HTTP_RESPONSE_STATUS_CODE } = Empty,
+        { semconv::ERROR_TYPE } = Empty,
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+    );
+    span
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_methods_are_other() {
+        let m = Method::from_bytes(b"BREW").expect("token");
+        assert_eq!(method_name(&m), "_OTHER");
+        assert_eq!(span_name("_OTHER", None), "HTTP");
+        assert_eq!(span_name("GET", Some("/items/{id}")), "GET /items/{id}");
+    }
+
+    #[test]
+    fn hostile_host_headers_are_dropped() {
+        let req = |host: &str| {
+            Request::builder()
+                .uri("/x")
+                .header("host", host)
+                .body(())
+                .expect("request")
+        };
+        assert_eq!(
+            server_address(&req("api.example:8080")),
+            (Some("api.example"), Some(8080))
+        );
+        assert_eq!(server_address(&req("[::1]:80")), (Some("[::1]"), Some(80)));
+        assert_eq!(server_address(&req("evil host\"")), (None, None));
+        assert_eq!(server_address(&req(&"a".repeat(400))), (None, None));
+    }
+
+    #[test]
+    fn status_classes_are_bounded() {
+        assert_eq!(status_class(StatusCode::OK), "2xx");
+        assert_eq!(status_class(StatusCode::NOT_FOUND), "4xx");
+        assert_eq!(status_class(StatusCode::from_u16(599).expect("599")), "5xx");
+    }
+}

@@ -1,0 +1,167 @@
+//! Shared by the real-peer tests: telemetry exporting to Datadog's APM test
+//! agent under a session token, DogStatsD to a real UDP socket, and an axum
+//! server on 127.0.0.1:0 behind the layer.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use pipeline_telemetry::otel::Protocol;
+use pipeline_telemetry::{instrument_stage, MetricsTarget, TelemetryBuilder, TelemetryGuard};
+use pipeline_telemetry_http::{HttpTelemetryLayer, IncomingContext};
+use pipeline_telemetry_test_support::agent::{self, Span};
+use pipeline_telemetry_test_support::UdpReceiver;
+
+pub const TRACEPARENT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+pub const TRACEPARENT_SPAN: &str = "00f067aa0ba902b7";
+
+/// A W3C `traceparent` with the given trace id and the fixed parent span.
+pub fn traceparent(trace: &str) -> String {
+    format!("00-{trace}-{TRACEPARENT_SPAN}-01")
+}
+
+/// A random-enough 32-hex trace id unique to this test.
+pub fn unique_trace_id(salt: u64) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(1);
+    format!(
+        "{:016x}{:016x}",
+        nanos as u64 ^ salt,
+        u64::from(std::process::id()) << 20 | salt
+    )
+}
+
+pub struct Harness {
+    pub token: String,
+    pub telemetry: Option<TelemetryGuard>,
+    pub rt: tokio::runtime::Runtime,
+    pub addr: SocketAddr,
+    pub statsd: UdpReceiver,
+}
+
+impl Harness {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Flushes metrics and spans (bounded wait).
+    pub fn shutdown(&mut self) {
+        if let Some(t) = self.telemetry.take() {
+            t.shutdown(Duration::from_secs(10))
+                .expect("telemetry shutdown");
+        }
+    }
+
+    /// Polls the agent until `done` accepts the spans of this session.
+    pub fn spans(&self, done: impl Fn(&[Span]) -> bool) -> Vec<Span> {
+        agent::poll_spans(&self.token, done)
+    }
+}
+
+#[derive(Debug)]
+pub struct StoreError;
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("store failed")
+    }
+}
+impl std::error::Error for StoreError {}
+
+#[instrument_stage]
+async fn store(n: u64) -> Result<u64, StoreError> {
+    tokio::task::yield_now().await;
+    Ok(n)
+}
+
+/// `GET /items/{id}`: starts a run under the caller's pipeline_id, runs a
+/// stage in it, answers with the run's pipeline_id.
+async fn item(ctx: IncomingContext, Path(id): Path<u64>) -> Result<String, StatusCode> {
+    let run = ctx.start_run("ingest_api");
+    let n = run
+        .scope(store(id))
+        .await
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    run.record_records("store", n);
+    let id = run.pipeline_id().to_owned();
+    run.finish();
+    Ok(id)
+}
+
+/// `GET /fail`: a handler error turned into a 500.
+async fn fail() -> Result<String, (StatusCode, &'static str)> {
+    Err((StatusCode::INTERNAL_SERVER_ERROR, "the warehouse is gone"))
+}
+
+pub fn app() -> Router {
+    Router::new()
+        .route("/items/{id}", get(item))
+        .route("/fail", get(fail))
+        .route("/health", get(|| async { "ok" }))
+        .layer(HttpTelemetryLayer::new().with_request_metric(true))
+}
+
+/// Telemetry to the test agent and a real UDP DogStatsD socket, and the
+/// app served on a free loopback port.
+pub fn start(label: &str) -> Harness {
+    let agent = agent::agent();
+    let token = agent::token(label);
+    let statsd = UdpReceiver::bind().expect("bind the DogStatsD receiver");
+    let target = MetricsTarget::parse_url(&statsd.url(), "test").expect("udp url");
+    let telemetry = TelemetryBuilder::from_env()
+        .with_service("ingest-api")
+        .with_metrics_target(target)
+        .with_flush_interval(Duration::from_millis(100))
+        .with_otel(|o| {
+            o.with_endpoint(agent.otlp_http.clone())
+                .with_protocol(Protocol::HttpProtobuf)
+                .with_header(agent::TOKEN_HEADER, token.clone())
+                .with_batch_delay(Duration::from_millis(100))
+        })
+        .try_init()
+        .expect("telemetry init");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    rt.spawn(async move {
+        axum::serve(
+            listener,
+            app().into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    Harness {
+        token,
+        telemetry: Some(telemetry),
+        rt,
+        addr,
+        statsd,
+    }
+}
+
+pub fn attr<'a>(s: &'a Span, key: &str) -> Option<&'a str> {
+    s.attributes.get(key).map(String::as_str)
+}
+
+pub fn is_server(s: &Span) -> bool {
+    s.kind
+        .as_deref()
+        .is_some_and(|k| k.contains("SERVER") || k == "2")
+}
+
+pub fn is_client(s: &Span) -> bool {
+    s.kind
+        .as_deref()
+        .is_some_and(|k| k.contains("CLIENT") || k == "3")
+}
