@@ -92,7 +92,7 @@ pub(crate) fn expand(args: StageArgs, item: TokenStream) -> syn::Result<TokenStr
     })
 }
 
-fn contains_impl_trait(ty: &Type) -> bool {
+pub(crate) fn contains_impl_trait(ty: &Type) -> bool {
     struct Finder(bool);
     impl Visit<'_> for Finder {
         fn visit_type_impl_trait(&mut self, _: &syn::TypeImplTrait) {

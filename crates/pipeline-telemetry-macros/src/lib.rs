@@ -1,7 +1,9 @@
-//! The `#[instrument_stage]` attribute of `pipeline-telemetry`; use it
-//! through that crate (`pipeline_telemetry::instrument_stage`).
+//! The `#[instrument_stage]` and `#[instrument_run]` attributes of
+//! `pipeline-telemetry`; use them through that crate
+//! (`pipeline_telemetry::instrument_stage`, `pipeline_telemetry::instrument_run`).
 //!
-//! Layout: `attr.rs` parses the arguments, `expand.rs` generates code.
+//! Layout: `attr.rs` / `run_attr.rs` parse the arguments, `expand.rs` /
+//! `run_expand.rs` generate code.
 //! Generated code calls only `::pipeline_telemetry::__private` paths.
 #![deny(missing_docs)]
 
@@ -9,6 +11,8 @@ use proc_macro::TokenStream;
 
 mod attr;
 mod expand;
+mod run_attr;
+mod run_expand;
 
 /// Times a pipeline stage and reports it to Datadog.
 ///
@@ -33,6 +37,35 @@ pub fn instrument_stage(args: TokenStream, item: TokenStream) -> TokenStream {
         Err(e) => return e.to_compile_error().into(),
     };
     match expand::expand(args, item.into()) {
+        Ok(ts) => ts.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+/// Makes a function one pipeline run: each call starts a run, runs the
+/// body with the run current (`run.scope` for an `async fn`, `run.in_scope`
+/// for a `fn`), and ends it with the body's outcome: `finish()` on `Ok` (or
+/// any non-`Result` value), `fail` with the error's message and type on
+/// `Err`.
+///
+/// `pipeline = "..."` names the pipeline (default: the function's name);
+/// `pipeline_id = <expression>` gives the run's id from the arguments
+/// (default: a fresh id per call).
+///
+/// ```ignore
+/// #[instrument_run(pipeline = "daily_etl", pipeline_id = day)]
+/// async fn daily(day: u32) -> Result<(), std::io::Error> {
+///     extract().await?;      // stages see the run, whichever worker polls them
+///     Ok(())
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn instrument_run(args: TokenStream, item: TokenStream) -> TokenStream {
+    let args = match syn::parse::<run_attr::RunArgs>(args) {
+        Ok(a) => a,
+        Err(e) => return e.to_compile_error().into(),
+    };
+    match run_expand::expand(args, item.into()) {
         Ok(ts) => ts.into(),
         Err(e) => e.to_compile_error().into(),
     }

@@ -11,6 +11,23 @@
 //!
 //! The current run follows the task (or the closure) that entered it, never
 //! the thread: a stage polled in another task does not see it.
+//! [`#[instrument_run]`](instrument_run) makes a whole function one run in a
+//! line:
+//!
+//! ```
+//! use pipeline_telemetry::{instrument_run, instrument_stage};
+//!
+//! #[instrument_stage]
+//! async fn load(n: u32) -> Result<u32, std::io::Error> {
+//!     Ok(n)
+//! }
+//!
+//! #[instrument_run(pipeline = "daily_etl", pipeline_id = day)]
+//! async fn daily(day: u32) -> Result<u32, std::io::Error> {
+//!     load(day).await // tagged pipeline:daily_etl, child of the run's span
+//! }
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(daily(1)).unwrap();
+//! ```
 //!
 //! ```no_run
 //! use pipeline_telemetry::{instrument_stage, PipelineRun};
@@ -67,7 +84,7 @@ pub use init::{init, try_init, Fallback, TelemetryBuilder};
 pub use outcome::{ErrorView, Outcome};
 pub use pipeline_telemetry_catalogue as catalogue;
 pub use pipeline_telemetry_dogstatsd::Target as MetricsTarget;
-pub use pipeline_telemetry_macros::instrument_stage;
+pub use pipeline_telemetry_macros::{instrument_run, instrument_stage};
 #[cfg(feature = "otlp")]
 pub use pipeline_telemetry_otel as otel;
 pub use run::PipelineRun;
@@ -81,6 +98,7 @@ pub use stage_typed::ErrorType;
 pub mod __private {
     pub use crate::future::{outcome_fn, StageFuture};
     pub use crate::outcome::{Outcome, Probe, ProbeAny, ProbeDebug, ProbeDisplay, ProbeOther};
+    pub use crate::run::{end_run, fresh_pipeline_id};
     pub use crate::stage::{StageCallsite, StageGuard};
     pub use tracing::Span;
 }

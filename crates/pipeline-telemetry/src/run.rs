@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::context::{self, RunGuard, RunRef};
 use crate::future::InRun;
 use crate::intern;
-use crate::outcome::short_type_name;
+use crate::outcome::{short_type_name, Outcome};
 use crate::run_state::{FailReason, RunInner};
 use crate::spans;
 
@@ -280,10 +280,28 @@ impl PipelineRun {
     }
 }
 
+/// Ends `run` with the outcome of the function `#[instrument_run]` wraps:
+/// `finish` on success, failed with the error's message and type on `Err`.
+pub fn end_run(run: PipelineRun, outcome: Outcome<'_>) {
+    match outcome {
+        Outcome::Ok => run.finish(),
+        Outcome::Err(err) => {
+            let mut buf = [0u8; 96];
+            let error_type = short_type_name(err.type_name(), &mut buf).to_owned();
+            run.inner.end(
+                true,
+                Some(FailReason {
+                    error_type,
+                    message: err.to_string(),
+                }),
+            );
+        }
+    }
+}
+
 /// A `pipeline_id` for a run whose sender gave none: the start time in
 /// microseconds and a process-wide sequence number, both hexadecimal.
-#[cfg(feature = "otlp")]
-fn fresh_pipeline_id() -> String {
+pub fn fresh_pipeline_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let micros = std::time::SystemTime::now()
