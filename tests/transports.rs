@@ -242,7 +242,10 @@ fn shutdown_round<R: Sync>(
                 tally(l) == (n, n as f64)
             })
         });
+        // Every sample is sent (no reservoir sampling below this bound):
+        // this checks delivery, sample by sample.
         let guard = builder(Target::parse_url(url, "test").expect("url"))
+            .with_max_samples_per_series(PER_THREAD as usize)
             .start()
             .expect("start");
         let writers: Vec<_> = (0..THREADS)

@@ -45,6 +45,7 @@ pub struct DogStatsDBuilder {
     telemetry: Option<Duration>,
     resolver: CustomResolver,
     resolve_interval: Duration,
+    max_samples: usize,
 }
 
 /// A resolver set with [`DogStatsDBuilder::with_resolver`].
@@ -75,6 +76,7 @@ impl DogStatsDBuilder {
             telemetry: Some(DEFAULT_TELEMETRY_INTERVAL),
             resolver: CustomResolver(None),
             resolve_interval: udp::DEFAULT_RESOLVE_INTERVAL,
+            max_samples: crate::reservoir::DEFAULT_MAX_SAMPLES_PER_SERIES,
         }
     }
 
@@ -189,6 +191,17 @@ impl DogStatsDBuilder {
             cardinality: self.cardinality.clone(),
         }
         .suffix()
+    }
+
+    /// The most samples one distribution series sends per flush (default
+    /// [`DEFAULT_MAX_SAMPLES_PER_SERIES`](crate::DEFAULT_MAX_SAMPLES_PER_SERIES)).
+    /// Past it, the series keeps a uniformly chosen subset (reservoir
+    /// sampling) and sends it with the matching `|@rate`, so Datadog's
+    /// count and percentiles stay unbiased while the flusher's work and the
+    /// bytes sent stay bounded at any call rate.
+    pub fn with_max_samples_per_series(mut self, max: usize) -> Self {
+        self.max_samples = max.max(1);
+        self
     }
 
     /// How often the Agent's host name (a UDP target given by name, such
@@ -368,6 +381,7 @@ impl DogStatsDBuilder {
             self.flush_interval,
         )
         .with_origin(self.origin_fields())
+        .with_max_samples(self.max_samples)
         .with_telemetry(telemetry);
         flusher::start(exporter)?;
         Ok(DogStatsDGuard::new())

@@ -320,7 +320,7 @@ fn push(m: Message) {
     if QUEUE.push(m).is_err() {
         DROPPED.fetch_add(1, Ordering::Relaxed);
     }
-    flusher::wake();
+    flusher::wake_flush();
 }
 
 /// Queues an event for the next flush (never blocks; dropped and counted

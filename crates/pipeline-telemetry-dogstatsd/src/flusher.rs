@@ -4,161 +4,20 @@
 //! the caller's thread when a guard is dropped, so that nothing recorded
 //! before a clean shutdown is lost.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use crate::encoder::{Encoder, MetricType, Suffix};
+use crate::encoder::MetricType;
 use crate::error::{InstallError, ShutdownError};
-use crate::events::{self, Message};
+use crate::events;
+pub(crate) use crate::exporter::Exporter;
 use crate::registry::{self, Series};
+use crate::reservoir::Reservoirs;
 use crate::shard;
 use crate::stats::Stats;
-use crate::telemetry::Telemetry;
 use crate::timed;
-use crate::writer::Transport;
-
-/// An active exporter: its transport, encoder and global tags.
-#[derive(Debug)]
-pub(crate) struct Exporter {
-    encoder: Encoder,
-    sink: Sink,
-    global_tags: String,
-    /// Origin-detection fields appended to every line.
-    extra: String,
-    interval: Duration,
-    suffixes: Vec<Option<Suffix>>,
-    telemetry: Option<Telemetry>,
-    line: Vec<u8>,
-}
-
-/// The transport and what happened to what was handed to it.
-#[derive(Debug)]
-struct Sink {
-    transport: Box<dyn Transport>,
-    stats: Stats,
-}
-
-impl Exporter {
-    pub(crate) fn new(
-        transport: Box<dyn Transport>,
-        max_payload: usize,
-        global_tags: String,
-        interval: Duration,
-    ) -> Self {
-        let mut stats = Stats::default();
-        stats.transport = transport.name();
-        Exporter {
-            encoder: Encoder::new(max_payload),
-            sink: Sink { transport, stats },
-            global_tags,
-            extra: String::new(),
-            interval,
-            suffixes: Vec::new(),
-            telemetry: None,
-            line: Vec::new(),
-        }
-    }
-
-    /// Appends origin-detection fields (`|c:..`) to every line.
-    pub(crate) fn with_origin(mut self, extra: String) -> Self {
-        self.extra = extra;
-        self
-    }
-
-    /// Sends the client's telemetry every `interval` with `tags`.
-    pub(crate) fn with_telemetry(mut self, t: Option<(Duration, String)>) -> Self {
-        self.telemetry = t.map(|(i, tags)| Telemetry::new(i, tags));
-        self
-    }
-
-    fn tags_of(&self, s: &Series) -> String {
-        match (s.tags.is_empty(), self.global_tags.is_empty()) {
-            (true, _) => self.global_tags.clone(),
-            (false, true) => s.tags.clone(),
-            (false, false) => format!("{},{}", s.tags, self.global_tags),
-        }
-    }
-
-    /// Sends one timestamped point, unaggregated.
-    fn encode_timed(&mut self, s: &Series, value: f64, timestamp: u64) {
-        let suffix = Suffix::new(
-            s.kind,
-            Some(s.sample_rate),
-            &self.tags_of(s),
-            Some(timestamp),
-            &self.extra,
-        );
-        let sink = &mut self.sink;
-        self.encoder
-            .encode(&s.name, &[value], &suffix, &mut |d| sink.send(d));
-    }
-
-    /// Sends the queued events and service checks.
-    fn send_messages(&mut self) {
-        while let Some(m) = events::pop() {
-            self.line.clear();
-            match &m {
-                Message::Event(e) => {
-                    e.write(&mut self.line, &self.global_tags, &self.extra);
-                    self.sink.stats.events += 1;
-                }
-                Message::ServiceCheck(c) => {
-                    c.write(&mut self.line, &self.global_tags, &self.extra);
-                    self.sink.stats.service_checks += 1;
-                }
-            }
-            let sink = &mut self.sink;
-            self.encoder.push_line(&self.line, &mut |d| sink.send(d));
-        }
-    }
-
-    fn send_telemetry(&mut self) {
-        let Some(t) = self.telemetry.as_mut() else {
-            return;
-        };
-        let mut stats = self.sink.stats.clone();
-        stats.series = registry::len() as u64;
-        stats.series_folded = registry::folded();
-        for line in t.due_lines(&stats) {
-            let sink = &mut self.sink;
-            self.encoder
-                .push_line(line.as_bytes(), &mut |d| sink.send(d));
-        }
-    }
-
-    /// Encodes one series' values; full datagrams go to the transport.
-    fn encode(&mut self, s: &Series, values: &[f64]) {
-        let i = s.id as usize;
-        if self.suffixes.len() <= i {
-            self.suffixes.resize(i + 1, None);
-        }
-        if self.suffixes[i].is_none() {
-            let tags = self.tags_of(s);
-            self.suffixes[i] = Some(Suffix::new(
-                s.kind,
-                Some(s.sample_rate),
-                &tags,
-                None,
-                &self.extra,
-            ));
-        }
-        let Some(suffix) = self.suffixes[i].as_ref() else {
-            return;
-        };
-        let sink = &mut self.sink;
-        self.encoder
-            .encode(&s.name, values, suffix, &mut |d| sink.send(d));
-    }
-
-    fn finish(&mut self) {
-        let sink = &mut self.sink;
-        self.encoder.finish(&mut |d| sink.send(d));
-        let skipped = self.encoder.take_skipped();
-        self.sink.stats.values_skipped += skipped.non_finite + skipped.too_long;
-    }
-}
 
 #[derive(Debug, Default)]
 struct State {
@@ -166,7 +25,7 @@ struct State {
     /// Counter totals already sent, by series id.
     sent: Vec<u64>,
     /// Distribution samples drained but not yet sent, by series id.
-    buckets: Vec<Vec<f64>>,
+    reservoirs: Reservoirs,
     series: Vec<&'static Series>,
     /// Timestamped points drained but not yet sent.
     timed: Vec<timed::TimedPoint>,
@@ -175,23 +34,32 @@ struct State {
 static STATE: Mutex<State> = Mutex::new(State {
     exporter: None,
     sent: Vec::new(),
-    buckets: Vec::new(),
+    reservoirs: Reservoirs::new(),
     series: Vec::new(),
     timed: Vec::new(),
 });
 static THREAD: OnceLock<Thread> = OnceLock::new();
 static INTERVAL_MS: AtomicU64 = AtomicU64::new(1000);
+/// Set when the next wake-up should flush, not only drain.
+static FLUSH_NOW: AtomicBool = AtomicBool::new(false);
 
 fn lock() -> MutexGuard<'static, State> {
     STATE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Wakes the flusher early (a sample buffer is filling up). Lock-free.
+/// Wakes the flusher early to drain the sample buffers (one is filling
+/// up); what it drains is sent at the next flush. Lock-free.
 #[inline]
 pub(crate) fn wake() {
     if let Some(t) = THREAD.get() {
         t.unpark();
     }
+}
+
+/// Wakes the flusher to flush now (an event or a timestamped point).
+pub(crate) fn wake_flush() {
+    FLUSH_NOW.store(true, Ordering::Release);
+    wake();
 }
 
 /// Makes `exporter` the active one and makes sure the thread runs.
@@ -204,6 +72,7 @@ pub(crate) fn start(exporter: Exporter) -> Result<(), InstallError> {
         .unwrap_or(u64::MAX)
         .max(1);
     INTERVAL_MS.store(ms, Ordering::Relaxed);
+    state.reservoirs.set_max(exporter.max_samples);
     state.exporter = Some(exporter);
     drop(state);
     if THREAD.get().is_none() {
@@ -216,14 +85,58 @@ pub(crate) fn start(exporter: Exporter) -> Result<(), InstallError> {
             })?;
         let _ = THREAD.set(handle.thread().clone());
     }
-    wake();
+    wake_flush();
     Ok(())
 }
 
+/// Flushes every interval; in between, a wake-up from a filling sample
+/// buffer only drains the buffers into the reservoirs (cheap), so that
+/// formatting and sending stay once per interval at any call rate.
 fn run() {
+    let mut last = Instant::now();
     loop {
-        std::thread::park_timeout(Duration::from_millis(INTERVAL_MS.load(Ordering::Relaxed)));
-        flush_locked(&mut lock());
+        let interval = Duration::from_millis(INTERVAL_MS.load(Ordering::Relaxed));
+        let due = last + interval;
+        let now = Instant::now();
+        if now < due && !FLUSH_NOW.load(Ordering::Acquire) {
+            std::thread::park_timeout(due - now);
+        }
+        let mut state = lock();
+        if FLUSH_NOW.swap(false, Ordering::AcqRel) || Instant::now() >= due {
+            flush_locked(&mut state);
+            last = Instant::now();
+        } else {
+            drain_locked(&mut state);
+        }
+    }
+}
+
+/// Moves every buffered sample into the reservoirs and every timestamped
+/// point into `points`; returns how many could not be placed (ids past
+/// the registry's capacity: none expected).
+fn drain(reservoirs: &mut Reservoirs, points: &mut Vec<timed::TimedPoint>) -> u64 {
+    let mut unknown = 0u64;
+    for s in shard::all() {
+        // Full buffers counted their skips per series (see `shard`).
+        let _ = s.take_dropped();
+        s.drain(&mut |id, v| {
+            let i = id as usize;
+            if i < registry::CAPACITY {
+                reservoirs.offer(i, v);
+            } else {
+                unknown += 1;
+            }
+        });
+    }
+    while let Some(p) = timed::pop() {
+        points.push(p);
+    }
+    unknown
+}
+
+fn drain_locked(state: &mut State) {
+    if let Some(exp) = state.exporter.as_mut() {
+        exp.sink.stats.samples_dropped += drain(&mut state.reservoirs, &mut state.timed);
     }
 }
 
@@ -268,7 +181,7 @@ fn flush_locked(state: &mut State) {
     let State {
         exporter,
         sent,
-        buckets,
+        reservoirs,
         series,
         timed: points,
     } = state;
@@ -279,29 +192,9 @@ fn flush_locked(state: &mut State) {
     // Drain first, then snapshot the registry: a series is registered
     // before anything is recorded into it, so every id drained here is in
     // the snapshot, even one registered while this flush runs.
-    let mut unknown = 0u64;
-    for s in shard::all() {
-        exp.sink.stats.samples_dropped += s.take_dropped();
-        s.drain(&mut |id, v| {
-            let i = id as usize;
-            if i >= registry::CAPACITY {
-                unknown += 1;
-                return;
-            }
-            if buckets.len() <= i {
-                buckets.resize_with(i + 1, Vec::new);
-            }
-            buckets[i].push(v);
-        });
-    }
-    points.clear();
-    while let Some(p) = timed::pop() {
-        points.push(p);
-    }
+    let mut unknown = drain(reservoirs, points);
     registry::snapshot(series);
-    if buckets.len() < series.len() {
-        buckets.resize_with(series.len(), Vec::new);
-    }
+    reservoirs.grow(series.len());
     if sent.len() < series.len() {
         sent.resize(series.len(), 0);
     }
@@ -324,13 +217,17 @@ fn flush_locked(state: &mut State) {
                 }
             }
             _ => {
-                if !buckets[i].is_empty() {
-                    exp.encode(s, &buckets[i]);
-                    buckets[i].clear();
-                }
+                reservoirs.take(i, shard::total(s.id), |t| {
+                    if t.factor < 1.0 {
+                        exp.encode_rated(s, t.values, t.factor);
+                    } else {
+                        exp.encode(s, t.values);
+                    }
+                });
             }
         }
     }
+    exp.sink.stats.samples_sampled_out += reservoirs.take_sampled_out();
     for p in points.drain(..) {
         match series.get(p.id as usize) {
             Some(&s) => exp.encode_timed(s, p.value, p.timestamp),
@@ -341,24 +238,4 @@ fn flush_locked(state: &mut State) {
     exp.send_messages();
     exp.send_telemetry();
     exp.finish();
-}
-
-impl Sink {
-    fn send(&mut self, datagram: &[u8]) {
-        let len = datagram.len() as u64;
-        let lines = datagram.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-        match self.transport.send(datagram) {
-            Ok(()) => {
-                self.stats.packets_sent += 1;
-                self.stats.bytes_sent += len;
-                self.stats.metrics_sent += lines;
-            }
-            Err(e) => {
-                self.stats.packets_dropped += 1;
-                self.stats.bytes_dropped += len;
-                self.stats.metrics_dropped += lines;
-                self.stats.note_error(&e);
-            }
-        }
-    }
 }

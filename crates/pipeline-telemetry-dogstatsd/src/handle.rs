@@ -54,7 +54,7 @@ impl CounterHandle {
             value: n as f64,
             timestamp: unix_seconds,
         });
-        flusher::wake();
+        flusher::wake_flush();
     }
 
     /// The series this handle records into.
@@ -87,7 +87,7 @@ impl GaugeHandle {
             value,
             timestamp: unix_seconds,
         });
-        flusher::wake();
+        flusher::wake_flush();
     }
 
     /// Adds `delta` (negative to subtract).
@@ -107,8 +107,12 @@ impl GaugeHandle {
     }
 }
 
-/// A distribution (`|d`): every sample is kept and sent in packed
-/// multi-value lines, so the Agent computes exact percentiles.
+/// A distribution (`|d`): samples are sent in packed multi-value lines, so
+/// the Agent computes the percentiles. Up to
+/// [`with_max_samples_per_series`](crate::DogStatsDBuilder::with_max_samples_per_series)
+/// samples per flush every sample is sent; past it, a uniformly chosen
+/// subset is sent with the matching `|@rate` (reservoir sampling), so
+/// Datadog's count and percentiles stay unbiased.
 #[derive(Debug, Clone, Copy)]
 pub struct DistributionHandle(&'static Series);
 
@@ -128,8 +132,10 @@ impl DistributionHandle {
         ))
     }
 
-    /// Records one sample. Dropped (and counted) if this thread's buffer is
-    /// full because the flusher cannot keep up.
+    /// Records one sample. If this thread's buffer is full because the
+    /// flusher cannot keep up, the sample is not buffered but counted for
+    /// its series, and the series' next line carries the `|@rate` that
+    /// accounts for it.
     #[inline]
     pub fn record(&self, value: f64) {
         if self.0.sample_rate < 1.0 && !sampling::keep(self.0.sample_rate) {

@@ -28,6 +28,7 @@ mod console;
 pub mod encoder;
 mod error;
 mod events;
+mod exporter;
 mod flusher;
 mod guard;
 mod handle;
@@ -36,6 +37,7 @@ pub mod origin;
 pub mod parse;
 mod recorder;
 mod registry;
+mod reservoir;
 mod ring;
 mod sampling;
 pub mod sanitize;
@@ -62,6 +64,7 @@ pub use registry::{
     folded as series_folded, note_folded, Series, CATCH_ALL_NAME, MAX_SERIES, OTHER,
     OVERFLOW_SERIES,
 };
+pub use reservoir::DEFAULT_MAX_SAMPLES_PER_SERIES;
 pub use sanitize::EMPTY_TAG_VALUE;
 pub use stats::Stats;
 pub use target::{Target, DEFAULT_HOST, DEFAULT_PORT, UDP_MAX_PAYLOAD, UDS_MAX_PAYLOAD};

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::ring::Ring;
+use crate::ring::{Pushed, Ring};
 
 /// How many threads can own a shard at once; more threads share one.
 pub const EXCLUSIVE_SHARDS: usize = 64;
@@ -199,11 +199,11 @@ pub(crate) fn add(id: u32, n: u64) {
 pub(crate) fn push(id: u32, value: f64) -> bool {
     with_shard(|shard, exclusive| {
         if exclusive {
-            shard
-                .ring
-                .get_or_init(Ring::new)
-                .push(id, value.to_bits())
-                .wake()
+            let pushed = shard.ring.get_or_init(Ring::new).push(id, value.to_bits());
+            if let Pushed::Full { .. } = pushed {
+                count_skip(shard, id, true);
+            }
+            pushed.wake()
         } else {
             push_shared(shard, id, value)
         }
@@ -219,12 +219,32 @@ fn push_shared(shard: &Shard, id: u32, value: f64) -> bool {
         Ok(()) => q.len() == crate::ring::CAPACITY / 4,
         Err(_) => {
             shard.dropped.fetch_add(1, Ordering::Relaxed);
+            count_skip(shard, id, false);
             true
         }
     }
 }
 
-/// The total of counter `id` over all shards.
+/// Counts, per series, a sample a full buffer could not take, in the
+/// series' cell of this shard (distributions have no other use for it):
+/// the flusher turns these counts into the `|@rate` of the samples it
+/// does send, so nothing recorded is lost without account.
+#[cold]
+fn count_skip(shard: &Shard, id: u32, exclusive: bool) {
+    if let Some(cell) = shard.cell(id) {
+        if exclusive {
+            cell.store(
+                cell.load(Ordering::Relaxed).wrapping_add(1),
+                Ordering::Relaxed,
+            );
+        } else {
+            cell.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The total of counter `id` over all shards (for a distribution: the
+/// samples full buffers could not take).
 pub(crate) fn total(id: u32) -> u64 {
     SHARDS
         .iter()

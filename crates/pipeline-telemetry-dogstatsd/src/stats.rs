@@ -24,9 +24,16 @@ pub struct Stats {
     pub metrics_sent: u64,
     /// Metric lines in dropped datagrams.
     pub metrics_dropped: u64,
-    /// Samples, timestamped points, events and service checks dropped
-    /// because a buffer was full.
+    /// Timestamped points, events and service checks dropped because a
+    /// buffer was full. (Distribution samples are never dropped without
+    /// account: see `samples_sampled_out`.)
     pub samples_dropped: u64,
+    /// Distribution samples recorded but not sent, because a series had
+    /// more samples in a flush interval than it sends, or a thread's buffer
+    /// was full: the samples sent for that series in that interval carry
+    /// the matching `|@rate`, so Datadog's counts and percentiles still
+    /// account for them.
+    pub samples_sampled_out: u64,
     /// Values not encoded: NaN, infinite, or a line longer than a datagram.
     pub values_skipped: u64,
     /// Series registered in the process.

@@ -62,6 +62,10 @@ impl Telemetry {
             ("packets_dropped_queue", queue_drops),
             ("aggregated_context", now.series),
             ("series_folded", d(now.series_folded, prev.series_folded)),
+            (
+                "samples_sampled_out",
+                d(now.samples_sampled_out, prev.samples_sampled_out),
+            ),
         ];
         values
             .iter()
