@@ -307,3 +307,64 @@ fn the_application_is_found_by_id_or_name_and_a_wrong_one_is_reported() {
         "{stats:?}"
     );
 }
+
+/// Counts WARN events whose message contains `needle`.
+#[derive(Clone, Default)]
+struct WarnCounter(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for WarnCounter {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                if f.name() == "message" {
+                    self.0 = format!("{v:?}");
+                }
+            }
+        }
+        if *event.metadata().level() == tracing::Level::WARN {
+            let mut m = Message(String::new());
+            event.record(&mut m);
+            self.0.lock().expect("lock").push(m.0);
+        }
+    }
+}
+
+#[test]
+fn an_outage_is_logged_once_and_a_hung_api_never_holds_the_stage() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let warnings = WarnCounter::default();
+    let subscriber = tracing_subscriber::registry().with(warnings.clone());
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let spark = FakeSpark::start();
+    spark.set_down(true);
+    let monitor = SparkMonitor::new(spark.url())
+        .with_interval(Duration::from_millis(10))
+        .with_max_backoff(Duration::from_millis(20))
+        .with_startup_grace(Duration::ZERO)
+        .start()
+        .expect("start");
+    wait_for("twenty failed polls", || monitor.stats().failed_polls >= 20);
+    let stats = monitor.stop().expect("stop");
+    assert_eq!(stats.outages_reported, 1);
+    let logged = warnings.0.lock().expect("lock").clone();
+    assert_eq!(logged.len(), 1, "one warning for the outage: {logged:?}");
+    assert!(logged[0].contains("cannot be read"), "{logged:?}");
+
+    // An API that accepts connections and never answers: the stage's own
+    // thread only ever waits for stop(), which is bounded by its timeout.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", hung.local_addr().expect("addr"));
+    let monitor = SparkMonitor::new(url)
+        .with_request_timeout(Duration::from_secs(30))
+        .with_stop_timeout(Duration::from_millis(200))
+        .start()
+        .expect("start returns without waiting for Spark");
+    let err = monitor.stop().expect_err("the final read is still waiting");
+    assert!(
+        matches!(err, pipeline_telemetry_spark::StopError::Timeout(_)),
+        "{err:?}"
+    );
+    drop(hung);
+}
