@@ -279,7 +279,13 @@ pub fn parse_time(s: &str) -> Option<SystemTime> {
     let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
     let mut t = hms.splitn(3, ':').map(|p| p.parse::<u64>().ok());
     let (h, mi, se) = (t.next()??, t.next()??, t.next()??);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&da) || h > 23 || mi > 59 || se > 60 {
+    if !(1970..=9999).contains(&y)
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&da)
+        || h > 23
+        || mi > 59
+        || se > 60
+    {
         return None;
     }
     let nanos = match frac.len() {
@@ -323,6 +329,8 @@ mod tests {
             "2024-01-01 00:00:00GMT",
             "2024-01-01T00:00:00.1x3GMT",
             "2024-01-01T00:00:00",
+            "999999999999999-01-01T00:00:00.000GMT",
+            "-5-01-01T00:00:00GMT",
         ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
