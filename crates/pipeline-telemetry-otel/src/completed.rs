@@ -24,6 +24,11 @@ const SCOPE: &str = "pipeline-telemetry";
 /// not exported (filtered out, [`tracing::Span::none`]): a completed span is
 /// never exported as the root of a trace of its own.
 ///
+/// Reading the parent's context starts the parent's OpenTelemetry span
+/// (`tracing-opentelemetry` builds spans lazily): after that, an
+/// `otel.name` or `otel.kind` recorded on the parent no longer applies;
+/// its status and attributes still do.
+///
 /// ```
 /// use std::time::{Duration, SystemTime};
 /// use opentelemetry::trace::SpanKind;
