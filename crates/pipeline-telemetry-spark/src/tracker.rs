@@ -90,6 +90,50 @@ mod tests {
         assert_eq!(ids(t.newly_finished(&poll1, true)), Vec::<u64>::new());
     }
 
+    proptest::proptest! {
+        /// Spark's list is a window over ids that only moves forward; a
+        /// job finishes once and stays finished; some answers lose
+        /// elements (malformed). Every job seen finished is reported
+        /// exactly once, and the state never outgrows one answer.
+        #[test]
+        fn each_job_once_and_bounded_state(
+            finish_at in proptest::collection::vec(proptest::option::of(0usize..12), 1..60),
+            windows in proptest::collection::vec((0usize..8, 1usize..30, proptest::bool::ANY), 1..12),
+        ) {
+            let n = finish_at.len();
+            let mut t = JobTracker::default();
+            let mut reported = vec![0u32; n];
+            let mut seen_finished = vec![false; n];
+            let (mut lo, mut hi) = (0usize, 0usize);
+            for (poll, (step, width, lossy)) in windows.into_iter().enumerate() {
+                lo = (lo + step).min(n - 1);
+                hi = hi.max(lo + width).min(n);
+                let jobs: Vec<JobData> = (lo..hi)
+                    .rev()
+                    .filter(|i| !(lossy && i % 3 == 0))
+                    .map(|i| {
+                        let done = finish_at[i].is_some_and(|f| f <= poll);
+                        job(i as u64, if done { JobStatus::Succeeded } else { JobStatus::Running })
+                    })
+                    .collect();
+                for j in &jobs {
+                    if j.status.is_finished() {
+                        seen_finished[j.job_id as usize] = true;
+                    }
+                }
+                for j in t.newly_finished(&jobs, !lossy) {
+                    reported[j.job_id as usize] += 1;
+                }
+                if !lossy {
+                    proptest::prop_assert!(t.len() <= jobs.len());
+                }
+            }
+            for i in 0..n {
+                proptest::prop_assert_eq!(reported[i], u32::from(seen_finished[i]), "job {}", i);
+            }
+        }
+    }
+
     #[test]
     fn an_incomplete_list_forgets_nothing() {
         let mut t = JobTracker::default();
