@@ -368,3 +368,43 @@ fn an_outage_is_logged_once_and_a_hung_api_never_holds_the_stage() {
     );
     drop(hung);
 }
+
+#[test]
+fn watch_and_watch_async_report_what_finished_by_their_final_read() {
+    use std::sync::atomic::Ordering;
+    let spark = FakeSpark::start();
+    let id = serve_app(&spark, "replay-watch");
+    let jobs_path = format!("applications/{id}/jobs");
+    metrics();
+    // An hour between polls: only the first poll (a job running) and the
+    // final read (all five finished) run.
+    let monitor = || SparkMonitor::new(spark.url()).with_interval(Duration::from_secs(3600));
+    let first_poll_done = |before: usize| {
+        let spark = spark.clone();
+        move || spark.requests.load(Ordering::SeqCst) >= before + 3
+    };
+
+    spark.set(&jobs_path, fixture("jobs_running.json"));
+    let before = spark.requests.load(Ordering::SeqCst);
+    let out = monitor().watch(|| {
+        wait_for("the first poll", first_poll_done(before));
+        spark.set(&jobs_path, fixture("jobs.json"));
+        7
+    });
+    assert_eq!(out, 7);
+    assert_eq!(durations("replay-watch").len(), 5);
+
+    spark.set(&jobs_path, fixture("jobs_running.json"));
+    let before = spark.requests.load(Ordering::SeqCst);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let out = rt.block_on(monitor().watch_async(async {
+        wait_for("the first poll", first_poll_done(before));
+        spark.set(&jobs_path, fixture("jobs.json"));
+        8
+    }));
+    assert_eq!(out, 8);
+    // A second monitor of the same application: its own state.
+    assert_eq!(durations("replay-watch").len(), 10);
+}
