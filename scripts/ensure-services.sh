@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the local peers of the integration tests are up: RabbitMQ
-# (127.0.0.1:5672) and PostgreSQL (127.0.0.1:5432, database `test`). Starts
-# them if they are down; fails loudly if one cannot be reached.
+# (127.0.0.1:5672), PostgreSQL (127.0.0.1:5432, database `test`) and a Java
+# runtime for the Spark tests. Starts or installs them if they are missing;
+# fails loudly if one cannot be had.
 set -euo pipefail
 
 up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -43,4 +44,13 @@ if command -v psql >/dev/null 2>&1; then
   if ! psql -h 127.0.0.1 -U postgres -d test -c 'select 1' >/dev/null 2>&1; then
     psql -h 127.0.0.1 -U postgres -d postgres -c 'create database test' >&2 || true
   fi
+fi
+
+# Java 17 for the real-Spark tests (pyspark runs its JVM).
+if ! command -v java >/dev/null 2>&1; then
+  echo "ensure-services: no java on PATH, installing a Java 17 runtime for the Spark tests" >&2
+  if command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless) >&2 || true
+  fi
+  command -v java >/dev/null 2>&1 || { echo "ensure-services: java is missing; the Spark tests need Java 17" >&2; exit 1; }
 fi
