@@ -108,3 +108,44 @@ fn python_parent_and_rust_child_share_one_trace() {
     assert_eq!(stage.parent_span_id.as_ref(), Some(&run.span_id));
     assert!(spans.iter().all(|s| s.trace_id == trace_id), "{spans:#?}");
 }
+
+#[test]
+fn hostile_environment_starts_a_fresh_trace() {
+    let token = agent::token("hostile-env");
+    let me = std::env::current_exe().expect("test binary");
+    let out = Command::new(&me)
+        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+        .env(CHILD_TOKEN, &token)
+        .env("PT_TEST_AGENT_URL", &agent::agent().trace_url)
+        .env("PT_OTLP_HTTP_ENDPOINT", &agent::agent().otlp_http)
+        .env("PT_OTLP_GRPC_ENDPOINT", &agent::agent().otlp_grpc)
+        .env(
+            "TRACEPARENT",
+            "00-0AF7651916CD43DD8448EB211C80319C-+7ad6b7169203331-01\n",
+        )
+        .env("TRACESTATE", "x".repeat(20_000))
+        .env("BAGGAGE", "pipeline_id=42\"}\n{\"status\":\"ok,%%%%")
+        .env("PIPELINE_ID", "run 7; rm -rf /")
+        .output()
+        .expect("child");
+    assert!(
+        out.status.success(),
+        "the child failed on a hostile environment: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let spans = agent::poll_spans(&token, |s| s.iter().any(|s| s.name == "pipeline.stage"));
+    let run = spans
+        .iter()
+        .find(|s| s.name == "pipeline.run")
+        .unwrap_or_else(|| panic!("{spans:#?}"));
+    assert_eq!(run.parent_span_id, None, "a fresh trace: {run:#?}");
+    let id = run
+        .attributes
+        .get("pipeline_id")
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !id.is_empty() && !id.contains(['"', ' ', ';', '\n']),
+        "{id:?}"
+    );
+}
