@@ -16,7 +16,8 @@
 //! Excluded: the export itself (batched on a background thread) and
 //! publisher confirms (not enabled on either side).
 //!
-//! `PT_BENCH_QUICK=1` shortens the run.
+//! `PT_BENCH_QUICK=1` shortens the run; `PT_BENCH_LAPIN_METRICS_ONLY=1`
+//! leaves the OpenTelemetry layer out (metrics only).
 
 use std::hint::black_box;
 use std::net::{TcpListener, UdpSocket};
@@ -69,7 +70,10 @@ fn delivery(props: BasicProperties) -> Delivery {
 
 fn benches(c: &mut Criterion) {
     let blackhole = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-    let _telemetry = TelemetryBuilder::from_env()
+    // PT_BENCH_LAPIN_METRICS_ONLY=1: no OpenTelemetry layer (spans are
+    // not recorded), to tell the spans' share from the metrics'.
+    let metrics_only = std::env::var_os("PT_BENCH_LAPIN_METRICS_ONLY").is_some();
+    let builder = TelemetryBuilder::from_env()
         .with_service("bench")
         .with_metrics_target(MetricsTarget::Udp(
             blackhole.local_addr().expect("addr").to_string(),
@@ -82,9 +86,13 @@ fn benches(c: &mut Criterion) {
                 .with_log_writer(std::io::sink)
                 .with_console_writer(std::io::sink)
         })
-        .quiet()
-        .try_init()
-        .expect("telemetry");
+        .quiet();
+    let builder = if metrics_only {
+        builder.without_otel()
+    } else {
+        builder
+    };
+    let _telemetry = builder.try_init().expect("telemetry");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
