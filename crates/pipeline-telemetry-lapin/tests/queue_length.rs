@@ -177,3 +177,45 @@ fn queue_length_matches_the_broker_and_survives_delete_and_disconnect() {
     let _ = rt.block_on(conn.close(200, "done".into()));
     drop(telemetry);
 }
+
+#[test]
+fn an_unreachable_broker_is_retried_and_never_stops_the_collector() {
+    // A loopback port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let rt = common::runtime();
+    let collector = {
+        let _rt = rt.enter();
+        QueueLengthCollector::new(format!("amqp://guest:guest@127.0.0.1:{port}/%2f"))
+            .with_queue("anything")
+            .with_interval(Duration::from_millis(100))
+            .start()
+            .expect("starts even though the broker is down")
+    };
+    let stats = common::wait_for(Duration::from_secs(10), || {
+        Some(collector.stats()).filter(|s| s.failures >= 3)
+    })
+    .expect("each poll fails and is counted, and polling goes on");
+    assert_eq!((stats.polls, stats.connections), (0, 0));
+    rt.block_on(collector.stop());
+
+    assert!(matches!(
+        QueueLengthCollector::new("amqp://127.0.0.1/%2f")
+            .with_queue("q")
+            .start(),
+        Err(pipeline_telemetry_lapin::CollectorError::NoRuntime(_))
+    ));
+    let _rt = rt.enter();
+    assert!(matches!(
+        QueueLengthCollector::new("not a uri")
+            .with_queue("q")
+            .start(),
+        Err(pipeline_telemetry_lapin::CollectorError::InvalidUri(_))
+    ));
+    assert!(matches!(
+        QueueLengthCollector::new("amqp://127.0.0.1/%2f").start(),
+        Err(pipeline_telemetry_lapin::CollectorError::NoQueue)
+    ));
+}
