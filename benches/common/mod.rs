@@ -152,6 +152,9 @@ pub struct Counts {
     pub datagrams: AtomicU64,
     pub bytes: AtomicU64,
     pub values: AtomicU64,
+    /// What Datadog would count: each value weighted by `1 / rate` of its
+    /// line's `|@rate` field (1 when absent), in thousandths.
+    pub scaled_milli: AtomicU64,
 }
 
 impl Receiver {
@@ -184,9 +187,10 @@ impl Receiver {
                     let Ok(n) = socket.recv(&mut buf) else {
                         continue;
                     };
-                    let values = count_values(&buf[..n], prefix.as_bytes());
+                    let (values, scaled) = count_values(&buf[..n], prefix.as_bytes());
                     c.datagrams.fetch_add(1, Ordering::Relaxed);
                     c.bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    c.scaled_milli.fetch_add(scaled, Ordering::Relaxed);
                     c.values.fetch_add(values, Ordering::Release);
                 }
             })
@@ -209,6 +213,12 @@ impl Receiver {
         self.counts.values.load(Ordering::Acquire)
     }
 
+    /// What Datadog would count from the values received so far (each
+    /// weighted by the inverse of its line's sample rate).
+    pub fn scaled(&self) -> f64 {
+        self.counts.scaled_milli.load(Ordering::Relaxed) as f64 / 1000.0
+    }
+
     /// Datagrams received so far.
     pub fn datagrams(&self) -> u64 {
         self.counts.datagrams.load(Ordering::Relaxed)
@@ -225,14 +235,26 @@ impl Drop for Receiver {
 }
 
 /// The number of values in the lines of `datagram` whose metric name starts
-/// with `prefix`: `name:v1:v2|d|#tags` holds two.
-pub fn count_values(datagram: &[u8], prefix: &[u8]) -> u64 {
-    datagram
+/// with `prefix` (`name:v1:v2|d|#tags` holds two), and what Datadog counts
+/// for them in thousandths: each value weighs `1 / rate` where the line
+/// carries `|@rate`.
+pub fn count_values(datagram: &[u8], prefix: &[u8]) -> (u64, u64) {
+    let mut values = 0;
+    let mut scaled = 0.0;
+    for line in datagram
         .split(|&b| b == b'\n')
         .filter(|line| line.starts_with(prefix))
-        .map(|line| {
-            let head = line.split(|&b| b == b'|').next().unwrap_or(&[]);
-            head.iter().filter(|&&b| b == b':').count() as u64
-        })
-        .sum()
+    {
+        let mut fields = line.split(|&b| b == b'|');
+        let head = fields.next().unwrap_or(&[]);
+        let n = head.iter().filter(|&&b| b == b':').count() as u64;
+        let rate = fields
+            .find_map(|f| f.strip_prefix(b"@"))
+            .and_then(|r| std::str::from_utf8(r).ok()?.parse::<f64>().ok())
+            .filter(|r| *r > 0.0 && *r <= 1.0)
+            .unwrap_or(1.0);
+        values += n;
+        scaled += n as f64 / rate;
+    }
+    (values, (scaled * 1000.0).round() as u64)
 }
