@@ -16,8 +16,11 @@ use pipeline_telemetry_dogstatsd::{self as dogstatsd, DogStatsDBuilder, DogStats
 pub use pipeline_telemetry_dogstatsd::parse::{parse_datagram, parse_line, ParsedMetric};
 pub use pipeline_telemetry_dogstatsd::MemorySink;
 /// Monitors as code and their local evaluation: test your alerts on what
-/// your pipeline really emits (see [`Capture::take_points`]).
+/// your pipeline really emits (see [`Capture::take_points`]). Needs the
+/// `testing` feature (the monitor query parser and evaluator).
+#[cfg(feature = "testing")]
 pub use pipeline_telemetry_monitors as monitors;
+#[cfg(feature = "testing")]
 use pipeline_telemetry_monitors::{points_from_parsed, Point};
 
 /// Captures run one at a time in a process (they share the exporter).
@@ -29,6 +32,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 pub struct Capture {
     sink: MemorySink,
     guard: Option<DogStatsDGuard>,
+    #[cfg(feature = "testing")]
     taken: usize,
     _serial: MutexGuard<'static, ()>,
 }
@@ -67,6 +71,7 @@ impl Capture {
         Capture {
             sink,
             guard: Some(guard),
+            #[cfg(feature = "testing")]
             taken: 0,
             _serial: serial,
         }
@@ -90,7 +95,8 @@ impl Capture {
 
     /// Flushes and returns the points emitted since the last call, stamped
     /// with `unix_seconds` (lines with their own `|T` keep it): feed them to
-    /// a [`monitors::Monitor`] to see whether it would fire.
+    /// a [`monitors::Monitor`] to see whether it would fire. Needs the
+    /// `testing` feature.
     ///
     /// ```
     /// use pipeline_telemetry::testing::{monitors, Capture};
@@ -102,6 +108,7 @@ impl Capture {
     /// let failures = monitors::guide::pipeline_failures(&Default::default());
     /// assert_ne!(failures.evaluate(&points, 1_700_000_060), monitors::MonitorState::Alert);
     /// ```
+    #[cfg(feature = "testing")]
     pub fn take_points(&mut self, unix_seconds: u64) -> Vec<Point> {
         let all = self.metrics();
         let new = all.get(self.taken..).unwrap_or_default();
