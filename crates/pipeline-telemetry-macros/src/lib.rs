@@ -30,6 +30,24 @@ mod run_expand;
 /// #[instrument_stage(stage = "dbt")]
 /// async fn transform() -> Result<(), std::io::Error> { Ok(()) }
 /// ```
+///
+/// **Retries**: `retry(attempts = N, backoff = "exponential" | "fixed" |
+/// "none", base_ms = 100, max_ms = 30000, jitter = true | false | "full" |
+/// "equal" | "none", timeout_ms = ..)` (only `attempts` is required;
+/// `timeout_ms` only on an `async fn`, whose error type must implement
+/// `From<AttemptTimeout>`), or `retry = <expression>` giving a
+/// `pipeline_telemetry::RetryPolicy<E>` (or a `LazyLock` of one), for a
+/// `retry_if` predicate. The function must return a `Result`; its body
+/// runs once per attempt (a fresh future per attempt for an `async fn`),
+/// each attempt with its own clone of every argument, so arguments must be
+/// `Clone` (shared references are) and receivers `&self` (or `&mut self`
+/// on a `fn`). Each attempt is a `pipeline.stage.attempt` span under the
+/// stage's span; the stage's duration and status cover all attempts.
+///
+/// ```ignore
+/// #[instrument_stage(stage = "extract", retry(attempts = 3, base_ms = 100, max_ms = 2000, timeout_ms = 5000))]
+/// async fn extract(url: String) -> Result<Vec<u8>, std::io::Error> { todo!() }
+/// ```
 #[proc_macro_attribute]
 pub fn instrument_stage(args: TokenStream, item: TokenStream) -> TokenStream {
     let args = match syn::parse::<attr::StageArgs>(args) {

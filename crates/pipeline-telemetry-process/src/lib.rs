@@ -41,7 +41,6 @@
 //! ```
 #![deny(missing_docs)]
 
-mod backoff;
 mod carrier;
 mod command;
 mod dbt;
@@ -51,15 +50,15 @@ mod exec;
 mod group;
 mod output;
 mod redact;
-mod retry;
 mod spans;
 
-pub use backoff::{Backoff, Jitter};
 pub use carrier::{EnvCarrier, CONTEXT_VARS, PIPELINE_ID_VAR};
 pub use command::{ProcessOutput, ProcessStage, DEFAULT_GRACE, DEFAULT_STDERR_TAIL};
 pub use dbt::{DbtNode, DbtReport, MAX_NODE_SPANS};
 pub use error::ProcessError;
 pub use output::MAX_FORWARDED_LINE;
+/// Retries of a stage: re-exported from `pipeline_telemetry`, where they
+/// live so that `#[instrument_stage(retry(...))]` can use them.
+pub use pipeline_telemetry::{Attempt, AttemptTimeout, Backoff, Jitter, RetryPolicy, ATTEMPT_SPAN};
 pub use redact::{Redaction, REDACTED};
-pub use retry::{Attempt, AttemptTimeout, RetryPolicy, ATTEMPT_SPAN};
 pub use spans::{PROCESS_SPAN, STDERR_TAIL_ATTR};

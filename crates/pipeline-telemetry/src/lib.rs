@@ -59,6 +59,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod backoff;
 mod clock;
 mod context;
 mod error;
@@ -67,6 +68,8 @@ mod guard;
 mod init;
 mod intern;
 mod outcome;
+mod retry;
+mod retry_loop;
 mod run;
 #[cfg(feature = "otlp")]
 mod run_env;
@@ -76,7 +79,9 @@ mod stage;
 mod stage_api;
 mod stage_typed;
 pub mod testing;
+mod timer;
 
+pub use backoff::{Backoff, Jitter};
 pub use context::RunGuard;
 pub use error::InitError;
 pub use future::{InRun, StageFuture};
@@ -88,6 +93,7 @@ pub use pipeline_telemetry_dogstatsd::Target as MetricsTarget;
 pub use pipeline_telemetry_macros::{instrument_run, instrument_stage};
 #[cfg(feature = "otlp")]
 pub use pipeline_telemetry_otel as otel;
+pub use retry::{Attempt, AttemptTimeout, RetryPolicy, ATTEMPT_SPAN};
 pub use run::PipelineRun;
 pub use run_state::{RUN_FAILED, RUN_SERVICE_CHECK};
 pub use spans::{RUN_SPAN, STAGE_SPAN};
@@ -97,8 +103,11 @@ pub use stage_typed::ErrorType;
 /// What `#[instrument_stage]` expands to. Not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::backoff::{Backoff, Jitter};
     pub use crate::future::{outcome_fn, StageFuture};
     pub use crate::outcome::{Outcome, Probe, ProbeAny, ProbeDebug, ProbeDisplay, ProbeOther};
+    pub use crate::retry::{Attempt, RetryArgument, RetryPolicy};
+    pub use crate::retry_loop::{attempts_async, attempts_sync};
     pub use crate::run::{end_run, fresh_pipeline_id};
     pub use crate::stage::{StageCallsite, StageGuard};
     pub use tracing::Span;

@@ -1,0 +1,6 @@
+use pipeline_telemetry::instrument_stage;
+
+#[instrument_stage(retry(attempts = 3, jitter = "half"))]
+fn extract() -> Result<(), std::io::Error> { Ok(()) }
+
+fn main() {}
