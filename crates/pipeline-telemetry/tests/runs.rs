@@ -160,3 +160,15 @@ fn a_run_ends_once_whichever_handle_goes_last() {
         4
     );
 }
+
+#[test]
+fn a_run_is_a_send_sync_clone_handle_and_its_scope_is_send() {
+    fn send_sync_clone<T: Send + Sync + Clone + 'static>() {}
+    fn send<T: Send>(_: &T) {}
+    send_sync_clone::<PipelineRun>();
+    let run = PipelineRun::start("handle", "h");
+    let fut = run.scope(async { spark(false) });
+    send(&fut);
+    drop(fut);
+    run.finish();
+}
