@@ -237,6 +237,33 @@ resource "datadog_dashboard_json" "pipeline" {
           },
           {
             "definition": {
+              "legend_layout": "auto",
+              "requests": [
+                {
+                  "display_type": "bars",
+                  "formulas": [
+                    {
+                      "alias": "retries",
+                      "formula": "query1"
+                    }
+                  ],
+                  "queries": [
+                    {
+                      "data_source": "metrics",
+                      "name": "query1",
+                      "query": "sum:pipeline.stage.retries{$pipeline,$env,$service} by {stage}.as_count()"
+                    }
+                  ],
+                  "response_format": "timeseries"
+                }
+              ],
+              "show_legend": true,
+              "title": "Stage retries",
+              "type": "timeseries"
+            }
+          },
+          {
+            "definition": {
               "columns": [
                 "service",
                 "@pipeline",

@@ -132,3 +132,9 @@ fn the_emitter_search_finds_the_facade_and_nothing_for_an_unknown_metric() {
     assert!(emitters("pipeline.nothing.emits.this").is_empty());
     assert!(!contains_word("PIPELINE_RUNS_TOTAL", "PIPELINE_RUNS"));
 }
+
+#[test]
+fn the_stage_retries_widget_is_fed_by_the_facade() {
+    assert!(queried_metrics().contains(&"pipeline.stage.retries".to_owned()));
+    assert!(emitters("pipeline.stage.retries").contains(&"pipeline-telemetry".to_owned()));
+}

@@ -6,7 +6,8 @@
 
 use pipeline_telemetry_catalogue::{
     tags, MetricDef, PIPELINE_ERRORS, PIPELINE_RECORDS, PIPELINE_RUNS, PIPELINE_STAGE_DURATION,
-    PREFECT_FLOW_DURATION, RABBITMQ_QUEUE_LENGTH, SPARK_EXECUTORS_ACTIVE, SPARK_JOB_DURATION,
+    PIPELINE_STAGE_RETRIES, PREFECT_FLOW_DURATION, RABBITMQ_QUEUE_LENGTH, SPARK_EXECUTORS_ACTIVE,
+    SPARK_JOB_DURATION,
 };
 use serde_json::{json, Value};
 
@@ -189,6 +190,11 @@ pub fn dashboard() -> Value {
     let errors_by_stage = scoped(sum, &PIPELINE_ERRORS)
         .by(tags::STAGE)
         .with_modifier(TypeModifier::AsCount);
+    // One point per retry (an attempt failed and another followed); a
+    // stage that fails for good also shows in the failed stage calls.
+    let retries_by_stage = scoped(sum, &PIPELINE_STAGE_RETRIES)
+        .by(tags::STAGE)
+        .with_modifier(TypeModifier::AsCount);
     let (failed, all) = runs_and_failed_runs();
     let finished_by_status =
         scoped(SpaceAggregation::Count, &PREFECT_FLOW_DURATION).by(tags::STATUS);
@@ -212,6 +218,12 @@ pub fn dashboard() -> Value {
                 "Failed stage calls by stage",
                 &[errors_by_stage],
                 &[("query1", "")],
+                "bars",
+            ),
+            timeseries(
+                "Stage retries",
+                &[retries_by_stage],
+                &[("query1", "retries")],
                 "bars",
             ),
             recent_errors(),
