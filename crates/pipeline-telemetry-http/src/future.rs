@@ -4,52 +4,13 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
-use http::{Request, Response, StatusCode};
+use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
-use pipeline_telemetry_catalogue as catalogue;
-use pipeline_telemetry_dogstatsd::DistributionHandle;
 use tracing::Span;
 
+use crate::metric::RequestMetric;
 use crate::spans;
-
-/// `route` tag of a request no route matched (a 404 of the router).
-pub const UNMATCHED_ROUTE: &str = "unmatched";
-
-/// The opt-in request duration: its bounded tags, taken at the start.
-#[derive(Debug)]
-pub(crate) struct RequestMetric {
-    route: Option<String>,
-    method: &'static str,
-    start: Instant,
-}
-
-impl RequestMetric {
-    pub(crate) fn start<B>(req: &Request<B>) -> Self {
-        RequestMetric {
-            route: req
-                .extensions()
-                .get::<axum::extract::MatchedPath>()
-                .map(|p| p.as_str().to_owned()),
-            method: spans::method_name(req.method()),
-            start: Instant::now(),
-        }
-    }
-
-    fn record(&self, status_class: &str) {
-        let route = self.route.as_deref().unwrap_or(UNMATCHED_ROUTE);
-        DistributionHandle::register(
-            catalogue::HTTP_REQUEST_DURATION.name,
-            &[
-                (catalogue::tags::ROUTE, route),
-                (catalogue::tags::METHOD, self.method),
-                (catalogue::tags::STATUS_CLASS, status_class),
-            ],
-        )
-        .record(self.start.elapsed().as_secs_f64());
-    }
-}
 
 pin_project! {
     /// The response future of

@@ -43,12 +43,14 @@ mod client;
 mod error;
 mod future;
 mod layer;
+mod metric;
 mod service;
 pub mod spans;
 
 pub use carrier::IncomingContext;
 pub use client::{send, TracedSend};
 pub use error::SendError;
-pub use future::{ResponseFuture, UNMATCHED_ROUTE};
+pub use future::ResponseFuture;
 pub use layer::HttpTelemetryLayer;
+pub use metric::UNMATCHED_ROUTE;
 pub use service::HttpTelemetryService;

@@ -8,8 +8,9 @@ use pipeline_telemetry::otel;
 use tower_service::Service;
 
 use crate::carrier::IncomingContext;
-use crate::future::{RequestMetric, ResponseFuture};
+use crate::future::ResponseFuture;
 use crate::layer::Config;
+use crate::metric::RequestMetric;
 use crate::spans;
 
 /// The service built by [`HttpTelemetryLayer`](crate::HttpTelemetryLayer).
