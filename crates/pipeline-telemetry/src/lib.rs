@@ -9,6 +9,10 @@
 //! the Datadog Agent over DogStatsD, and every stage opens a `tracing` span,
 //! child of its run's span.
 //!
+//! A stage can be retried with a [`RetryPolicy`] (closures and futures) or
+//! `#[instrument_stage(retry(attempts = 3, ...))]`: one attempt span each,
+//! one stage duration over all attempts, `pipeline.stage.retries` per retry.
+//!
 //! The current run follows the task (or the closure) that entered it, never
 //! the thread: a stage polled in another task does not see it.
 //! [`#[instrument_run]`](instrument_run) makes a whole function one run in a

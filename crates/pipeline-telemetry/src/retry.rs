@@ -61,6 +61,36 @@ type TimedOut<E> = fn(AttemptTimeout) -> E;
 /// assert_eq!(rows.ok(), Some(1_000));
 /// run.finish();
 /// ```
+///
+/// The same on a stage function, sync or async (each attempt runs the
+/// body again with its own clone of the arguments):
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use pipeline_telemetry::{instrument_stage, PipelineRun};
+///
+/// #[instrument_stage(stage = "extract", retry(attempts = 3, backoff = "fixed", base_ms = 1))]
+/// fn extract(calls: &AtomicU32, table: String) -> Result<usize, std::io::Error> {
+///     if calls.fetch_add(1, Ordering::Relaxed) < 2 {
+///         return Err(std::io::Error::other(format!("{table}: connection reset")));
+///     }
+///     Ok(table.len())
+/// }
+///
+/// #[instrument_stage(retry(attempts = 2, base_ms = 10, max_ms = 1000, timeout_ms = 5000))]
+/// async fn upload(rows: Vec<u32>) -> Result<usize, std::io::Error> {
+///     Ok(rows.len())
+/// }
+///
+/// let run = PipelineRun::start("daily_etl", "42");
+/// let calls = AtomicU32::new(0);
+/// assert_eq!(run.in_scope(|| extract(&calls, "orders".into())).ok(), Some(6));
+/// assert_eq!(calls.load(Ordering::Relaxed), 3); // two retries
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// assert_eq!(run.scope(upload(vec![1, 2])).await.ok(), Some(2));
+/// # });
+/// run.finish();
+/// ```
 pub struct RetryPolicy<E> {
     pub(crate) max_attempts: u32,
     pub(crate) backoff: Backoff,
