@@ -122,7 +122,7 @@ impl Backoff {
             return hi;
         }
         let span = (hi - lo).as_nanos() as u64;
-        lo + Duration::from_nanos(random() % (span + 1))
+        lo + Duration::from_nanos(random() % span.saturating_add(1))
     }
 }
 

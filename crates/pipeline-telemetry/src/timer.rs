@@ -143,9 +143,11 @@ pub(crate) struct Sleep {
 pub(crate) fn sleep(delay: Duration) -> Sleep {
     let now = Instant::now();
     Sleep {
+        // A delay past what `Instant` can hold waits a year (never a panic).
         deadline: now
             .checked_add(delay)
-            .unwrap_or(now + Duration::from_secs(86_400 * 365)),
+            .or_else(|| now.checked_add(Duration::from_secs(86_400 * 365)))
+            .unwrap_or(now),
         entry: None,
     }
 }
