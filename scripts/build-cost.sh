@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# What depending on pipeline-telemetry costs a user's clean build, against
+# the peers, in one run: three minimal binaries built in temporary
+# directories, each with a fresh target dir (dev profile, default features):
+#
+#   ours     pipeline-telemetry (path dependency on this workspace):
+#            init() + one Stage
+#   metrics  metrics + metrics-exporter-dogstatsd: exporter installed, one
+#            counter and one histogram
+#   tracing  tracing + tracing-subscriber + tracing-opentelemetry +
+#            opentelemetry_sdk + opentelemetry-otlp: OTLP span exporter,
+#            one #[instrument] function
+#
+# Prints, per crate: packages in the dependency graph (`cargo tree`,
+# normal + build edges, each package once), crates compiled, and the wall
+# time of `cargo build`. Only crates.io is contacted (to resolve and
+# download the peers' crates); the downloads happen in a `cargo fetch`
+# before the timed builds.
+#
+#   scripts/build-cost.sh            # all three
+#   JOBS=2 scripts/build-cost.sh     # cargo -j (default: cargo's own)
+set -euo pipefail
+ws="$(cd "$(dirname "$0")/.." && pwd)"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+jobs=(); [ -n "${JOBS:-}" ] && jobs=(-j "$JOBS")
+
+new_crate() { # name, [dependencies] lines, main.rs
+    mkdir -p "$tmp/$1/src"
+    printf '[package]\nname = "%s"\nversion = "0.0.0"\nedition = "2021"\npublish = false\n\n[dependencies]\n%s\n\n[workspace]\n' \
+        "$1" "$2" >"$tmp/$1/Cargo.toml"
+    printf '%s\n' "$3" >"$tmp/$1/src/main.rs"
+}
+
+new_crate ours "pipeline-telemetry = { path = \"$ws/crates/pipeline-telemetry\" }" '
+use pipeline_telemetry::Stage;
+
+static LOAD: Stage = Stage::new("load");
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let _telemetry = pipeline_telemetry::init()?;
+    let rows = LOAD.run(|| -> Result<u64, std::io::Error> { Ok(42) })?;
+    println!("{rows}");
+    Ok(())
+}'
+
+new_crate metrics 'metrics = "0.24"
+metrics-exporter-dogstatsd = "0.9"' '
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    metrics_exporter_dogstatsd::DogStatsDBuilder::default()
+        .with_remote_address("127.0.0.1:8125")?
+        .install()?;
+    let start = std::time::Instant::now();
+    metrics::counter!("pipeline.stage.calls", "stage" => "load").increment(1);
+    metrics::histogram!("pipeline.stage.duration", "stage" => "load")
+        .record(start.elapsed().as_secs_f64());
+    Ok(())
+}'
+
+new_crate tracing 'tracing = "0.1"
+tracing-subscriber = "0.3"
+tracing-opentelemetry = "0.34"
+opentelemetry = "0.33"
+opentelemetry_sdk = "0.33"
+opentelemetry-otlp = "0.33"' '
+use opentelemetry::trace::TracerProvider as _;
+use tracing_subscriber::layer::SubscriberExt;
+
+#[tracing::instrument]
+fn load() -> u64 {
+    42
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let exporter = opentelemetry_otlp::SpanExporter::builder().with_http().build()?;
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .build();
+    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("app"));
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))?;
+    println!("{}", load());
+    provider.shutdown()?;
+    Ok(())
+}'
+
+printf '%-8s %9s %9s %10s\n' crate packages compiled seconds
+for c in ours metrics tracing; do
+    cd "$tmp/$c"
+    cargo fetch -q
+    packages=$(cargo tree -e normal,build --prefix none 2>/dev/null \
+        | sed 's/ (\*)$//; s/ (proc-macro)$//' | sort -u | wc -l)
+    start=$(date +%s.%N)
+    compiled=$(CARGO_TARGET_DIR="$tmp/$c/target" cargo build "${jobs[@]}" 2>&1 \
+        | grep -c '^ *Compiling ') || true
+    end=$(date +%s.%N)
+    printf '%-8s %9s %9s %10.1f\n' "$c" "$packages" "$compiled" "$(echo "$end - $start" | bc)"
+done
