@@ -9,10 +9,8 @@ use pipeline_telemetry::otel::{LogFormat, Protocol};
 use pipeline_telemetry::testing::MemorySink;
 use pipeline_telemetry::{instrument_stage, MetricsTarget, PipelineRun, TelemetryBuilder};
 use pipeline_telemetry_test_support::agent;
+use pipeline_telemetry_test_support::capture::Captured;
 use serde_json::Value;
-
-#[path = "../../crates/pipeline-telemetry-otel/tests/common/mod.rs"]
-mod common;
 
 #[derive(Debug)]
 pub struct WarehouseError;
@@ -52,7 +50,7 @@ pub fn run(protocol: Protocol) {
         _ => (agent::agent().otlp_http.clone(), "http"),
     };
     let token = agent::token(&format!("facade-{label}"));
-    let logs = common::Captured::default();
+    let logs = Captured::default();
     let telemetry = TelemetryBuilder::from_env()
         .with_service("etl-worker")
         .with_env("staging")

@@ -19,7 +19,7 @@ fn json_lines_correlate_with_exported_spans() {
     let (layer, guard) = OtelBuilder::new("pt-logs")
         .with_env("ci")
         .with_version("9.9.9")
-        .with_endpoint(agent_env("PT_OTLP_HTTP_ENDPOINT"))
+        .with_endpoint(&agent::agent().otlp_http)
         .with_protocol(Protocol::HttpProtobuf)
         .with_header(TOKEN_HEADER, &token)
         .with_traces(TracesExport::Otlp)

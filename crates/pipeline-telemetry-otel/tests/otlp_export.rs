@@ -12,15 +12,14 @@ use pipeline_telemetry_otel::{LogFormat, OtelBuilder, Protocol, TracesExport};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Registry;
 
-fn export_one_run(protocol: Protocol, endpoint_var: &str, otlp_logs: bool) -> (Vec<Span>, String) {
-    let endpoint = agent_env(endpoint_var);
+fn export_one_run(protocol: Protocol, endpoint: &str, otlp_logs: bool) -> (Vec<Span>, String) {
     let token = token(protocol.as_str().replace('/', "-").as_str());
     let logs = Captured::default();
     let (layer, guard) = OtelBuilder::new("pt-otel-test")
         .with_env("ci")
         .with_version("1.2.3")
         .with_resource_attribute("team", "data")
-        .with_endpoint(&endpoint)
+        .with_endpoint(endpoint)
         .with_protocol(protocol)
         .with_header(TOKEN_HEADER, &token)
         .with_traces(TracesExport::Otlp)
@@ -113,13 +112,13 @@ fn check_trace(spans: &[Span]) {
 
 #[test]
 fn a_run_is_one_trace_over_grpc() {
-    let (spans, _) = export_one_run(Protocol::Grpc, "PT_OTLP_GRPC_ENDPOINT", false);
+    let (spans, _) = export_one_run(Protocol::Grpc, &agent::agent().otlp_grpc, false);
     check_trace(&spans);
 }
 
 #[test]
 fn a_run_is_one_trace_over_http_with_otlp_logs() {
-    let (spans, token) = export_one_run(Protocol::HttpProtobuf, "PT_OTLP_HTTP_ENDPOINT", true);
+    let (spans, token) = export_one_run(Protocol::HttpProtobuf, &agent::agent().otlp_http, true);
     check_trace(&spans);
 
     let load = spans

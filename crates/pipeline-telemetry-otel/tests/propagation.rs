@@ -17,7 +17,7 @@ use tracing_subscriber::Registry;
 
 fn tracer(service: &str, token: &str) -> (tracing::Dispatch, pipeline_telemetry_otel::OtelGuard) {
     let (layer, guard) = OtelBuilder::new(service)
-        .with_endpoint(agent_env("PT_OTLP_HTTP_ENDPOINT"))
+        .with_endpoint(&agent::agent().otlp_http)
         .with_protocol(Protocol::HttpProtobuf)
         .with_header(TOKEN_HEADER, token)
         .with_traces(TracesExport::Otlp)

@@ -10,11 +10,13 @@
 //!   traces and logs it received.
 //! - [`python`]: the Python test peers' virtualenv (`.venv` at the
 //!   workspace root), installed on first use.
+//! - [`capture`]: an in-memory `MakeWriter` for reading back log output.
 //! - [`peers`]: reachability checks that fail loudly, never skip, with the
 //!   command that starts the missing peer.
 #![deny(missing_docs)]
 
 pub mod agent;
+pub mod capture;
 pub mod peers;
 pub mod python;
 pub mod udp;
