@@ -1,108 +1,70 @@
 //! Errors, one enum per operation.
+//!
+//! Each message says what went wrong at its own level; an underlying error is
+//! returned from `source()`, never repeated in the message.
 
-use std::{fmt, io};
+use std::io;
 
-/// Why the configuration (from the environment or from code) is invalid.
-#[derive(Debug)]
+/// A configuration value (from the environment or from code) that cannot be
+/// used: the same shape as the OTLP exporter's `ConfigError` (setting,
+/// value, reason).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid DogStatsD address in {setting} ({value:?}): {reason}")]
 #[non_exhaustive]
-pub enum ConfigError {
-    /// An address or URL could not be understood.
-    InvalidAddress {
-        /// Where it came from (an environment variable, or `code`).
-        source_name: &'static str,
-        /// The offending value.
-        value: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
+pub struct ConfigError {
+    /// The environment variable or builder setting, e.g. `DD_DOGSTATSD_URL`
+    /// (or `code`).
+    pub setting: String,
+    /// The rejected value.
+    pub value: String,
+    /// Why it was rejected.
+    pub reason: String,
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::InvalidAddress {
-                source_name,
-                value,
-                reason,
-            } => {
-                write!(
-                    f,
-                    "invalid DogStatsD address in {source_name} ({value:?}): {reason}"
-                )
-            }
+impl ConfigError {
+    pub(crate) fn new(
+        setting: impl Into<String>,
+        value: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self {
+            setting: setting.into(),
+            value: value.into(),
+            reason: reason.into(),
         }
     }
 }
 
-impl std::error::Error for ConfigError {}
-
 /// Why the exporter could not be started.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum InstallError {
-    /// The configuration is invalid.
-    Config(ConfigError),
+    /// The configuration is invalid (the setting is the `source()`).
+    #[error("invalid DogStatsD configuration")]
+    Config(#[from] ConfigError),
     /// The socket to the Agent could not be opened.
+    #[error("cannot open the DogStatsD socket to {target}")]
     Connect {
         /// The target, as configured.
         target: String,
         /// The I/O error.
+        #[source]
         source: io::Error,
     },
     /// Another exporter is running in this process; drop its guard first.
+    #[error("a DogStatsD exporter is already running in this process")]
     AlreadyRunning,
     /// Another `metrics` recorder is installed globally. The exporter is
     /// not started.
+    #[error("another `metrics` recorder is already installed")]
     RecorderAlreadySet,
 }
 
-impl fmt::Display for InstallError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            InstallError::Config(e) => write!(f, "{e}"),
-            InstallError::Connect { target, .. } => {
-                write!(f, "cannot open the DogStatsD socket to {target}")
-            }
-            InstallError::AlreadyRunning => {
-                f.write_str("a DogStatsD exporter is already running in this process")
-            }
-            InstallError::RecorderAlreadySet => {
-                f.write_str("another `metrics` recorder is already installed")
-            }
-        }
-    }
-}
-
-impl std::error::Error for InstallError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            InstallError::Config(e) => Some(e),
-            InstallError::Connect { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
-
-impl From<ConfigError> for InstallError {
-    fn from(e: ConfigError) -> Self {
-        InstallError::Config(e)
-    }
-}
-
 /// Why a shutdown did not complete.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ShutdownError {
     /// The flusher was busy past the timeout; what it held may be lost.
+    #[error("the DogStatsD flusher did not finish in time")]
     TimedOut,
 }
-
-impl fmt::Display for ShutdownError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ShutdownError::TimedOut => f.write_str("the DogStatsD flusher did not finish in time"),
-        }
-    }
-}
-
-impl std::error::Error for ShutdownError {}

@@ -4,7 +4,6 @@
 //! on the wire. It accepts the forms the encoder writes and what the
 //! official clients write: `name:v1[:v2...]|type[|@rate][|#tags][|c:id][|T<ts>][|e:..][|card:..]`.
 
-use std::fmt;
 
 use crate::encoder::MetricType;
 
@@ -48,7 +47,8 @@ impl ParsedMetric {
 }
 
 /// Why a line could not be parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid DogStatsD line ({reason}): {line:?}")]
 #[non_exhaustive]
 pub struct ParseError {
     /// The offending line.
@@ -56,18 +56,6 @@ pub struct ParseError {
     /// What is wrong with it.
     pub reason: &'static str,
 }
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid DogStatsD line ({}): {:?}",
-            self.reason, self.line
-        )
-    }
-}
-
-impl std::error::Error for ParseError {}
 
 fn err(line: &str, reason: &'static str) -> ParseError {
     ParseError {

@@ -56,14 +56,9 @@ impl Target {
             return Self::parse_url(&host, "DD_AGENT_HOST").map(Some);
         }
         let port = match get("DD_DOGSTATSD_PORT") {
-            Some(p) => p
-                .trim()
-                .parse::<u16>()
-                .map_err(|_| ConfigError::InvalidAddress {
-                    source_name: "DD_DOGSTATSD_PORT",
-                    value: p.clone(),
-                    reason: "not a port number",
-                })?,
+            Some(p) => p.trim().parse::<u16>().map_err(|_| {
+                ConfigError::new("DD_DOGSTATSD_PORT", p.clone(), "not a port number")
+            })?,
             None => DEFAULT_PORT,
         };
         Ok(Some(Target::Udp(join_host_port(host.trim(), port))))
@@ -78,11 +73,7 @@ impl Target {
     /// assert!(matches!(t, Target::Udp(a) if a == "127.0.0.1:8125"));
     /// ```
     pub fn parse_url(url: &str, source_name: &'static str) -> Result<Target, ConfigError> {
-        let bad = |reason| ConfigError::InvalidAddress {
-            source_name,
-            value: url.to_owned(),
-            reason,
-        };
+        let bad = |reason: &str| ConfigError::new(source_name, url, reason);
         let url = url.trim();
         let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("missing scheme"))?;
         match scheme {

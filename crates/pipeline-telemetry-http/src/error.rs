@@ -6,10 +6,10 @@
 #[non_exhaustive]
 pub enum SendError {
     /// The request could not be built (bad URL, header or body).
-    #[error("the request could not be built: {0}")]
+    #[error("the request could not be built")]
     Build(#[source] reqwest::Error),
     /// The request was sent but no response came (connection refused,
     /// timeout, ...).
-    #[error("the request failed: {0}")]
+    #[error("the request failed")]
     Send(#[source] reqwest::Error),
 }

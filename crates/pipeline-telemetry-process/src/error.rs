@@ -16,7 +16,7 @@ use crate::error_type;
 #[non_exhaustive]
 pub enum ProcessError {
     /// The executable could not be started (not found, not executable, ...).
-    #[error("cannot start `{program}`: {source}")]
+    #[error("cannot start `{program}`")]
     Spawn {
         /// The executable as given.
         program: String,
@@ -62,7 +62,7 @@ pub enum ProcessError {
         stderr_tail: String,
     },
     /// Waiting for the process failed.
-    #[error("waiting for `{command}` failed: {source}")]
+    #[error("waiting for `{command}` failed")]
     Io {
         /// The command (executable and first argument).
         command: String,

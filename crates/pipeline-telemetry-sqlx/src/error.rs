@@ -132,10 +132,10 @@ impl ErrorType for DbError {
 #[non_exhaustive]
 pub enum ConnectError {
     /// The URL could not be parsed.
-    #[error("invalid database URL: {0}")]
+    #[error("invalid database URL")]
     Url(#[source] sqlx::Error),
     /// The server did not accept a connection (down, wrong port, auth).
-    #[error("cannot connect to PostgreSQL at {address}: {source}")]
+    #[error("cannot connect to PostgreSQL at {address}")]
     Connect {
         /// `host:port` tried (never the password).
         address: String,

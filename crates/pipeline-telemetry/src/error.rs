@@ -1,47 +1,50 @@
-//! Errors of `init()`.
-
-use std::fmt;
+//! Errors of `init()` and of the guard's shutdown.
+//!
+//! Each message says what went wrong at its own level; an underlying error is
+//! returned from `source()`, never repeated in the message.
 
 use pipeline_telemetry_dogstatsd as dogstatsd;
 
 /// Why [`init`](crate::init) failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum InitError {
     /// A `DD_*` variable (or a setting in code) is invalid.
-    Config(dogstatsd::ConfigError),
+    #[error("invalid telemetry configuration")]
+    Config(#[source] dogstatsd::ConfigError),
     /// The DogStatsD exporter could not start.
-    Metrics(dogstatsd::InstallError),
+    #[error("cannot start the DogStatsD exporter")]
+    Metrics(#[source] dogstatsd::InstallError),
     /// Traces and logs could not be set up (for instance a global
     /// `tracing` subscriber is already installed and `try_init` was used).
     #[cfg(feature = "otlp")]
-    Tracing(pipeline_telemetry_otel::InstallError),
+    #[error("cannot set up traces and logs")]
+    Tracing(#[source] pipeline_telemetry_otel::InstallError),
     /// Telemetry is already initialised in this process.
+    #[error("pipeline-telemetry is already initialised")]
     AlreadyInitialized,
 }
 
-impl fmt::Display for InitError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            InitError::Config(e) => write!(f, "invalid telemetry configuration: {e}"),
-            InitError::Metrics(_) => f.write_str("cannot start the DogStatsD exporter"),
-            #[cfg(feature = "otlp")]
-            InitError::Tracing(_) => f.write_str("cannot set up traces and logs"),
-            InitError::AlreadyInitialized => {
-                f.write_str("pipeline-telemetry is already initialised")
-            }
-        }
-    }
-}
-
-impl std::error::Error for InitError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            InitError::Config(e) => Some(e),
-            InitError::Metrics(e) => Some(e),
-            #[cfg(feature = "otlp")]
-            InitError::Tracing(e) => Some(e),
-            InitError::AlreadyInitialized => None,
-        }
-    }
+/// Why [`TelemetryGuard::shutdown`](crate::TelemetryGuard::shutdown) did not
+/// finish cleanly: which exporter failed (both are always shut down).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShutdownError {
+    /// The DogStatsD exporter did not flush in time.
+    #[error("the DogStatsD exporter did not shut down cleanly")]
+    Metrics(#[source] dogstatsd::ShutdownError),
+    /// The OTLP traces/logs exporter did not finish cleanly.
+    #[cfg(feature = "otlp")]
+    #[error("the OTLP exporter did not shut down cleanly")]
+    Otlp(#[source] pipeline_telemetry_otel::ShutdownError),
+    /// Neither exporter finished cleanly. Both causes are named here, so
+    /// this variant has no `source()`.
+    #[cfg(feature = "otlp")]
+    #[error("neither exporter shut down cleanly: DogStatsD: {metrics}; OTLP: {otlp}")]
+    Both {
+        /// The DogStatsD exporter's error.
+        metrics: dogstatsd::ShutdownError,
+        /// The OTLP exporter's error.
+        otlp: pipeline_telemetry_otel::ShutdownError,
+    },
 }

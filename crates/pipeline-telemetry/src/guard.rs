@@ -73,17 +73,33 @@ impl TelemetryGuard {
     }
 
     /// Flushes and stops, waiting at most `timeout` for each exporter.
-    pub fn shutdown(mut self, timeout: Duration) -> Result<(), dogstatsd::ShutdownError> {
+    ///
+    /// Both exporters are always shut down; the error says which of them
+    /// did not finish cleanly.
+    ///
+    /// # Errors
+    /// [`ShutdownError`](crate::ShutdownError) when the DogStatsD flusher,
+    /// the OTLP exporter, or both did not finish cleanly within `timeout`.
+    pub fn shutdown(mut self, timeout: Duration) -> Result<(), crate::ShutdownError> {
         #[cfg(feature = "otlp")]
-        if let Some(o) = self.otel.take() {
-            let _ = o.shutdown(timeout);
-        }
-        let r = match self.metrics.take() {
+        let otlp = match self.otel.take() {
+            Some(o) => o.shutdown(timeout),
+            None => Ok(()),
+        };
+        let metrics = match self.metrics.take() {
             Some(m) => m.shutdown(timeout),
             None => Ok(()),
         };
         ACTIVE.store(false, Ordering::Release);
-        r
+        #[cfg(feature = "otlp")]
+        return match (metrics, otlp) {
+            (Ok(()), Ok(())) => Ok(()),
+            (Err(m), Ok(())) => Err(crate::ShutdownError::Metrics(m)),
+            (Ok(()), Err(o)) => Err(crate::ShutdownError::Otlp(o)),
+            (Err(metrics), Err(otlp)) => Err(crate::ShutdownError::Both { metrics, otlp }),
+        };
+        #[cfg(not(feature = "otlp"))]
+        metrics.map_err(crate::ShutdownError::Metrics)
     }
 }
 

@@ -87,7 +87,7 @@ mod timer;
 
 pub use backoff::{Backoff, Jitter};
 pub use context::RunGuard;
-pub use error::InitError;
+pub use error::{InitError, ShutdownError};
 pub use future::{InRun, StageFuture};
 pub use guard::TelemetryGuard;
 pub use init::{init, try_init, Fallback, TelemetryBuilder};
