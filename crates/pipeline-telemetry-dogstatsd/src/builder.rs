@@ -9,8 +9,8 @@ use crate::origin::Origin;
 use crate::recorder;
 use crate::sanitize;
 use crate::target::Target;
+use crate::transport::{Console, Transport, Udp, UnixStreamTransport, Unixgram};
 use crate::udp::{self, Resolver};
-use crate::writer::{Console, Transport, Udp, UnixStreamTransport, Unixgram};
 
 /// The default flush interval.
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::time::Duration;
 
-use crate::writer::Transport;
+use crate::transport::Transport;
 
 /// Datagrams waiting for the console writer at most.
 const QUEUE: usize = 1024;

@@ -8,7 +8,7 @@ use crate::events::{self, Message};
 use crate::registry::{self, Series};
 use crate::stats::Stats;
 use crate::telemetry::Telemetry;
-use crate::writer::Transport;
+use crate::transport::Transport;
 
 /// An active exporter: its transport, encoder and global tags.
 #[derive(Debug)]

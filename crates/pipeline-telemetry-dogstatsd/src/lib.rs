@@ -46,8 +46,8 @@ mod stats;
 mod target;
 mod telemetry;
 mod timed;
+mod transport;
 mod udp;
-mod writer;
 
 pub use builder::{DogStatsDBuilder, DEFAULT_FLUSH_INTERVAL, DEFAULT_TELEMETRY_INTERVAL};
 pub use error::{ConfigError, InstallError, ShutdownError};
@@ -69,5 +69,5 @@ pub use sanitize::EMPTY_TAG_VALUE;
 pub use stats::Stats;
 pub use target::{Target, DEFAULT_HOST, DEFAULT_PORT, UDP_MAX_PAYLOAD, UDS_MAX_PAYLOAD};
 pub use timed::TIMED_CAPACITY;
+pub use transport::{MemorySink, WRITE_TIMEOUT};
 pub use udp::{DEFAULT_RESOLVE_INTERVAL, RESOLVE_RETRY};
-pub use writer::{MemorySink, WRITE_TIMEOUT};

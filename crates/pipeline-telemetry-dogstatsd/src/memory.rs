@@ -4,7 +4,7 @@ use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::parse::{self, ParsedMetric};
-use crate::writer::Transport;
+use crate::transport::Transport;
 
 /// An in-memory sink that keeps every datagram: the test double of a
 /// DogStatsD server.

@@ -4,7 +4,6 @@
 //! on the wire. It accepts the forms the encoder writes and what the
 //! official clients write: `name:v1[:v2...]|type[|@rate][|#tags][|c:id][|T<ts>][|e:..][|card:..]`.
 
-
 use crate::encoder::MetricType;
 
 /// One metric line read back from a datagram.

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::error::ConfigError;
-use crate::writer::MemorySink;
+use crate::transport::MemorySink;
 
 /// The default Agent address.
 pub const DEFAULT_HOST: &str = "127.0.0.1";

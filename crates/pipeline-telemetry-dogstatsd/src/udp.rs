@@ -9,7 +9,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::writer::{not_connected, Pacing, Transport, WRITE_TIMEOUT};
+use crate::transport::{not_connected, Pacing, Transport, WRITE_TIMEOUT};
 
 /// How a `host:port` is turned into addresses.
 pub(crate) type Resolver = Arc<dyn Fn(&str) -> io::Result<Vec<SocketAddr>> + Send + Sync>;

@@ -9,7 +9,7 @@ use pipeline_telemetry::{PipelineRun, Stage};
 use crate::carrier::{EnvCarrier, PIPELINE_ID_VAR};
 use crate::dbt::{self, DbtInvocation, DbtReport};
 use crate::error::ProcessError;
-use crate::output::{Sink, Stream};
+use crate::output::{OutputCollector, Stream};
 use crate::redact::Redaction;
 use crate::spans::{self, CommandView};
 
@@ -198,8 +198,8 @@ impl ProcessStage {
         self.command.process_group(0);
         self.command.stdin(Stdio::null());
         let forward = self.forward_output.then(|| span.clone());
-        let out = Sink::new(Stream::Stdout, None, self.stdout_capture, forward.clone());
-        let err = Sink::new(
+        let out = OutputCollector::new(Stream::Stdout, None, self.stdout_capture, forward.clone());
+        let err = OutputCollector::new(
             Stream::Stderr,
             (self.stderr_tail > 0).then_some(self.stderr_tail),
             None,
@@ -236,8 +236,8 @@ impl ProcessStage {
 pub(crate) struct Prepared {
     pub(crate) view: CommandView,
     pub(crate) span: tracing::Span,
-    pub(crate) out: Sink,
-    pub(crate) err: Sink,
+    pub(crate) out: OutputCollector,
+    pub(crate) err: OutputCollector,
     pub(crate) dbt: Option<DbtInvocation>,
     pub(crate) started: SystemTime,
 }

@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use crate::command::{drain_limit, Ended, ProcessOutput, ProcessStage};
 use crate::error::ProcessError;
 use crate::group::{Group, GroupGuard};
-use crate::output::Sink;
+use crate::output::OutputCollector;
 use crate::spans;
 
 const READ_BUF: usize = 16 * 1024;
@@ -31,10 +31,10 @@ impl ProcessStage {
         let group = Group::of_leader(pid);
         let mut guard = GroupGuard::new(group, self.grace);
 
-        let out_sink = std::mem::replace(&mut prepared.out, Sink::none());
-        let err_sink = std::mem::replace(&mut prepared.err, Sink::none());
-        let out_rx = pump_thread(child.stdout.take(), out_sink);
-        let err_rx = pump_thread(child.stderr.take(), err_sink);
+        let out_collector = std::mem::replace(&mut prepared.out, OutputCollector::none());
+        let err_collector = std::mem::replace(&mut prepared.err, OutputCollector::none());
+        let out_rx = pump_thread(child.stdout.take(), out_collector);
+        let err_rx = pump_thread(child.stderr.take(), err_collector);
 
         let (tx, rx) = mpsc::channel();
         let waiter = std::thread::Builder::new()
@@ -151,8 +151,8 @@ impl ProcessStage {
         };
         let ((status, timed_out), ()) = tokio::join!(waiting, reading);
         guard.disarm();
-        let (_, stdout) = std::mem::replace(&mut prepared.out, Sink::none()).finish();
-        let (tail, _) = std::mem::replace(&mut prepared.err, Sink::none()).finish();
+        let (_, stdout) = std::mem::replace(&mut prepared.out, OutputCollector::none()).finish();
+        let (tail, _) = std::mem::replace(&mut prepared.err, OutputCollector::none()).finish();
         let (status, wait_error) = match status {
             Ok(s) => (Some(s), None),
             Err(e) => (None, Some(e)),
@@ -169,12 +169,15 @@ impl ProcessStage {
     }
 }
 
-/// Reads `pipe` into `sink` on a thread of its own; the sink comes back
+/// Reads `pipe` into `collector` on a thread of its own; the collector comes back
 /// through the channel at end of file.
-fn pump_thread<R: Read + Send + 'static>(pipe: Option<R>, mut sink: Sink) -> mpsc::Receiver<Sink> {
+fn pump_thread<R: Read + Send + 'static>(
+    pipe: Option<R>,
+    mut collector: OutputCollector,
+) -> mpsc::Receiver<OutputCollector> {
     let (tx, rx) = mpsc::channel();
     let Some(mut pipe) = pipe else {
-        let _ = tx.send(sink);
+        let _ = tx.send(collector);
         return rx;
     };
     let spawned = std::thread::Builder::new()
@@ -184,17 +187,17 @@ fn pump_thread<R: Read + Send + 'static>(pipe: Option<R>, mut sink: Sink) -> mps
             loop {
                 match pipe.read(&mut buf) {
                     Ok(0) => break,
-                    Ok(n) => sink.feed(&buf[..n]),
+                    Ok(n) => collector.feed(&buf[..n]),
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(_) => break,
                 }
             }
-            let _ = tx.send(sink);
+            let _ = tx.send(collector);
         });
     if spawned.is_err() {
         // No thread: the pipe is dropped and the child gets EPIPE.
         let (tx, rx2) = mpsc::channel();
-        let _ = tx.send(Sink::none());
+        let _ = tx.send(OutputCollector::none());
         return rx2;
     }
     rx
@@ -202,20 +205,20 @@ fn pump_thread<R: Read + Send + 'static>(pipe: Option<R>, mut sink: Sink) -> mps
 
 /// The tail and captured bytes of a pumped stream, waiting at most the
 /// drain limit after the process ended.
-fn collect(rx: mpsc::Receiver<Sink>) -> (Option<String>, Vec<u8>) {
+fn collect(rx: mpsc::Receiver<OutputCollector>) -> (Option<String>, Vec<u8>) {
     match rx.recv_timeout(drain_limit()) {
-        Ok(sink) => sink.finish(),
+        Ok(collector) => collector.finish(),
         Err(_) => (None, Vec::new()),
     }
 }
 
-async fn pump_async<R: AsyncRead + Unpin>(pipe: Option<R>, sink: &mut Sink) {
+async fn pump_async<R: AsyncRead + Unpin>(pipe: Option<R>, collector: &mut OutputCollector) {
     let Some(mut pipe) = pipe else { return };
     let mut buf = vec![0u8; READ_BUF];
     loop {
         match pipe.read(&mut buf).await {
             Ok(0) => break,
-            Ok(n) => sink.feed(&buf[..n]),
+            Ok(n) => collector.feed(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         }

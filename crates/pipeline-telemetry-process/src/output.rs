@@ -110,9 +110,9 @@ pub(crate) fn clean_text(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Where one stream's bytes go.
+/// Collects one child stream's bytes: the stderr tail, the stdout capture, forwarded lines.
 #[derive(Debug)]
-pub(crate) struct Sink {
+pub(crate) struct OutputCollector {
     stream: Stream,
     tail: Option<Tail>,
     capture: Option<Tail>,
@@ -121,14 +121,14 @@ pub(crate) struct Sink {
     line_cut: bool,
 }
 
-impl Sink {
+impl OutputCollector {
     pub(crate) fn new(
         stream: Stream,
         tail: Option<usize>,
         capture: Option<usize>,
         forward: Option<tracing::Span>,
     ) -> Self {
-        Sink {
+        OutputCollector {
             stream,
             tail: tail.map(Tail::new),
             capture: capture.map(Tail::new),
@@ -138,9 +138,9 @@ impl Sink {
         }
     }
 
-    /// A sink that keeps nothing.
+    /// A collector that keeps nothing.
     pub(crate) fn none() -> Self {
-        Sink::new(Stream::Stdout, None, None, None)
+        OutputCollector::new(Stream::Stdout, None, None, None)
     }
 
     /// Whether the stream has to be read at all.

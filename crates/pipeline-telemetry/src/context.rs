@@ -2,7 +2,7 @@
 //! closure being run, never a run left behind on a thread.
 //!
 //! A run becomes current only for the extent of an entry: a poll of
-//! [`InRun`](crate::InRun) (`run.scope(fut)`), a [`RunGuard`]
+//! [`Scoped`](crate::Scoped) (`run.scope(fut)`), a [`RunGuard`]
 //! (`run.enter()`) or `run.in_scope(f)`. Each entry restores what was
 //! current before when it ends, so when a task yields, nothing of its run
 //! stays on the worker thread for the next task polled there.

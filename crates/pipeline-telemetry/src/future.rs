@@ -143,30 +143,38 @@ pin_project! {
     /// A future that runs with a pipeline run as its current run, so the
     /// stages it awaits are tagged with that run's pipeline and parented to
     /// its span, on whichever thread it is polled. See
-    /// [`PipelineRun::scope`](crate::PipelineRun::scope).
+    /// [`PipelineRun::scope`](crate::PipelineRun::scope), which makes it
+    /// (as tracing's `instrument` makes `Instrumented`).
     #[must_use = "futures do nothing unless polled"]
-    pub struct InRun<F> {
+    pub struct Scoped<F> {
         #[pin]
         inner: F,
         run: RunRef,
     }
 }
 
-impl<F> InRun<F> {
+/// The former name of [`Scoped`].
+#[deprecated(
+    since = "0.1.0",
+    note = "renamed `Scoped`, after `PipelineRun::scope` which makes it"
+)]
+pub type InRun<F> = Scoped<F>;
+
+impl<F> Scoped<F> {
     pub(crate) fn new(inner: F, run: RunRef) -> Self {
-        InRun { inner, run }
+        Scoped { inner, run }
     }
 }
 
-impl<F> std::fmt::Debug for InRun<F> {
+impl<F> std::fmt::Debug for Scoped<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InRun")
+        f.debug_struct("Scoped")
             .field("pipeline", &self.run.pipeline.name)
             .finish_non_exhaustive()
     }
 }
 
-impl<F: Future> Future for InRun<F> {
+impl<F: Future> Future for Scoped<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {

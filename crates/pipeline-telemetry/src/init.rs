@@ -168,13 +168,31 @@ impl TelemetryBuilder {
     /// Initialises telemetry. Lenient: if another `metrics` recorder is
     /// already installed, `metrics::` macros keep going there but
     /// `#[instrument_stage]` and [`PipelineRun`](crate::PipelineRun) still
-    /// report through this exporter.
+    /// report through this exporter; if a global `tracing` subscriber is
+    /// already installed, spans keep going to it.
+    ///
+    /// Unlike tracing-subscriber's `init()`, which panics where its
+    /// `try_init()` returns the error, this never panics: both `init` and
+    /// [`try_init`](Self::try_init) return the error. They differ only in
+    /// how they treat a recorder or subscriber someone else installed
+    /// (`init` tolerates it, `try_init` fails).
+    ///
+    /// # Errors
+    /// [`InitError`] when a setting is invalid, the exporter cannot start,
+    /// or telemetry is already initialised in this process.
     pub fn init(self) -> Result<TelemetryGuard, InitError> {
         self.start()
     }
 
     /// Like [`init`](Self::init) but fails if another `metrics` recorder
-    /// or a global `tracing` subscriber is installed.
+    /// or a global `tracing` subscriber is installed. Neither panics (see
+    /// [`init`](Self::init) for how this differs from tracing-subscriber's
+    /// convention).
+    ///
+    /// # Errors
+    /// As [`init`](Self::init), and [`InitError::Metrics`] /
+    /// `InitError::Tracing` (feature `otlp`) when another recorder or global subscriber is
+    /// installed.
     pub fn try_init(mut self) -> Result<TelemetryGuard, InitError> {
         self.strict_recorder = true;
         self.start()
@@ -247,6 +265,11 @@ impl TelemetryBuilder {
 }
 
 /// Initialises telemetry from the environment; see [`TelemetryBuilder`].
+/// Never panics (unlike tracing-subscriber's `init()`); see
+/// [`TelemetryBuilder::init`].
+///
+/// # Errors
+/// As [`TelemetryBuilder::init`].
 ///
 /// ```no_run
 /// let _telemetry = pipeline_telemetry::init()?;
@@ -256,7 +279,14 @@ pub fn init() -> Result<TelemetryGuard, InitError> {
     TelemetryBuilder::from_env().init()
 }
 
-/// Like [`init`], but fails if another `metrics` recorder is installed.
+/// Like [`init`], but fails if another `metrics` recorder or global
+/// `tracing` subscriber is installed. Neither function panics: unlike
+/// tracing-subscriber's convention (`init()` panics where `try_init()`
+/// returns the error), both return [`InitError`]; see
+/// [`TelemetryBuilder::init`].
+///
+/// # Errors
+/// As [`TelemetryBuilder::try_init`].
 pub fn try_init() -> Result<TelemetryGuard, InitError> {
     TelemetryBuilder::from_env().try_init()
 }

@@ -88,7 +88,9 @@ mod timer;
 pub use backoff::{Backoff, Jitter};
 pub use context::RunGuard;
 pub use error::{InitError, ShutdownError};
-pub use future::{InRun, StageFuture};
+#[allow(deprecated)]
+pub use future::InRun;
+pub use future::{Scoped, StageFuture};
 pub use guard::TelemetryGuard;
 pub use init::{init, try_init, Fallback, TelemetryBuilder};
 pub use outcome::{ErrorView, Outcome};

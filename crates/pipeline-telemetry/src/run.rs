@@ -7,7 +7,7 @@ use pipeline_telemetry_dogstatsd::CounterHandle;
 use std::sync::Arc;
 
 use crate::context::{self, RunGuard, RunRef};
-use crate::future::InRun;
+use crate::future::Scoped;
 use crate::intern;
 use crate::outcome::{short_type_name, Outcome};
 use crate::run_state::{FailReason, RunInner};
@@ -198,8 +198,8 @@ impl PipelineRun {
     /// run.finish();
     /// # Ok::<(), std::io::Error>(()) }).unwrap();
     /// ```
-    pub fn scope<F: Future>(&self, fut: F) -> InRun<F> {
-        InRun::new(fut, self.inner.clone())
+    pub fn scope<F: Future>(&self, fut: F) -> Scoped<F> {
+        Scoped::new(fut, self.inner.clone())
     }
 
     /// Runs `f` with this run current on this thread (for instance on a
