@@ -12,17 +12,16 @@
 //! [`parse_capture`]. Events (`_e{`) and service checks (`_sc|`) are
 //! skipped.
 
-use std::fmt;
-
 use pipeline_telemetry_dogstatsd::parse::{parse_line, ParseError};
 
 use crate::point::{Point, PointError};
 
 /// Why a capture file could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CaptureError {
     /// A line is not valid DogStatsD.
+    #[error("line {line_number}: invalid DogStatsD line")]
     Line {
         /// 1-based line number.
         line_number: usize,
@@ -30,34 +29,13 @@ pub enum CaptureError {
         source: ParseError,
     },
     /// A line has a type that cannot be evaluated.
+    #[error("line {line_number}: unsupported metric")]
     Point {
         /// 1-based line number.
         line_number: usize,
         /// Why.
         source: PointError,
     },
-}
-
-impl fmt::Display for CaptureError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CaptureError::Line { line_number, .. } => {
-                write!(f, "line {line_number}: invalid DogStatsD line")
-            }
-            CaptureError::Point { line_number, .. } => {
-                write!(f, "line {line_number}: unsupported metric")
-            }
-        }
-    }
-}
-
-impl std::error::Error for CaptureError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            CaptureError::Line { source, .. } => Some(source),
-            CaptureError::Point { source, .. } => Some(source),
-        }
-    }
 }
 
 /// Reads a capture file's text into points.

@@ -1,7 +1,5 @@
 //! Checks that queries only use metrics and tag keys of the catalogue.
 
-use std::fmt;
-
 use pipeline_telemetry_catalogue::find;
 use serde_json::Value;
 
@@ -9,10 +7,11 @@ use crate::parse::{parse_metric_query, parse_monitor_query, ParseQueryError};
 use crate::query::{MetricQuery, TagFilter};
 
 /// Why a query does not match the catalogue.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CheckError {
     /// The query does not parse.
+    #[error("cannot parse {query:?}")]
     Parse {
         /// The query.
         query: String,
@@ -20,6 +19,7 @@ pub enum CheckError {
         source: ParseQueryError,
     },
     /// The metric is not in the catalogue.
+    #[error("{query:?} uses {metric:?}, which is not in the metric catalogue")]
     UnknownMetric {
         /// The query.
         query: String,
@@ -27,6 +27,7 @@ pub enum CheckError {
         metric: String,
     },
     /// The metric does not carry this tag key.
+    #[error("{query:?} uses tag key {key:?}, which {metric:?} does not carry")]
     UnknownTagKey {
         /// The query.
         query: String,
@@ -36,47 +37,13 @@ pub enum CheckError {
         key: String,
     },
     /// A `$variable` the dashboard does not define.
+    #[error("{query:?} uses ${name}, which the dashboard does not define")]
     UnknownTemplateVariable {
         /// The query.
         query: String,
         /// The variable's name.
         name: String,
     },
-}
-
-impl fmt::Display for CheckError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CheckError::Parse { query, .. } => write!(f, "cannot parse {query:?}"),
-            CheckError::UnknownMetric { query, metric } => {
-                write!(
-                    f,
-                    "{query:?} uses {metric:?}, which is not in the metric catalogue"
-                )
-            }
-            CheckError::UnknownTagKey { query, metric, key } => {
-                write!(
-                    f,
-                    "{query:?} uses tag key {key:?}, which {metric:?} does not carry"
-                )
-            }
-            CheckError::UnknownTemplateVariable { query, name } => {
-                write!(
-                    f,
-                    "{query:?} uses ${name}, which the dashboard does not define"
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for CheckError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            CheckError::Parse { source, .. } => Some(source),
-            _ => None,
-        }
-    }
 }
 
 /// Checks a parsed metric query. `template_variables` are `(name, tag key)`.

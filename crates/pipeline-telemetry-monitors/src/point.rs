@@ -1,7 +1,5 @@
 //! Timestamped metric points: what monitors are evaluated over.
 
-use std::fmt;
-
 use pipeline_telemetry_dogstatsd::encoder::MetricType;
 use pipeline_telemetry_dogstatsd::parse::ParsedMetric;
 
@@ -49,10 +47,11 @@ pub struct Point {
 }
 
 /// Why a parsed DogStatsD line cannot become a [`Point`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PointError {
     /// A metric type this crate does not know.
+    #[error("metric {name:?} has the unsupported type {wire_type:?}")]
     UnsupportedType {
         /// The metric name.
         name: String,
@@ -60,18 +59,6 @@ pub enum PointError {
         wire_type: String,
     },
 }
-
-impl fmt::Display for PointError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PointError::UnsupportedType { name, wire_type } => {
-                write!(f, "metric {name:?} has the unsupported type {wire_type:?}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for PointError {}
 
 impl Point {
     /// A point of any kind with one value and no tags.

@@ -1,13 +1,13 @@
 //! The parser's error.
 
-use std::fmt;
 use std::num::{ParseFloatError, ParseIntError};
 
 /// Why a query could not be parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ParseQueryError {
     /// Something else was expected at `position` (a byte offset).
+    #[error("expected {expected} at byte {position} of {query:?}")]
     Syntax {
         /// The query.
         query: String,
@@ -17,6 +17,7 @@ pub enum ParseQueryError {
         expected: &'static str,
     },
     /// Valid Datadog syntax this parser does not implement.
+    #[error("{what} is not supported: {query:?}")]
     Unsupported {
         /// The query.
         query: String,
@@ -24,6 +25,7 @@ pub enum ParseQueryError {
         what: &'static str,
     },
     /// The threshold is not a number.
+    #[error("the threshold is not a number: {query:?}")]
     Threshold {
         /// The query.
         query: String,
@@ -31,43 +33,11 @@ pub enum ParseQueryError {
         source: ParseFloatError,
     },
     /// A window or shift length is not a number.
+    #[error("a window length is not a number: {query:?}")]
     Length {
         /// The query.
         query: String,
         /// The integer parser's error.
         source: ParseIntError,
     },
-}
-
-impl fmt::Display for ParseQueryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ParseQueryError::Syntax {
-                query,
-                position,
-                expected,
-            } => {
-                write!(f, "expected {expected} at byte {position} of {query:?}")
-            }
-            ParseQueryError::Unsupported { query, what } => {
-                write!(f, "{what} is not supported: {query:?}")
-            }
-            ParseQueryError::Threshold { query, .. } => {
-                write!(f, "the threshold is not a number: {query:?}")
-            }
-            ParseQueryError::Length { query, .. } => {
-                write!(f, "a window length is not a number: {query:?}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for ParseQueryError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ParseQueryError::Threshold { source, .. } => Some(source),
-            ParseQueryError::Length { source, .. } => Some(source),
-            _ => None,
-        }
-    }
 }
