@@ -145,7 +145,8 @@ impl Attempt {
 }
 
 /// An attempt ran past the policy's per-attempt timeout (and was dropped).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("attempt {attempt} timed out after {after:?}")]
 #[non_exhaustive]
 pub struct AttemptTimeout {
     /// The attempt's number.
@@ -153,18 +154,6 @@ pub struct AttemptTimeout {
     /// The timeout.
     pub after: Duration,
 }
-
-impl Display for AttemptTimeout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "attempt {} timed out after {:?}",
-            self.attempt, self.after
-        )
-    }
-}
-
-impl std::error::Error for AttemptTimeout {}
 
 impl From<AttemptTimeout> for std::io::Error {
     fn from(t: AttemptTimeout) -> Self {
