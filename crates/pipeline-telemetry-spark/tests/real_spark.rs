@@ -271,7 +271,10 @@ fn a_real_spark_application_is_reported_as_its_api_says() {
             // scheduling: compare with Spark's own count for this job.
             let api_job = jobs
                 .iter()
-                .find(|j| j["jobId"].to_string() == s.attributes["spark.job.id"])
+                .find(|j| {
+                    j["jobId"].as_i64().map(|id| id.to_string()).as_ref()
+                        == s.attributes.get("spark.job.id")
+                })
                 .expect("the failed job in Spark's answer");
             let failed_tasks = api_job["numFailedTasks"].as_u64().expect("numFailedTasks");
             assert!(failed_tasks >= 1, "{api_job:#?}");
