@@ -10,19 +10,7 @@ use crate::attr::{BackoffKind, JitterKind, Retry, StageArgs};
 
 /// Expands the attribute on `item`.
 pub(crate) fn expand(args: StageArgs, item: TokenStream) -> syn::Result<TokenStream> {
-    let func: ItemFn = syn::parse2(item.clone()).map_err(|_| {
-        let span = item
-            .into_iter()
-            .next()
-            .map_or_else(Span::call_site, |t| t.span());
-        syn::Error::new(span, "#[instrument_stage] can only be applied to functions")
-    })?;
-    if let Some(c) = &func.sig.constness {
-        return Err(syn::Error::new_spanned(
-            c,
-            "#[instrument_stage] cannot time a `const fn`",
-        ));
-    }
+    let func = parse_fn(item, "instrument_stage", "cannot time a `const fn`")?;
     let stage = args
         .stage
         .unwrap_or_else(|| LitStr::new(&func.sig.ident.to_string(), func.sig.ident.span()));
@@ -32,10 +20,7 @@ pub(crate) fn expand(args: StageArgs, item: TokenStream) -> syn::Result<TokenStr
         mut sig,
         block,
     } = func;
-    let ret_ty = match &sig.output {
-        ReturnType::Type(_, ty) if !contains_impl_trait(ty) => Some(ty.clone()),
-        _ => None,
-    };
+    let ret_ty = declared_return(&sig);
     let private = quote!(::pipeline_telemetry::__private);
     let callsite = quote! {
         static __PT_CALLSITE: #private::StageCallsite = #private::StageCallsite::new(#stage);
@@ -99,7 +84,33 @@ pub(crate) fn expand(args: StageArgs, item: TokenStream) -> syn::Result<TokenStr
     })
 }
 
-pub(crate) fn contains_impl_trait(ty: &Type) -> bool {
+/// The function an attribute is applied to; `attr` names the attribute in
+/// the errors, spanned at the offending token, and `const_msg` says why a
+/// `const fn` cannot take it.
+pub(crate) fn parse_fn(item: TokenStream, attr: &str, const_msg: &str) -> syn::Result<ItemFn> {
+    let func: ItemFn = syn::parse2(item.clone()).map_err(|_| {
+        let span = item
+            .into_iter()
+            .next()
+            .map_or_else(Span::call_site, |t| t.span());
+        syn::Error::new(span, format!("#[{attr}] can only be applied to functions"))
+    })?;
+    if let Some(c) = &func.sig.constness {
+        return Err(syn::Error::new_spanned(c, format!("#[{attr}] {const_msg}")));
+    }
+    Ok(func)
+}
+
+/// The declared return type, unless it hides an `impl Trait` (which cannot
+/// be written again in the expansion).
+pub(crate) fn declared_return(sig: &Signature) -> Option<Box<Type>> {
+    match &sig.output {
+        ReturnType::Type(_, ty) if !contains_impl_trait(ty) => Some(ty.clone()),
+        _ => None,
+    }
+}
+
+fn contains_impl_trait(ty: &Type) -> bool {
     struct Finder(bool);
     impl Visit<'_> for Finder {
         fn visit_type_impl_trait(&mut self, _: &syn::TypeImplTrait) {

@@ -2,26 +2,14 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
-use syn::{ItemFn, LitStr, ReturnType};
+use syn::{ItemFn, LitStr};
 
-use crate::expand::contains_impl_trait;
+use crate::expand::{declared_return, parse_fn};
 use crate::run_attr::RunArgs;
 
 /// Expands the attribute on `item`.
 pub(crate) fn expand(args: RunArgs, item: TokenStream) -> syn::Result<TokenStream> {
-    let func: ItemFn = syn::parse2(item.clone()).map_err(|_| {
-        let span = item
-            .into_iter()
-            .next()
-            .map_or_else(Span::call_site, |t| t.span());
-        syn::Error::new(span, "#[instrument_run] can only be applied to functions")
-    })?;
-    if let Some(c) = &func.sig.constness {
-        return Err(syn::Error::new_spanned(
-            c,
-            "#[instrument_run] cannot run a `const fn`",
-        ));
-    }
+    let func = parse_fn(item, "instrument_run", "cannot run a `const fn`")?;
     let pipeline = args
         .pipeline
         .unwrap_or_else(|| LitStr::new(&func.sig.ident.to_string(), func.sig.ident.span()));
@@ -31,10 +19,7 @@ pub(crate) fn expand(args: RunArgs, item: TokenStream) -> syn::Result<TokenStrea
         sig,
         block,
     } = func;
-    let ret_ty = match &sig.output {
-        ReturnType::Type(_, ty) if !contains_impl_trait(ty) => Some(ty.clone()),
-        _ => None,
-    };
+    let ret_ty = declared_return(&sig);
     let private = quote!(::pipeline_telemetry::__private);
     let start = match &args.pipeline_id {
         Some(id) => quote! {
