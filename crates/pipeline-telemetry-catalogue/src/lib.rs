@@ -3,7 +3,8 @@
 //! This crate is the single place where metric names, their DogStatsD types,
 //! units and tag keys are declared. The emitting code, the generated
 //! dashboards and monitors, and `docs/metrics.md` all read these
-//! declarations, so they can never disagree.
+//! declarations, so they can never disagree. The environment variables the
+//! crates read are named once as well, in [`env`](mod@env).
 //!
 //! ```
 //! use pipeline_telemetry_catalogue::{MetricKind, PIPELINE_STAGE_DURATION};
@@ -14,6 +15,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod env;
 pub mod logs;
 pub mod markdown;
 

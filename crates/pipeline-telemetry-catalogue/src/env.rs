@@ -1,0 +1,186 @@
+//! Every environment variable pipeline-telemetry reads, named once.
+//!
+//! The crates that read them (the DogStatsD exporter, the OTLP exporter,
+//! the facade's `init()` and run continuation, the subprocess layer) use
+//! these constants, never the string literals, and their builders' docs
+//! link here. Each constant says what the variable sets and its default
+//! when it is unset or empty.
+//!
+//! `DD_TAGS` is parsed by [`dd_tags`] only, and one of its entries split by
+//! [`split_tag`] only.
+
+/// The Datadog Agent's host: DogStatsD goes to `udp://<host>:8125`
+/// ([`DD_DOGSTATSD_PORT`]), OTLP to `http://<host>:4317` (4318 over HTTP)
+/// when [`OTEL_EXPORTER_OTLP_ENDPOINT`] is unset. It may also hold a
+/// DogStatsD URL (`unix:///...`). Default: no Agent (metrics and spans go
+/// to the console).
+pub const DD_AGENT_HOST: &str = "DD_AGENT_HOST";
+/// The DogStatsD port used with [`DD_AGENT_HOST`]. Default `8125`.
+pub const DD_DOGSTATSD_PORT: &str = "DD_DOGSTATSD_PORT";
+/// The DogStatsD address as a URL (`udp://host:port`, `unix:///path`,
+/// `unixgram:///path`, `unixstream:///path`); wins over [`DD_AGENT_HOST`].
+/// Default: unset.
+pub const DD_DOGSTATSD_URL: &str = "DD_DOGSTATSD_URL";
+/// Unified service tag `service` (metrics), `service.name` (spans),
+/// `dd.service` (logs). Default: unset (the OTLP exporter then uses
+/// [`OTEL_SERVICE_NAME`], else `unknown_service:<executable name>`).
+pub const DD_SERVICE: &str = "DD_SERVICE";
+/// Unified service tag `env`. Default: unset.
+pub const DD_ENV: &str = "DD_ENV";
+/// Unified service tag `version`. Default: unset.
+pub const DD_VERSION: &str = "DD_VERSION";
+/// Global tags, `key:value` or bare, separated by commas or spaces (parsed
+/// by [`dd_tags`]): on every metric, and as resource attributes of spans
+/// (those with a value). Default: none.
+pub const DD_TAGS: &str = "DD_TAGS";
+/// The entity id sent as the `dd.internal.entity_id` metric tag (set by the
+/// Datadog Admission Controller). Default: unset.
+pub const DD_ENTITY_ID: &str = "DD_ENTITY_ID";
+/// The external environment sent as `|e:` on metric lines (origin
+/// detection). Default: unset.
+pub const DD_EXTERNAL_ENV: &str = "DD_EXTERNAL_ENV";
+/// The tag cardinality sent as `|card:` on metric lines (`none`, `low`,
+/// `orchestrator`, `high`). Default: unset (the Agent decides).
+pub const DD_CARDINALITY: &str = "DD_CARDINALITY";
+/// The older name of [`DD_CARDINALITY`], read when that one is unset.
+pub const DATADOG_CARDINALITY: &str = "DATADOG_CARDINALITY";
+/// `false`, `0` or `no` turns origin detection (the container id sent as
+/// `|c:`) off. Default: on.
+pub const DD_ORIGIN_DETECTION_ENABLED: &str = "DD_ORIGIN_DETECTION_ENABLED";
+
+/// The service name of spans when [`DD_SERVICE`] is unset. Default: unset.
+pub const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
+/// Extra resource attributes of spans, `key=value,...` with
+/// percent-encoded values. Default: none.
+pub const OTEL_RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
+/// The OTLP receiver's base URL (`http://host:4317` for gRPC,
+/// `http://host:4318` for HTTP/protobuf); setting it turns OTLP export of
+/// spans on. Default: unset (from [`DD_AGENT_HOST`], else spans go to the
+/// console).
+pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// The OTLP transport: `grpc` or `http/protobuf`. Default: implied by the
+/// endpoint's port (4317 is gRPC, any other HTTP/protobuf), else `grpc`.
+pub const OTEL_EXPORTER_OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
+/// Where spans go when [`PIPELINE_TELEMETRY_TRACES`] is unset: `otlp`,
+/// `console` or `none`. Default: `otlp` with an endpoint, else `console`.
+pub const OTEL_TRACES_EXPORTER: &str = "OTEL_TRACES_EXPORTER";
+/// `otlp` exports log events as OTLP log records when
+/// [`PIPELINE_TELEMETRY_OTLP_LOGS`] is unset. Default: off.
+pub const OTEL_LOGS_EXPORTER: &str = "OTEL_LOGS_EXPORTER";
+/// Bound of each OTLP export queue. Default 2048.
+pub const OTEL_BSP_MAX_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
+/// Most spans or records in one OTLP export request. Default 512.
+pub const OTEL_BSP_MAX_EXPORT_BATCH_SIZE: &str = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE";
+/// Longest wait of a finished span before export, in milliseconds.
+/// Default 2000.
+pub const OTEL_BSP_SCHEDULE_DELAY: &str = "OTEL_BSP_SCHEDULE_DELAY";
+/// Limit of one OTLP export request, in milliseconds. Default 10000.
+pub const OTEL_BSP_EXPORT_TIMEOUT: &str = "OTEL_BSP_EXPORT_TIMEOUT";
+
+/// Where spans go: `otlp`, `console` or `off` (wins over
+/// [`OTEL_TRACES_EXPORTER`]). Default: `otlp` with an endpoint, else
+/// `console`.
+pub const PIPELINE_TELEMETRY_TRACES: &str = "PIPELINE_TELEMETRY_TRACES";
+/// How log lines are written: `json` or `human`. Default `human`.
+pub const PIPELINE_TELEMETRY_LOG_FORMAT: &str = "PIPELINE_TELEMETRY_LOG_FORMAT";
+/// `true` exports log events as OTLP log records too (wins over
+/// [`OTEL_LOGS_EXPORTER`]). Default `false`.
+pub const PIPELINE_TELEMETRY_OTLP_LOGS: &str = "PIPELINE_TELEMETRY_OTLP_LOGS";
+/// Which spans are traced, in [`RUST_LOG`] syntax. Default `info`.
+pub const PIPELINE_TELEMETRY_TRACE_FILTER: &str = "PIPELINE_TELEMETRY_TRACE_FILTER";
+/// Which log events are written (tracing-subscriber's `EnvFilter` syntax).
+/// Default `info`.
+pub const RUST_LOG: &str = "RUST_LOG";
+/// Set (to anything) turns colours off in human-readable log lines.
+/// Default: colours on a terminal.
+pub const NO_COLOR: &str = "NO_COLOR";
+
+/// The run's `pipeline_id`, set by a launcher (and by the subprocess layer
+/// for its children). Default: from [`BAGGAGE`], else a fresh id.
+pub const PIPELINE_ID: &str = "PIPELINE_ID";
+/// The W3C `traceparent` of the launching process (OpenTelemetry's
+/// environment carrier). Default: unset (a new trace).
+pub const TRACEPARENT: &str = "TRACEPARENT";
+/// The W3C `tracestate` of the launching process. Default: unset.
+pub const TRACESTATE: &str = "TRACESTATE";
+/// The W3C `baggage` of the launching process. Default: unset.
+pub const BAGGAGE: &str = "BAGGAGE";
+
+/// Splits one tag written as in [`DD_TAGS`] at its first `:`: `key:value`
+/// gives `(key, Some(value))`; a bare tag, or one with an empty value
+/// (`key:`), gives `(tag, None)`. Nothing is trimmed or cleaned.
+///
+/// ```
+/// use pipeline_telemetry_catalogue::env::split_tag;
+/// assert_eq!(split_tag("team:data:eng"), ("team", Some("data:eng")));
+/// assert_eq!(split_tag("beta"), ("beta", None));
+/// assert_eq!(split_tag("beta:"), ("beta", None));
+/// ```
+pub fn split_tag(tag: &str) -> (&str, Option<&str>) {
+    match tag.split_once(':') {
+        Some((k, v)) if !v.is_empty() => (k, Some(v)),
+        Some((k, _)) => (k, None),
+        None => (tag, None),
+    }
+}
+
+/// The tags of a [`DD_TAGS`] value: entries separated by commas or spaces,
+/// each trimmed, empty ones skipped, then split by [`split_tag`]. Tags are
+/// not cleaned here (each consumer cleans them for its wire format).
+///
+/// ```
+/// use pipeline_telemetry_catalogue::env::dd_tags;
+/// let tags: Vec<_> = dd_tags("team:data, region:eu beta").collect();
+/// assert_eq!(tags, [("team", Some("data")), ("region", Some("eu")), ("beta", None)]);
+/// ```
+pub fn dd_tags(raw: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
+    raw.split([',', ' '])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(split_tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(raw: &str) -> Vec<(&str, Option<&str>)> {
+        dd_tags(raw).collect()
+    }
+
+    #[test]
+    fn commas_and_spaces_both_separate() {
+        assert_eq!(
+            parsed("a:1,b:2 c:3, d:4"),
+            [
+                ("a", Some("1")),
+                ("b", Some("2")),
+                ("c", Some("3")),
+                ("d", Some("4"))
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_entries_are_skipped() {
+        assert!(parsed("").is_empty());
+        assert!(parsed(" , ,,  ").is_empty());
+        assert_eq!(parsed(",a:1,,\tb ,"), [("a", Some("1")), ("b", None)]);
+    }
+
+    #[test]
+    fn key_value_and_bare_tags() {
+        assert_eq!(
+            parsed("team:data beta key: url:http://x:1"),
+            [
+                ("team", Some("data")),
+                ("beta", None),
+                ("key", None),
+                ("url", Some("http://x:1")),
+            ]
+        );
+        // An empty key is kept: the consumer decides (DogStatsD cleans the
+        // value into a bare tag, a resource attribute needs a key).
+        assert_eq!(parsed(":v"), [("", Some("v"))]);
+    }
+}
