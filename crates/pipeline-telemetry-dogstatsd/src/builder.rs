@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::error::{ConfigError, InstallError};
+use pipeline_telemetry_catalogue::env as vars;
+
+use crate::error::InstallError;
 use crate::flusher::{self, Exporter};
 use crate::guard::DogStatsDGuard;
 use crate::origin::Origin;
@@ -12,10 +14,17 @@ use crate::target::Target;
 use crate::transport::{Console, Transport, Udp, UnixStreamTransport, Unixgram};
 use crate::udp::{self, Resolver};
 
-/// The default flush interval.
+mod env;
+
+/// The default flush interval (no environment variable sets it).
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Builds and starts a DogStatsD exporter.
+///
+/// Each setter's doc names its default and the environment variable that
+/// sets the same thing (declared in [`pipeline_telemetry_catalogue::env`]).
+/// The environment is read only by [`from_env`](Self::from_env) and
+/// [`with_env_tags`](Self::with_env_tags); a setter called afterwards wins.
 ///
 /// ```
 /// use pipeline_telemetry_dogstatsd::{DogStatsDBuilder, MemorySink, Target, CounterHandle};
@@ -34,7 +43,8 @@ pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct DogStatsDBuilder {
     target: Target,
-    /// `(key, Some(value))`, or a bare tag `(tag, None)` from `DD_TAGS`.
+    /// `(key, Some(value))`, or a bare tag `(tag, None)` from
+    /// [`DD_TAGS`](vars::DD_TAGS).
     tags: Vec<(String, Option<String>)>,
     flush_interval: Duration,
     max_payload: Option<usize>,
@@ -58,11 +68,14 @@ impl std::fmt::Debug for CustomResolver {
     }
 }
 
-/// The default interval of the client's own telemetry.
+/// The default interval of the client's own telemetry (no environment
+/// variable sets it).
 pub const DEFAULT_TELEMETRY_INTERVAL: Duration = Duration::from_secs(10);
 
 impl DogStatsDBuilder {
-    /// An exporter sending to `target`, with no global tags.
+    /// An exporter sending to `target`, with no global tags and every other
+    /// setting at its default; the environment is not read (see
+    /// [`from_env`](Self::from_env) and [`with_env_tags`](Self::with_env_tags)).
     pub fn new(target: Target) -> Self {
         DogStatsDBuilder {
             target,
@@ -80,98 +93,55 @@ impl DogStatsDBuilder {
         }
     }
 
-    /// Configuration from Datadog's environment variables: the target from
-    /// `DD_DOGSTATSD_URL` / `DD_AGENT_HOST` + `DD_DOGSTATSD_PORT` (default
-    /// `udp://127.0.0.1:8125`), the tags `service`, `env`, `version` from
-    /// `DD_SERVICE`, `DD_ENV`, `DD_VERSION`, and those in `DD_TAGS`.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let target = Target::from_env()?.unwrap_or_default();
-        Ok(Self::new(target).with_env_tags())
-    }
-
-    /// Adds the unified service tags, `DD_TAGS`, `DD_ENTITY_ID` and the
-    /// origin-detection settings (`DD_EXTERNAL_ENV`, `DD_CARDINALITY`,
-    /// `DD_ORIGIN_DETECTION_ENABLED`) from the environment.
-    pub fn with_env_tags(self) -> Self {
-        self.with_env_tags_from(|k| std::env::var(k).ok())
-    }
-
-    /// [`with_env_tags`](Self::with_env_tags) with a custom lookup.
-    pub fn with_env_tags_from(mut self, var: impl Fn(&str) -> Option<String>) -> Self {
-        for (key, name) in [
-            ("service", "DD_SERVICE"),
-            ("env", "DD_ENV"),
-            ("version", "DD_VERSION"),
-        ] {
-            if let Some(v) = var(name).filter(|v| !v.trim().is_empty()) {
-                self = self.with_tag(key, v.trim());
-            }
-        }
-        if let Some(tags) = var("DD_TAGS") {
-            self = self.with_tags_str(&tags);
-        }
-        let set = |k: &str| {
-            var(k)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        if let Some(id) = set("DD_ENTITY_ID") {
-            self = self.with_tag("dd.internal.entity_id", id);
-        }
-        if let Some(e) = set("DD_EXTERNAL_ENV") {
-            self.external_env = Some(e);
-        }
-        if let Some(c) = set("DD_CARDINALITY").or_else(|| set("DATADOG_CARDINALITY")) {
-            self.cardinality = Some(c.to_ascii_lowercase());
-        }
-        if let Some(v) = set("DD_ORIGIN_DETECTION_ENABLED") {
-            self.origin_detection =
-                !matches!(v.to_ascii_lowercase().as_str(), "false" | "0" | "no");
-        }
-        self
-    }
-
-    /// Turns origin detection (the container id read from
-    /// `/proc/self/cgroup`, sent as `|c:`) on or off (default on, or
-    /// `DD_ORIGIN_DETECTION_ENABLED`).
+    /// Turns origin detection (the container id read from `/proc/self/cgroup`,
+    /// sent as `|c:`) on or off. Default: on. Environment:
+    /// [`DD_ORIGIN_DETECTION_ENABLED`](vars::DD_ORIGIN_DETECTION_ENABLED)
+    /// (`false`, `0` or `no` turns it off).
     pub fn with_origin_detection(mut self, enabled: bool) -> Self {
         self.origin_detection = enabled;
         self
     }
 
-    /// Sets the container id sent as `|c:` instead of detecting it (sent
-    /// even with origin detection off, as the official clients do).
+    /// Sets the container id sent as `|c:` instead of detecting it (sent even
+    /// with origin detection off, as the official clients do). Default:
+    /// detected when origin detection is on. No environment variable.
     pub fn with_container_id(mut self, id: impl Into<String>) -> Self {
         self.container_id = Some(id.into());
         self
     }
 
-    /// Sets the external environment sent as `|e:` (`DD_EXTERNAL_ENV`).
+    /// Sets the external environment sent as `|e:`. Default: none. Environment:
+    /// [`DD_EXTERNAL_ENV`](vars::DD_EXTERNAL_ENV).
     pub fn with_external_env(mut self, env: impl Into<String>) -> Self {
         self.external_env = Some(env.into());
         self
     }
 
-    /// Sets the tag cardinality sent as `|card:` (`DD_CARDINALITY`:
-    /// `none`, `low`, `orchestrator`, `high`).
+    /// Sets the tag cardinality sent as `|card:` (`none`, `low`,
+    /// `orchestrator`, `high`). Default: none (the Agent decides). Environment:
+    /// [`DD_CARDINALITY`](vars::DD_CARDINALITY), else
+    /// [`DATADOG_CARDINALITY`](vars::DATADOG_CARDINALITY).
     pub fn with_cardinality(mut self, cardinality: impl Into<String>) -> Self {
         self.cardinality = Some(cardinality.into());
         self
     }
 
-    /// Sets `dd.internal.entity_id` (`DD_ENTITY_ID`).
+    /// Sets the `dd.internal.entity_id` tag. Default: none. Environment:
+    /// [`DD_ENTITY_ID`](vars::DD_ENTITY_ID).
     pub fn with_entity_id(self, id: impl Into<String>) -> Self {
         self.with_tag("dd.internal.entity_id", id)
     }
 
-    /// Turns the client's own telemetry (`datadog.dogstatsd.client.*`, every
-    /// 10 s by default) on or off.
+    /// Turns the client's own telemetry (`datadog.dogstatsd.client.*`) on or
+    /// off. Default: on, every [`DEFAULT_TELEMETRY_INTERVAL`]. No environment
+    /// variable.
     pub fn with_telemetry(mut self, enabled: bool) -> Self {
         self.telemetry = enabled.then_some(self.telemetry.unwrap_or(DEFAULT_TELEMETRY_INTERVAL));
         self
     }
 
-    /// How often the client's telemetry is sent.
+    /// How often the client's telemetry is sent (and turns it on). Default:
+    /// [`DEFAULT_TELEMETRY_INTERVAL`]. No environment variable.
     pub fn with_telemetry_interval(mut self, interval: Duration) -> Self {
         self.telemetry = Some(interval.max(Duration::from_millis(1)));
         self
@@ -198,24 +168,26 @@ impl DogStatsDBuilder {
     /// Past it, the series keeps a uniformly chosen subset (reservoir
     /// sampling) and sends it with the matching `|@rate`, so Datadog's
     /// count and percentiles stay unbiased while the flusher's work and the
-    /// bytes sent stay bounded at any call rate.
+    /// bytes sent stay bounded at any call rate. No environment variable.
     pub fn with_max_samples_per_series(mut self, max: usize) -> Self {
         self.max_samples = max.max(1);
         self
     }
 
-    /// How often the Agent's host name (a UDP target given by name, such
-    /// as `DD_AGENT_HOST=datadog-agent`) is resolved again (default 30 s).
-    /// It is also resolved again soon after a send error, and retried
-    /// every second while it does not resolve. Resolution happens on the
-    /// flusher, never in [`start`](Self::start).
+    /// How often the Agent's host name (a UDP target given by name, such as
+    /// `DD_AGENT_HOST=datadog-agent`) is resolved again. Default:
+    /// [`DEFAULT_RESOLVE_INTERVAL`](crate::DEFAULT_RESOLVE_INTERVAL) (30 s). No
+    /// environment variable. It is also resolved again soon after a send error,
+    /// and retried every second while it does not resolve. Resolution happens
+    /// on the flusher, never in [`start`](Self::start).
     pub fn with_resolve_interval(mut self, interval: Duration) -> Self {
         self.resolve_interval = interval.max(Duration::from_millis(1));
         self
     }
 
     /// Resolves the UDP target's `host:port` with `resolve` instead of the
-    /// system resolver (service discovery of your own, or tests).
+    /// system resolver (service discovery of your own, or tests). Default: the
+    /// system resolver. No environment variable.
     ///
     /// ```
     /// use std::net::SocketAddr;
@@ -231,28 +203,38 @@ impl DogStatsDBuilder {
         self
     }
 
-    /// Replaces the target.
+    /// Replaces the target. Default: the one given to [`new`](Self::new);
+    /// [`from_env`](Self::from_env) takes it from
+    /// [`DD_DOGSTATSD_URL`](vars::DD_DOGSTATSD_URL), else
+    /// [`DD_AGENT_HOST`](vars::DD_AGENT_HOST) and
+    /// [`DD_DOGSTATSD_PORT`](vars::DD_DOGSTATSD_PORT), else
+    /// `udp://127.0.0.1:8125` ([`Target::default`]).
     pub fn with_target(mut self, target: Target) -> Self {
         self.target = target;
         self
     }
 
-    /// Sets the `service` tag.
+    /// Sets the `service` tag. Default: none. Environment:
+    /// [`DD_SERVICE`](vars::DD_SERVICE).
     pub fn with_service(self, service: impl Into<String>) -> Self {
         self.with_tag("service", service)
     }
 
-    /// Sets the `env` tag.
+    /// Sets the `env` tag. Default: none. Environment:
+    /// [`DD_ENV`](vars::DD_ENV).
     pub fn with_env(self, env: impl Into<String>) -> Self {
         self.with_tag("env", env)
     }
 
-    /// Sets the `version` tag.
+    /// Sets the `version` tag. Default: none. Environment:
+    /// [`DD_VERSION`](vars::DD_VERSION).
     pub fn with_version(self, version: impl Into<String>) -> Self {
         self.with_tag("version", version)
     }
 
-    /// Adds a global tag, replacing one with the same key.
+    /// Adds a global tag, replacing one with the same key. Default: no tags.
+    /// Environment: [`DD_TAGS`](vars::DD_TAGS) (see
+    /// [`with_tags_str`](Self::with_tags_str)).
     pub fn with_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         let key = key.into();
         self.tags.retain(|(k, _)| *k != key);
@@ -260,38 +242,38 @@ impl DogStatsDBuilder {
         self
     }
 
-    /// Adds tags written as in `DD_TAGS`: `key:value` or bare, separated by
-    /// commas or spaces. Each is cleaned like every other tag: a tag starts
-    /// with a letter (leading characters that are not are dropped, and a
+    /// Adds tags written as in [`DD_TAGS`](vars::DD_TAGS): `key:value` or bare,
+    /// separated by commas or spaces (parsed by [`dd_tags`](vars::dd_tags), the
+    /// one parser of that format). Each is cleaned like every other tag: a tag
+    /// starts with a letter (leading characters that are not are dropped, and a
     /// tag with no letter is dropped), other separators become `_`.
     ///
     /// ```
-    /// use pipeline_telemetry_dogstatsd::{DogStatsDBuilder, Target};
-    /// let b = DogStatsDBuilder::new(Target::Console).with_tags_str("team:data, #region:eu|w 42 beta");
+    /// use pipeline_telemetry_dogstatsd::{DogStatsDBuilder, Target}; let b =
+    /// DogStatsDBuilder::new(Target::Console).with_tags_str("team:data, #region:eu|w 42 beta");
     /// assert_eq!(b.global_tags(), "team:data,region:eu_w,beta");
     /// ```
     pub fn with_tags_str(mut self, tags: &str) -> Self {
-        for raw in tags
-            .split([',', ' '])
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            match raw.split_once(':') {
-                Some((k, v)) if !v.is_empty() => self = self.with_tag(k, v),
-                Some((k, _)) => self.tags.push((k.to_owned(), None)),
-                None => self.tags.push((raw.to_owned(), None)),
+        for (key, value) in vars::dd_tags(tags) {
+            match value {
+                Some(v) => self = self.with_tag(key, v),
+                None => self.tags.push((key.to_owned(), None)),
             }
         }
         self
     }
 
-    /// How often to flush (default 1 s). Buffers filling up flush earlier.
+    /// How often to flush. Default: [`DEFAULT_FLUSH_INTERVAL`] (1 s). Buffers
+    /// filling up flush earlier. No environment variable.
     pub fn with_flush_interval(mut self, interval: Duration) -> Self {
         self.flush_interval = interval.max(Duration::from_millis(1));
         self
     }
 
-    /// The largest datagram (default 1432 bytes over UDP, 8192 over UDS).
+    /// The largest datagram. Default:
+    /// [`UDP_MAX_PAYLOAD`](crate::UDP_MAX_PAYLOAD) (1432 bytes) over UDP,
+    /// [`UDS_MAX_PAYLOAD`](crate::UDS_MAX_PAYLOAD) (8192) over Unix sockets. No
+    /// environment variable.
     pub fn with_max_payload(mut self, bytes: usize) -> Self {
         self.max_payload = Some(bytes);
         self
@@ -324,8 +306,11 @@ impl DogStatsDBuilder {
     /// Starts the exporter and installs it as the global `metrics`
     /// recorder, so `metrics::counter!` and friends flow through it.
     ///
-    /// Fails with [`InstallError::RecorderAlreadySet`] if another recorder
-    /// is installed.
+    /// # Errors
+    ///
+    /// [`InstallError::RecorderAlreadySet`] if another recorder is
+    /// installed (nothing is started then), or any error of
+    /// [`start`](Self::start).
     pub fn install(self) -> Result<DogStatsDGuard, InstallError> {
         recorder::install()?;
         self.start()
@@ -333,6 +318,13 @@ impl DogStatsDBuilder {
 
     /// Starts the exporter without touching the global `metrics` recorder
     /// (the native handles and `#[instrument_stage]` still record).
+    ///
+    /// # Errors
+    ///
+    /// [`InstallError::Connect`] when the UDP socket or the console writer
+    /// cannot be opened (Unix socket targets connect lazily and never fail
+    /// here), and [`InstallError::AlreadyRunning`] when another exporter is
+    /// running in this process.
     pub fn start(self) -> Result<DogStatsDGuard, InstallError> {
         let max_payload = self
             .max_payload

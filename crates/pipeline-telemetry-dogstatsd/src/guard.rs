@@ -33,6 +33,11 @@ impl DogStatsDGuard {
     }
 
     /// Flushes and stops, waiting at most `timeout` for a flush in progress.
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownError::TimedOut`] when a flush in progress is still running
+    /// after `timeout`; what it held may be lost.
     pub fn shutdown(mut self, timeout: Duration) -> Result<(), ShutdownError> {
         self.stopped = true;
         flusher::stop(timeout)

@@ -48,6 +48,11 @@ impl MemorySink {
     /// Every metric line, parsed (events and service checks are left
     /// out; see [`MemorySink::events_and_checks`]). Lines that do not parse
     /// are returned as errors so that a test sees them.
+    ///
+    /// # Errors
+    ///
+    /// The [`ParseError`](parse::ParseError) of the first metric line that
+    /// does not parse.
     pub fn metrics(&self) -> Result<Vec<ParsedMetric>, parse::ParseError> {
         self.lines()
             .iter()

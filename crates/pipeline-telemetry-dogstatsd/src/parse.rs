@@ -70,6 +70,13 @@ fn err(line: &str, reason: &'static str) -> ParseError {
 /// assert_eq!(m.name, "pipeline.runs");
 /// assert_eq!(m.tag("pipeline"), Some("etl"));
 /// ```
+///
+/// # Errors
+///
+/// [`ParseError`] naming the line and the reason when the line has no `:`
+/// after the name, an empty name, a missing or unknown type, a value that
+/// is not a finite number, a sample rate or timestamp that is not a
+/// number, or a field this parser does not know.
 pub fn parse_line(line: &str) -> Result<ParsedMetric, ParseError> {
     let mut fields = line.split('|');
     let head = fields.next().unwrap_or_default();
@@ -127,6 +134,11 @@ pub fn parse_line(line: &str) -> Result<ParsedMetric, ParseError> {
 
 /// Parses every line of a datagram (lines separated by `\n`; a trailing
 /// newline is allowed).
+///
+/// # Errors
+///
+/// The [`ParseError`] of the first line that does not parse (see
+/// [`parse_line`]).
 pub fn parse_datagram(datagram: &str) -> Result<Vec<ParsedMetric>, ParseError> {
     datagram
         .split('\n')

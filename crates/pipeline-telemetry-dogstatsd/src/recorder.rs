@@ -18,6 +18,11 @@ static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 /// Installs [`DogStatsDRecorder`] as the global `metrics` recorder.
 /// Succeeds if it is already installed; fails if another recorder is.
+///
+/// # Errors
+///
+/// [`InstallError::RecorderAlreadySet`] when another `metrics` recorder is
+/// the global one.
 pub fn install() -> Result<(), InstallError> {
     if INSTALLED.load(Ordering::Acquire) {
         return Ok(());

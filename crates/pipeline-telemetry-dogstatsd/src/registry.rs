@@ -292,7 +292,7 @@ pub fn note_folded() {
 }
 
 /// How many series are registered.
-pub fn len() -> usize {
+pub(crate) fn len() -> usize {
     REGISTRY
         .list
         .read()

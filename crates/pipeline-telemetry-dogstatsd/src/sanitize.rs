@@ -156,10 +156,9 @@ pub fn push_bare_tag(out: &mut String, raw: &str) -> bool {
 /// assert!(!push_raw_tag(&mut s, "123"));
 /// ```
 pub fn push_raw_tag(out: &mut String, raw: &str) -> bool {
-    match raw.split_once(':') {
-        Some((k, v)) if !v.is_empty() => push_tag(out, k, v),
-        Some((k, _)) => push_bare_tag(out, k),
-        None => push_bare_tag(out, raw),
+    match pipeline_telemetry_catalogue::env::split_tag(raw) {
+        (k, Some(v)) => push_tag(out, k, v),
+        (tag, None) => push_bare_tag(out, tag),
     }
 }
 

@@ -17,11 +17,11 @@ use crossbeam_queue::ArrayQueue;
 use crate::ring::{Pushed, Ring};
 
 /// How many threads can own a shard at once; more threads share one.
-pub const EXCLUSIVE_SHARDS: usize = 64;
+pub(crate) const EXCLUSIVE_SHARDS: usize = 64;
 /// Counters per lazily allocated segment.
-pub const SEGMENT: usize = 256;
+pub(crate) const SEGMENT: usize = 256;
 /// Segments per shard: at most `SEGMENT * SEGMENTS` counters in a process.
-pub const SEGMENTS: usize = 256;
+pub(crate) const SEGMENTS: usize = 256;
 
 type Segment = Box<[AtomicU64; SEGMENT]>;
 

@@ -3,12 +3,15 @@
 
 use std::path::PathBuf;
 
+use pipeline_telemetry_catalogue::env::{DD_AGENT_HOST, DD_DOGSTATSD_PORT, DD_DOGSTATSD_URL};
+
 use crate::error::ConfigError;
 use crate::transport::MemorySink;
 
-/// The default Agent address.
+/// The default Agent address (when [`DD_AGENT_HOST`] and
+/// [`DD_DOGSTATSD_URL`] are unset and the fallback is the Agent).
 pub const DEFAULT_HOST: &str = "127.0.0.1";
-/// The default DogStatsD port.
+/// The default DogStatsD port (when [`DD_DOGSTATSD_PORT`] is unset).
 pub const DEFAULT_PORT: u16 = 8125;
 /// The default payload limit over UDP (fits a 1500-byte MTU).
 pub const UDP_MAX_PAYLOAD: usize = 1432;
@@ -35,30 +38,42 @@ pub enum Target {
 }
 
 impl Target {
-    /// The target named by `DD_DOGSTATSD_URL`, else `DD_AGENT_HOST` (+
-    /// `DD_DOGSTATSD_PORT`); `Ok(None)` when neither is set.
+    /// The target named by [`DD_DOGSTATSD_URL`], else [`DD_AGENT_HOST`] (+
+    /// [`DD_DOGSTATSD_PORT`]); `Ok(None)` when neither is set.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_lookup`](Self::from_lookup).
     pub fn from_env() -> Result<Option<Target>, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
     /// [`Target::from_env`] with a custom variable lookup.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the variable when `DD_DOGSTATSD_URL` (or a
+    /// `DD_AGENT_HOST` holding a URL) is not a URL
+    /// [`parse_url`](Self::parse_url) accepts, or `DD_DOGSTATSD_PORT` is not
+    /// a port number.
     pub fn from_lookup(
         var: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<Target>, ConfigError> {
         let get = |k: &str| var(k).filter(|v| !v.trim().is_empty());
-        if let Some(url) = get("DD_DOGSTATSD_URL") {
-            return Self::parse_url(&url, "DD_DOGSTATSD_URL").map(Some);
+        if let Some(url) = get(DD_DOGSTATSD_URL) {
+            return Self::parse_url(&url, DD_DOGSTATSD_URL).map(Some);
         }
-        let Some(host) = get("DD_AGENT_HOST") else {
+        let Some(host) = get(DD_AGENT_HOST) else {
             return Ok(None);
         };
         if host.contains("://") {
-            return Self::parse_url(&host, "DD_AGENT_HOST").map(Some);
+            return Self::parse_url(&host, DD_AGENT_HOST).map(Some);
         }
-        let port = match get("DD_DOGSTATSD_PORT") {
-            Some(p) => p.trim().parse::<u16>().map_err(|_| {
-                ConfigError::new("DD_DOGSTATSD_PORT", p.clone(), "not a port number")
-            })?,
+        let port = match get(DD_DOGSTATSD_PORT) {
+            Some(p) => p
+                .trim()
+                .parse::<u16>()
+                .map_err(|_| ConfigError::new(DD_DOGSTATSD_PORT, p.clone(), "not a port number"))?,
             None => DEFAULT_PORT,
         };
         Ok(Some(Target::Udp(join_host_port(host.trim(), port))))
@@ -72,6 +87,12 @@ impl Target {
     /// let t = Target::parse_url("udp://127.0.0.1:8125", "code").unwrap();
     /// assert!(matches!(t, Target::Udp(a) if a == "127.0.0.1:8125"));
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] with `setting` = `source_name` when the URL has no
+    /// scheme, an unsupported scheme, no host after `udp://` (or a path),
+    /// or a socket path that is not absolute.
     pub fn parse_url(url: &str, source_name: &'static str) -> Result<Target, ConfigError> {
         let bad = |reason: &str| ConfigError::new(source_name, url, reason);
         let url = url.trim();
@@ -147,8 +168,8 @@ mod tests {
     #[test]
     fn url_wins_over_host_and_port() {
         let t = Target::from_lookup(env(&[
-            ("DD_DOGSTATSD_URL", "udp://10.0.0.1:9125"),
-            ("DD_AGENT_HOST", "agent"),
+            (DD_DOGSTATSD_URL, "udp://10.0.0.1:9125"),
+            (DD_AGENT_HOST, "agent"),
         ]));
         assert!(matches!(t, Ok(Some(Target::Udp(a))) if a == "10.0.0.1:9125"));
     }
@@ -156,18 +177,18 @@ mod tests {
     #[test]
     fn host_and_port_and_defaults() {
         let t = Target::from_lookup(env(&[
-            ("DD_AGENT_HOST", "agent"),
-            ("DD_DOGSTATSD_PORT", "9999"),
+            (DD_AGENT_HOST, "agent"),
+            (DD_DOGSTATSD_PORT, "9999"),
         ]));
         assert!(matches!(t, Ok(Some(Target::Udp(a))) if a == "agent:9999"));
-        let t = Target::from_lookup(env(&[("DD_AGENT_HOST", "::1")]));
+        let t = Target::from_lookup(env(&[(DD_AGENT_HOST, "::1")]));
         assert!(matches!(t, Ok(Some(Target::Udp(a))) if a == "[::1]:8125"));
         assert!(matches!(Target::from_lookup(env(&[])), Ok(None)));
     }
 
     #[test]
     fn unix_and_errors() {
-        let t = Target::from_lookup(env(&[("DD_AGENT_HOST", "unix:///var/run/dsd.socket")]));
+        let t = Target::from_lookup(env(&[(DD_AGENT_HOST, "unix:///var/run/dsd.socket")]));
         assert!(
             matches!(t, Ok(Some(Target::UnixDatagram(p))) if p.as_os_str() == "/var/run/dsd.socket")
         );
@@ -176,8 +197,7 @@ mod tests {
         assert!(Target::parse_url("tcp://x:1", "code").is_err());
         assert!(Target::parse_url("udp://", "code").is_err());
         assert!(
-            Target::from_lookup(env(&[("DD_AGENT_HOST", "a"), ("DD_DOGSTATSD_PORT", "x")]))
-                .is_err()
+            Target::from_lookup(env(&[(DD_AGENT_HOST, "a"), (DD_DOGSTATSD_PORT, "x")])).is_err()
         );
     }
 }

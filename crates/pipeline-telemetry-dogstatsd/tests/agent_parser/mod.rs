@@ -9,7 +9,7 @@
 #![allow(dead_code)]
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AgentEvent {
+pub(crate) struct AgentEvent {
     pub title: String,
     pub text: String,
     pub timestamp: Option<i64>,
@@ -22,7 +22,7 @@ pub struct AgentEvent {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AgentServiceCheck {
+pub(crate) struct AgentServiceCheck {
     pub name: String,
     pub status: u8,
     pub timestamp: Option<i64>,
@@ -32,7 +32,7 @@ pub struct AgentServiceCheck {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum AgentMessage {
+pub(crate) enum AgentMessage {
     Event(AgentEvent),
     ServiceCheck(AgentServiceCheck),
     /// Anything else is read as a metric sample by the Agent; kept raw.
@@ -41,7 +41,7 @@ pub enum AgentMessage {
 
 /// The lines the Agent reads from one datagram when `dogstatsd_eol_required`
 /// is set: only those ended by `\n`.
-pub fn eol_lines(datagram: &[u8]) -> (Vec<&[u8]>, usize) {
+pub(crate) fn eol_lines(datagram: &[u8]) -> (Vec<&[u8]>, usize) {
     let mut parts: Vec<&[u8]> = datagram.split(|&b| b == b'\n').collect();
     // The piece after the last `\n` is not a complete line.
     let unterminated = parts.pop().filter(|p| !p.is_empty()).map_or(0, |_| 1);
@@ -52,7 +52,7 @@ pub fn eol_lines(datagram: &[u8]) -> (Vec<&[u8]>, usize) {
 }
 
 /// Parses every complete line of a datagram.
-pub fn parse_datagram(datagram: &[u8]) -> Result<Vec<AgentMessage>, String> {
+pub(crate) fn parse_datagram(datagram: &[u8]) -> Result<Vec<AgentMessage>, String> {
     let (lines, unterminated) = eol_lines(datagram);
     if unterminated > 0 {
         return Err(format!(
@@ -62,7 +62,7 @@ pub fn parse_datagram(datagram: &[u8]) -> Result<Vec<AgentMessage>, String> {
     lines.into_iter().map(parse_message).collect()
 }
 
-pub fn parse_message(line: &[u8]) -> Result<AgentMessage, String> {
+pub(crate) fn parse_message(line: &[u8]) -> Result<AgentMessage, String> {
     if line.starts_with(b"_e{") {
         parse_event(line).map(AgentMessage::Event)
     } else if line.starts_with(b"_sc") {
@@ -98,7 +98,7 @@ fn clean_event_text(b: &[u8]) -> String {
     text(b).replace("\\n", "\n")
 }
 
-pub fn parse_event(message: &[u8]) -> Result<AgentEvent, String> {
+pub(crate) fn parse_event(message: &[u8]) -> Result<AgentEvent, String> {
     let sep = message
         .iter()
         .position(|&b| b == b':')
@@ -157,7 +157,7 @@ pub fn parse_event(message: &[u8]) -> Result<AgentEvent, String> {
     Ok(event)
 }
 
-pub fn parse_service_check(message: &[u8]) -> Result<AgentServiceCheck, String> {
+pub(crate) fn parse_service_check(message: &[u8]) -> Result<AgentServiceCheck, String> {
     if message.iter().filter(|&&b| b == b'|').count() < 2 || message.len() < 4 {
         return Err("invalid service check format".into());
     }
