@@ -46,6 +46,13 @@ pub enum CaptureError {
 /// assert_eq!(points.len(), 2);
 /// assert_eq!(points[1].timestamp, 1_700_000_000);
 /// ```
+///
+/// # Errors
+///
+/// For the first bad line (1-based `line_number`):
+/// [`CaptureError::Line`] when it is not valid DogStatsD, and
+/// [`CaptureError::Point`] when its metric type cannot be evaluated (see
+/// [`Point::from_parsed`]).
 pub fn parse_capture(text: &str, default_timestamp: u64) -> Result<Vec<Point>, CaptureError> {
     let mut points = Vec::new();
     let mut current = default_timestamp;

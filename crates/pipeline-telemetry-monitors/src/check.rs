@@ -55,6 +55,14 @@ pub enum CheckError {
 /// let bad = parse_metric_query("max:rabbitmq.queue.length{*} by {stage}").unwrap();
 /// assert!(check_metric_query(&bad, &[]).is_err());
 /// ```
+///
+/// # Errors
+///
+/// [`CheckError::UnknownMetric`] when the metric is not in the catalogue,
+/// [`CheckError::UnknownTemplateVariable`] when a `$variable` is not in
+/// `template_variables`, and [`CheckError::UnknownTagKey`] when a grouped or
+/// filtered tag key (a variable counts as its tag key) is not one the
+/// metric carries.
 pub fn check_metric_query(
     query: &MetricQuery,
     template_variables: &[(&str, &str)],
@@ -93,6 +101,11 @@ pub fn check_metric_query(
 }
 
 /// Checks a monitor query string.
+///
+/// # Errors
+///
+/// [`CheckError::Parse`] when the query does not parse, else the errors of
+/// [`check_metric_query`] (a monitor defines no template variables).
 pub fn check_monitor_query(query: &str) -> Result<(), CheckError> {
     let parsed = parse_monitor_query(query).map_err(|source| CheckError::Parse {
         query: query.to_owned(),
@@ -105,6 +118,11 @@ pub fn check_monitor_query(query: &str) -> Result<(), CheckError> {
 /// `"data_source": "metrics"` and a `query`, at any depth) against the
 /// catalogue and the dashboard's template variables. Returns the queries
 /// checked.
+///
+/// # Errors
+///
+/// For the first query that fails: [`CheckError::Parse`] when it does not
+/// parse, else the errors of [`check_metric_query`].
 pub fn check_dashboard(dashboard: &Value) -> Result<Vec<String>, CheckError> {
     let variables: Vec<(&str, &str)> = dashboard["template_variables"]
         .as_array()
@@ -128,6 +146,10 @@ pub fn check_dashboard(dashboard: &Value) -> Result<Vec<String>, CheckError> {
 
 /// Checks the `query` of every monitor in a monitors JSON array. Returns
 /// the queries checked.
+///
+/// # Errors
+///
+/// The first error of [`check_monitor_query`].
 pub fn check_monitors(monitors: &Value) -> Result<Vec<String>, CheckError> {
     let queries: Vec<String> = monitors
         .as_array()

@@ -63,6 +63,11 @@ pub use rollup::AgentModel;
 /// let state = evaluate("avg(last_10m):avg:pipeline.stage.duration{stage:spark} > 5", &points, 1_100).unwrap();
 /// assert_eq!(state, MonitorState::Ok);
 /// ```
+///
+/// # Errors
+///
+/// The [`ParseQueryError`] of [`parse::parse_monitor_query`] when `query`
+/// does not parse; evaluation itself cannot fail.
 pub fn evaluate(query: &str, points: &[Point], now: u64) -> Result<MonitorState, ParseQueryError> {
     Ok(parse::parse_monitor_query(query)?.evaluate(points, now))
 }

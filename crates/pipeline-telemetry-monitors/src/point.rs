@@ -136,6 +136,12 @@ impl Point {
     /// assert_eq!(p.kind, PointKind::Count);
     /// assert_eq!(p.tag("stage"), Some("spark"));
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`PointError::UnsupportedType`] for a DogStatsD type that has no
+    /// [`PointKind`] (any type other than count, gauge, distribution,
+    /// histogram, timing and set).
     pub fn from_parsed(metric: &ParsedMetric, timestamp: u64) -> Result<Point, PointError> {
         let kind = match metric.kind {
             MetricType::Count => PointKind::Count,
@@ -175,6 +181,10 @@ impl Point {
 /// assert_eq!(points[0].timestamp, 1_700_000_000);
 /// assert_eq!(points[1].timestamp, 1_700_000_005);
 /// ```
+///
+/// # Errors
+///
+/// The [`PointError`] of the first metric [`Point::from_parsed`] rejects.
 pub fn points_from_parsed(
     metrics: &[ParsedMetric],
     timestamp: u64,

@@ -84,7 +84,7 @@ pub(crate) struct Series {
 
 impl Series {
     /// The value of tag `key`, if any.
-    pub fn tag(&self, key: &str) -> Option<&str> {
+    pub(crate) fn tag(&self, key: &str) -> Option<&str> {
         self.tags.iter().find_map(|t| match t.split_once(':') {
             Some((k, v)) if k == key => Some(v),
             _ => None,

@@ -29,6 +29,13 @@ use crate::query::{
 /// assert_eq!(q.threshold, 5.0);
 /// assert_eq!(q.to_string(), "avg(last_10m):avg:pipeline.stage.duration{stage:spark} > 5");
 /// ```
+///
+/// # Errors
+///
+/// [`ParseQueryError::Syntax`] where the text is not a Datadog query,
+/// [`ParseQueryError::Unsupported`] for valid syntax this parser does not
+/// implement, [`ParseQueryError::Threshold`] / [`ParseQueryError::Length`]
+/// for a threshold or window length that is not a number.
 pub fn parse_monitor_query(query: &str) -> Result<MonitorQuery, ParseQueryError> {
     let mut p = Cursor { s: query, pos: 0 };
     p.skip_ws();
@@ -65,6 +72,11 @@ pub fn parse_monitor_query(query: &str) -> Result<MonitorQuery, ParseQueryError>
 /// let q = parse_metric_query("p95:pipeline.stage.duration{$env,$service} by {stage}").unwrap();
 /// assert_eq!(q.group_by, vec!["stage"]);
 /// ```
+///
+/// # Errors
+///
+/// As [`parse_monitor_query`]: [`ParseQueryError::Syntax`] also when text
+/// follows the metric query.
 pub fn parse_metric_query(query: &str) -> Result<MetricQuery, ParseQueryError> {
     let mut p = Cursor { s: query, pos: 0 };
     p.skip_ws();
