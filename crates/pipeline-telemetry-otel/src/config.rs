@@ -10,8 +10,16 @@ pub enum Protocol {
     /// OTLP over gRPC (the Agent listens on 4317).
     Grpc,
     /// OTLP over HTTP with protobuf bodies (the Agent listens on 4318).
+    ///
+    /// Exporting over it needs the `otlp-http` feature (of
+    /// `pipeline-telemetry` or of this crate); without it, selecting it is a
+    /// [`ConfigError`] at install, never a fall back to gRPC.
     HttpProtobuf,
 }
+
+/// Why HTTP/protobuf is refused in a build without the `otlp-http` feature.
+pub(crate) const HTTP_NOT_BUILT: &str = "needs the `otlp-http` feature of pipeline-telemetry \
+(or of pipeline-telemetry-otel); this build exports over gRPC only";
 
 impl Protocol {
     /// Parses `OTEL_EXPORTER_OTLP_PROTOCOL` values: `grpc` or `http/protobuf`.
@@ -31,6 +39,21 @@ impl Protocol {
                 value,
                 "expected `grpc` or `http/protobuf`",
             )),
+        }
+    }
+
+    /// Whether this build can export over this transport: gRPC always,
+    /// HTTP/protobuf with the `otlp-http` feature only.
+    ///
+    /// ```
+    /// use pipeline_telemetry_otel::Protocol;
+    /// assert!(Protocol::Grpc.is_built_in());
+    /// assert_eq!(Protocol::HttpProtobuf.is_built_in(), cfg!(feature = "otlp-http"));
+    /// ```
+    pub fn is_built_in(self) -> bool {
+        match self {
+            Self::Grpc => true,
+            Self::HttpProtobuf => cfg!(feature = "otlp-http"),
         }
     }
 

@@ -4,10 +4,10 @@
 //!
 //! - **Traces**: the OpenTelemetry layer turns `tracing` spans into
 //!   OpenTelemetry spans, exported in batches over OTLP gRPC (4317) or
-//!   HTTP/protobuf (4318) on a background thread, with a bounded queue
-//!   (drops are counted, the application never blocks). Without any
-//!   endpoint or `DD_AGENT_HOST`, finished spans are printed to stderr
-//!   instead, one line each.
+//!   HTTP/protobuf (4318, feature `otlp-http`) on a background thread, with
+//!   a bounded queue (drops are counted, the application never blocks).
+//!   Without any endpoint or `DD_AGENT_HOST`, finished spans are printed to
+//!   stderr instead, one line each.
 //! - **Logs**: human-readable lines by default, or JSON lines with
 //!   `service`, `ddsource`, `status` (read by Datadog's JSON preprocessing
 //!   as the log's service, source and status), `dd.trace_id`, `dd.span_id`,
@@ -40,6 +40,17 @@
 //!     Ok(())
 //! }
 //! ```
+//!
+//! # Features
+//!
+//! OTLP over gRPC (`tonic`) is always built in: it is the default
+//! [`Protocol`], and what `DD_AGENT_HOST` alone implies. The `otlp-http`
+//! feature adds OTLP over HTTP/protobuf (the blocking `reqwest` client of
+//! `opentelemetry-otlp`). Without it, [`Protocol::HttpProtobuf`] (from
+//! [`OtelBuilder::with_protocol`] or `OTEL_EXPORTER_OTLP_PROTOCOL`), or an
+//! endpoint on a port other than 4317 with no protocol set, makes
+//! [`OtelBuilder::install`] and [`OtelBuilder::build_layer`] fail with a
+//! [`ConfigError`] naming the feature; there is no fall back to gRPC.
 #![deny(missing_docs)]
 
 mod batch;

@@ -5,7 +5,9 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
 
 use crate::builder::OtelBuilder;
-use crate::config::{protocol_for_endpoint, validate_endpoint, Protocol, TracesExport};
+use crate::config::{
+    protocol_for_endpoint, validate_endpoint, Protocol, TracesExport, HTTP_NOT_BUILT,
+};
 use crate::error::ConfigError;
 
 /// The unified service tags, as they go on log lines.
@@ -67,16 +69,15 @@ pub(crate) fn resolve(b: &OtelBuilder) -> Result<Resolved, ConfigError> {
         TracesExport::Console
     });
     let needs_target = traces == TracesExport::Otlp || b.otlp_logs;
-    let target = needs_target.then(|| {
-        let protocol = b.protocol.unwrap_or_else(|| match &endpoint {
-            Some(e) if b.endpoint.is_some() => protocol_for_endpoint(e),
-            _ => Protocol::Grpc,
-        });
+    let target = if needs_target {
+        let protocol = protocol(b, endpoint.as_deref(), Protocol::HttpProtobuf.is_built_in())?;
         let endpoint = endpoint
             .clone()
             .unwrap_or_else(|| format!("http://localhost:{}", protocol.default_port()));
-        Target { endpoint, protocol }
-    });
+        Some(Target { endpoint, protocol })
+    } else {
+        None
+    };
     let identity = identity(b);
     let resource = resource(b, &identity);
     Ok(Resolved {
@@ -85,6 +86,42 @@ pub(crate) fn resolve(b: &OtelBuilder) -> Result<Resolved, ConfigError> {
         traces,
         target,
     })
+}
+
+/// The transport: the one set, else the one implied by an explicit
+/// endpoint's port, else gRPC. HTTP/protobuf without the `otlp-http` feature
+/// (`http_built`, a parameter so that tests check both builds) is an error.
+fn protocol(
+    b: &OtelBuilder,
+    endpoint: Option<&str>,
+    http_built: bool,
+) -> Result<Protocol, ConfigError> {
+    let protocol = match (b.protocol, endpoint) {
+        (Some(p), _) => p,
+        (None, Some(e)) if b.endpoint.is_some() => {
+            let p = protocol_for_endpoint(e);
+            if p == Protocol::HttpProtobuf && !http_built {
+                return Err(ConfigError::new(
+                    "endpoint",
+                    e,
+                    format!(
+                        "a port other than 4317 means OTLP over HTTP/protobuf, which {HTTP_NOT_BUILT} \
+                         (set the protocol to `grpc` for a gRPC receiver on this port)"
+                    ),
+                ));
+            }
+            p
+        }
+        _ => Protocol::Grpc,
+    };
+    if protocol == Protocol::HttpProtobuf && !http_built {
+        return Err(ConfigError::new(
+            "protocol",
+            protocol.as_str(),
+            HTTP_NOT_BUILT,
+        ));
+    }
+    Ok(protocol)
 }
 
 fn attribute<'a>(b: &'a OtelBuilder, keys: &[&str]) -> Option<&'a str> {
@@ -197,6 +234,47 @@ mod tests {
         let t = resolve(&b).expect("resolves").target.expect("target");
         assert_eq!(t.protocol, Protocol::HttpProtobuf);
         assert_eq!(t.signal_url("logs"), "http://127.0.0.1:4318/v1/logs");
+    }
+
+    #[test]
+    fn http_without_the_feature_is_a_config_error() {
+        let explicit = OtelBuilder::new("svc")
+            .with_agent_host("dd-agent")
+            .with_protocol(Protocol::HttpProtobuf);
+        let err = protocol(&explicit, Some("http://dd-agent:4318"), false).expect_err("not built");
+        assert_eq!(err.setting, "protocol");
+        assert_eq!(err.value, "http/protobuf");
+        assert!(err
+            .reason
+            .contains("`otlp-http` feature of pipeline-telemetry"));
+        assert_eq!(
+            protocol(&explicit, Some("http://dd-agent:4318"), true),
+            Ok(Protocol::HttpProtobuf)
+        );
+
+        // Implied by the endpoint's port: named as the endpoint.
+        let implied = OtelBuilder::new("svc").with_endpoint("http://127.0.0.1:4318");
+        let err = protocol(&implied, Some("http://127.0.0.1:4318"), false).expect_err("not built");
+        assert_eq!(err.setting, "endpoint");
+        assert_eq!(err.value, "http://127.0.0.1:4318");
+        assert!(err.reason.contains("`otlp-http` feature"), "{err}");
+        assert_eq!(
+            protocol(&implied, Some("http://127.0.0.1:4318"), true),
+            Ok(Protocol::HttpProtobuf)
+        );
+
+        // gRPC needs no feature, whichever way it is chosen.
+        let grpc = OtelBuilder::new("svc").with_endpoint("http://127.0.0.1:9000");
+        let grpc = grpc.with_protocol(Protocol::Grpc);
+        assert_eq!(
+            protocol(&grpc, Some("http://127.0.0.1:9000"), false),
+            Ok(Protocol::Grpc)
+        );
+        let host = OtelBuilder::new("svc").with_agent_host("dd-agent");
+        assert_eq!(
+            protocol(&host, Some("http://dd-agent:4317"), false),
+            Ok(Protocol::Grpc)
+        );
     }
 
     #[test]

@@ -2,17 +2,18 @@
 //! HTTP/protobuf, each driven on its export thread.
 //!
 //! gRPC (tonic) needs a Tokio runtime: each gRPC sink owns a current-thread
-//! runtime on its export thread, so the application needs none. HTTP uses a
-//! blocking client and needs no runtime at all.
+//! runtime on its export thread, so the application needs none. HTTP (feature
+//! `otlp-http`) uses a blocking client and needs no runtime at all.
 
+#[cfg(feature = "otlp-http")]
 use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
 use opentelemetry::InstrumentationScope;
-use opentelemetry_otlp::{
-    LogExporter, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
-};
+#[cfg(feature = "otlp-http")]
+use opentelemetry_otlp::WithHttpConfig;
+use opentelemetry_otlp::{LogExporter, SpanExporter, WithExportConfig, WithTonicConfig};
 use opentelemetry_sdk::logs::{LogBatch, LogExporter as _, SdkLogRecord};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
 use opentelemetry_sdk::Resource;
@@ -24,6 +25,7 @@ use crate::resolve::Target;
 
 /// How an export future is driven on the export thread.
 enum Runner {
+    #[cfg(feature = "otlp-http")]
     Plain,
     Tokio(tokio::runtime::Runtime),
 }
@@ -31,7 +33,11 @@ enum Runner {
 impl Runner {
     fn for_protocol(protocol: Protocol, signal: &'static str) -> Result<Self, InstallError> {
         match protocol {
+            #[cfg(feature = "otlp-http")]
             Protocol::HttpProtobuf => Ok(Self::Plain),
+            // Rejected by `resolve` already; never a silent fall back to gRPC.
+            #[cfg(not(feature = "otlp-http"))]
+            Protocol::HttpProtobuf => Err(InstallError::Config(http_not_built())),
             Protocol::Grpc => tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -42,6 +48,7 @@ impl Runner {
 
     fn block_on<F: Future>(&self, future: F, limit: Duration) -> Result<F::Output, String> {
         match self {
+            #[cfg(feature = "otlp-http")]
             Self::Plain => Ok(futures_executor::block_on(future)),
             // The timer is created inside the runtime.
             Self::Tokio(rt) => rt
@@ -53,6 +60,7 @@ impl Runner {
     /// Runs `build` where the exporter can find the runtime it needs.
     fn build<T>(&self, build: impl FnOnce() -> T) -> T {
         match self {
+            #[cfg(feature = "otlp-http")]
             Self::Plain => build(),
             Self::Tokio(rt) => {
                 let _entered = rt.enter();
@@ -120,27 +128,28 @@ impl OtlpSpanSink {
         let runner = Runner::for_protocol(config.target.protocol, "traces")?;
         let url = config.target.signal_url("traces");
         let headers = config.header_map()?;
-        let mut exporter = runner
-            .build(|| match config.target.protocol {
-                Protocol::Grpc => SpanExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(url)
-                    .with_timeout(config.timeout)
-                    .with_metadata(
-                        opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(
-                            headers,
-                        ),
-                    )
-                    .build(),
-                Protocol::HttpProtobuf => SpanExporter::builder()
-                    .with_http()
-                    .with_endpoint(url)
-                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                    .with_timeout(config.timeout)
-                    .with_headers(to_string_map(&headers))
-                    .build(),
-            })
-            .map_err(exporter_error("traces"))?;
+        let mut exporter = runner.build(|| match config.target.protocol {
+            Protocol::Grpc => SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(url)
+                .with_timeout(config.timeout)
+                .with_metadata(
+                    opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(headers),
+                )
+                .build()
+                .map_err(exporter_error("traces")),
+            #[cfg(feature = "otlp-http")]
+            Protocol::HttpProtobuf => SpanExporter::builder()
+                .with_http()
+                .with_endpoint(url)
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_timeout(config.timeout)
+                .with_headers(to_string_map(&headers))
+                .build()
+                .map_err(exporter_error("traces")),
+            #[cfg(not(feature = "otlp-http"))]
+            Protocol::HttpProtobuf => Err(InstallError::Config(http_not_built())),
+        })?;
         exporter.set_resource(&config.resource);
         Ok(Self {
             exporter,
@@ -179,27 +188,28 @@ impl OtlpLogSink {
         let runner = Runner::for_protocol(config.target.protocol, "logs")?;
         let url = config.target.signal_url("logs");
         let headers = config.header_map()?;
-        let mut exporter = runner
-            .build(|| match config.target.protocol {
-                Protocol::Grpc => LogExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(url)
-                    .with_timeout(config.timeout)
-                    .with_metadata(
-                        opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(
-                            headers,
-                        ),
-                    )
-                    .build(),
-                Protocol::HttpProtobuf => LogExporter::builder()
-                    .with_http()
-                    .with_endpoint(url)
-                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                    .with_timeout(config.timeout)
-                    .with_headers(to_string_map(&headers))
-                    .build(),
-            })
-            .map_err(exporter_error("logs"))?;
+        let mut exporter = runner.build(|| match config.target.protocol {
+            Protocol::Grpc => LogExporter::builder()
+                .with_tonic()
+                .with_endpoint(url)
+                .with_timeout(config.timeout)
+                .with_metadata(
+                    opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(headers),
+                )
+                .build()
+                .map_err(exporter_error("logs")),
+            #[cfg(feature = "otlp-http")]
+            Protocol::HttpProtobuf => LogExporter::builder()
+                .with_http()
+                .with_endpoint(url)
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_timeout(config.timeout)
+                .with_headers(to_string_map(&headers))
+                .build()
+                .map_err(exporter_error("logs")),
+            #[cfg(not(feature = "otlp-http"))]
+            Protocol::HttpProtobuf => Err(InstallError::Config(http_not_built())),
+        })?;
         exporter.set_resource(&config.resource);
         Ok(Self {
             exporter,
@@ -226,6 +236,17 @@ impl ExportSink for OtlpLogSink {
     }
 }
 
+/// The error for HTTP/protobuf in a build without the `otlp-http` feature.
+#[cfg(not(feature = "otlp-http"))]
+fn http_not_built() -> ConfigError {
+    ConfigError::new(
+        "protocol",
+        Protocol::HttpProtobuf.as_str(),
+        crate::config::HTTP_NOT_BUILT,
+    )
+}
+
+#[cfg(feature = "otlp-http")]
 fn to_string_map(headers: &http::HeaderMap) -> HashMap<String, String> {
     headers
         .iter()

@@ -60,6 +60,20 @@
 //!     Ok(())
 //! }
 //! ```
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `otlp` | yes | traces and logs: spans exported over OTLP/gRPC (the Agent's port 4317, the default transport), log lines correlated with traces, the `otel` module |
+//! | `otlp-http` | no | OTLP over HTTP/protobuf (port 4318) as well, and `otlp`: the `reqwest` HTTP client, about 30 packages more |
+//! | `testing` | no | the monitor query parser and evaluator: `testing::monitors`, `Capture::take_points` |
+//!
+//! Without `otlp-http`, the HTTP/protobuf transport (asked for with
+//! `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`, `Protocol::HttpProtobuf`, or
+//! an endpoint on a port other than 4317 with no protocol set) makes [`init`]
+//! fail with a configuration error that names the feature; it never falls
+//! back to gRPC. Without default features, only metrics remain (DogStatsD).
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -1,0 +1,66 @@
+//! Without the `otlp-http` feature, asking for OTLP over HTTP/protobuf makes
+//! `init` fail with a configuration error that names the feature, whether it
+//! comes from code or from `OTEL_EXPORTER_OTLP_PROTOCOL`: no panic, and no
+//! fall back to gRPC. Compiled only in builds without the feature.
+#![cfg(all(feature = "otlp", not(feature = "otlp-http")))]
+
+use pipeline_telemetry::otel::{ConfigError, InstallError, Protocol};
+use pipeline_telemetry::{InitError, MetricsTarget, TelemetryBuilder};
+
+fn config_error(result: Result<pipeline_telemetry::TelemetryGuard, InitError>) -> ConfigError {
+    match result {
+        Err(InitError::Tracing(InstallError::Config(e))) => e,
+        Err(other) => panic!("expected a configuration error, got {other:?}"),
+        Ok(_) => panic!("init succeeded over HTTP/protobuf without the feature"),
+    }
+}
+
+// One test in this binary: it sets an environment variable.
+#[test]
+fn http_protobuf_needs_the_otlp_http_feature() {
+    if Protocol::HttpProtobuf.is_built_in() {
+        // Another package of this build turned on pipeline-telemetry-otel's
+        // own `otlp-http` (e.g. `cargo test -p pipeline-telemetry-otel -p
+        // pipeline-telemetry`, whose tests export over HTTP).
+        eprintln!("skipped: HTTP/protobuf is built in through another package");
+        return;
+    }
+    let builder = || {
+        TelemetryBuilder::from_env()
+            .with_metrics_target(MetricsTarget::Console)
+            .quiet()
+    };
+
+    let err = config_error(
+        builder()
+            .with_otel(|o| {
+                o.with_endpoint("http://127.0.0.1:4318")
+                    .with_protocol(Protocol::HttpProtobuf)
+            })
+            .init(),
+    );
+    assert_eq!(
+        (err.setting.as_str(), err.value.as_str()),
+        ("protocol", "http/protobuf")
+    );
+    assert!(
+        err.reason
+            .contains("`otlp-http` feature of pipeline-telemetry"),
+        "{err}"
+    );
+
+    std::env::set_var("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
+    std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
+    let err = config_error(builder().init());
+    assert_eq!(err.value, "http/protobuf");
+    assert!(err.reason.contains("`otlp-http` feature"), "{err}");
+
+    // An endpoint whose port implies HTTP/protobuf is refused the same way.
+    std::env::remove_var("OTEL_EXPORTER_OTLP_PROTOCOL");
+    let err = config_error(builder().init());
+    assert_eq!(
+        (err.setting.as_str(), err.value.as_str()),
+        ("endpoint", "http://127.0.0.1:4318")
+    );
+    assert!(err.reason.contains("`otlp-http` feature"), "{err}");
+}
