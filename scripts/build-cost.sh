@@ -17,9 +17,12 @@
 # download the peers' crates); the downloads happen in a `cargo fetch`
 # before the timed builds.
 #
-#   scripts/build-cost.sh            # all three
-#   JOBS=2 scripts/build-cost.sh     # cargo -j (default: cargo's own)
+#   scripts/build-cost.sh                # all three
+#   JOBS=2 scripts/build-cost.sh         # cargo -j (default: cargo's own)
+#   scripts/build-cost.sh --counts-only  # packages only, no builds
 set -euo pipefail
+counts_only=0
+[ "${1:-}" = --counts-only ] && counts_only=1
 ws="$(cd "$(dirname "$0")/.." && pwd)"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
@@ -86,9 +89,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 printf '%-8s %9s %9s %10s\n' crate packages compiled seconds
 for c in ours metrics tracing; do
     cd "$tmp/$c"
-    cargo fetch -q
+    # `cargo tree` resolves from the index; only the builds need the sources.
+    [ "$counts_only" = 1 ] || cargo fetch -q
     packages=$(cargo tree -e normal,build --prefix none 2>/dev/null \
         | sed 's/ (\*)$//; s/ (proc-macro)$//' | sort -u | wc -l)
+    if [ "$counts_only" = 1 ]; then
+        printf '%-8s %9s %9s %10s\n' "$c" "$packages" - -
+        continue
+    fi
     start=$(date +%s.%N)
     compiled=$(CARGO_TARGET_DIR="$tmp/$c/target" cargo build "${jobs[@]}" 2>&1 \
         | grep -c '^ *Compiling ') || true
