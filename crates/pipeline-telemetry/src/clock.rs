@@ -14,17 +14,17 @@ static CLOCK: LazyLock<quanta::Clock> = LazyLock::new(quanta::Clock::new);
 
 /// A point in time, in the clock's raw unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Instant(u64);
+pub(crate) struct Instant(u64);
 
 /// Now.
 #[inline]
-pub fn now() -> Instant {
+pub(crate) fn now() -> Instant {
     Instant(CLOCK.raw())
 }
 
 /// Seconds elapsed since `start` (0 if the clock went backwards).
 #[inline]
-pub fn seconds_since(start: Instant) -> f64 {
+pub(crate) fn seconds_since(start: Instant) -> f64 {
     let clock = &*CLOCK;
     clock.delta_as_nanos(start.0, clock.raw()) as f64 / 1_000_000_000.0
 }

@@ -16,6 +16,11 @@ use crate::{PipelineRun, Stage};
 
 /// The attempts of a sync stage, inside its span. Backoff sleeps block
 /// the caller's thread (the body itself blocks it too).
+///
+/// # Errors
+///
+/// The last attempt's error: the one the policy does not retry, or that
+/// of the final attempt.
 pub fn attempts_sync<T, E: Display>(
     policy: &RetryPolicy<E>,
     stage: &'static str,
@@ -47,6 +52,11 @@ pub fn attempts_sync<T, E: Display>(
 /// The attempts of an async stage, each a fresh future from `f`, inside
 /// the stage's span. Dropping the returned future stops at once, also in
 /// the middle of a backoff.
+///
+/// # Errors
+///
+/// As [`attempts_sync`]; an attempt that runs past the policy's timeout
+/// fails with the error the policy builds from [`AttemptTimeout`].
 pub async fn attempts_async<T, E, Fut>(
     policy: &RetryPolicy<E>,
     stage: &'static str,
@@ -118,6 +128,12 @@ impl<E: Display> RetryPolicy<E> {
     /// says. Backoff sleeps block this thread (use
     /// [`run_async`](Self::run_async) in async code); the per-attempt
     /// timeout does not apply (a blocking closure cannot be interrupted).
+    ///
+    /// # Errors
+    ///
+    /// The error of the last attempt made: one the policy does not retry,
+    /// or that of the last allowed attempt. Each failed attempt is recorded
+    /// on its own span; the stage records the final outcome.
     pub fn run<T>(
         &self,
         stage: &'static Stage,
@@ -133,6 +149,12 @@ impl<E: Display> RetryPolicy<E> {
     /// of this crate wakes the task); dropping the returned future
     /// (cancellation) stops at once, also in the middle of a backoff, and
     /// records the stage as `status:cancelled`.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run); an attempt that runs past the per-attempt
+    /// timeout fails with the error the policy builds from
+    /// [`AttemptTimeout`].
     pub async fn run_async<T, Fut>(
         &self,
         stage: &'static Stage,

@@ -4,20 +4,18 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 
+use pipeline_telemetry_catalogue::env::{BAGGAGE, PIPELINE_ID, TRACEPARENT, TRACESTATE};
+
 use crate::otel::{sanitize_pipeline_id, Carrier, MAX_HEADER_VALUE_LEN, PIPELINE_ID_KEY};
 use crate::PipelineRun;
 
 /// The environment variables of OpenTelemetry's environment carrier, with
 /// the W3C key each one stands for.
 const CONTEXT_VARS: [(&str, &str); 3] = [
-    ("TRACEPARENT", "traceparent"),
-    ("TRACESTATE", "tracestate"),
-    ("BAGGAGE", "baggage"),
+    (TRACEPARENT, "traceparent"),
+    (TRACESTATE, "tracestate"),
+    (BAGGAGE, "baggage"),
 ];
-
-/// The variable that names the run for launchers that do not write W3C
-/// baggage.
-pub const PIPELINE_ID_VAR: &str = "PIPELINE_ID";
 
 impl PipelineRun {
     /// Starts a run of `pipeline` that continues the trace of the process
@@ -76,7 +74,7 @@ fn env_carrier(lookup: &impl Fn(&str) -> Option<OsString>) -> BTreeMap<String, S
             carrier.set(key, value);
         }
     }
-    let id = lookup(PIPELINE_ID_VAR)
+    let id = lookup(PIPELINE_ID)
         .and_then(|v| v.into_string().ok())
         .and_then(|v| sanitize_pipeline_id(&v));
     if let Some(id) = id {

@@ -17,7 +17,7 @@ const CACHED_PIPELINES: usize = 16;
 
 /// The duration handles of one (stage, pipeline) pair.
 #[derive(Debug)]
-pub struct StageHandles {
+pub(crate) struct StageHandles {
     ok: DistributionHandle,
     error: DistributionHandle,
     cancelled: OnceLock<DistributionHandle>,

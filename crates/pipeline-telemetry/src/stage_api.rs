@@ -68,6 +68,11 @@ impl Stage {
     }
 
     /// Runs `f` as one call of this stage, in the current run.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `f` returns, unchanged; it is recorded as the stage's
+    /// error (`status:error`, `error_type` from the error's type name).
     #[inline]
     pub fn run<T, E: Display>(&'static self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
         let guard = StageGuard::start(&self.callsite);

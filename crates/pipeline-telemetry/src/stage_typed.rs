@@ -46,6 +46,11 @@ pub trait ErrorType: Display {
 impl Stage {
     /// [`run`](Stage::run), with the `error_type` tag taken from the
     /// error's [`ErrorType`] rather than its type name.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `f` returns, unchanged; it is recorded as the stage's
+    /// error, tagged with its [`ErrorType::error_type`].
     #[inline]
     pub fn run_typed<T, E: ErrorType>(
         &'static self,

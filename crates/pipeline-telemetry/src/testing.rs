@@ -108,6 +108,13 @@ impl Capture {
     /// let failures = monitors::guide::pipeline_failures(&Default::default());
     /// assert_ne!(failures.evaluate(&points, 1_700_000_060), monitors::MonitorState::Alert);
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// When a captured line has a metric type the monitors cannot evaluate,
+    /// so that the test sees it. No type the exporter writes today is one:
+    /// count, gauge, distribution, histogram, timing and set all map to a
+    /// point kind.
     #[cfg(feature = "testing")]
     pub fn take_points(&mut self, unix_seconds: u64) -> Vec<Point> {
         let all = self.metrics();
