@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use pipeline_telemetry_catalogue::env::{DD_AGENT_HOST, DD_DOGSTATSD_PORT, DD_DOGSTATSD_URL};
 use pipeline_telemetry_dogstatsd::{self as dogstatsd, DogStatsDBuilder, Target};
 #[cfg(feature = "otlp")]
 use pipeline_telemetry_otel::OtelBuilder;
@@ -28,6 +29,11 @@ pub enum Fallback {
 
 /// Every setting of [`init`], overridable in code.
 ///
+/// Each setter's doc names its default and the environment variable that
+/// sets the same thing (declared in [`catalogue::env`](crate::catalogue::env));
+/// [`from_env`](Self::from_env) reads them, and a setter called afterwards
+/// wins.
+///
 /// ```
 /// use pipeline_telemetry::{MetricsTarget, TelemetryBuilder};
 ///
@@ -50,8 +56,15 @@ pub struct TelemetryBuilder {
 }
 
 impl TelemetryBuilder {
-    /// Settings from `DD_DOGSTATSD_URL`, `DD_AGENT_HOST`,
-    /// `DD_DOGSTATSD_PORT`, `DD_SERVICE`, `DD_ENV`, `DD_VERSION`, `DD_TAGS`.
+    /// Settings from the environment: the metrics target from
+    /// [`DD_DOGSTATSD_URL`], else [`DD_AGENT_HOST`] and [`DD_DOGSTATSD_PORT`];
+    /// the tags of [`DogStatsDBuilder::with_env_tags`]
+    /// ([`DD_SERVICE`](crate::catalogue::env::DD_SERVICE),
+    /// [`DD_ENV`](crate::catalogue::env::DD_ENV),
+    /// [`DD_VERSION`](crate::catalogue::env::DD_VERSION),
+    /// [`DD_TAGS`](crate::catalogue::env::DD_TAGS), ...); and, with the `otlp`
+    /// feature, the traces and logs settings of `OtelBuilder::from_env`. An
+    /// invalid target variable is reported by [`init`](Self::init).
     pub fn from_env() -> Self {
         let (target, env_error) = match Target::from_env() {
             Ok(t) => (t, None),
@@ -70,20 +83,27 @@ impl TelemetryBuilder {
         }
     }
 
-    /// Where metrics go, replacing what the environment says.
+    /// Where metrics go, replacing what the environment says. Default: the
+    /// target of [`DD_DOGSTATSD_URL`], else [`DD_AGENT_HOST`] and
+    /// [`DD_DOGSTATSD_PORT`] (default port 8125), else the
+    /// [fallback](Self::with_fallback).
     pub fn with_metrics_target(mut self, target: Target) -> Self {
         self.target = Some(target);
         self.env_error = None;
         self
     }
 
-    /// Where metrics go when no Agent is configured (default: console).
+    /// Where metrics go when no Agent is configured. Default:
+    /// [`Fallback::Console`]. No environment variable.
     pub fn with_fallback(mut self, fallback: Fallback) -> Self {
         self.fallback = fallback;
         self
     }
 
-    /// Sets the `service` tag (`DD_SERVICE`).
+    /// Sets the `service` tag of metrics and the service of spans and logs.
+    /// Default: none (spans then use `OTEL_SERVICE_NAME`, else
+    /// `unknown_service:<executable>`). Environment:
+    /// [`DD_SERVICE`](crate::catalogue::env::DD_SERVICE).
     pub fn with_service(mut self, service: impl Into<String>) -> Self {
         let service = service.into();
         #[cfg(feature = "otlp")]
@@ -94,7 +114,8 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Sets the `env` tag (`DD_ENV`).
+    /// Sets the `env` tag of metrics, spans and logs. Default: none.
+    /// Environment: [`DD_ENV`](crate::catalogue::env::DD_ENV).
     pub fn with_env(mut self, env: impl Into<String>) -> Self {
         let env = env.into();
         #[cfg(feature = "otlp")]
@@ -105,7 +126,8 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Sets the `version` tag (`DD_VERSION`).
+    /// Sets the `version` tag of metrics, spans and logs. Default: none.
+    /// Environment: [`DD_VERSION`](crate::catalogue::env::DD_VERSION).
     pub fn with_version(mut self, version: impl Into<String>) -> Self {
         let version = version.into();
         #[cfg(feature = "otlp")]
@@ -116,26 +138,35 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Adds a global tag on every metric.
+    /// Adds a global tag on every metric, replacing one with the same key.
+    /// Default: none. Environment: [`DD_TAGS`](crate::catalogue::env::DD_TAGS)
+    /// (`key:value` or bare tags, separated by commas or spaces).
     pub fn with_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.dogstatsd = self.dogstatsd.with_tag(key, value);
         self
     }
 
-    /// How often metrics are flushed (default 1 s).
+    /// How often metrics are flushed. Default:
+    /// [`DEFAULT_FLUSH_INTERVAL`](dogstatsd::DEFAULT_FLUSH_INTERVAL) (1 s).
+    /// No environment variable.
     pub fn with_flush_interval(mut self, interval: Duration) -> Self {
         self.dogstatsd = self.dogstatsd.with_flush_interval(interval);
         self
     }
 
-    /// The largest datagram sent.
+    /// The largest datagram sent. Default:
+    /// [`UDP_MAX_PAYLOAD`](dogstatsd::UDP_MAX_PAYLOAD) (1432 bytes) over
+    /// UDP, [`UDS_MAX_PAYLOAD`](dogstatsd::UDS_MAX_PAYLOAD) (8192) over Unix
+    /// sockets. No environment variable.
     pub fn with_max_payload(mut self, bytes: usize) -> Self {
         self.dogstatsd = self.dogstatsd.with_max_payload(bytes);
         self
     }
 
     /// Adjusts the traces and logs settings (OTLP endpoint and protocol,
-    /// log format, ...), which start from the environment.
+    /// log format, ...). Default: `OtelBuilder::from_env`, whose doc lists
+    /// each setting's environment variable (`OTEL_EXPORTER_OTLP_ENDPOINT`,
+    /// `PIPELINE_TELEMETRY_LOG_FORMAT`, ...).
     #[cfg(feature = "otlp")]
     pub fn with_otel(mut self, configure: impl FnOnce(OtelBuilder) -> OtelBuilder) -> Self {
         self.otel = Some(configure(
@@ -145,6 +176,9 @@ impl TelemetryBuilder {
     }
 
     /// Sets up metrics only: no `tracing` subscriber, no span export.
+    /// Default: traces and logs are set up. No environment variable
+    /// (`PIPELINE_TELEMETRY_TRACES=off` turns span export off but keeps
+    /// the log subscriber).
     #[cfg(feature = "otlp")]
     pub fn without_otel(mut self) -> Self {
         self.otel = None;
@@ -153,13 +187,16 @@ impl TelemetryBuilder {
 
     /// At the end of each run, send the service check `pipeline.run`
     /// (OK or CRITICAL, tagged `pipeline`) and, for a failed run, an event
-    /// (alert type error, aggregated by pipeline). Off by default.
+    /// (alert type error, aggregated by pipeline). Default: off. No
+    /// environment variable.
     pub fn with_run_events(mut self, enabled: bool) -> Self {
         self.run_events = enabled;
         self
     }
 
-    /// Do not print the note about where metrics go when none is configured.
+    /// Do not print the note about where metrics go when none is
+    /// configured. Default: the note is printed (on stderr). No environment
+    /// variable.
     pub fn quiet(mut self) -> Self {
         self.quiet = true;
         self
@@ -209,8 +246,8 @@ impl TelemetryBuilder {
                 if !self.quiet {
                     eprintln!(
                         "pipeline-telemetry: no Datadog Agent configured; printing metrics to stderr. \
-                         Set DD_AGENT_HOST (and DD_DOGSTATSD_PORT) or DD_DOGSTATSD_URL=udp://host:8125 \
-                         to send them to an Agent."
+                         Set {DD_AGENT_HOST} (and {DD_DOGSTATSD_PORT}) or \
+                         {DD_DOGSTATSD_URL}=udp://host:8125 to send them to an Agent."
                     );
                 }
                 Target::Console
