@@ -37,6 +37,13 @@ impl TracedSend for reqwest::RequestBuilder {
 }
 
 /// The function behind [`TracedSend::send_traced`].
+///
+/// # Errors
+///
+/// [`SendError::Build`] when the request cannot be built (bad URL, header
+/// or body; nothing is sent and no span is made), and [`SendError::Send`]
+/// when it was sent but no response came (connection refused, timeout,
+/// ...). An HTTP error status is a response, not an error.
 pub async fn send(builder: reqwest::RequestBuilder) -> Result<reqwest::Response, SendError> {
     let (client, request) = builder.build_split();
     let mut request = match request {

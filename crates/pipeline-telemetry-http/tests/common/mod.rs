@@ -16,16 +16,16 @@ use pipeline_telemetry_http::{HttpTelemetryLayer, IncomingContext};
 use pipeline_telemetry_test_support::agent::{self, Span};
 use pipeline_telemetry_test_support::UdpReceiver;
 
-pub const TRACEPARENT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-pub const TRACEPARENT_SPAN: &str = "00f067aa0ba902b7";
+pub(crate) const TRACEPARENT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+pub(crate) const TRACEPARENT_SPAN: &str = "00f067aa0ba902b7";
 
 /// A W3C `traceparent` with the given trace id and the fixed parent span.
-pub fn traceparent(trace: &str) -> String {
+pub(crate) fn traceparent(trace: &str) -> String {
     format!("00-{trace}-{TRACEPARENT_SPAN}-01")
 }
 
 /// A random-enough 32-hex trace id unique to this test.
-pub fn unique_trace_id(salt: u64) -> String {
+pub(crate) fn unique_trace_id(salt: u64) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -37,7 +37,7 @@ pub fn unique_trace_id(salt: u64) -> String {
     )
 }
 
-pub struct Harness {
+pub(crate) struct Harness {
     pub token: String,
     pub telemetry: Option<TelemetryGuard>,
     pub rt: tokio::runtime::Runtime,
@@ -46,12 +46,12 @@ pub struct Harness {
 }
 
 impl Harness {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
     /// Flushes metrics and spans (bounded wait).
-    pub fn shutdown(&mut self) {
+    pub(crate) fn shutdown(&mut self) {
         if let Some(t) = self.telemetry.take() {
             t.shutdown(Duration::from_secs(10))
                 .expect("telemetry shutdown");
@@ -59,13 +59,13 @@ impl Harness {
     }
 
     /// Polls the agent until `done` accepts the spans of this session.
-    pub fn spans(&self, done: impl Fn(&[Span]) -> bool) -> Vec<Span> {
+    pub(crate) fn spans(&self, done: impl Fn(&[Span]) -> bool) -> Vec<Span> {
         agent::poll_spans(&self.token, done)
     }
 }
 
 #[derive(Debug)]
-pub struct StoreError;
+pub(crate) struct StoreError;
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("store failed")
@@ -98,7 +98,7 @@ async fn fail() -> Result<String, (StatusCode, &'static str)> {
     Err((StatusCode::INTERNAL_SERVER_ERROR, "the warehouse is gone"))
 }
 
-pub fn app() -> Router {
+pub(crate) fn app() -> Router {
     Router::new()
         .route("/items/{id}", get(item))
         .route("/fail", get(fail))
@@ -108,7 +108,7 @@ pub fn app() -> Router {
 
 /// Telemetry to the test agent and a real UDP DogStatsD socket, and the
 /// app served on a free loopback port.
-pub fn start(label: &str) -> Harness {
+pub(crate) fn start(label: &str) -> Harness {
     let agent = agent::agent();
     let token = agent::token(label);
     let statsd = UdpReceiver::bind().expect("bind the DogStatsD receiver");
@@ -150,17 +150,17 @@ pub fn start(label: &str) -> Harness {
     }
 }
 
-pub fn attr<'a>(s: &'a Span, key: &str) -> Option<&'a str> {
+pub(crate) fn attr<'a>(s: &'a Span, key: &str) -> Option<&'a str> {
     s.attributes.get(key).map(String::as_str)
 }
 
-pub fn is_server(s: &Span) -> bool {
+pub(crate) fn is_server(s: &Span) -> bool {
     s.kind
         .as_deref()
         .is_some_and(|k| k.contains("SERVER") || k == "2")
 }
 
-pub fn is_client(s: &Span) -> bool {
+pub(crate) fn is_client(s: &Span) -> bool {
     s.kind
         .as_deref()
         .is_some_and(|k| k.contains("CLIENT") || k == "3")
