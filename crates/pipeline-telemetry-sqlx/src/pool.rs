@@ -54,6 +54,13 @@ impl TracedPool {
     /// Connects a pool to `url` and checks that the server answers within
     /// [`CONNECT_TIMEOUT`] (sqlx's other pool defaults apply). The error
     /// names the address tried, never the password.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError::Url`] when `url` is not a PostgreSQL URL, and
+    /// [`ConnectError::Connect`] when the server does not accept a
+    /// connection within [`CONNECT_TIMEOUT`] (down, wrong port, refused
+    /// credentials).
     pub async fn connect(url: &str) -> Result<Self, ConnectError> {
         let opts: PgConnectOptions = url.parse().map_err(ConnectError::Url)?;
         let address = format!("{}:{}", opts.get_host(), opts.get_port());

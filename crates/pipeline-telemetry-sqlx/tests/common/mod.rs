@@ -11,7 +11,7 @@ use pipeline_telemetry_sqlx::TracedPool;
 use pipeline_telemetry_test_support::agent::{self, Span};
 use pipeline_telemetry_test_support::{peers, UdpReceiver};
 
-pub struct Harness {
+pub(crate) struct Harness {
     pub token: String,
     pub telemetry: Option<TelemetryGuard>,
     pub rt: tokio::runtime::Runtime,
@@ -20,20 +20,20 @@ pub struct Harness {
 }
 
 impl Harness {
-    pub fn shutdown(&mut self) {
+    pub(crate) fn shutdown(&mut self) {
         if let Some(t) = self.telemetry.take() {
             t.shutdown(Duration::from_secs(10))
                 .expect("telemetry shutdown");
         }
     }
 
-    pub fn spans(&self, done: impl Fn(&[Span]) -> bool) -> Vec<Span> {
+    pub(crate) fn spans(&self, done: impl Fn(&[Span]) -> bool) -> Vec<Span> {
         agent::poll_spans(&self.token, done)
     }
 }
 
 /// A table name unique to this test process.
-pub fn table(label: &str) -> String {
+pub(crate) fn table(label: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -41,7 +41,7 @@ pub fn table(label: &str) -> String {
     format!("pt_{label}_{}_{nanos}", std::process::id())
 }
 
-pub fn start(label: &str) -> Harness {
+pub(crate) fn start(label: &str) -> Harness {
     peers::require_tcp("127.0.0.1:5432", "PostgreSQL");
     let agent = agent::agent();
     let token = agent::token(label);
@@ -76,11 +76,11 @@ pub fn start(label: &str) -> Harness {
     }
 }
 
-pub fn attr<'a>(s: &'a Span, key: &str) -> Option<&'a str> {
+pub(crate) fn attr<'a>(s: &'a Span, key: &str) -> Option<&'a str> {
     s.attributes.get(key).map(String::as_str)
 }
 
-pub fn query_spans(spans: &[Span]) -> Vec<&Span> {
+pub(crate) fn query_spans(spans: &[Span]) -> Vec<&Span> {
     spans
         .iter()
         .filter(|s| attr(s, "db.system.name") == Some("postgresql"))
@@ -89,7 +89,7 @@ pub fn query_spans(spans: &[Span]) -> Vec<&Span> {
 
 /// Fails when `needle` appears in any attribute, event or status of any
 /// span, or in any metric line.
-pub fn assert_nowhere(needle: &str, spans: &[Span], lines: &[String]) {
+pub(crate) fn assert_nowhere(needle: &str, spans: &[Span], lines: &[String]) {
     for s in spans {
         let mut texts: Vec<&str> = vec![s.name.as_str()];
         texts.extend(s.attributes.values().map(String::as_str));
