@@ -5,15 +5,16 @@
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 
+use pipeline_telemetry::catalogue::env::{BAGGAGE, PIPELINE_ID, TRACEPARENT, TRACESTATE};
 use pipeline_telemetry::otel::{Carrier, MAX_HEADER_VALUE_LEN};
 
 /// The environment variables that carry a run's context to a child process
 /// (and that [`EnvCarrier::from_env`] reads back).
-pub const CONTEXT_VARS: [&str; 3] = ["TRACEPARENT", "TRACESTATE", "BAGGAGE"];
+pub const CONTEXT_VARS: [&str; 3] = [TRACEPARENT, TRACESTATE, BAGGAGE];
 
 /// The variable that names the run (`pipeline_id`) for a child process that
 /// does not read W3C baggage.
-pub const PIPELINE_ID_VAR: &str = "PIPELINE_ID";
+pub const PIPELINE_ID_VAR: &str = PIPELINE_ID;
 
 /// Trace context as environment variables: the W3C keys (`traceparent`,
 /// `tracestate`, `baggage`) map to the upper-case variable names

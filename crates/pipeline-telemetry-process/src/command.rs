@@ -168,6 +168,16 @@ impl ProcessStage {
     /// Runs the process to its end as a call of the stage in `run`,
     /// blocking this thread (use [`run_async`](Self::run_async) in async
     /// code).
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::Spawn`] when the executable cannot be started,
+    /// [`ProcessError::Exit`] when it exits with a non-zero code (with the
+    /// nodes a tool such as dbt reported as failed),
+    /// [`ProcessError::Signal`] when a signal kills it,
+    /// [`ProcessError::Timeout`] when it runs past the stage's timeout (its
+    /// process group is terminated), and [`ProcessError::Io`] when waiting
+    /// for it fails. Each is recorded on the stage's span and metrics.
     pub fn run(self, run: &PipelineRun) -> Result<ProcessOutput, ProcessError> {
         let stage = self.stage;
         run.in_scope(|| stage.run_typed(|| self.execute_sync(run)))
@@ -176,6 +186,10 @@ impl ProcessStage {
     /// Runs the process as a call of the stage in `run`, without blocking
     /// the runtime. Dropping the future terminates the process group
     /// (SIGTERM, then SIGKILL after the grace period).
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
     pub async fn run_async(self, run: &PipelineRun) -> Result<ProcessOutput, ProcessError> {
         let stage = self.stage;
         run.scope(stage.run_async_typed(self.execute_async(run)))

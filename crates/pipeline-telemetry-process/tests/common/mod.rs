@@ -14,14 +14,14 @@ use tracing_subscriber::fmt::MakeWriter;
 
 /// Log lines written by the JSON log layer.
 #[derive(Clone, Default)]
-pub struct Captured(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Captured {
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
         String::from_utf8_lossy(&bytes).into_owned()
     }
-    pub fn lines(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn lines(&self) -> Vec<serde_json::Value> {
         self.text()
             .lines()
             .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
@@ -29,7 +29,7 @@ impl Captured {
     }
 }
 
-pub struct Writer(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Writer(Arc<Mutex<Vec<u8>>>);
 
 impl io::Write for Writer {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -50,7 +50,7 @@ impl<'a> MakeWriter<'a> for Captured {
     }
 }
 
-pub struct Harness {
+pub(crate) struct Harness {
     pub token: String,
     pub udp: UdpReceiver,
     pub logs: Captured,
@@ -59,7 +59,7 @@ pub struct Harness {
 
 /// Metrics over UDP to a fresh receiver, spans over OTLP/HTTP to the test
 /// agent under a token of this test, JSON logs captured.
-pub fn init(label: &str) -> Harness {
+pub(crate) fn init(label: &str) -> Harness {
     let token = agent::token(label);
     let udp = UdpReceiver::bind().expect("bind UDP receiver");
     let logs = Captured::default();
@@ -85,7 +85,7 @@ pub fn init(label: &str) -> Harness {
 }
 
 /// Metric lines on the wire with `name` and every tag of `tags`.
-pub fn matching<'a>(lines: &'a [String], name: &str, tags: &[&str]) -> Vec<&'a String> {
+pub(crate) fn matching<'a>(lines: &'a [String], name: &str, tags: &[&str]) -> Vec<&'a String> {
     lines
         .iter()
         .filter(|l| l.starts_with(&format!("{name}:")))
@@ -98,7 +98,7 @@ pub fn matching<'a>(lines: &'a [String], name: &str, tags: &[&str]) -> Vec<&'a S
 }
 
 /// Sum of the counter values of `lines` (`name:<v>|c|...`).
-pub fn count_sum(lines: &[&String]) -> u64 {
+pub(crate) fn count_sum(lines: &[&String]) -> u64 {
     lines
         .iter()
         .filter_map(|l| l.split(':').nth(1)?.split('|').next()?.parse::<u64>().ok())
@@ -106,7 +106,7 @@ pub fn count_sum(lines: &[&String]) -> u64 {
 }
 
 /// Live (non-zombie) processes of process group `pgid`, from `/proc`.
-pub fn live_in_group(pgid: i32) -> Vec<String> {
+pub(crate) fn live_in_group(pgid: i32) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
