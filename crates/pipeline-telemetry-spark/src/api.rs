@@ -196,6 +196,11 @@ pub struct Parsed<T> {
 
 /// Parses a JSON array element by element; fails only when the body is not
 /// a JSON array at all.
+///
+/// # Errors
+///
+/// The [`serde_json::Error`] when `body` is not a JSON array; elements
+/// that do not parse are counted in [`Parsed::malformed`] instead.
 pub fn parse_list<T: for<'de> Deserialize<'de>>(
     body: &[u8],
 ) -> Result<Parsed<T>, serde_json::Error> {

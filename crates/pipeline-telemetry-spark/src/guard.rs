@@ -75,12 +75,22 @@ impl SparkMonitorGuard {
 
     /// Does a final read and stops, blocking at most the stop timeout. In
     /// async code, prefer [`stop_async`](Self::stop_async).
+    ///
+    /// # Errors
+    ///
+    /// [`StopError::Timeout`] when the final read does not finish within
+    /// the stop timeout (the thread ends on its own later), and
+    /// [`StopError::Panicked`] when the monitor's thread panicked.
     pub fn stop(mut self) -> Result<MonitorStats, StopError> {
         self.stop_inner()
     }
 
     /// Does a final read and stops, without blocking the executor (works on
     /// any executor: it awaits the thread's signal).
+    ///
+    /// # Errors
+    ///
+    /// As [`stop`](Self::stop).
     pub async fn stop_async(mut self) -> Result<MonitorStats, StopError> {
         self.stop.take();
         let done = self.done_async.take();

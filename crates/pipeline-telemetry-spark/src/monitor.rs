@@ -157,11 +157,23 @@ impl SparkMonitor {
 
     /// Starts polling on a thread of its own, under the current span; never
     /// waits for Spark.
+    ///
+    /// # Errors
+    ///
+    /// As [`start_under`](Self::start_under).
     pub fn start(self) -> Result<SparkMonitorGuard, StartError> {
         self.start_under(tracing::Span::current())
     }
 
     /// Starts polling, with job spans under `parent`.
+    ///
+    /// # Errors
+    ///
+    /// [`StartError::InvalidUrl`] when the URL is not an `http://` URL with
+    /// a host (and no query, fragment or space), [`StartError::Client`]
+    /// when the HTTP client cannot be built, and [`StartError::Thread`]
+    /// when the monitor's thread cannot be started. Spark being down is
+    /// not an error: the monitor keeps polling.
     pub fn start_under(self, parent: tracing::Span) -> Result<SparkMonitorGuard, StartError> {
         let api = api_base(&self.url)?;
         Collector::spawn(Arc::new(self), api, parent)

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use pipeline_telemetry_dogstatsd::parse::{parse_datagram, ParsedMetric};
 use pipeline_telemetry_dogstatsd::{DogStatsDBuilder, DogStatsDGuard, MemorySink, Target};
 
-pub fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name);
@@ -22,13 +22,13 @@ pub fn fixture(name: &str) -> String {
 }
 
 /// What one path answers: a status and a body.
-pub type Answer = (u16, String);
+pub(crate) type Answer = (u16, String);
 
 /// A loopback HTTP server answering GETs from a table that the test
 /// changes while the monitor runs; `down` makes it close every connection
 /// unanswered (as a dead UI would refuse them).
 #[derive(Clone)]
-pub struct FakeSpark {
+pub(crate) struct FakeSpark {
     pub addr: SocketAddr,
     routes: Arc<Mutex<HashMap<String, Answer>>>,
     down: Arc<AtomicBool>,
@@ -36,7 +36,7 @@ pub struct FakeSpark {
 }
 
 impl FakeSpark {
-    pub fn start() -> FakeSpark {
+    pub(crate) fn start() -> FakeSpark {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let server = FakeSpark {
             addr: listener.local_addr().expect("addr"),
@@ -54,26 +54,26 @@ impl FakeSpark {
         server
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// Serves `body` (200) at `/api/v1/<path>`.
-    pub fn set(&self, path: &str, body: impl Into<String>) {
+    pub(crate) fn set(&self, path: &str, body: impl Into<String>) {
         self.answer(path, 200, body);
     }
 
-    pub fn answer(&self, path: &str, status: u16, body: impl Into<String>) {
+    pub(crate) fn answer(&self, path: &str, status: u16, body: impl Into<String>) {
         let mut routes = self.routes.lock().expect("routes");
         routes.insert(format!("/api/v1/{path}"), (status, body.into()));
     }
 
-    pub fn set_down(&self, down: bool) {
+    pub(crate) fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
     }
 
     /// The recorded application: one app, its executors and failed stages.
-    pub fn with_recorded_app(&self) -> String {
+    pub(crate) fn with_recorded_app(&self) -> String {
         let apps: serde_json::Value =
             serde_json::from_str(&fixture("applications.json")).expect("json");
         let id = apps[0]["id"].as_str().expect("id").to_owned();
@@ -132,7 +132,7 @@ impl FakeSpark {
 }
 
 /// The DogStatsD exporter of this test binary, writing to memory.
-pub fn metrics() -> &'static (MemorySink, DogStatsDGuard) {
+pub(crate) fn metrics() -> &'static (MemorySink, DogStatsDGuard) {
     static M: OnceLock<(MemorySink, DogStatsDGuard)> = OnceLock::new();
     M.get_or_init(|| {
         let sink = MemorySink::new();
@@ -145,7 +145,7 @@ pub fn metrics() -> &'static (MemorySink, DogStatsDGuard) {
 }
 
 /// Every metric line sent so far (after a flush) tagged `app:<app>`.
-pub fn lines_of_app(app: &str) -> Vec<ParsedMetric> {
+pub(crate) fn lines_of_app(app: &str) -> Vec<ParsedMetric> {
     let (sink, guard) = metrics();
     guard.flush();
     let tag = format!("app:{app}");
@@ -157,7 +157,7 @@ pub fn lines_of_app(app: &str) -> Vec<ParsedMetric> {
 }
 
 /// The `spark.job.duration` samples of `app`: (job tag, status tag, seconds).
-pub fn durations(app: &str) -> Vec<(String, String, f64)> {
+pub(crate) fn durations(app: &str) -> Vec<(String, String, f64)> {
     lines_of_app(app)
         .into_iter()
         .filter(|m| m.name == "spark.job.duration")
@@ -172,7 +172,7 @@ pub fn durations(app: &str) -> Vec<(String, String, f64)> {
 }
 
 /// Waits (at most 20 s) until `done` holds.
-pub fn wait_for(what: &str, done: impl Fn() -> bool) {
+pub(crate) fn wait_for(what: &str, done: impl Fn() -> bool) {
     let start = Instant::now();
     while !done() {
         assert!(
@@ -186,7 +186,7 @@ pub fn wait_for(what: &str, done: impl Fn() -> bool) {
 /// Spark's time format, read independently of the crate's parser: the
 /// milliseconds since midnight of `...THH:MM:SS.mmmGMT` plus the date's
 /// day count, enough to subtract two times of one test run.
-pub fn spark_millis(s: &str) -> i64 {
+pub(crate) fn spark_millis(s: &str) -> i64 {
     let (date, time) = s.trim_end_matches("GMT").split_once('T').expect("a T");
     let day: i64 = date.replace('-', "").parse().expect("date");
     let (hms, ms) = time.split_once('.').expect("millis");
