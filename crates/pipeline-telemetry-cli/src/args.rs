@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use pipeline_telemetry_monitors::guide::Routing;
 
-pub const USAGE: &str = "\
+pub(crate) const USAGE: &str = "\
 usage: pipeline-telemetry-cli <command> [options]
 
 commands:
@@ -34,14 +34,14 @@ routing options (monitors, generate, replay):
 
 /// Output format of `monitors`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Json,
     Terraform,
 }
 
 /// A parsed command line.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Command {
+pub(crate) enum Command {
     Help,
     Dashboard {
         format: Format,
@@ -69,7 +69,7 @@ pub enum Command {
 
 /// A command line that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageError(pub String);
+pub(crate) struct UsageError(pub String);
 
 impl fmt::Display for UsageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -82,7 +82,7 @@ fn usage(msg: impl Into<String>) -> UsageError {
 }
 
 /// Parses the arguments after the program name.
-pub fn parse(args: &[String]) -> Result<Command, UsageError> {
+pub(crate) fn parse(args: &[String]) -> Result<Command, UsageError> {
     let Some((command, rest)) = args.split_first() else {
         return Ok(Command::Help);
     };

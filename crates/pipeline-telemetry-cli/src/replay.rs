@@ -5,13 +5,13 @@ use std::fmt::Write as _;
 use pipeline_telemetry_monitors::{Monitor, MonitorState, Point};
 
 /// The report of one replay, and whether any monitor would notify.
-pub struct Report {
+pub(crate) struct Report {
     pub text: String,
     pub notifying: usize,
 }
 
 /// Evaluates `monitors` at `now` over `points`.
-pub fn report(monitors: &[Monitor], points: &[Point], now: u64) -> Report {
+pub(crate) fn report(monitors: &[Monitor], points: &[Point], now: u64) -> Report {
     let mut text = String::new();
     let _ = writeln!(
         text,

@@ -37,7 +37,7 @@ use serde_json::Value;
 
 /// One log as Datadog stores it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Log {
+pub(crate) struct Log {
     pub service: Option<String>,
     pub source: Option<String>,
     pub status: &'static str,
@@ -57,7 +57,7 @@ fn text(v: &Value) -> Option<String> {
 }
 
 /// The status remapper's mapping of one value.
-pub fn map_status(value: &str) -> &'static str {
+pub(crate) fn map_status(value: &str) -> &'static str {
     let v = value.to_ascii_lowercase();
     if let Ok(n) = v.parse::<u8>() {
         return match n {
@@ -96,7 +96,7 @@ pub fn map_status(value: &str) -> &'static str {
 }
 
 /// Step 1: JSON preprocessing of one tailed line.
-pub fn preprocess(line: &str) -> Option<Log> {
+pub(crate) fn preprocess(line: &str) -> Option<Log> {
     let Value::Object(map) = serde_json::from_str::<Value>(line).ok()? else {
         return None;
     };
@@ -114,7 +114,7 @@ pub fn preprocess(line: &str) -> Option<Log> {
 }
 
 /// Step 2: one custom pipeline (a Logs Pipelines API body).
-pub fn apply_pipeline(log: &mut Log, pipeline: &Value) {
+pub(crate) fn apply_pipeline(log: &mut Log, pipeline: &Value) {
     let filter = pipeline["filter"]["query"].as_str().unwrap_or("*");
     if pipeline["is_enabled"] != true || !matches(log, filter) {
         return;
@@ -172,7 +172,7 @@ pub fn apply_pipeline(log: &mut Log, pipeline: &Value) {
 }
 
 /// Step 3: whether `query` finds `log`.
-pub fn matches(log: &Log, query: &str) -> bool {
+pub(crate) fn matches(log: &Log, query: &str) -> bool {
     query.split_whitespace().all(|term| {
         if term == "*" {
             return true;

@@ -13,13 +13,13 @@ use pipeline_telemetry::otel::Protocol;
 use pipeline_telemetry::{MetricsTarget, TelemetryBuilder, TelemetryGuard};
 use pipeline_telemetry_test_support::{agent, peers};
 
-pub mod roles;
+pub(crate) mod roles;
 
 /// The environment variable that makes a test binary act as a child role.
-pub const ROLE_VAR: &str = "PT_LAPIN_ROLE";
+pub(crate) const ROLE_VAR: &str = "PT_LAPIN_ROLE";
 
 /// A multi-thread runtime with two workers.
-pub fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -28,7 +28,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Connects to the test broker, failing loudly when it is down.
-pub async fn connect() -> Connection {
+pub(crate) async fn connect() -> Connection {
     peers::require_tcp("127.0.0.1:5672", "RabbitMQ");
     Connection::connect(&peers::amqp_url(), ConnectionProperties::default())
         .await
@@ -36,7 +36,7 @@ pub async fn connect() -> Connection {
 }
 
 /// A queue name unique to this test and process.
-pub fn unique(label: &str) -> String {
+pub(crate) fn unique(label: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -45,7 +45,7 @@ pub fn unique(label: &str) -> String {
 }
 
 /// Declares a fresh (non-durable) queue.
-pub async fn declare(channel: &Channel, queue: &str) {
+pub(crate) async fn declare(channel: &Channel, queue: &str) {
     channel
         .queue_declare(
             queue.into(),
@@ -57,7 +57,7 @@ pub async fn declare(channel: &Channel, queue: &str) {
 }
 
 /// Deletes a queue (ignores a missing one).
-pub async fn delete(channel: &Channel, queue: &str) {
+pub(crate) async fn delete(channel: &Channel, queue: &str) {
     let _ = channel
         .queue_delete(queue.into(), QueueDeleteOptions::default())
         .await;
@@ -65,7 +65,7 @@ pub async fn delete(channel: &Channel, queue: &str) {
 
 /// The broker's own count of `queue`'s ready and unacknowledged messages,
 /// from `rabbitmqctl list_queues` (not through AMQP).
-pub fn broker_counts(queue: &str) -> Option<(u64, u64)> {
+pub(crate) fn broker_counts(queue: &str) -> Option<(u64, u64)> {
     let out = Command::new("rabbitmqctl")
         .args([
             "-q",
@@ -89,7 +89,7 @@ pub fn broker_counts(queue: &str) -> Option<(u64, u64)> {
 }
 
 /// Polls `check` every 100 ms until it returns `Some` or `limit` passes.
-pub fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+pub(crate) fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let start = std::time::Instant::now();
     loop {
         if let Some(v) = check() {
@@ -104,7 +104,7 @@ pub fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Opt
 
 /// Telemetry for a test process: metrics to `metrics`, spans to the APM
 /// test agent under `token` (when given).
-pub fn telemetry(service: &str, metrics: MetricsTarget, token: Option<&str>) -> TelemetryGuard {
+pub(crate) fn telemetry(service: &str, metrics: MetricsTarget, token: Option<&str>) -> TelemetryGuard {
     let builder = TelemetryBuilder::from_env()
         .with_service(service)
         .with_env("test")
@@ -127,7 +127,7 @@ pub fn telemetry(service: &str, metrics: MetricsTarget, token: Option<&str>) -> 
 
 /// Runs this test binary again as a child in `role` (the test named
 /// `child_role` reads it), with `envs`; panics with its output if it fails.
-pub fn run_child(role: &str, envs: &[(&str, &str)]) -> Output {
+pub(crate) fn run_child(role: &str, envs: &[(&str, &str)]) -> Output {
     let exe = std::env::current_exe().expect("test binary path");
     let out = Command::new(exe)
         .args(["--exact", "child_role", "--nocapture", "--test-threads=1"])

@@ -29,7 +29,7 @@ fn var(name: &str) -> String {
 }
 
 /// Runs the role named by `PT_LAPIN_ROLE`, if any.
-pub fn dispatch() {
+pub(crate) fn dispatch() {
     let Ok(role) = std::env::var(ROLE_VAR) else {
         return;
     };
