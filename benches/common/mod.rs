@@ -16,7 +16,7 @@ use criterion::Criterion;
 /// 20 samples) so that the whole set runs in a few minutes. Criterion's own
 /// flags (`--warm-up-time`, `--measurement-time`, `--sample-size`) given
 /// after `--` still override this.
-pub fn config() -> Criterion {
+pub(crate) fn config() -> Criterion {
     let c = Criterion::default();
     if quick() {
         c.warm_up_time(Duration::from_secs(1))
@@ -28,7 +28,7 @@ pub fn config() -> Criterion {
 }
 
 /// Whether the quick mode is on.
-pub fn quick() -> bool {
+pub(crate) fn quick() -> bool {
     std::env::var_os("PT_BENCH_QUICK").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
@@ -36,20 +36,20 @@ pub fn quick() -> bool {
 /// send to in the hot-path benches. Datagrams that do not fit in its
 /// receive buffer are dropped by the kernel at no cost to the bench, and
 /// the sockets see no "connection refused" because the port is bound.
-pub fn blackhole() -> &'static UdpSocket {
+pub(crate) fn blackhole() -> &'static UdpSocket {
     static SOCKET: OnceLock<UdpSocket> = OnceLock::new();
     SOCKET.get_or_init(|| UdpSocket::bind("127.0.0.1:0").expect("bind a loopback UDP socket"))
 }
 
 /// `127.0.0.1:<port>` of [`blackhole`].
-pub fn blackhole_addr() -> String {
+pub(crate) fn blackhole_addr() -> String {
     blackhole().local_addr().expect("local addr").to_string()
 }
 
 /// Starts this project's exporter once per process, sending to
 /// [`blackhole`] every second (the default interval); buffers filling up
 /// wake the flusher earlier.
-pub fn start_ours() -> &'static pipeline_telemetry_dogstatsd::DogStatsDGuard {
+pub(crate) fn start_ours() -> &'static pipeline_telemetry_dogstatsd::DogStatsDGuard {
     use pipeline_telemetry_dogstatsd::{DogStatsDBuilder, DogStatsDGuard, Target};
     static GUARD: OnceLock<DogStatsDGuard> = OnceLock::new();
     GUARD.get_or_init(|| {
@@ -64,7 +64,7 @@ pub fn start_ours() -> &'static pipeline_telemetry_dogstatsd::DogStatsDGuard {
 /// aggregation, its own telemetry off, histograms sent as distributions.
 /// `sampling` chooses the bounded sampling reservoir over the unbounded
 /// raw bucket for histograms.
-pub fn metrics_exporter_dogstatsd(
+pub(crate) fn metrics_exporter_dogstatsd(
     addr: &str,
     flush: Option<Duration>,
     sampling: bool,
@@ -85,7 +85,7 @@ pub fn metrics_exporter_dogstatsd(
 
 /// `metrics-exporter-statsd`: cadence's buffered UDP sink behind its
 /// bounded queuing sink; buffer sized to a full datagram, queue 64 Ki.
-pub fn metrics_exporter_statsd(addr: &str) -> metrics_exporter_statsd::StatsdRecorder {
+pub(crate) fn metrics_exporter_statsd(addr: &str) -> metrics_exporter_statsd::StatsdRecorder {
     let (host, port) = addr.rsplit_once(':').expect("host:port");
     metrics_exporter_statsd::StatsdBuilder::from(host, port.parse().expect("port"))
         .with_client_udp_host("127.0.0.1")
@@ -98,7 +98,7 @@ pub fn metrics_exporter_statsd(addr: &str) -> metrics_exporter_statsd::StatsdRec
 
 /// `cadence` with its buffered UDP sink (one datagram of 1432 bytes is
 /// written when full, on the calling thread).
-pub fn cadence_buffered(addr: &str) -> cadence::StatsdClient {
+pub(crate) fn cadence_buffered(addr: &str) -> cadence::StatsdClient {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
     socket.set_nonblocking(true).expect("nonblocking");
     let sink = cadence::BufferedUdpMetricSink::with_capacity(addr, socket, 1432).expect("sink");
@@ -107,7 +107,7 @@ pub fn cadence_buffered(addr: &str) -> cadence::StatsdClient {
 
 /// `cadence` with the buffered UDP sink behind its queuing sink (a worker
 /// thread writes; the caller only formats and enqueues), queue 64 Ki.
-pub fn cadence_queuing(addr: &str) -> cadence::StatsdClient {
+pub(crate) fn cadence_queuing(addr: &str) -> cadence::StatsdClient {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
     socket.set_nonblocking(true).expect("nonblocking");
     let sink = cadence::BufferedUdpMetricSink::with_capacity(addr, socket, 1432).expect("sink");
@@ -118,7 +118,7 @@ pub fn cadence_queuing(addr: &str) -> cadence::StatsdClient {
 /// The `dogstatsd` crate with batching on: the caller formats each metric
 /// and sends it over a channel to a batching thread that packs 1432-byte
 /// datagrams (or sends what it has every 10 ms).
-pub fn dogstatsd_batching(addr: &str) -> dogstatsd::Client {
+pub(crate) fn dogstatsd_batching(addr: &str) -> dogstatsd::Client {
     let options = dogstatsd::Options::new(
         "127.0.0.1:0",
         addr,
@@ -139,7 +139,7 @@ pub fn dogstatsd_batching(addr: &str) -> dogstatsd::Client {
 /// bytes and metric values (the values of multi-value lines count one
 /// each) of the metrics whose name starts with `prefix`.
 #[derive(Debug)]
-pub struct Receiver {
+pub(crate) struct Receiver {
     addr: String,
     pub counts: Arc<Counts>,
     stop: Arc<AtomicBool>,
@@ -148,7 +148,7 @@ pub struct Receiver {
 
 /// What a [`Receiver`] counted.
 #[derive(Debug, Default)]
-pub struct Counts {
+pub(crate) struct Counts {
     pub datagrams: AtomicU64,
     pub bytes: AtomicU64,
     pub values: AtomicU64,
@@ -160,7 +160,7 @@ pub struct Counts {
 impl Receiver {
     /// Binds 127.0.0.1:0 with a 4 MiB receive buffer (as the Agent's
     /// `dogstatsd_so_rcvbuf` would) and drains it on its own thread.
-    pub fn start(prefix: &'static str) -> Self {
+    pub(crate) fn start(prefix: &'static str) -> Self {
         let socket = socket2::Socket::new(
             socket2::Domain::IPV4,
             socket2::Type::DGRAM,
@@ -204,23 +204,23 @@ impl Receiver {
     }
 
     /// `127.0.0.1:<port>`.
-    pub fn addr(&self) -> &str {
+    pub(crate) fn addr(&self) -> &str {
         &self.addr
     }
 
     /// Values received so far.
-    pub fn values(&self) -> u64 {
+    pub(crate) fn values(&self) -> u64 {
         self.counts.values.load(Ordering::Acquire)
     }
 
     /// What Datadog would count from the values received so far (each
     /// weighted by the inverse of its line's sample rate).
-    pub fn scaled(&self) -> f64 {
+    pub(crate) fn scaled(&self) -> f64 {
         self.counts.scaled_milli.load(Ordering::Relaxed) as f64 / 1000.0
     }
 
     /// Datagrams received so far.
-    pub fn datagrams(&self) -> u64 {
+    pub(crate) fn datagrams(&self) -> u64 {
         self.counts.datagrams.load(Ordering::Relaxed)
     }
 }
@@ -238,7 +238,7 @@ impl Drop for Receiver {
 /// with `prefix` (`name:v1:v2|d|#tags` holds two), and what Datadog counts
 /// for them in thousandths: each value weighs `1 / rate` where the line
 /// carries `|@rate`.
-pub fn count_values(datagram: &[u8], prefix: &[u8]) -> (u64, u64) {
+pub(crate) fn count_values(datagram: &[u8], prefix: &[u8]) -> (u64, u64) {
     let mut values = 0;
     let mut scaled = 0.0;
     for line in datagram

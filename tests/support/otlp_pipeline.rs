@@ -13,7 +13,7 @@ use pipeline_telemetry_test_support::capture::Captured;
 use serde_json::Value;
 
 #[derive(Debug)]
-pub struct WarehouseError;
+pub(crate) struct WarehouseError;
 impl std::fmt::Display for WarehouseError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("warehouse said \"no\"\nconnection reset")
@@ -44,7 +44,7 @@ fn load(_n: usize) -> Result<(), WarehouseError> {
     Err(WarehouseError)
 }
 
-pub fn run(protocol: Protocol) {
+pub(crate) fn run(protocol: Protocol) {
     let (endpoint, label) = match protocol {
         Protocol::Grpc => (agent::agent().otlp_grpc.clone(), "grpc"),
         _ => (agent::agent().otlp_http.clone(), "http"),
