@@ -25,6 +25,8 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// [`OtelBuilder::from_env`] reads the Datadog and OpenTelemetry environment
 /// variables; [`OtelBuilder::new`] starts from defaults and ignores the
 /// environment. Either way every `with_*` call overrides what was there.
+/// Each setter's doc names its default and the environment variable that
+/// sets the same thing (declared in [`pipeline_telemetry_catalogue::env`]).
 ///
 /// ```
 /// use std::time::Duration;
@@ -135,25 +137,35 @@ impl OtelBuilder {
     }
 
     /// `service.name` of the resource and `service` / `dd.service` of log
-    /// lines.
+    /// lines. Default: a `service.name` resource attribute, else
+    /// `unknown_service:<executable name>`. Environment:
+    /// [`DD_SERVICE`](pipeline_telemetry_catalogue::env::DD_SERVICE), else
+    /// [`OTEL_SERVICE_NAME`](pipeline_telemetry_catalogue::env::OTEL_SERVICE_NAME).
     pub fn with_service(mut self, service: impl Into<String>) -> Self {
         self.service = Some(service.into());
         self
     }
 
     /// `deployment.environment.name` of the resource and `dd.env` of log lines.
+    /// Default: that resource attribute, else none. Environment:
+    /// [`DD_ENV`](pipeline_telemetry_catalogue::env::DD_ENV).
     pub fn with_env(mut self, env: impl Into<String>) -> Self {
         self.env = Some(env.into());
         self
     }
 
     /// `service.version` of the resource and `dd.version` of log lines.
+    /// Default: that resource attribute, else none. Environment:
+    /// [`DD_VERSION`](pipeline_telemetry_catalogue::env::DD_VERSION).
     pub fn with_version(mut self, version: impl Into<String>) -> Self {
         self.version = Some(version.into());
         self
     }
 
     /// Adds one resource attribute (a later value for the same key wins).
+    /// Default: none. Environment:
+    /// [`OTEL_RESOURCE_ATTRIBUTES`](pipeline_telemetry_catalogue::env::OTEL_RESOURCE_ATTRIBUTES)
+    /// and the `key:value` tags of [`DD_TAGS`](pipeline_telemetry_catalogue::env::DD_TAGS).
     pub fn with_resource_attribute(
         mut self,
         key: impl Into<String>,
@@ -166,47 +178,59 @@ impl OtelBuilder {
     /// The OTLP receiver's base URL, e.g. `http://localhost:4317` (gRPC) or
     /// `http://localhost:4318` (HTTP; `/v1/traces` and `/v1/logs` are
     /// appended). Setting it selects [`TracesExport::Otlp`] unless
-    /// [`with_traces`](Self::with_traces) says otherwise.
+    /// [`with_traces`](Self::with_traces) says otherwise. Default: none
+    /// (built from the [Agent host](Self::with_agent_host) if set, else spans
+    /// go to the console). Environment:
+    /// [`OTEL_EXPORTER_OTLP_ENDPOINT`](pipeline_telemetry_catalogue::env::OTEL_EXPORTER_OTLP_ENDPOINT).
     pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = Some(endpoint.into());
         self
     }
 
     /// The OTLP transport. Without it, an endpoint on port 4317 means gRPC and
-    /// any other HTTP/protobuf; an Agent host alone means gRPC.
+    /// any other HTTP/protobuf; an Agent host alone means gRPC. Environment:
+    /// [`OTEL_EXPORTER_OTLP_PROTOCOL`](pipeline_telemetry_catalogue::env::OTEL_EXPORTER_OTLP_PROTOCOL).
     pub fn with_protocol(mut self, protocol: Protocol) -> Self {
         self.protocol = Some(protocol);
         self
     }
 
     /// The Datadog Agent's host (like `DD_AGENT_HOST`): used when no endpoint
-    /// is set, as `http://<host>:4317` (or `:4318` for HTTP).
+    /// is set, as `http://<host>:4317` (or `:4318` for HTTP). Default: none.
+    /// Environment: [`DD_AGENT_HOST`](pipeline_telemetry_catalogue::env::DD_AGENT_HOST).
     pub fn with_agent_host(mut self, host: impl Into<String>) -> Self {
         self.agent_host = Some(host.into());
         self
     }
 
     /// Adds a header (HTTP) or metadata entry (gRPC) to every export request.
-    /// `OTEL_EXPORTER_OTLP_HEADERS` is honoured as well.
+    /// Default: none. Environment: `OTEL_EXPORTER_OTLP_HEADERS`, read by the
+    /// OTLP exporter itself, is honoured as well.
     pub fn with_header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((key.into(), value.into()));
         self
     }
 
-    /// Where finished spans go: OTLP, console or nowhere.
+    /// Where finished spans go: OTLP, console or nowhere. Default:
+    /// [`TracesExport::Otlp`] when an endpoint or Agent host is set, else
+    /// [`TracesExport::Console`]. Environment:
+    /// [`PIPELINE_TELEMETRY_TRACES`](pipeline_telemetry_catalogue::env::PIPELINE_TELEMETRY_TRACES), else
+    /// [`OTEL_TRACES_EXPORTER`](pipeline_telemetry_catalogue::env::OTEL_TRACES_EXPORTER).
     pub fn with_traces(mut self, traces: TracesExport) -> Self {
         self.traces = Some(traces);
         self
     }
 
-    /// Human-readable (default) or JSON log lines.
+    /// Human-readable or JSON log lines. Default: [`LogFormat::Human`].
+    /// Environment: [`PIPELINE_TELEMETRY_LOG_FORMAT`](pipeline_telemetry_catalogue::env::PIPELINE_TELEMETRY_LOG_FORMAT).
     pub fn with_log_format(mut self, format: LogFormat) -> Self {
         self.log_format = format;
         self
     }
 
     /// Where log lines are written (stdout by default). Anything that is a
-    /// [`MakeWriter`], e.g. `std::io::stderr` or a closure.
+    /// [`MakeWriter`], e.g. `std::io::stderr` or a closure. No environment
+    /// variable.
     pub fn with_log_writer<W>(mut self, writer: W) -> Self
     where
         W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
@@ -216,7 +240,7 @@ impl OtelBuilder {
     }
 
     /// Where span summaries go in [`TracesExport::Console`] mode (stderr by
-    /// default).
+    /// default). No environment variable.
     pub fn with_console_writer<W>(mut self, writer: W) -> Self
     where
         W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
@@ -227,6 +251,9 @@ impl OtelBuilder {
 
     /// Also exports log events as OTLP log records to the same endpoint
     /// (off by default; the Agent usually tails the JSON lines instead).
+    /// Environment: [`PIPELINE_TELEMETRY_OTLP_LOGS`](pipeline_telemetry_catalogue::env::PIPELINE_TELEMETRY_OTLP_LOGS),
+    /// else [`OTEL_LOGS_EXPORTER`](pipeline_telemetry_catalogue::env::OTEL_LOGS_EXPORTER) set
+    /// to `otlp`.
     pub fn with_otlp_logs(mut self, enabled: bool) -> Self {
         self.otlp_logs = enabled;
         self
@@ -234,46 +261,56 @@ impl OtelBuilder {
 
     /// Bound of each export queue. When it is full, new spans or records are
     /// dropped and counted (see [`OtelGuard::stats`](crate::OtelGuard::stats));
-    /// the application never blocks.
+    /// the application never blocks. Default: [`DEFAULT_QUEUE_SIZE`].
+    /// Environment: [`OTEL_BSP_MAX_QUEUE_SIZE`](pipeline_telemetry_catalogue::env::OTEL_BSP_MAX_QUEUE_SIZE).
     pub fn with_queue_size(mut self, size: usize) -> Self {
         self.queue_size = size.max(1);
         self
     }
 
-    /// Largest number of spans or records in one export request.
+    /// Largest number of spans or records in one export request. Default:
+    /// [`DEFAULT_MAX_BATCH_SIZE`]. Environment:
+    /// [`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`](pipeline_telemetry_catalogue::env::OTEL_BSP_MAX_EXPORT_BATCH_SIZE).
     pub fn with_max_batch_size(mut self, size: usize) -> Self {
         self.max_batch_size = size.max(1);
         self
     }
 
     /// Longest time a finished span waits in the queue before it is exported.
+    /// Default: [`DEFAULT_BATCH_DELAY`]. Environment:
+    /// [`OTEL_BSP_SCHEDULE_DELAY`](pipeline_telemetry_catalogue::env::OTEL_BSP_SCHEDULE_DELAY) (milliseconds).
     pub fn with_batch_delay(mut self, delay: Duration) -> Self {
         self.batch_delay = delay;
         self
     }
 
-    /// Limit of one export request (including retries).
+    /// Limit of one export request (including retries). Default:
+    /// [`DEFAULT_EXPORT_TIMEOUT`]. Environment:
+    /// [`OTEL_BSP_EXPORT_TIMEOUT`](pipeline_telemetry_catalogue::env::OTEL_BSP_EXPORT_TIMEOUT) (milliseconds).
     pub fn with_export_timeout(mut self, timeout: Duration) -> Self {
         self.export_timeout = timeout;
         self
     }
 
     /// Longest wait for the final flush when the [`OtelGuard`](crate::OtelGuard)
-    /// is dropped.
+    /// is dropped. Default: [`DEFAULT_SHUTDOWN_TIMEOUT`]. No environment
+    /// variable.
     pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
     }
 
-    /// Which log events are written, in `RUST_LOG` syntax (default: `RUST_LOG`
-    /// for [`from_env`](Self::from_env), else `info`). Spans are not affected.
+    /// Which log events are written, in `RUST_LOG` syntax. Spans are not
+    /// affected. Default: `info`. Environment:
+    /// [`RUST_LOG`](pipeline_telemetry_catalogue::env::RUST_LOG).
     pub fn with_log_filter(mut self, directives: impl Into<String>) -> Self {
         self.log_filter = Some(directives.into());
         self
     }
 
     /// Which spans (and events as span events) are traced, in `RUST_LOG`
-    /// syntax (default: `PIPELINE_TELEMETRY_TRACE_FILTER`, else `info`).
+    /// syntax. Default: `info`. Environment:
+    /// [`PIPELINE_TELEMETRY_TRACE_FILTER`](pipeline_telemetry_catalogue::env::PIPELINE_TELEMETRY_TRACE_FILTER).
     pub fn with_trace_filter(mut self, directives: impl Into<String>) -> Self {
         self.trace_filter = Some(directives.into());
         self

@@ -1,6 +1,10 @@
 //! The small enums that name the choices of [`OtelBuilder`](crate::OtelBuilder),
 //! and the parsing of their environment-variable spellings.
 
+use pipeline_telemetry_catalogue::env::{
+    OTEL_EXPORTER_OTLP_PROTOCOL, PIPELINE_TELEMETRY_LOG_FORMAT, PIPELINE_TELEMETRY_TRACES,
+};
+
 use crate::error::ConfigError;
 
 /// The OTLP transport.
@@ -30,12 +34,17 @@ impl Protocol {
     /// assert_eq!(Protocol::parse("http/protobuf"), Ok(Protocol::HttpProtobuf));
     /// assert!(Protocol::parse("http/json").is_err());
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] (setting [`OTEL_EXPORTER_OTLP_PROTOCOL`]) for any
+    /// other value, `http/json` included.
     pub fn parse(value: &str) -> Result<Self, ConfigError> {
         match value.trim().to_ascii_lowercase().as_str() {
             "grpc" => Ok(Self::Grpc),
             "http/protobuf" | "http" => Ok(Self::HttpProtobuf),
             _ => Err(ConfigError::new(
-                "OTEL_EXPORTER_OTLP_PROTOCOL",
+                OTEL_EXPORTER_OTLP_PROTOCOL,
                 value,
                 "expected `grpc` or `http/protobuf`",
             )),
@@ -94,12 +103,17 @@ impl LogFormat {
     /// assert_eq!(LogFormat::parse("JSON"), Ok(LogFormat::Json));
     /// assert_eq!(LogFormat::parse("human"), Ok(LogFormat::Human));
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] (setting [`PIPELINE_TELEMETRY_LOG_FORMAT`]) for any
+    /// other value.
     pub fn parse(value: &str) -> Result<Self, ConfigError> {
         match value.trim().to_ascii_lowercase().as_str() {
             "json" => Ok(Self::Json),
             "human" | "text" | "pretty" | "" => Ok(Self::Human),
             _ => Err(ConfigError::new(
-                "PIPELINE_TELEMETRY_LOG_FORMAT",
+                PIPELINE_TELEMETRY_LOG_FORMAT,
                 value,
                 "expected `json` or `human`",
             )),
@@ -127,13 +141,19 @@ impl TracesExport {
     /// use pipeline_telemetry_otel::TracesExport;
     /// assert_eq!(TracesExport::parse("console"), Ok(TracesExport::Console));
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] (setting [`PIPELINE_TELEMETRY_TRACES`]; the builder
+    /// renames it when the value came from `OTEL_TRACES_EXPORTER`) for any
+    /// other value.
     pub fn parse(value: &str) -> Result<Self, ConfigError> {
         match value.trim().to_ascii_lowercase().as_str() {
             "otlp" => Ok(Self::Otlp),
             "console" | "stdout" | "stderr" => Ok(Self::Console),
             "off" | "none" | "false" => Ok(Self::Off),
             _ => Err(ConfigError::new(
-                "PIPELINE_TELEMETRY_TRACES",
+                PIPELINE_TELEMETRY_TRACES,
                 value,
                 "expected `otlp`, `console` or `off`",
             )),

@@ -3,28 +3,39 @@
 
 use std::time::Duration;
 
+use pipeline_telemetry_catalogue::env::{
+    self as vars, DD_AGENT_HOST, DD_ENV, DD_SERVICE, DD_TAGS, DD_VERSION, OTEL_BSP_EXPORT_TIMEOUT,
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE, OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_SCHEDULE_DELAY,
+    OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_LOGS_EXPORTER,
+    OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME, OTEL_TRACES_EXPORTER,
+    PIPELINE_TELEMETRY_LOG_FORMAT, PIPELINE_TELEMETRY_OTLP_LOGS, PIPELINE_TELEMETRY_TRACES,
+    PIPELINE_TELEMETRY_TRACE_FILTER, RUST_LOG,
+};
+
 use crate::builder::OtelBuilder;
 use crate::config::{parse_bool, LogFormat, Protocol, TracesExport};
 use crate::error::ConfigError;
 
 impl OtelBuilder {
-    /// Reads the configuration from the environment:
+    /// Reads the configuration from the environment (each variable is
+    /// declared, with its default, in the catalogue's
+    /// [`env`](pipeline_telemetry_catalogue::env) module):
     ///
     /// | variable | setting |
     /// |---|---|
-    /// | `DD_SERVICE`, else `OTEL_SERVICE_NAME` | service |
-    /// | `DD_ENV` | env |
-    /// | `DD_VERSION` | version |
-    /// | `OTEL_RESOURCE_ATTRIBUTES` (`k=v,...`), `DD_TAGS` (`k:v,...`) | resource attributes |
-    /// | `OTEL_EXPORTER_OTLP_ENDPOINT` | endpoint |
-    /// | `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc`, `http/protobuf`) | protocol |
-    /// | `DD_AGENT_HOST` | Agent host (used when no endpoint is set) |
-    /// | `PIPELINE_TELEMETRY_TRACES` or `OTEL_TRACES_EXPORTER` (`otlp`, `console`, `none`) | traces export |
-    /// | `PIPELINE_TELEMETRY_LOG_FORMAT` (`json`, `human`) | log format |
-    /// | `PIPELINE_TELEMETRY_OTLP_LOGS` (`true`), or `OTEL_LOGS_EXPORTER=otlp` | OTLP log export |
-    /// | `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, `OTEL_BSP_SCHEDULE_DELAY` (ms), `OTEL_BSP_EXPORT_TIMEOUT` (ms) | batching |
-    /// | `RUST_LOG` | log filter (default `info`) |
-    /// | `PIPELINE_TELEMETRY_TRACE_FILTER` | trace filter (default `info`) |
+    /// | [`DD_SERVICE`], else [`OTEL_SERVICE_NAME`] | service |
+    /// | [`DD_ENV`] | env |
+    /// | [`DD_VERSION`] | version |
+    /// | [`OTEL_RESOURCE_ATTRIBUTES`] (`k=v,...`), [`DD_TAGS`] (`k:v,...`) | resource attributes |
+    /// | [`OTEL_EXPORTER_OTLP_ENDPOINT`] | endpoint |
+    /// | [`OTEL_EXPORTER_OTLP_PROTOCOL`] (`grpc`, `http/protobuf`) | protocol |
+    /// | [`DD_AGENT_HOST`] | Agent host (used when no endpoint is set) |
+    /// | [`PIPELINE_TELEMETRY_TRACES`] or [`OTEL_TRACES_EXPORTER`] (`otlp`, `console`, `none`) | traces export |
+    /// | [`PIPELINE_TELEMETRY_LOG_FORMAT`] (`json`, `human`) | log format |
+    /// | [`PIPELINE_TELEMETRY_OTLP_LOGS`] (`true`), or `OTEL_LOGS_EXPORTER=otlp` | OTLP log export |
+    /// | [`OTEL_BSP_MAX_QUEUE_SIZE`], [`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`], [`OTEL_BSP_SCHEDULE_DELAY`] (ms), [`OTEL_BSP_EXPORT_TIMEOUT`] (ms) | batching |
+    /// | [`RUST_LOG`] | log filter (default `info`) |
+    /// | [`PIPELINE_TELEMETRY_TRACE_FILTER`] | trace filter (default `info`) |
     ///
     /// Invalid values do not fail here: they are reported by
     /// [`install`](Self::install) / [`build_layer`](Self::build_layer).
@@ -42,28 +53,28 @@ impl OtelBuilder {
         let get = |key: &str| get(key).filter(|v| !v.trim().is_empty());
         let mut b = Self::empty();
 
-        if let Some(attrs) = get("OTEL_RESOURCE_ATTRIBUTES") {
+        if let Some(attrs) = get(OTEL_RESOURCE_ATTRIBUTES) {
             b.resource_attributes
                 .extend(parse_otel_resource_attributes(&attrs));
         }
-        if let Some(tags) = get("DD_TAGS") {
+        if let Some(tags) = get(DD_TAGS) {
             b.resource_attributes.extend(parse_dd_tags(&tags));
         }
-        b.service = get("DD_SERVICE").or_else(|| get("OTEL_SERVICE_NAME"));
-        b.env = get("DD_ENV");
-        b.version = get("DD_VERSION");
+        b.service = get(DD_SERVICE).or_else(|| get(OTEL_SERVICE_NAME));
+        b.env = get(DD_ENV);
+        b.version = get(DD_VERSION);
 
-        b.endpoint = get("OTEL_EXPORTER_OTLP_ENDPOINT");
-        b.agent_host = get("DD_AGENT_HOST");
-        if let Some(p) = get("OTEL_EXPORTER_OTLP_PROTOCOL") {
+        b.endpoint = get(OTEL_EXPORTER_OTLP_ENDPOINT);
+        b.agent_host = get(DD_AGENT_HOST);
+        if let Some(p) = get(OTEL_EXPORTER_OTLP_PROTOCOL) {
             match Protocol::parse(&p) {
                 Ok(p) => b.protocol = Some(p),
                 Err(e) => b.note_error(e),
             }
         }
-        let traces = get("PIPELINE_TELEMETRY_TRACES")
-            .map(|v| ("PIPELINE_TELEMETRY_TRACES", v))
-            .or_else(|| get("OTEL_TRACES_EXPORTER").map(|v| ("OTEL_TRACES_EXPORTER", v)));
+        let traces = get(PIPELINE_TELEMETRY_TRACES)
+            .map(|v| (PIPELINE_TELEMETRY_TRACES, v))
+            .or_else(|| get(OTEL_TRACES_EXPORTER).map(|v| (OTEL_TRACES_EXPORTER, v)));
         if let Some((var, value)) = traces {
             match TracesExport::parse(&value) {
                 Ok(t) => b.traces = Some(t),
@@ -73,18 +84,18 @@ impl OtelBuilder {
                 }
             }
         }
-        if let Some(f) = get("PIPELINE_TELEMETRY_LOG_FORMAT") {
+        if let Some(f) = get(PIPELINE_TELEMETRY_LOG_FORMAT) {
             match LogFormat::parse(&f) {
                 Ok(f) => b.log_format = f,
                 Err(e) => b.note_error(e),
             }
         }
-        if let Some(v) = get("PIPELINE_TELEMETRY_OTLP_LOGS") {
-            match parse_bool("PIPELINE_TELEMETRY_OTLP_LOGS", &v) {
+        if let Some(v) = get(PIPELINE_TELEMETRY_OTLP_LOGS) {
+            match parse_bool(PIPELINE_TELEMETRY_OTLP_LOGS, &v) {
                 Ok(on) => b.otlp_logs = on,
                 Err(e) => b.note_error(e),
             }
-        } else if let Some(v) = get("OTEL_LOGS_EXPORTER") {
+        } else if let Some(v) = get(OTEL_LOGS_EXPORTER) {
             b.otlp_logs = v.trim().eq_ignore_ascii_case("otlp");
         }
 
@@ -98,21 +109,21 @@ impl OtelBuilder {
                 }
             }
         };
-        if let Some(n) = number(&mut b, "OTEL_BSP_MAX_QUEUE_SIZE") {
+        if let Some(n) = number(&mut b, OTEL_BSP_MAX_QUEUE_SIZE) {
             b = b.with_queue_size(usize::try_from(n).unwrap_or(usize::MAX));
         }
-        if let Some(n) = number(&mut b, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE") {
+        if let Some(n) = number(&mut b, OTEL_BSP_MAX_EXPORT_BATCH_SIZE) {
             b = b.with_max_batch_size(usize::try_from(n).unwrap_or(usize::MAX));
         }
-        if let Some(ms) = number(&mut b, "OTEL_BSP_SCHEDULE_DELAY") {
+        if let Some(ms) = number(&mut b, OTEL_BSP_SCHEDULE_DELAY) {
             b.batch_delay = Duration::from_millis(ms);
         }
-        if let Some(ms) = number(&mut b, "OTEL_BSP_EXPORT_TIMEOUT") {
+        if let Some(ms) = number(&mut b, OTEL_BSP_EXPORT_TIMEOUT) {
             b.export_timeout = Duration::from_millis(ms);
         }
 
-        b.log_filter = get("RUST_LOG");
-        b.trace_filter = get("PIPELINE_TELEMETRY_TRACE_FILTER");
+        b.log_filter = get(RUST_LOG);
+        b.trace_filter = get(PIPELINE_TELEMETRY_TRACE_FILTER);
         b
     }
 }
@@ -129,13 +140,14 @@ pub(crate) fn parse_otel_resource_attributes(raw: &str) -> Vec<(String, String)>
         .collect()
 }
 
-/// `DD_TAGS`: `key:value` pairs separated by commas or spaces. Tags without a
-/// value are skipped (a resource attribute needs one).
+/// The tags of [`DD_TAGS`] as resource attributes, parsed by the catalogue's
+/// [`dd_tags`](vars::dd_tags) (the one parser of that format). Tags without
+/// a value or without a key are skipped (a resource attribute needs both).
 pub(crate) fn parse_dd_tags(raw: &str) -> Vec<(String, String)> {
-    raw.split([',', ' '])
-        .filter_map(|tag| {
-            let (k, v) = tag.trim().split_once(':')?;
-            (!k.is_empty() && !v.is_empty()).then(|| (k.to_owned(), v.to_owned()))
+    vars::dd_tags(raw)
+        .filter_map(|(k, v)| {
+            let v = v?;
+            (!k.is_empty()).then(|| (k.to_owned(), v.to_owned()))
         })
         .collect()
 }
@@ -177,16 +189,16 @@ mod tests {
     #[test]
     fn datadog_variables_win_over_otel_ones() {
         let b = builder(&[
-            ("DD_SERVICE", "prefect"),
-            ("OTEL_SERVICE_NAME", "other"),
-            ("DD_ENV", "prod"),
-            ("DD_VERSION", "1.2"),
-            ("DD_TAGS", "team:data, region:eu bare"),
-            ("OTEL_RESOURCE_ATTRIBUTES", "a=b%20c,broken,=x"),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://agent:4318"),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
-            ("PIPELINE_TELEMETRY_LOG_FORMAT", "json"),
-            ("OTEL_BSP_MAX_QUEUE_SIZE", "10"),
+            (DD_SERVICE, "prefect"),
+            (OTEL_SERVICE_NAME, "other"),
+            (DD_ENV, "prod"),
+            (DD_VERSION, "1.2"),
+            (DD_TAGS, "team:data, region:eu bare"),
+            (OTEL_RESOURCE_ATTRIBUTES, "a=b%20c,broken,=x"),
+            (OTEL_EXPORTER_OTLP_ENDPOINT, "http://agent:4318"),
+            (OTEL_EXPORTER_OTLP_PROTOCOL, "http/protobuf"),
+            (PIPELINE_TELEMETRY_LOG_FORMAT, "json"),
+            (OTEL_BSP_MAX_QUEUE_SIZE, "10"),
         ]);
         assert_eq!(b.service.as_deref(), Some("prefect"));
         assert_eq!(b.env.as_deref(), Some("prod"));
@@ -209,12 +221,12 @@ mod tests {
     #[test]
     fn invalid_values_are_kept_for_install() {
         let b = builder(&[
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon"),
-            ("OTEL_SERVICE_NAME", "svc"),
+            (OTEL_EXPORTER_OTLP_PROTOCOL, "carrier-pigeon"),
+            (OTEL_SERVICE_NAME, "svc"),
         ]);
         assert_eq!(b.service.as_deref(), Some("svc"));
         let err = b.pending_error.expect("error kept");
-        assert_eq!(err.setting, "OTEL_EXPORTER_OTLP_PROTOCOL");
+        assert_eq!(err.setting, OTEL_EXPORTER_OTLP_PROTOCOL);
     }
 
     #[test]

@@ -54,6 +54,14 @@ pub struct OtelGuard {
 impl OtelGuard {
     /// Exports everything queued so far, waiting at most `timeout` for each
     /// signal. Recording goes on.
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownError::Timeout`] when a signal's queue is not exported
+    /// within `timeout`, [`ShutdownError::Export`] when an export fails
+    /// (e.g. the Agent is down), and [`ShutdownError::AlreadyShutDown`] when
+    /// an export thread is gone. The first error wins; both signals are
+    /// flushed regardless.
     pub fn flush(&self, timeout: Duration) -> Result<(), ShutdownError> {
         let mut result = Ok(());
         if let Some(b) = &self.spans {
@@ -67,6 +75,10 @@ impl OtelGuard {
 
     /// Flushes and stops exporting, waiting at most `timeout` in total.
     /// Spans that end afterwards are not exported.
+    ///
+    /// # Errors
+    ///
+    /// As [`flush`](Self::flush): what was still queued may be lost.
     pub fn shutdown(mut self, timeout: Duration) -> Result<(), ShutdownError> {
         self.stop(timeout)
     }

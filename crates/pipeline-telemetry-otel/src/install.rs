@@ -52,6 +52,16 @@ impl OtelBuilder {
     /// with its own filter) plus the guard, for code that composes its own
     /// subscriber. Nothing global is set.
     ///
+    /// # Errors
+    ///
+    /// [`InstallError::Config`] for an invalid setting (also one read by
+    /// [`from_env`](Self::from_env), such as an unknown
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`, or HTTP/protobuf without the
+    /// `otlp-http` feature), [`InstallError::Filter`] when the log or trace
+    /// filter does not parse, [`InstallError::Exporter`] when an OTLP
+    /// exporter cannot be built, and [`InstallError::Worker`] when an export
+    /// thread cannot be started.
+    ///
     /// ```
     /// use pipeline_telemetry_otel::{OtelBuilder, TracesExport};
     /// use tracing_subscriber::{layer::SubscriberExt, Registry};
@@ -144,7 +154,7 @@ impl OtelBuilder {
         let writer = self.log_writer.take();
         let ansi = writer.is_none()
             && std::io::stdout().is_terminal()
-            && std::env::var_os("NO_COLOR").is_none();
+            && std::env::var_os(pipeline_telemetry_catalogue::env::NO_COLOR).is_none();
         let writer = writer.unwrap_or_else(|| BoxMakeWriter::new(std::io::stdout));
         let log_layer: BoxedLayer<S> = match self.log_format {
             LogFormat::Json => Box::new(
@@ -186,8 +196,11 @@ impl OtelBuilder {
     /// propagator and the global tracer provider. Keep the guard alive until
     /// the end of `main`.
     ///
-    /// Fails with [`InstallError::GlobalSubscriberAlreadySet`] (and starts
-    /// nothing) when a global subscriber exists already.
+    /// # Errors
+    ///
+    /// Those of [`build_layer`](Self::build_layer), and
+    /// [`InstallError::GlobalSubscriberAlreadySet`] (nothing is started)
+    /// when a global subscriber exists already.
     ///
     /// ```no_run
     /// fn main() -> Result<(), Box<dyn std::error::Error>> {

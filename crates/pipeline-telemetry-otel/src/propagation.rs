@@ -182,6 +182,13 @@ impl ExtractedContext {
     ///     let _ = e;
     /// }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`PropagationError::NoRemoteContext`] when the carrier held neither a
+    /// valid trace context nor baggage, and [`PropagationError::SetParent`]
+    /// when the span cannot take the parent (already entered, disabled, or
+    /// no OpenTelemetry layer in the subscriber).
     pub fn set_parent(&self, span: &tracing::Span) -> Result<(), PropagationError> {
         if !self.is_valid() && self.context.baggage().is_empty() {
             return Err(PropagationError::NoRemoteContext);

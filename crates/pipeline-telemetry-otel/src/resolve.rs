@@ -3,6 +3,7 @@
 
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
+use pipeline_telemetry_catalogue::env::DD_AGENT_HOST;
 
 use crate::builder::OtelBuilder;
 use crate::config::{
@@ -59,7 +60,7 @@ pub(crate) fn resolve(b: &OtelBuilder) -> Result<Resolved, ConfigError> {
             } else {
                 format!("http://{host}:{port}")
             };
-            Some(validate_endpoint("DD_AGENT_HOST", &url)?)
+            Some(validate_endpoint(DD_AGENT_HOST, &url)?)
         }
         (None, None) => None,
     };

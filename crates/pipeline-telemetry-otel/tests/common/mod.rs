@@ -5,16 +5,16 @@
 
 use std::time::Duration;
 
-pub use pipeline_telemetry_test_support::agent::{
+pub(crate) use pipeline_telemetry_test_support::agent::{
     self, attributes, b64_hex, dd_trace_id, poll, spans, token, Span, TOKEN_HEADER,
 };
-pub use pipeline_telemetry_test_support::capture::Captured;
+pub(crate) use pipeline_telemetry_test_support::capture::Captured;
 use tracing::field::Empty;
 use tracing::instrument::WithSubscriber;
 use tracing::Instrument;
 
 /// The stage span exactly as the facade emits it.
-pub fn stage_span(stage: &str, pipeline: &str, id: &str) -> tracing::Span {
+pub(crate) fn stage_span(stage: &str, pipeline: &str, id: &str) -> tracing::Span {
     tracing::info_span!(target: "pipeline_telemetry", "pipeline.stage",
         stage = %stage, pipeline = %pipeline, pipeline_id = %id,
         "operation.name" = "pipeline.stage", "resource.name" = %stage,
@@ -22,14 +22,14 @@ pub fn stage_span(stage: &str, pipeline: &str, id: &str) -> tracing::Span {
 }
 
 /// The run span exactly as the facade emits it.
-pub fn run_span(pipeline: &str, id: &str) -> tracing::Span {
+pub(crate) fn run_span(pipeline: &str, id: &str) -> tracing::Span {
     tracing::info_span!(target: "pipeline_telemetry", "pipeline.run",
         pipeline = %pipeline, pipeline_id = %id,
         "operation.name" = "pipeline.run", "resource.name" = %pipeline)
 }
 
 /// What the facade does when a stage fails, inside the stage span.
-pub fn fail_stage(span: &tracing::Span, error_type: &str, message: &str) {
+pub(crate) fn fail_stage(span: &tracing::Span, error_type: &str, message: &str) {
     span.record("otel.status_code", "error");
     span.record("otel.status_message", message);
     // `type` is a keyword, so these keys are quoted, which the event macros
@@ -40,12 +40,12 @@ pub fn fail_stage(span: &tracing::Span, error_type: &str, message: &str) {
         "stage failed");
 }
 
-pub const FAILURE_TYPE: &str = "LoadError";
-pub const FAILURE: &str = "warehouse said \"no\"\nconnection reset";
+pub(crate) const FAILURE_TYPE: &str = "LoadError";
+pub(crate) const FAILURE: &str = "warehouse said \"no\"\nconnection reset";
 
 /// A run with three stages: `extract` (sync), `transform` (async), `load`
 /// (on a spawned task, failing).
-pub async fn run_pipeline(pipeline: &str, id: &str) {
+pub(crate) async fn run_pipeline(pipeline: &str, id: &str) {
     let run = run_span(pipeline, id);
     let (p, i) = (pipeline.to_owned(), id.to_owned());
     async move {
@@ -75,7 +75,7 @@ pub async fn run_pipeline(pipeline: &str, id: &str) {
 }
 
 /// A multi-thread runtime (so the spawned stage runs on another thread).
-pub fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
