@@ -299,14 +299,20 @@ impl<S: ExportSink> Worker<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::mpsc;
     use std::sync::Mutex;
 
-    struct Collect(Arc<Mutex<Vec<Vec<u32>>>>, Duration);
+    /// Collects the batches; with a gate, each export first blocks until the
+    /// gate's sender is dropped (or 30 s pass), so a test decides when the
+    /// export thread may go on instead of guessing with a sleep.
+    struct Collect(Arc<Mutex<Vec<Vec<u32>>>>, Option<mpsc::Receiver<()>>);
 
     impl ExportSink for Collect {
         type Item = u32;
         fn export(&mut self, batch: Vec<u32>) -> Result<(), String> {
-            thread::sleep(self.1);
+            if let Some(gate) = &self.1 {
+                let _ = gate.recv_timeout(Duration::from_secs(30));
+            }
             self.0.lock().map_err(|e| e.to_string())?.push(batch);
             Ok(())
         }
@@ -324,10 +330,8 @@ mod tests {
     fn flush_exports_in_batches_and_shutdown_stops() {
         let got = Arc::new(Mutex::new(Vec::new()));
         let sink_got = Arc::clone(&got);
-        let b = Batcher::spawn("test", config(100), move || {
-            Ok(Collect(sink_got, Duration::ZERO))
-        })
-        .expect("spawn");
+        let b = Batcher::spawn("test", config(100), move || Ok(Collect(sink_got, None)))
+            .expect("spawn");
         for i in 0..7 {
             b.push(i);
         }
@@ -346,17 +350,19 @@ mod tests {
     fn full_queue_drops_and_counts_without_blocking() {
         let got = Arc::new(Mutex::new(Vec::new()));
         let sink_got = Arc::clone(&got);
-        let b = Batcher::spawn("test", config(2), move || {
-            Ok(Collect(sink_got, Duration::from_millis(200)))
-        })
-        .expect("spawn");
+        let (release, gate) = mpsc::channel();
+        let b = Batcher::spawn("test", config(2), move || Ok(Collect(sink_got, Some(gate))))
+            .expect("spawn");
+        // The export is held until `release` is dropped: a blocking push
+        // would wait the gate's 30 s, far past this bound.
         let start = Instant::now();
         for i in 0..1000 {
             b.push(i);
         }
-        assert!(start.elapsed() < Duration::from_millis(150), "push blocked");
+        assert!(start.elapsed() < Duration::from_secs(10), "push blocked");
         assert!(b.stats().dropped > 900);
-        let _ = b.shutdown(Duration::from_secs(5));
+        drop(release);
+        let _ = b.shutdown(Duration::from_secs(30));
         let s = b.stats();
         assert_eq!(s.exported + s.dropped, 1000);
     }
@@ -364,14 +370,17 @@ mod tests {
     #[test]
     fn slow_export_makes_shutdown_time_out() {
         let got = Arc::new(Mutex::new(Vec::new()));
-        let b = Batcher::spawn("test", config(10), move || {
-            Ok(Collect(got, Duration::from_millis(500)))
-        })
-        .expect("spawn");
+        let (release, gate) = mpsc::channel();
+        let b = Batcher::spawn("test", config(10), move || Ok(Collect(got, Some(gate))))
+            .expect("spawn");
         b.push(1);
+        // The export is held until `release` is dropped, so shutdown's 50 ms
+        // pass first however slow the machine; the wait must not outlast
+        // them by much (a generous bound: the export would hold 30 s).
         let start = Instant::now();
         let r = b.shutdown(Duration::from_millis(50));
         assert!(matches!(r, Err(ShutdownError::Timeout(_))), "{r:?}");
-        assert!(start.elapsed() < Duration::from_millis(400));
+        assert!(start.elapsed() < Duration::from_secs(10));
+        drop(release);
     }
 }

@@ -117,8 +117,10 @@ fn a_full_queue_drops_and_counts_without_blocking() {
             drop(s.enter());
         }
     });
+    // Generous bounds (a loaded machine stalls for seconds): they catch a
+    // pipeline held by the failing exports or a shutdown that never ends.
     assert!(
-        start.elapsed() < Duration::from_secs(5),
+        start.elapsed() < Duration::from_secs(15),
         "the pipeline was slowed: {:?}",
         start.elapsed()
     );
@@ -127,7 +129,7 @@ fn a_full_queue_drops_and_counts_without_blocking() {
     let start = Instant::now();
     let _ = guard.shutdown(Duration::from_millis(500));
     assert!(
-        start.elapsed() < Duration::from_secs(2),
+        start.elapsed() < Duration::from_secs(10),
         "shutdown wait is bounded"
     );
 }
@@ -150,5 +152,5 @@ async fn grpc_export_needs_no_runtime_and_the_guard_drops_inside_one() {
     tracing::dispatcher::with_default(&dispatch, || drop(stage_span("s", "p", "1").entered()));
     let start = Instant::now();
     drop(guard); // inside the runtime: must neither panic nor hang
-    assert!(start.elapsed() < Duration::from_secs(3));
+    assert!(start.elapsed() < Duration::from_secs(10)); // 2 s timeout, generous bound
 }
