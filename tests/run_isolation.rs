@@ -14,12 +14,12 @@
 //!   run span above it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use pipeline_telemetry::testing::{parse_line, ParsedMetric};
 use pipeline_telemetry::{instrument_stage, MetricsTarget, PipelineRun, Stage, TelemetryBuilder};
-use pipeline_telemetry_dogstatsd::CounterHandle;
 use pipeline_telemetry_test_support::UdpReceiver;
 use tokio::task::yield_now;
 use tracing::field::{Field, Visit};
@@ -254,16 +254,26 @@ fn the_current_run_follows_the_task_on_both_runtimes() {
         .quiet()
         .try_init()
         .expect("init");
+    // Set once the exporter has shut down: its last flush is then wholly in
+    // the socket's buffer, so the next drain reads the rest (no quiet period
+    // guessing when that flush ends). The reader keeps the buffer from
+    // overflowing meanwhile.
+    let shut_down = Arc::new(AtomicBool::new(false));
+    let reader_shut_down = Arc::clone(&shut_down);
     let reader = std::thread::spawn(move || {
-        let mut lines = receiver.lines_until(Duration::from_secs(120), |l| {
-            l.iter().any(|l| l.starts_with("run_isolation.done:"))
-        });
-        // The rest of the last flush.
-        for d in receiver.drain(Duration::from_millis(300)) {
-            let text = String::from_utf8(d).expect("utf-8");
-            lines.extend(text.lines().map(str::to_owned));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut lines = Vec::new();
+        loop {
+            let last = reader_shut_down.load(Ordering::Acquire);
+            for d in receiver.drain(Duration::from_millis(100)) {
+                let text = String::from_utf8(d).expect("utf-8");
+                lines.extend(text.lines().map(str::to_owned));
+            }
+            if last {
+                return lines;
+            }
+            assert!(Instant::now() < deadline, "the exporter never shut down");
         }
-        lines
     });
 
     tokio::runtime::Builder::new_multi_thread()
@@ -280,8 +290,8 @@ fn the_current_run_follows_the_task_on_both_runtimes() {
         "nothing left on this thread"
     );
 
-    CounterHandle::register("run_isolation.done", &[]).increment(1);
     drop(telemetry);
+    shut_down.store(true, Ordering::Release);
     let lines = reader.join().expect("reader");
     let m: Vec<ParsedMetric> = lines
         .iter()

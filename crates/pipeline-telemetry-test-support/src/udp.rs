@@ -41,7 +41,10 @@ impl UdpReceiver {
         self.socket.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    /// Every datagram that arrives until none has arrived for `quiet`.
+    /// Every datagram that arrives until none has arrived for `quiet` and
+    /// a read finds nothing more. Once the sender is done (an exporter
+    /// dropped, a process ended) this is everything it sent, whatever
+    /// `quiet`; while it still sends, `quiet` is a guess.
     pub fn drain(&self, quiet: Duration) -> Vec<Vec<u8>> {
         drain_with(quiet, |buf| self.socket.recv(buf).ok())
     }
@@ -89,7 +92,10 @@ impl UnixDatagramReceiver {
         format!("unixgram://{}", self.path.display())
     }
 
-    /// Every datagram that arrives until none has arrived for `quiet`.
+    /// Every datagram that arrives until none has arrived for `quiet` and
+    /// a read finds nothing more. Once the sender is done (an exporter
+    /// dropped, a process ended) this is everything it sent, whatever
+    /// `quiet`; while it still sends, `quiet` is a guess.
     pub fn drain(&self, quiet: Duration) -> Vec<Vec<u8>> {
         drain_with(quiet, |buf| self.socket.recv(buf).ok())
     }
@@ -111,13 +117,18 @@ fn drain_with(quiet: Duration, mut recv: impl FnMut(&mut [u8]) -> Option<usize>)
     let mut out = Vec::new();
     let mut buf = vec![0u8; 65_536];
     let mut last = Instant::now();
-    while last.elapsed() < quiet {
-        if let Some(n) = recv(&mut buf) {
-            out.push(buf[..n].to_vec());
-            last = Instant::now();
+    loop {
+        match recv(&mut buf) {
+            Some(n) => {
+                out.push(buf[..n].to_vec());
+                last = Instant::now();
+            }
+            // Ends only on a read that found nothing: a reader thread stalled
+            // past `quiet` by a loaded machine still reads what is buffered.
+            None if last.elapsed() >= quiet => return out,
+            None => {}
         }
     }
-    out
 }
 
 fn lines_until_with(
