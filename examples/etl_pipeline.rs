@@ -4,7 +4,9 @@
 //! whichever task runs next to it on the same worker.
 //!
 //! With no Agent configured it prints the exact DogStatsD lines it would
-//! send and a per-stage summary. Point it at an Agent with
+//! send on standard error: that is `init`'s own fallback (the public
+//! `Fallback::Console`, no test double), what an application run on a
+//! laptop prints too. Point it at an Agent with
 //! `DD_AGENT_HOST=<host>` (and `DD_DOGSTATSD_PORT`) or
 //! `DD_DOGSTATSD_URL=udp://<host>:8125` (metrics) and
 //! `OTEL_EXPORTER_OTLP_ENDPOINT=http://<host>:4317` (traces). Logs are
@@ -15,11 +17,9 @@
 //! cargo run --example etl_pipeline
 //! ```
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use pipeline_telemetry::testing::{MemorySink, ParsedMetric};
-use pipeline_telemetry::{instrument_stage, MetricsTarget, PipelineRun, Stage, TelemetryBuilder};
+use pipeline_telemetry::{instrument_stage, PipelineRun, Stage, TelemetryBuilder};
 
 #[derive(Debug)]
 struct StageError(&'static str);
@@ -98,17 +98,14 @@ async fn run_once(id: u32, fail: bool) -> Result<(), StageError> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let agent = std::env::var_os("DD_AGENT_HOST").is_some()
         || std::env::var_os("DD_DOGSTATSD_URL").is_some();
-    let sink = MemorySink::new();
-    let telemetry = if agent {
-        pipeline_telemetry::init()?
-    } else {
-        let mut builder =
-            TelemetryBuilder::from_env().with_metrics_target(MetricsTarget::Memory(sink.clone()));
-        if std::env::var_os("DD_SERVICE").is_none() {
-            builder = builder.with_service("etl-example");
-        }
-        builder.init()?
-    };
+    // What `pipeline_telemetry::init()` does, with a service name when
+    // `DD_SERVICE` gives none: metrics to the Agent the environment names,
+    // else printed on standard error as they are flushed.
+    let mut builder = TelemetryBuilder::from_env();
+    if std::env::var_os("DD_SERVICE").is_none() {
+        builder = builder.with_service("etl-example");
+    }
+    let telemetry = builder.init()?;
 
     let mut runs = tokio::task::JoinSet::new();
     for id in 1..=4 {
@@ -126,77 +123,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("metrics sent to the Datadog Agent");
         return Ok(());
     }
-    println!("# DogStatsD lines (no Agent configured, so nothing was sent):");
-    for line in sink.lines() {
-        println!("{line}");
-    }
-    let metrics = sink.metrics()?;
-    print_summary(&metrics);
-    print_runs(&metrics);
-    println!();
+    println!(
+        "No Agent is configured: the DogStatsD lines were printed on standard error, not sent."
+    );
     println!("To send to a Datadog Agent: DD_AGENT_HOST=<host> [DD_DOGSTATSD_PORT=8125] or DD_DOGSTATSD_URL=udp://<host>:8125, e.g.");
     println!(
         "  DD_AGENT_HOST=127.0.0.1 DD_SERVICE=etl DD_ENV=dev cargo run --example etl_pipeline"
     );
     Ok(())
-}
-
-#[derive(Default)]
-struct StageSummary {
-    durations: Vec<f64>,
-    errors: f64,
-}
-
-fn print_summary(metrics: &[ParsedMetric]) {
-    let mut stages: BTreeMap<String, StageSummary> = BTreeMap::new();
-    for m in metrics {
-        let Some(stage) = m.tag("stage") else {
-            continue;
-        };
-        let s = stages.entry(stage.to_owned()).or_default();
-        match m.name.as_str() {
-            "pipeline.stage.duration" => s.durations.extend(&m.values),
-            "pipeline.errors" => s.errors += m.values.iter().sum::<f64>(),
-            _ => {}
-        }
-    }
-    println!();
-    println!("# Per-stage summary");
-    println!(
-        "{:<8} {:>5} {:>9} {:>9} {:>6}",
-        "stage", "count", "p50 (s)", "p95 (s)", "errors"
-    );
-    for (name, mut s) in stages {
-        s.durations.sort_by(f64::total_cmp);
-        let q = |p: f64| {
-            if s.durations.is_empty() {
-                0.0
-            } else {
-                s.durations[((s.durations.len() - 1) as f64 * p).round() as usize]
-            }
-        };
-        println!(
-            "{:<8} {:>5} {:>9.4} {:>9.4} {:>6}",
-            name,
-            s.durations.len(),
-            q(0.5),
-            q(0.95),
-            s.errors
-        );
-    }
-}
-
-/// Runs by outcome, from `prefect.flow.duration` (what the dashboard's
-/// failure rate reads: failed runs / runs).
-fn print_runs(metrics: &[ParsedMetric]) {
-    let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
-    for m in metrics.iter().filter(|m| m.name == "prefect.flow.duration") {
-        let status = m.tag("status").unwrap_or("?").to_owned();
-        *by_status.entry(status).or_default() += m.values.len();
-    }
-    println!();
-    println!("# Runs by status (prefect.flow.duration)");
-    for (status, n) in by_status {
-        println!("{status:<8} {n:>5}");
-    }
 }

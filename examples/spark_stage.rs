@@ -8,8 +8,8 @@
 //! `scripts/setup-peers.sh`, which installs it in `.venv`); says so and
 //! exits otherwise. `PYSPARK_PYTHON` picks the Python.
 //!
-//! With no Agent configured it prints the DogStatsD lines it would send and
-//! the spans on stderr. Point it at an Agent with `DD_AGENT_HOST=<host>` or
+//! With no Agent configured it prints the DogStatsD lines it would send
+//! (`init`'s console fallback) and the spans on stderr. Point it at an Agent with `DD_AGENT_HOST=<host>` or
 //! `DD_DOGSTATSD_URL=udp://<host>:8125` and
 //! `OTEL_EXPORTER_OTLP_ENDPOINT=http://<host>:4317`.
 //!
@@ -22,8 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-use pipeline_telemetry::testing::MemorySink;
-use pipeline_telemetry::{MetricsTarget, PipelineRun, Stage, TelemetryBuilder};
+use pipeline_telemetry::{PipelineRun, Stage, TelemetryBuilder};
 use pipeline_telemetry_spark::{MonitorStats, SparkMonitor};
 
 static SPARK: Stage = Stage::new("spark");
@@ -145,17 +144,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             return Ok(());
         }
     };
-    let agent = std::env::var_os("DD_AGENT_HOST").is_some()
-        || std::env::var_os("DD_DOGSTATSD_URL").is_some();
-    let sink = MemorySink::new();
-    let telemetry = if agent {
-        pipeline_telemetry::init()?
-    } else {
-        TelemetryBuilder::from_env()
-            .with_metrics_target(MetricsTarget::Memory(sink.clone()))
-            .with_service("spark-example")
-            .init()?
-    };
+    // Metrics to the Agent the environment names, else printed on stderr
+    // (`init`'s console fallback).
+    let mut builder = TelemetryBuilder::from_env();
+    if std::env::var_os("DD_SERVICE").is_none() {
+        builder = builder.with_service("spark-example");
+    }
+    let telemetry = builder.init()?;
 
     let run = PipelineRun::start("spark_example", "1");
     let result = run.in_scope(|| SPARK.run(|| run_spark(&python, &root)));
@@ -168,12 +163,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             stats.executors_active.unwrap_or(0)
         ),
         Err(e) => eprintln!("spark stage failed: {e}"),
-    }
-    if !agent {
-        println!("DogStatsD lines of the Spark layer:");
-        for line in sink.lines().iter().filter(|l| l.starts_with("spark.")) {
-            println!("  {line}");
-        }
     }
     Ok(())
 }
