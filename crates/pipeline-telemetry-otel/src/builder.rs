@@ -65,6 +65,7 @@ pub struct OtelBuilder {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) log_filter: Option<String>,
     pub(crate) trace_filter: Option<String>,
+    pub(crate) context_activation: bool,
     /// The first invalid environment value seen by `from_env`, reported by
     /// `install`/`build_layer` so that `from_env` itself cannot fail.
     pub(crate) pending_error: Option<ConfigError>,
@@ -94,6 +95,7 @@ impl fmt::Debug for OtelBuilder {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("log_filter", &self.log_filter)
             .field("trace_filter", &self.trace_filter)
+            .field("context_activation", &self.context_activation)
             .field("pending_error", &self.pending_error)
             .finish_non_exhaustive()
     }
@@ -132,6 +134,7 @@ impl OtelBuilder {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             log_filter: None,
             trace_filter: None,
+            context_activation: false,
             pending_error: None,
         }
     }
@@ -256,6 +259,20 @@ impl OtelBuilder {
     /// to `otlp`.
     pub fn with_otlp_logs(mut self, enabled: bool) -> Self {
         self.otlp_logs = enabled;
+        self
+    }
+
+    /// Whether entering a `tracing` span also makes its OpenTelemetry
+    /// context the current one (`opentelemetry::Context::current()`), for
+    /// libraries instrumented with the OpenTelemetry API directly rather
+    /// than with `tracing`. Off by default: it costs every span entry and
+    /// exit a context switch, and nothing in `tracing`-based code reads it
+    /// (spans, [`inject_context`](crate::inject_context) and the layer
+    /// crates use the `tracing` span's own context). Always on with
+    /// [`with_otlp_logs`](Self::with_otlp_logs): OTLP log records take their
+    /// trace and span ids from it. No environment variable.
+    pub fn with_context_activation(mut self, enabled: bool) -> Self {
+        self.context_activation = enabled;
         self
     }
 

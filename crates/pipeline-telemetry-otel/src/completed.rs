@@ -11,9 +11,7 @@ use opentelemetry::{Context, Key, KeyValue, Value};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// The instrumentation scope of completed spans (the same as the spans
-/// exported from `tracing`).
-const SCOPE: &str = "pipeline-telemetry";
+use crate::datadog_fields::SCOPE;
 
 /// A span with explicit start and end times, recorded after the fact as a
 /// child of a `tracing` span: it gets the parent's trace id, the parent's

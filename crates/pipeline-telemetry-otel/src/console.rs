@@ -83,7 +83,8 @@ fn clean(s: &str) -> String {
 impl ExportSink for ConsoleSpanSink {
     type Item = SpanData;
 
-    fn export(&mut self, batch: Vec<SpanData>) -> Result<(), String> {
+    fn export(&mut self, mut batch: Vec<SpanData>) -> Result<(), String> {
+        batch.iter_mut().for_each(crate::datadog_fields::derive);
         let mut w = self.writer.make_writer();
         if !std::mem::replace(&mut self.hinted, true) {
             writeln!(w, "{CONSOLE_HINT}").map_err(|e| format!("to the console: {e}"))?;

@@ -6,7 +6,7 @@ use std::fmt;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Metadata, Subscriber};
-use tracing_subscriber::layer::{Context, Filter, Layer};
+use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 /// The pipeline fields recorded on one span (or merged over a scope).
@@ -18,10 +18,6 @@ pub(crate) struct PipelineFields {
 }
 
 impl PipelineFields {
-    fn is_empty(&self) -> bool {
-        self.pipeline.is_none() && self.pipeline_id.is_none() && self.stage.is_none()
-    }
-
     /// Fills what is missing here from `outer`.
     pub(crate) fn fill_from(&mut self, outer: &Self) {
         for (mine, theirs) in [
@@ -56,26 +52,140 @@ pub(crate) fn has_pipeline_fields(meta: &Metadata<'_>) -> bool {
         .any(|name| fields.field(name).is_some())
 }
 
-struct Visitor<'a>(&'a mut PipelineFields);
+/// One pipeline field's value as a span stores it: up to [`INLINE`] bytes
+/// in place (no allocation on the span's creation), longer on the heap.
+#[derive(Clone)]
+enum FieldValue {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Heap(Box<str>),
+}
 
-impl Visit for Visitor<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.record(field.name(), value.to_owned());
+/// Bytes a field value holds without allocating (a UUID takes 36).
+const INLINE: usize = 62;
+
+impl FieldValue {
+    fn new(s: &str) -> Self {
+        match u8::try_from(s.len()) {
+            Ok(len) if s.len() <= INLINE => {
+                let mut buf = [0u8; INLINE];
+                buf[..s.len()].copy_from_slice(s.as_bytes());
+                FieldValue::Inline { len, buf }
+            }
+            _ => FieldValue::Heap(s.into()),
+        }
     }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.record(field.name(), value.to_string());
+
+    /// Formats `value` in place (spilling to the heap past [`INLINE`] bytes).
+    fn display(value: &dyn fmt::Display) -> Self {
+        let mut w = InlineWriter {
+            buf: [0u8; INLINE],
+            len: 0,
+            spill: None,
+        };
+        if fmt::write(&mut w, format_args!("{value}")).is_err() {
+            return FieldValue::new("");
+        }
+        match w.spill {
+            Some(s) => FieldValue::Heap(s.into_boxed_str()),
+            None => FieldValue::new(w.as_str()),
+        }
     }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.record(field.name(), value.to_string());
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if matches!(field.name(), "pipeline" | "pipeline_id" | "stage") {
-            self.0.record(field.name(), format!("{value:?}"));
+
+    fn as_str(&self) -> &str {
+        match self {
+            FieldValue::Inline { len, buf } => {
+                std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default()
+            }
+            FieldValue::Heap(s) => s,
         }
     }
 }
 
-/// Stores the pipeline fields of each span in its extensions.
+impl fmt::Debug for FieldValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// Formats into a fixed buffer, moving to a `String` when it overflows.
+struct InlineWriter {
+    buf: [u8; INLINE],
+    len: usize,
+    spill: Option<String>,
+}
+
+impl InlineWriter {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl fmt::Write for InlineWriter {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if let Some(spill) = &mut self.spill {
+            spill.push_str(s);
+        } else if self.len + s.len() <= INLINE {
+            self.buf[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+            self.len += s.len();
+        } else {
+            let mut spill = String::with_capacity(self.len + s.len());
+            spill.push_str(self.as_str());
+            spill.push_str(s);
+            self.spill = Some(spill);
+        }
+        Ok(())
+    }
+}
+
+/// The pipeline fields recorded on one span, stored in its extensions.
+#[derive(Debug, Clone, Default)]
+struct SpanFields {
+    pipeline: Option<FieldValue>,
+    pipeline_id: Option<FieldValue>,
+    stage: Option<FieldValue>,
+}
+
+impl SpanFields {
+    fn is_empty(&self) -> bool {
+        self.pipeline.is_none() && self.pipeline_id.is_none() && self.stage.is_none()
+    }
+
+    fn slot(&mut self, field: &str) -> Option<&mut Option<FieldValue>> {
+        match field {
+            "pipeline" => Some(&mut self.pipeline),
+            "pipeline_id" => Some(&mut self.pipeline_id),
+            "stage" => Some(&mut self.stage),
+            _ => None,
+        }
+    }
+}
+
+impl Visit for SpanFields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if let Some(slot) = self.slot(field.name()) {
+            *slot = Some(FieldValue::new(value));
+        }
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if let Some(slot) = self.slot(field.name()) {
+            *slot = Some(FieldValue::display(&value));
+        }
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if let Some(slot) = self.slot(field.name()) {
+            *slot = Some(FieldValue::display(&value));
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if let Some(slot) = self.slot(field.name()) {
+            *slot = Some(FieldValue::display(&format_args!("{value:?}")));
+        }
+    }
+}
+
+/// Stores the pipeline fields of each span in its extensions, in place
+/// (no allocation beyond the extension itself for values up to
+/// [`INLINE`] bytes).
 #[derive(Debug, Default)]
 pub(crate) struct FieldsLayer;
 
@@ -84,8 +194,11 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let mut fields = PipelineFields::default();
-        attrs.record(&mut Visitor(&mut fields));
+        if !has_pipeline_fields(attrs.metadata()) {
+            return;
+        }
+        let mut fields = SpanFields::default();
+        attrs.record(&mut fields);
         if let (false, Some(span)) = (fields.is_empty(), ctx.span(id)) {
             span.extensions_mut().insert(fields);
         }
@@ -94,11 +207,11 @@ where
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
-        match ext.get_mut::<PipelineFields>() {
-            Some(fields) => values.record(&mut Visitor(fields)),
+        match ext.get_mut::<SpanFields>() {
+            Some(fields) => values.record(fields),
             None => {
-                let mut fields = PipelineFields::default();
-                values.record(&mut Visitor(&mut fields));
+                let mut fields = SpanFields::default();
+                values.record(&mut fields);
                 if !fields.is_empty() {
                     ext.insert(fields);
                 }
@@ -107,31 +220,20 @@ where
     }
 }
 
-/// The per-layer filter of [`FieldsLayer`]: only spans that declare a
-/// pipeline field, decided once per callsite.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct PipelineSpans;
-
-impl<S> Filter<S> for PipelineSpans {
-    fn enabled(&self, meta: &Metadata<'_>, _: &Context<'_, S>) -> bool {
-        meta.is_span() && has_pipeline_fields(meta)
-    }
-
-    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> tracing::subscriber::Interest {
-        if meta.is_span() && has_pipeline_fields(meta) {
-            tracing::subscriber::Interest::always()
-        } else {
-            tracing::subscriber::Interest::never()
-        }
-    }
-}
-
 /// The nearest value of each pipeline field, from `span` up to the root.
 pub(crate) fn lookup<'a, R: LookupSpan<'a>>(span: &SpanRef<'a, R>) -> PipelineFields {
     let mut merged = PipelineFields::default();
     for s in span.scope() {
-        if let Some(fields) = s.extensions().get::<PipelineFields>() {
-            merged.fill_from(fields);
+        if let Some(fields) = s.extensions().get::<SpanFields>() {
+            for (mine, theirs) in [
+                (&mut merged.pipeline, &fields.pipeline),
+                (&mut merged.pipeline_id, &fields.pipeline_id),
+                (&mut merged.stage, &fields.stage),
+            ] {
+                if let (None, Some(v)) = (&mine, theirs) {
+                    *mine = Some(v.as_str().to_owned());
+                }
+            }
         }
         if merged.pipeline.is_some() && merged.pipeline_id.is_some() && merged.stage.is_some() {
             break;
@@ -148,7 +250,7 @@ mod tests {
 
     #[test]
     fn nearest_value_wins_and_records_update() {
-        let subscriber = Registry::default().with(FieldsLayer.with_filter(PipelineSpans));
+        let subscriber = Registry::default().with(FieldsLayer);
         tracing::subscriber::with_default(subscriber, || {
             let run = tracing::info_span!("pipeline.run", pipeline = "etl", pipeline_id = 42);
             let stage =

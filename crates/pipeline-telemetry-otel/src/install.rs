@@ -19,10 +19,11 @@ use crate::batch::{BatchConfig, Batcher};
 use crate::builder::OtelBuilder;
 use crate::config::{LogFormat, TracesExport};
 use crate::console::ConsoleSpanSink;
+use crate::datadog_fields::SCOPE;
 use crate::directives::Directives;
 use crate::error::{ConfigError, InstallError};
 use crate::exception::ExceptionLayer;
-use crate::fields::{FieldsLayer, PipelineSpans};
+use crate::fields::FieldsLayer;
 use crate::guard::OtelGuard;
 use crate::json_log::JsonLogLayer;
 use crate::log_filter::EventsOnly;
@@ -33,9 +34,6 @@ use crate::sink::{OtlpLogSink, OtlpSpanSink, SinkConfig};
 
 /// The combined layer handed out by [`OtelBuilder::build_layer`].
 pub type BoxedLayer<S> = Box<dyn Layer<S> + Send + Sync + 'static>;
-
-/// The instrumentation scope name of spans and log records.
-const SCOPE: &str = "pipeline-telemetry";
 
 fn filter(directives: Option<&str>, setting: &'static str) -> Result<Directives, InstallError> {
     Directives::parse(directives.unwrap_or("info"))
@@ -112,7 +110,7 @@ impl OtelBuilder {
             done: false,
         };
 
-        let mut layer: BoxedLayer<S> = Box::new(FieldsLayer.with_filter(PipelineSpans));
+        let mut layer: Option<BoxedLayer<S>> = None;
 
         if resolved.traces != TracesExport::Off {
             let batcher = Arc::new(match resolved.traces {
@@ -144,11 +142,20 @@ impl OtelBuilder {
             guard.tracer_provider = Some(provider);
             let otel = tracing_opentelemetry::layer()
                 .with_tracer(tracer)
+                // Only what Datadog reads: no busy/idle times, thread,
+                // source-location or target attributes on every span, and
+                // no OpenTelemetry context switch on every entry unless
+                // asked for.
                 .with_tracked_inactivity(false)
                 .with_threads(false)
+                .with_location(false)
+                .with_target(false)
+                // OTLP log records take their trace and span ids from the
+                // current OpenTelemetry context: exporting them needs it.
+                .with_context_activation(self.context_activation || self.otlp_logs)
                 .and_then(ExceptionLayer::default())
                 .with_filter(trace_filter);
-            layer = Box::new(layer.and_then(otel));
+            layer = Some(Box::new(otel));
         }
 
         let writer = self.log_writer.take();
@@ -156,19 +163,29 @@ impl OtelBuilder {
             && std::io::stdout().is_terminal()
             && std::env::var_os(pipeline_telemetry_catalogue::env::NO_COLOR).is_none();
         let writer = writer.unwrap_or_else(|| BoxMakeWriter::new(std::io::stdout));
+        // The pipeline fields of spans (for log lines and baggage) are kept
+        // by a layer under the log layer's own filter, which lets every
+        // span up to INFO through: one per-layer filter for both.
         let log_layer: BoxedLayer<S> = match self.log_format {
             LogFormat::Json => Box::new(
-                JsonLogLayer::new(resolved.identity.clone(), writer)
+                FieldsLayer
+                    .and_then(JsonLogLayer::new(resolved.identity.clone(), writer))
                     .with_filter(EventsOnly::new(log_events()?)),
             ),
             LogFormat::Human => Box::new(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(writer)
-                    .with_ansi(ansi)
+                FieldsLayer
+                    .and_then(
+                        tracing_subscriber::fmt::layer()
+                            .with_writer(writer)
+                            .with_ansi(ansi),
+                    )
                     .with_filter(EventsOnly::new(log_events()?)),
             ),
         };
-        layer = Box::new(layer.and_then(log_layer));
+        let mut layer: BoxedLayer<S> = match layer {
+            Some(otel) => Box::new(otel.and_then(log_layer)),
+            None => log_layer,
+        };
 
         if self.otlp_logs {
             let sc = sink_config.ok_or_else(missing_endpoint)?;

@@ -59,6 +59,7 @@ mod carrier;
 mod completed;
 mod config;
 mod console;
+mod datadog_fields;
 mod directives;
 mod env;
 mod error;

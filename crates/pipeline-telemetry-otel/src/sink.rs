@@ -163,7 +163,8 @@ impl OtlpSpanSink {
 impl ExportSink for OtlpSpanSink {
     type Item = SpanData;
 
-    fn export(&mut self, batch: Vec<SpanData>) -> Result<(), String> {
+    fn export(&mut self, mut batch: Vec<SpanData>) -> Result<(), String> {
+        batch.iter_mut().for_each(crate::datadog_fields::derive);
         self.runner
             .block_on(self.exporter.export(batch), self.timeout)?
             .map_err(|e| format!("to {}: {e}", self.describe))
