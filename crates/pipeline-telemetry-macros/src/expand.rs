@@ -65,7 +65,7 @@ pub(crate) fn expand(args: StageArgs, item: TokenStream) -> syn::Result<TokenStr
             #callsite
             let __pt_guard = #private::StageGuard::start(&__PT_CALLSITE);
             let __pt_ret #ascription = {
-                let __pt_entered = __pt_guard.span().enter();
+                let __pt_entered = __pt_guard.enter();
                 #[allow(clippy::redundant_closure_call)]
                 (move || #block)()
             };
@@ -279,7 +279,7 @@ fn retry_body(
             #callsite
             let __pt_guard = #private::StageGuard::start(&__PT_CALLSITE);
             let __pt_ret: #ret_ty = {
-                let __pt_entered = __pt_guard.span().enter();
+                let __pt_entered = __pt_guard.enter();
                 let __pt_policy: &#private::RetryPolicy<_> = #policy;
                 #private::attempts_sync(
                     __pt_policy,

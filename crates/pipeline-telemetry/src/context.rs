@@ -7,7 +7,7 @@
 //! current before when it ends, so when a task yields, nothing of its run
 //! stays on the worker thread for the next task polled there.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -48,6 +48,16 @@ impl RunKey {
 
 thread_local! {
     static CURRENT: RefCell<Option<RunRef>> = const { RefCell::new(None) };
+    /// A copy of [`RunKey::of`] the current run, kept beside it so that the
+    /// stage hot path reads one plain thread-local cell (no destructor to
+    /// register, no borrow flag, no reference count).
+    static CURRENT_KEY: Cell<Option<RunKey>> = const { Cell::new(None) };
+}
+
+/// The key of the current run, if any: what a stage's metrics need.
+#[inline]
+pub(crate) fn current_key() -> Option<RunKey> {
+    CURRENT_KEY.try_with(Cell::get).unwrap_or(None)
 }
 
 /// Calls `f` with the current run, if any.
@@ -70,9 +80,13 @@ pub(crate) fn current() -> Option<RunRef> {
 
 /// Replaces the current run, returning the previous one.
 fn replace(run: Option<RunRef>) -> Option<RunRef> {
+    let key = run.as_ref().map(RunKey::of);
     CURRENT
         .try_with(|c| match c.try_borrow_mut() {
-            Ok(mut cur) => std::mem::replace(&mut *cur, run),
+            Ok(mut cur) => {
+                let _ = CURRENT_KEY.try_with(|k| k.set(key));
+                std::mem::replace(&mut *cur, run)
+            }
             Err(_) => None,
         })
         .unwrap_or(None)

@@ -12,6 +12,13 @@
 //!   metrics (hits, errors, latency), which otherwise only top-level spans
 //!   (the root and `server`/`consumer` kinds) and `client`/`producer`
 //!   spans get.
+//!
+//! The three are fixed by a run or stage span's name and its `pipeline` or
+//! `stage` field, so they are not recorded here: the OTLP exporter derives
+//! them for each finished `pipeline.run` / `pipeline.stage` span on its own
+//! thread (`pipeline-telemetry-otel`, `datadog_fields.rs`). A stage span
+//! carries only what varies: `stage`, `pipeline`, `pipeline_id`, and the
+//! status fields when it fails.
 
 use std::fmt::Display;
 
@@ -45,8 +52,6 @@ pub(crate) fn run_span(pipeline: &'static str, pipeline_id: &str) -> Span {
         "pipeline.run",
         pipeline = pipeline,
         pipeline_id = pipeline_id,
-        "operation.name" = RUN_SPAN,
-        "resource.name" = pipeline,
         otel.status_code = Empty,
         otel.status_description = Empty,
         "error.type" = Empty,
@@ -63,15 +68,19 @@ pub(crate) fn stage_span(
     pipeline: Option<&'static str>,
     pipeline_id: Option<&str>,
 ) -> Span {
+    // No subscriber takes INFO spans (metrics only): a span without
+    // metadata, so that entering and leaving it costs nothing either (a
+    // disabled span with metadata still goes through `tracing`'s `log`
+    // compatibility on every enter and exit).
+    if !tracing::level_enabled!(tracing::Level::INFO) {
+        return Span::none();
+    }
     tracing::info_span!(
         target: "pipeline_telemetry",
         "pipeline.stage",
         stage = stage,
         pipeline = pipeline,
         pipeline_id = pipeline_id,
-        "operation.name" = STAGE_SPAN,
-        "resource.name" = stage,
-        "_dd.measured" = 1_i64,
         otel.status_code = Empty,
         otel.status_description = Empty,
         "error.type" = Empty,

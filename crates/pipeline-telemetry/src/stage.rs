@@ -70,7 +70,7 @@ impl StageCallsite {
 
     /// The handles for `pipeline`: an index into this call site's
     /// cache, a registry lookup (no allocation) for rarely used pipelines.
-    #[inline]
+    #[inline(always)]
     fn with_handles<R>(
         &self,
         pipeline: Option<PipelineName>,
@@ -96,6 +96,13 @@ impl StageCallsite {
             run.map(|r| r.pipeline.name),
             run.map(|r| r.pipeline_id.as_str()),
         )
+    }
+
+    /// The stage's span in the current run (out of line: only taken when
+    /// a subscriber may want it).
+    #[inline(never)]
+    fn current_span(&self) -> tracing::Span {
+        context::with_current(|c| self.span(c))
     }
 
     /// Records the end of one call of an async stage.
@@ -186,7 +193,8 @@ impl StageCallsite {
 pub struct StageGuard {
     callsite: &'static StageCallsite,
     run: Option<RunKey>,
-    span: tracing::Span,
+    /// `None` when no subscriber takes INFO spans (metrics only).
+    span: Option<tracing::Span>,
     start: Instant,
     done: bool,
 }
@@ -197,7 +205,14 @@ impl StageGuard {
     pub fn start(callsite: &'static StageCallsite) -> Self {
         // No reference count taken on the run: a sync stage ends before
         // its run does (see `RunKey`).
-        let (run, span) = context::with_current(|c| (c.map(RunKey::of), callsite.span(c)));
+        let run = context::current_key();
+        // Without a subscriber that takes INFO spans (metrics only), no
+        // span is built and the run's details are not read.
+        let span = if tracing::level_enabled!(tracing::Level::INFO) {
+            Some(callsite.current_span())
+        } else {
+            None
+        };
         StageGuard {
             callsite,
             run,
@@ -209,7 +224,14 @@ impl StageGuard {
 
     /// The stage's span (enter it around the stage's body).
     pub fn span(&self) -> &tracing::Span {
-        &self.span
+        static NO_SPAN: tracing::Span = tracing::Span::none();
+        self.span.as_ref().unwrap_or(&NO_SPAN)
+    }
+
+    /// Enters the stage's span, if it has one, until the guard is dropped.
+    #[inline]
+    pub fn enter(&self) -> Option<tracing::span::Entered<'_>> {
+        self.span.as_ref().map(tracing::Span::enter)
     }
 
     /// Records the call's outcome.
@@ -219,7 +241,7 @@ impl StageGuard {
         self.end(outcome);
     }
 
-    #[inline]
+    #[inline(always)]
     fn end(&self, outcome: Outcome<'_>) {
         let secs = clock::seconds_since(self.start);
         let pipeline = self.run.map(|k| k.pipeline);
@@ -230,20 +252,30 @@ impl StageGuard {
                     .with_handles(pipeline, |h| h.error.record(secs));
                 let run = self.run.and_then(|k| k.find_current());
                 self.callsite
-                    .count_error(run.as_ref(), pipeline, &self.span, err);
+                    .count_error(run.as_ref(), pipeline, self.span(), err);
             }
         }
     }
 }
 
+impl StageGuard {
+    /// The stage unwound without finishing: an error of type `panic`.
+    #[cold]
+    #[inline(never)]
+    fn unfinished(&self) {
+        let panic = ErrorView {
+            type_name: "panic",
+            message: crate::outcome::Message::None,
+        };
+        self.end(Outcome::Err(panic));
+    }
+}
+
 impl Drop for StageGuard {
+    #[inline]
     fn drop(&mut self) {
         if !self.done {
-            let panic = ErrorView {
-                type_name: "panic",
-                message: crate::outcome::Message::None,
-            };
-            self.end(Outcome::Err(panic));
+            self.unfinished();
         }
     }
 }

@@ -77,7 +77,7 @@ impl Stage {
     pub fn run<T, E: Display>(&'static self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
         let guard = StageGuard::start(&self.callsite);
         let ret = {
-            let _entered = guard.span().enter();
+            let _entered = guard.enter();
             f()
         };
         guard.finish(outcome(&ret));

@@ -58,7 +58,7 @@ impl Stage {
     ) -> Result<T, E> {
         let guard = StageGuard::start(&self.callsite);
         let ret = {
-            let _entered = guard.span().enter();
+            let _entered = guard.enter();
             f()
         };
         guard.finish(typed_outcome(&ret));
