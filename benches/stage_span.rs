@@ -5,6 +5,10 @@
 //! `tracing-opentelemetry` layer with the SDK's batch span processor, and
 //! bare. One run, one process.
 //!
+//! The peer runs twice: with tracing-opentelemetry's defaults (what its
+//! users get), and configured as lean as `init()` configures it for
+//! ours (`tracing-opentelemetry_lean`).
+//!
 //! Both export over OTLP/HTTP to a loopback port nobody listens on: export
 //! happens on background threads either way, so the numbers are what the
 //! pipeline's own thread pays. Metrics go to a bound loopback UDP socket
@@ -124,6 +128,22 @@ fn stage_span(c: &mut Criterion) {
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     tracing::dispatcher::with_default(&dispatch, || {
         g.bench_function("tracing_instrument/tracing-opentelemetry", |b| {
+            b.iter(|| with_tracing(black_box(16)))
+        });
+    });
+    // The same peer configured as lean as ours: no busy/idle times,
+    // thread, code location or target attributes, no OpenTelemetry context
+    // switch on entry (what `init()` sets on its own layer).
+    let lean = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("bench"))
+        .with_tracked_inactivity(false)
+        .with_threads(false)
+        .with_location(false)
+        .with_target(false)
+        .with_context_activation(false);
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(lean));
+    tracing::dispatcher::with_default(&dispatch, || {
+        g.bench_function("tracing_instrument/tracing-opentelemetry_lean", |b| {
             b.iter(|| with_tracing(black_box(16)))
         });
     });

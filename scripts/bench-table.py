@@ -26,7 +26,10 @@ PEERS = {
         "cached_handles/metrics-exporter-dogstatsd/quanta_raw",
         "tracing_instrument/fmt_sink",
     },
-    "stage_span": {"tracing_instrument/tracing-opentelemetry"},
+    "stage_span": {
+        "tracing_instrument/tracing-opentelemetry",
+        "tracing_instrument/tracing-opentelemetry_lean",
+    },
     "stage_clock": set(),
     "udp_throughput": None,
 }
