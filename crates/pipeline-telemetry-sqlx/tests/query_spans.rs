@@ -85,7 +85,14 @@ fn queries_are_stage_children_without_literals() {
         .iter()
         .find(|s| s.name == "pipeline.stage" && attr(s, "stage") == Some("load"))
         .unwrap_or_else(|| panic!("no load stage span: {spans:#?}"));
-    for q in &queries[..4] {
+    // The four queries of the load stage, whatever order the spans
+    // arrived in (the fifth, the failed one, belongs to `verify`).
+    let loaded: Vec<_> = queries
+        .iter()
+        .filter(|q| attr(q, "db.response.status_code").is_none())
+        .collect();
+    assert_eq!(loaded.len(), 4, "{queries:#?}");
+    for q in loaded {
         assert_eq!(
             q.parent_span_id.as_deref(),
             Some(stage.span_id.as_str()),
