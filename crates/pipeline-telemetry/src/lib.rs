@@ -110,7 +110,77 @@ pub use init::{init, try_init, Fallback, TelemetryBuilder};
 pub use outcome::{ErrorView, Outcome};
 pub use pipeline_telemetry_catalogue as catalogue;
 pub use pipeline_telemetry_dogstatsd::Target as MetricsTarget;
-pub use pipeline_telemetry_macros::{instrument_run, instrument_stage};
+/// Makes a function one pipeline run. Checked here through the in-memory
+/// [`testing::Capture`]: each call is one run (`prefect.flow.duration`
+/// tagged `flow` and `status:ok|failed`), and the stages it calls carry its
+/// `pipeline` tag:
+///
+/// ```
+/// use pipeline_telemetry::testing::{values, Capture};
+/// use pipeline_telemetry::{instrument_run, instrument_stage};
+///
+/// #[instrument_stage]
+/// async fn load(rows: u32) -> Result<u32, std::io::Error> {
+///     if rows == 0 {
+///         return Err(std::io::Error::other("nothing to load"));
+///     }
+///     Ok(rows)
+/// }
+///
+/// #[instrument_run(pipeline = "daily_etl", pipeline_id = day)]
+/// async fn daily(day: u32) -> Result<u32, std::io::Error> {
+///     load(day).await
+/// }
+///
+/// let capture = Capture::start();
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// assert!(rt.block_on(daily(5)).is_ok());
+/// assert!(rt.block_on(daily(0)).is_err());
+/// let m = capture.finish();
+/// let runs = |status| values(&m, "prefect.flow.duration", &[("flow", "daily_etl"), ("status", status)]);
+/// assert_eq!((runs("ok").len(), runs("failed").len()), (1, 1));
+/// assert_eq!(values(&m, "pipeline.stage.duration", &[("pipeline", "daily_etl"), ("stage", "load")]).len(), 2);
+/// ```
+pub use pipeline_telemetry_macros::instrument_run;
+/// Times a function as a pipeline stage. Checked here through the in-memory
+/// [`testing::Capture`]: one `pipeline.stage.duration` per call, tagged
+/// `stage` (the function's name unless given) and `status`, and one
+/// `pipeline.errors` per `Err`:
+///
+/// ```
+/// use pipeline_telemetry::testing::{sum, values, Capture};
+/// use pipeline_telemetry::{instrument_stage, PipelineRun};
+///
+/// #[instrument_stage]
+/// fn extract(n: u32) -> Result<Vec<u32>, std::io::Error> {
+///     Ok((0..n).collect())
+/// }
+///
+/// #[instrument_stage(stage = "warehouse_load")]
+/// fn load(rows: &[u32]) -> Result<(), std::io::Error> {
+///     if rows.is_empty() {
+///         return Err(std::io::Error::other("nothing to load"));
+///     }
+///     Ok(())
+/// }
+///
+/// let capture = Capture::start();
+/// let run = PipelineRun::start("nightly", "1");
+/// run.in_scope(|| {
+///     let rows = extract(3).unwrap();
+///     load(&rows).unwrap();
+///     assert!(load(&[]).is_err());
+/// });
+/// run.finish();
+/// let m = capture.finish();
+/// let stage = |stage, status| {
+///     values(&m, "pipeline.stage.duration", &[("pipeline", "nightly"), ("stage", stage), ("status", status)]).len()
+/// };
+/// assert_eq!(stage("extract", "ok"), 1);
+/// assert_eq!((stage("warehouse_load", "ok"), stage("warehouse_load", "error")), (1, 1));
+/// assert_eq!(sum(&m, "pipeline.errors", &[("stage", "warehouse_load")]), 1.0);
+/// ```
+pub use pipeline_telemetry_macros::instrument_stage;
 #[cfg(feature = "otlp")]
 pub use pipeline_telemetry_otel as otel;
 pub use retry::{Attempt, AttemptTimeout, RetryPolicy, ATTEMPT_SPAN};
