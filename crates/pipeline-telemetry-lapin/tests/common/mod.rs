@@ -104,7 +104,11 @@ pub(crate) fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>)
 
 /// Telemetry for a test process: metrics to `metrics`, spans to the APM
 /// test agent under `token` (when given).
-pub(crate) fn telemetry(service: &str, metrics: MetricsTarget, token: Option<&str>) -> TelemetryGuard {
+pub(crate) fn telemetry(
+    service: &str,
+    metrics: MetricsTarget,
+    token: Option<&str>,
+) -> TelemetryGuard {
     let builder = TelemetryBuilder::from_env()
         .with_service(service)
         .with_env("test")
