@@ -95,6 +95,7 @@ mod run_state;
 mod spans;
 mod stage;
 mod stage_api;
+mod stage_cache;
 mod stage_typed;
 pub mod testing;
 mod timer;

@@ -82,7 +82,18 @@ impl StageCallsite {
                 .get_or_init(|| StageHandles::new(self.stage, None))),
             Some(p) => match self.by_pipeline.get(p.id as usize) {
                 Some(slot) => f(slot.get_or_init(|| StageHandles::new(self.stage, Some(p.name)))),
-                None => f(&StageHandles::new(self.stage, Some(p.name))),
+                None => {
+                    let (ok, error) =
+                        crate::stage_cache::handles(self as *const Self as usize, p, || {
+                            let h = StageHandles::new(self.stage, Some(p.name));
+                            (h.ok, h.error)
+                        });
+                    f(&StageHandles {
+                        ok,
+                        error,
+                        cancelled: OnceLock::new(),
+                    })
+                }
             },
         }
     }
