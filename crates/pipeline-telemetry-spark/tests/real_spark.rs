@@ -268,7 +268,10 @@ fn a_real_spark_application_is_reported_as_its_api_says() {
             assert!(msg.starts_with("Job aborted due to stage failure"), "{msg}");
             assert!(s.attributes["spark.job.failure_reason"].contains("ZeroDivisionError"));
             // How many tasks fail before Spark aborts the stage depends on
-            // scheduling: compare with Spark's own count for this job.
+            // scheduling, and tasks still running when the job is aborted
+            // can fail after it ended: Spark's own count for this job, read
+            // after the monitor reported it, only grows. The span carries
+            // the count Spark gave when the monitor saw the job end.
             let api_job = jobs
                 .iter()
                 .find(|j| {
@@ -278,9 +281,12 @@ fn a_real_spark_application_is_reported_as_its_api_says() {
                 .expect("the failed job in Spark's answer");
             let failed_tasks = api_job["numFailedTasks"].as_u64().expect("numFailedTasks");
             assert!(failed_tasks >= 1, "{api_job:#?}");
-            assert_eq!(
-                s.attributes["spark.job.tasks.failed"],
-                failed_tasks.to_string()
+            let reported: u64 = s.attributes["spark.job.tasks.failed"]
+                .parse()
+                .expect("a count");
+            assert!(
+                (1..=failed_tasks).contains(&reported),
+                "reported {reported} failed tasks, Spark now counts {failed_tasks}"
             );
         } else {
             assert_ne!(s.status_code.as_deref(), Some("STATUS_CODE_ERROR"));
