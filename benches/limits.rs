@@ -5,14 +5,17 @@
 //!   handles of the first 16 pipeline names (by interned id) in its
 //!   `static`; a run of any later pipeline finds its handles by a registry
 //!   lookup on every call. The common case is a run of a cached pipeline.
-//! - `beyond_64_threads`: each thread owns one of 64 shards for its
-//!   lifetime; later threads share one overflow shard (atomic counter cells
-//!   and a multi-producer sample queue). Counter increment, distribution
-//!   record and a whole stage call are timed on a thread that owns a shard
-//!   and on one started while 64 other live threads hold every shard. Both
-//!   run on a worker thread of their own that the criterion loop drives
-//!   through a channel (same harness for both; the channel hop is outside
-//!   the timed loop).
+//! - `beyond_64_threads`: each thread owns a shard for its lifetime: one
+//!   of 64 built in, then one of up to 960 more allocated when that many
+//!   threads live at once (with a smaller sample ring); threads past those
+//!   1024 share one overflow shard (atomic counter cells and a
+//!   multi-producer sample queue). Counter increment, distribution record
+//!   and a whole stage call are timed on a thread that owns a built-in
+//!   shard (`own_shard`), on one started while 64 other live threads hold
+//!   every built-in shard (`65th_thread`), and on one started while 1024
+//!   do (`1025th_thread`: the overflow shard). Each runs on a worker thread
+//!   of its own that the criterion loop drives through a channel (same
+//!   harness for all; the channel hop is outside the timed loop).
 //!
 //! A distribution recorded in a tight loop offers more samples than the
 //! flusher takes (see `distribution_record`); the share sampled out is printed.
@@ -29,9 +32,10 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use pipeline_telemetry::{instrument_stage, PipelineRun};
 use pipeline_telemetry_dogstatsd::{CounterHandle, DistributionHandle};
 
-/// Threads that own a shard of their own (`pipeline-telemetry-dogstatsd`'s
-/// `shard::EXCLUSIVE_SHARDS`).
-const EXCLUSIVE_SHARDS: usize = 64;
+/// Built-in shards (`pipeline-telemetry-dogstatsd`'s `shard::STATIC_SHARDS`).
+const STATIC_SHARDS: usize = 64;
+/// Shards allocated past those (`shard::EXTRA_SHARDS`).
+const EXTRA_SHARDS: usize = 960;
 
 mod common;
 
@@ -133,28 +137,62 @@ fn ops() -> [(&'static str, Op); 3] {
     ]
 }
 
+/// `n` live, parked threads that each hold a shard until dropped.
+struct Holders {
+    release: Arc<Barrier>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Holders {
+    fn spawn(n: usize) -> Self {
+        let release = Arc::new(Barrier::new(n + 1));
+        let ready = Arc::new(Barrier::new(n + 1));
+        let threads = (0..n)
+            .map(|_| {
+                let (release, ready) = (release.clone(), ready.clone());
+                std::thread::Builder::new()
+                    .stack_size(64 * 1024)
+                    .spawn(move || {
+                        CounterHandle::register("bench.limits.hold", &[]).increment(1);
+                        ready.wait();
+                        release.wait();
+                    })
+                    .expect("spawn a holder thread")
+            })
+            .collect();
+        ready.wait();
+        Holders { release, threads }
+    }
+}
+
+impl Drop for Holders {
+    fn drop(&mut self) {
+        self.release.wait();
+        for h in self.threads.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
 fn beyond_64_threads(c: &mut Criterion) {
     let guard = common::start_ours();
-    let own: Vec<Worker> = ops().iter().map(|(_, f)| Worker::spawn(*f)).collect();
-    // Hold every exclusive shard with live, parked threads.
-    let release = Arc::new(Barrier::new(EXCLUSIVE_SHARDS + 1));
-    let ready = Arc::new(Barrier::new(EXCLUSIVE_SHARDS + 1));
-    let holders: Vec<_> = (0..EXCLUSIVE_SHARDS)
-        .map(|_| {
-            let (release, ready) = (release.clone(), ready.clone());
-            std::thread::spawn(move || {
-                CounterHandle::register("bench.limits.hold", &[]).increment(1);
-                ready.wait();
-                release.wait();
-            })
-        })
-        .collect();
-    ready.wait();
-    let overflow: Vec<Worker> = ops().iter().map(|(_, f)| Worker::spawn(*f)).collect();
+    let workers = || -> Vec<Worker> { ops().iter().map(|(_, f)| Worker::spawn(*f)).collect() };
+    let own = workers();
+    // Hold every built-in shard with live, parked threads, then every
+    // extra one (as many holders as shards: other threads of the bench
+    // hold some too, and surplus holders only move on to the next kind).
+    let built_in = Holders::spawn(STATIC_SHARDS);
+    let extra = workers();
+    let all_extra = Holders::spawn(EXTRA_SHARDS);
+    let overflow = workers();
 
     let mut g = c.benchmark_group("beyond_64_threads");
     for (i, (name, _)) in ops().iter().enumerate() {
-        for (case, w) in [("own_shard", &own[i]), ("overflow_shard", &overflow[i])] {
+        for (case, w) in [
+            ("own_shard", &own[i]),
+            ("65th_thread", &extra[i]),
+            ("1025th_thread", &overflow[i]),
+        ] {
             let before = guard.stats().samples_sampled_out;
             let mut recorded = 0u64;
             g.bench_function(format!("{name}/{case}"), |b| {
@@ -174,10 +212,8 @@ fn beyond_64_threads(c: &mut Criterion) {
         }
     }
     g.finish();
-    release.wait();
-    for h in holders {
-        let _ = h.join();
-    }
+    drop(all_extra);
+    drop(built_in);
 }
 
 criterion_group! {

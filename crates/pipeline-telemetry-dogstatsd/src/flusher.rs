@@ -118,7 +118,6 @@ fn drain(reservoirs: &mut Reservoirs, points: &mut Vec<timed::TimedPoint>) -> u6
     let mut unknown = 0u64;
     for s in shard::all() {
         // Full buffers counted their skips per series (see `shard`).
-        let _ = s.take_dropped();
         s.drain(&mut |id, v| {
             let i = id as usize;
             if i < registry::CAPACITY {
@@ -173,7 +172,7 @@ pub(crate) fn stats() -> Stats {
         .unwrap_or_default();
     stats.series = registry::len() as u64;
     stats.series_folded = registry::folded();
-    stats.buffered_samples = shard::all().iter().map(|s| s.buffered() as u64).sum();
+    stats.buffered_samples = shard::all().map(|s| s.buffered() as u64).sum();
     stats
 }
 

@@ -2,27 +2,29 @@
 //! samples: the owner thread pushes with plain stores and one release
 //! store, the flusher drains. No locks, no allocation after creation.
 //!
-//! Everything the producer writes on every push (the head, the count of
-//! samples dropped while full) sits on its own cache line, and each sample
-//! is one 16-byte slot, so a push touches two lines the producer owns. When
-//! the ring is full a push costs a load and a store: the flusher is asked
-//! to wake once per full spell, not once per dropped sample.
+//! Everything the producer writes on every push (the head, whether the
+//! ring is in a full spell) sits on its own cache line, and each sample is
+//! one 16-byte slot, so a push touches two lines the producer owns. When
+//! the ring is full a push stores nothing in it: the caller counts the
+//! skip for its series (see `shard`), and the flusher is asked to wake
+//! once per full spell, not once per skipped sample.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_utils::CachePadded;
 
-/// Samples one ring holds.
+/// Samples the ring of a built-in shard holds.
 pub(crate) const CAPACITY: usize = 8192;
-const MASK: usize = CAPACITY - 1;
+/// Samples the ring of a shard allocated past the built-in ones holds.
+pub(crate) const SMALL_CAPACITY: usize = 1024;
 
 /// What a push did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pushed {
     /// Buffered; `wake` when the flusher should be woken early.
     Ok { wake: bool },
-    /// Dropped (and counted) because the ring is full; `wake` the first
-    /// time in a full spell.
+    /// Not taken because the ring is full; `wake` the first time in a
+    /// full spell.
     Full { wake: bool },
 }
 
@@ -40,8 +42,6 @@ impl Pushed {
 #[derive(Debug)]
 struct Producer {
     head: AtomicUsize,
-    /// Samples dropped because the ring was full (monotonic).
-    dropped: AtomicU64,
     /// Whether the flusher was already woken in the current full spell.
     full: AtomicBool,
 }
@@ -50,8 +50,6 @@ struct Producer {
 #[derive(Debug)]
 struct Consumer {
     tail: AtomicUsize,
-    /// The value of `dropped` already reported.
-    dropped_seen: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -64,22 +62,25 @@ struct Slot {
 pub(crate) struct Ring {
     producer: CachePadded<Producer>,
     consumer: CachePadded<Consumer>,
+    /// Capacity - 1 (the capacity is a power of two).
+    mask: usize,
     slots: Box<[Slot]>,
 }
 
 impl Ring {
-    pub(crate) fn new() -> Self {
+    /// A ring of `capacity` samples, rounded up to a power of two.
+    pub(crate) fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(4).next_power_of_two();
         Ring {
             producer: CachePadded::new(Producer {
                 head: AtomicUsize::new(0),
-                dropped: AtomicU64::new(0),
                 full: AtomicBool::new(false),
             }),
             consumer: CachePadded::new(Consumer {
                 tail: AtomicUsize::new(0),
-                dropped_seen: AtomicU64::new(0),
             }),
-            slots: (0..CAPACITY)
+            mask: capacity - 1,
+            slots: (0..capacity)
                 .map(|_| Slot {
                     id: AtomicU32::new(0),
                     bits: AtomicU64::new(0),
@@ -94,10 +95,10 @@ impl Ring {
         let p = &*self.producer;
         let head = p.head.load(Ordering::Relaxed);
         let used = head.wrapping_sub(self.consumer.tail.load(Ordering::Acquire));
-        if used >= CAPACITY {
+        if used > self.mask {
             return self.full();
         }
-        let slot = &self.slots[head & MASK];
+        let slot = &self.slots[head & self.mask];
         slot.id.store(id, Ordering::Relaxed);
         slot.bits.store(bits, Ordering::Relaxed);
         p.head.store(head.wrapping_add(1), Ordering::Release);
@@ -105,17 +106,15 @@ impl Ring {
             p.full.store(false, Ordering::Relaxed);
         }
         Pushed::Ok {
-            wake: used + 1 == CAPACITY / 4,
+            wake: used + 1 == (self.mask + 1) / 4,
         }
     }
 
     #[cold]
     fn full(&self) -> Pushed {
         let p = &*self.producer;
-        // Only the producer writes these: a load and a store, no locked
+        // Only the producer writes the flag: a load and a store, no locked
         // instruction.
-        p.dropped
-            .store(p.dropped.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         let first = !p.full.load(Ordering::Relaxed);
         if first {
             p.full.store(true, Ordering::Relaxed);
@@ -129,20 +128,13 @@ impl Ring {
         let head = self.producer.head.load(Ordering::Acquire);
         let mut i = tail;
         while i != head {
-            let slot = &self.slots[i & MASK];
+            let slot = &self.slots[i & self.mask];
             let id = slot.id.load(Ordering::Relaxed);
             let v = f64::from_bits(slot.bits.load(Ordering::Relaxed));
             f(id, v);
             i = i.wrapping_add(1);
         }
         self.consumer.tail.store(head, Ordering::Release);
-    }
-
-    /// Samples dropped since the last call (consumer only).
-    pub(crate) fn take_dropped(&self) -> u64 {
-        let now = self.producer.dropped.load(Ordering::Relaxed);
-        let seen = self.consumer.dropped_seen.swap(now, Ordering::Relaxed);
-        now.wrapping_sub(seen)
     }
 
     /// Samples waiting.
@@ -160,35 +152,40 @@ mod tests {
 
     #[test]
     fn fills_wraps_and_reports_full() {
-        let r = Ring::new();
+        for capacity in [CAPACITY, SMALL_CAPACITY] {
+            fills_wraps_and_reports_full_at(capacity);
+        }
+    }
+
+    fn fills_wraps_and_reports_full_at(capacity: usize) {
+        let r = Ring::new(capacity);
         for round in 0..3u32 {
-            for i in 0..CAPACITY as u32 {
+            for i in 0..capacity as u32 {
                 let pushed = r.push(i, u64::from(round));
                 assert_eq!(
                     pushed,
                     Pushed::Ok {
-                        wake: i as usize + 1 == CAPACITY / 4
+                        wake: i as usize + 1 == capacity / 4
                     }
                 );
             }
-            // Full: counted, and the flusher is woken once per full spell.
+            // Full: the flusher is woken once per full spell.
             assert_eq!(r.push(0, 0), Pushed::Full { wake: true });
             assert_eq!(r.push(0, 0), Pushed::Full { wake: false });
-            assert_eq!(r.take_dropped(), 2);
-            assert_eq!(r.take_dropped(), 0);
+            assert_eq!(r.len(), capacity);
             let mut n = 0;
             r.drain(&mut |id, v| {
                 assert_eq!(id, n);
                 assert_eq!(v, f64::from_bits(u64::from(round)));
                 n += 1;
             });
-            assert_eq!(n as usize, CAPACITY);
+            assert_eq!(n as usize, capacity);
         }
     }
 
     #[test]
     fn concurrent_producer_and_consumer_lose_nothing() {
-        let r = std::sync::Arc::new(Ring::new());
+        let r = std::sync::Arc::new(Ring::new(SMALL_CAPACITY));
         let p = r.clone();
         let producer = std::thread::spawn(move || {
             let mut sent = 0u64;

@@ -1,12 +1,15 @@
 //! Per-thread storage of the hot path.
 //!
-//! Each thread claims one of [`EXCLUSIVE_SHARDS`] shards for its lifetime
-//! (threads beyond that share one overflow shard). A shard holds, for every
-//! counter, a cell only its owner writes (a plain load + store, no locked
-//! instruction, no cache line shared with another thread), and a ring of
-//! distribution samples with one producer (the owner) and one consumer (the
-//! flusher). Nothing here allocates after a thread's first use of a
-//! counter segment or of its ring, and nothing takes a lock.
+//! Each thread claims a shard for its lifetime: one of [`STATIC_SHARDS`]
+//! built in, then one of up to [`EXTRA_SHARDS`] more allocated the first
+//! time that many threads live at once (and reused afterwards). Only
+//! threads beyond all of those share one overflow shard. A shard holds,
+//! for every counter, a cell only its owner writes (a plain load + store,
+//! no locked instruction, no cache line shared with another thread), and a
+//! ring of distribution samples with one producer (the owner) and one
+//! consumer (the flusher). Nothing here allocates after a thread's first
+//! use of its shard, of a counter segment or of its ring, and nothing
+//! takes a lock.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -16,8 +19,12 @@ use crossbeam_queue::ArrayQueue;
 
 use crate::ring::{Pushed, Ring};
 
-/// How many threads can own a shard at once; more threads share one.
-pub(crate) const EXCLUSIVE_SHARDS: usize = 64;
+/// Shards built in: the first this many live threads own one each.
+pub(crate) const STATIC_SHARDS: usize = 64;
+/// Shards allocated on demand for threads past [`STATIC_SHARDS`]; their
+/// rings are smaller ([`crate::ring::SMALL_CAPACITY`]), so a thousand
+/// threads cost about 16 MiB of sample buffers at most.
+pub(crate) const EXTRA_SHARDS: usize = 960;
 /// Counters per lazily allocated segment.
 pub(crate) const SEGMENT: usize = 256;
 /// Segments per shard: at most `SEGMENT * SEGMENTS` counters in a process.
@@ -30,23 +37,22 @@ type Segment = Box<[AtomicU64; SEGMENT]>;
 pub(crate) struct Shard {
     claimed: AtomicBool,
     counters: [OnceLock<Segment>; SEGMENTS],
+    /// Samples the exclusive ring holds.
+    ring_capacity: usize,
     /// Single-producer ring of an exclusive shard.
     ring: OnceLock<Ring>,
     /// Multi-producer queue of the shared overflow shard.
     shared: OnceLock<ArrayQueue<(u32, u64)>>,
-    /// Samples dropped because the shared queue was full (the exclusive
-    /// ring counts its own).
-    dropped: AtomicU64,
 }
 
 impl Shard {
-    const fn new() -> Self {
+    const fn new(ring_capacity: usize) -> Self {
         Shard {
             claimed: AtomicBool::new(false),
             counters: [const { OnceLock::new() }; SEGMENTS],
+            ring_capacity,
             ring: OnceLock::new(),
             shared: OnceLock::new(),
-            dropped: AtomicU64::new(0),
         }
     }
 
@@ -78,27 +84,39 @@ impl Shard {
         }
     }
 
-    /// Samples dropped since the last call.
-    pub(crate) fn take_dropped(&self) -> u64 {
-        self.dropped.swap(0, Ordering::Relaxed) + self.ring.get().map_or(0, Ring::take_dropped)
-    }
-
     /// Samples waiting in this shard.
     pub(crate) fn buffered(&self) -> usize {
         self.ring.get().map_or(0, Ring::len) + self.shared.get().map_or(0, ArrayQueue::len)
     }
+
+    /// Takes the shard for the calling thread if no other thread holds it.
+    fn try_claim(&self) -> bool {
+        self.claimed
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
 }
 
-static SHARDS: [Shard; EXCLUSIVE_SHARDS + 1] = [const { Shard::new() }; EXCLUSIVE_SHARDS + 1];
+/// The built-in shards, then the overflow shard.
+static SHARDS: [Shard; STATIC_SHARDS + 1] =
+    [const { Shard::new(crate::ring::CAPACITY) }; STATIC_SHARDS + 1];
+/// Shards allocated for threads past the built-in ones.
+static EXTRA: [OnceLock<Box<Shard>>; EXTRA_SHARDS] = [const { OnceLock::new() }; EXTRA_SHARDS];
+/// How many leading slots of [`EXTRA`] may hold a shard.
+static EXTRA_LEN: AtomicUsize = AtomicUsize::new(0);
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 fn overflow() -> &'static Shard {
-    &SHARDS[EXCLUSIVE_SHARDS]
+    &SHARDS[STATIC_SHARDS]
 }
 
-/// Every shard, for the flusher.
-pub(crate) fn all() -> &'static [Shard] {
-    &SHARDS
+/// Every shard, for the flusher. A thread's shard is listed here before
+/// the thread can record into it.
+pub(crate) fn all() -> impl Iterator<Item = &'static Shard> {
+    let extra = EXTRA_LEN.load(Ordering::Acquire);
+    SHARDS
+        .iter()
+        .chain(EXTRA[..extra].iter().filter_map(|s| s.get().map(|b| &**b)))
 }
 
 /// The calling thread's shard, read on every hot-path call. The type has
@@ -132,33 +150,42 @@ thread_local! {
     static CLAIM: Cell<Option<Claim>> = const { Cell::new(None) };
 }
 
+/// A free exclusive shard: a built-in one, else an extra one (allocated
+/// the first time it is needed).
+fn free_shard() -> Option<&'static Shard> {
+    let start = NEXT.fetch_add(1, Ordering::Relaxed);
+    let built_in = (0..STATIC_SHARDS)
+        .map(|i| &SHARDS[(start + i) % STATIC_SHARDS])
+        .find(|s| s.try_claim());
+    if built_in.is_some() {
+        return built_in;
+    }
+    EXTRA.iter().enumerate().find_map(|(i, slot)| {
+        let shard: &'static Shard =
+            slot.get_or_init(|| Box::new(Shard::new(crate::ring::SMALL_CAPACITY)));
+        // Listed for the flusher before anything can be recorded into it.
+        EXTRA_LEN.fetch_max(i + 1, Ordering::AcqRel);
+        shard.try_claim().then_some(shard)
+    })
+}
+
 #[cold]
 #[inline(never)]
 fn claim() -> Current {
-    let shared = Current {
+    let mut current = Current {
         shard: overflow(),
         exclusive: false,
     };
-    let start = NEXT.fetch_add(1, Ordering::Relaxed);
-    let mut current = shared;
-    for i in 0..EXCLUSIVE_SHARDS {
-        let shard = &SHARDS[(start + i) % EXCLUSIVE_SHARDS];
-        if shard
-            .claimed
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
-            // Registers the release on thread exit; if the thread is
-            // already exiting, give the shard back and share.
-            if CLAIM.try_with(|c| c.set(Some(Claim(shard)))).is_ok() {
-                current = Current {
-                    shard,
-                    exclusive: true,
-                };
-            } else {
-                shard.claimed.store(false, Ordering::Release);
-            }
-            break;
+    if let Some(shard) = free_shard() {
+        // Registers the release on thread exit; if the thread is already
+        // exiting, give the shard back and share.
+        if CLAIM.try_with(|c| c.set(Some(Claim(shard)))).is_ok() {
+            current = Current {
+                shard,
+                exclusive: true,
+            };
+        } else {
+            shard.claimed.store(false, Ordering::Release);
         }
     }
     let _ = CURRENT.try_with(|c| c.set(Some(current)));
@@ -199,7 +226,10 @@ pub(crate) fn add(id: u32, n: u64) {
 pub(crate) fn push(id: u32, value: f64) -> bool {
     with_shard(|shard, exclusive| {
         if exclusive {
-            let pushed = shard.ring.get_or_init(Ring::new).push(id, value.to_bits());
+            let pushed = shard
+                .ring
+                .get_or_init(|| Ring::new(shard.ring_capacity))
+                .push(id, value.to_bits());
             if let Pushed::Full { .. } = pushed {
                 count_skip(shard, id, true);
             }
@@ -218,7 +248,6 @@ fn push_shared(shard: &Shard, id: u32, value: f64) -> bool {
     match q.push((id, value.to_bits())) {
         Ok(()) => q.len() == crate::ring::CAPACITY / 4,
         Err(_) => {
-            shard.dropped.fetch_add(1, Ordering::Relaxed);
             count_skip(shard, id, false);
             true
         }
@@ -246,14 +275,16 @@ fn count_skip(shard: &Shard, id: u32, exclusive: bool) {
 /// The total of counter `id` over all shards (for a distribution: the
 /// samples full buffers could not take).
 pub(crate) fn total(id: u32) -> u64 {
-    SHARDS
-        .iter()
-        .fold(0u64, |acc, s| acc.wrapping_add(s.counter_total(id)))
+    all().fold(0u64, |acc, s| acc.wrapping_add(s.counter_total(id)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Serialises the tests that drain every shard: a drain takes every
+    /// series' samples, not only its own test's.
+    static DRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     #[test]
     fn threads_get_their_own_shards_and_totals_add_up() {
@@ -267,6 +298,54 @@ mod tests {
         assert_eq!(total(id), 8000);
     }
 
+    /// More live threads than built-in shards: every one still owns a
+    /// shard of its own, and what they record comes back from the
+    /// flusher's view of all shards.
+    #[test]
+    fn threads_past_the_built_in_shards_own_extra_ones() {
+        use std::sync::{Arc, Barrier};
+        const THREADS: usize = STATIC_SHARDS + 16;
+        const ID: u32 = 4343;
+        let all_alive = Arc::new(Barrier::new(THREADS));
+        let handles: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let all_alive = all_alive.clone();
+                std::thread::spawn(move || {
+                    add(ID, 1);
+                    push(ID, i as f64);
+                    let current = CURRENT.with(Cell::get).expect("claimed");
+                    // Hold the shard until every thread has one.
+                    all_alive.wait();
+                    (current.exclusive, current.shard as *const Shard as usize)
+                })
+            })
+            .collect();
+        let mut shards: Vec<usize> = handles
+            .into_iter()
+            .map(|h| {
+                let (exclusive, shard) = h.join().expect("thread");
+                assert!(exclusive, "a thread past the built-in shards shared one");
+                shard
+            })
+            .collect();
+        shards.sort_unstable();
+        shards.dedup();
+        assert_eq!(shards.len(), THREADS, "two live threads held one shard");
+        assert!(EXTRA_LEN.load(Ordering::Acquire) >= THREADS - STATIC_SHARDS);
+        assert_eq!(total(ID), THREADS as u64);
+        let _draining = DRAINING.lock().unwrap_or_else(|p| p.into_inner());
+        let mut got = Vec::new();
+        for s in all() {
+            s.drain(&mut |id, v| {
+                if id == ID {
+                    got.push(v as usize)
+                }
+            });
+        }
+        got.sort_unstable();
+        assert_eq!(got, (0..THREADS).collect::<Vec<_>>());
+    }
+
     #[test]
     fn samples_come_back_from_drain() {
         std::thread::spawn(|| {
@@ -275,6 +354,7 @@ mod tests {
         })
         .join()
         .expect("thread");
+        let _draining = DRAINING.lock().unwrap_or_else(|p| p.into_inner());
         let mut got = Vec::new();
         for s in all() {
             s.drain(&mut |id, v| {
