@@ -63,7 +63,7 @@ pub(crate) fn expand(args: StageArgs, item: TokenStream) -> syn::Result<TokenStr
         let ascription = ret_ty.as_ref().map(|ty| quote!(: #ty));
         quote! {
             #callsite
-            let __pt_guard = #private::StageGuard::start(&__PT_CALLSITE);
+            let mut __pt_guard = #private::StageGuard::start(&__PT_CALLSITE);
             let __pt_ret #ascription = {
                 let __pt_entered = __pt_guard.enter();
                 #[allow(clippy::redundant_closure_call)]
@@ -277,7 +277,7 @@ fn retry_body(
     } else {
         quote! {
             #callsite
-            let __pt_guard = #private::StageGuard::start(&__PT_CALLSITE);
+            let mut __pt_guard = #private::StageGuard::start(&__PT_CALLSITE);
             let __pt_ret: #ret_ty = {
                 let __pt_entered = __pt_guard.enter();
                 let __pt_policy: &#private::RetryPolicy<_> = #policy;

@@ -55,7 +55,7 @@ mod run_expand;
 /// ```text
 /// fn extract() -> Result<Vec<u8>, std::io::Error> {
 ///     static __PT_CALLSITE: __private::StageCallsite = __private::StageCallsite::new("extract");
-///     let __pt_guard = __private::StageGuard::start(&__PT_CALLSITE); // span opened, clock started
+///     let mut __pt_guard = __private::StageGuard::start(&__PT_CALLSITE); // span opened, clock started
 ///     let __pt_ret: Result<Vec<u8>, std::io::Error> = {
 ///         let __pt_entered = __pt_guard.enter();
 ///         (move || { Ok(vec![1, 2]) })()                            // the original body

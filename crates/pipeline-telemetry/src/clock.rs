@@ -26,7 +26,7 @@ pub(crate) fn now() -> Instant {
 #[inline]
 pub(crate) fn seconds_since(start: Instant) -> f64 {
     let clock = &*CLOCK;
-    clock.delta_as_nanos(start.0, clock.raw()) as f64 / 1_000_000_000.0
+    clock.delta_as_nanos(start.0, clock.raw()) as f64 * 1e-9
 }
 
 #[cfg(test)]

@@ -245,11 +245,14 @@ impl StageGuard {
         self.span.as_ref().map(tracing::Span::enter)
     }
 
-    /// Records the call's outcome.
+    /// Records the call's outcome (once: later calls do nothing). Takes
+    /// the guard by reference so that it is not moved on the hot path.
     #[inline]
-    pub fn finish(mut self, outcome: Outcome<'_>) {
-        self.done = true;
-        self.end(outcome);
+    pub fn finish(&mut self, outcome: Outcome<'_>) {
+        if !self.done {
+            self.done = true;
+            self.end(outcome);
+        }
     }
 
     #[inline(always)]

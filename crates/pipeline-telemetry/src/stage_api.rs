@@ -75,7 +75,7 @@ impl Stage {
     /// error (`status:error`, `error_type` from the error's type name).
     #[inline]
     pub fn run<T, E: Display>(&'static self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
-        let guard = StageGuard::start(&self.callsite);
+        let mut guard = StageGuard::start(&self.callsite);
         let ret = {
             let _entered = guard.enter();
             f()

@@ -56,7 +56,7 @@ impl Stage {
         &'static self,
         f: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, E> {
-        let guard = StageGuard::start(&self.callsite);
+        let mut guard = StageGuard::start(&self.callsite);
         let ret = {
             let _entered = guard.enter();
             f()
