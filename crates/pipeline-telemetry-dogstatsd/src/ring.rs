@@ -96,7 +96,13 @@ impl Ring {
         let head = p.head.load(Ordering::Relaxed);
         let used = head.wrapping_sub(self.consumer.tail.load(Ordering::Acquire));
         if used > self.mask {
-            return self.full();
+            // Only the producer writes the flag: a load and a store, no
+            // locked instruction.
+            let first = !p.full.load(Ordering::Relaxed);
+            if first {
+                p.full.store(true, Ordering::Relaxed);
+            }
+            return Pushed::Full { wake: first };
         }
         let slot = &self.slots[head & self.mask];
         slot.id.store(id, Ordering::Relaxed);
@@ -108,18 +114,6 @@ impl Ring {
         Pushed::Ok {
             wake: used + 1 == (self.mask + 1) / 4,
         }
-    }
-
-    #[cold]
-    fn full(&self) -> Pushed {
-        let p = &*self.producer;
-        // Only the producer writes the flag: a load and a store, no locked
-        // instruction.
-        let first = !p.full.load(Ordering::Relaxed);
-        if first {
-            p.full.store(true, Ordering::Relaxed);
-        }
-        Pushed::Full { wake: first }
     }
 
     /// Hands every sample to `f` (consumer only).

@@ -102,8 +102,12 @@ fn get_json(url: &str) -> Value {
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url}: not JSON ({e}): {body}"))
 }
 
+/// How long [`poll`] waits for the payloads a test expects: long enough for
+/// a batch exporter's interval on a loaded 2-core machine.
+const POLL_LIMIT: Duration = Duration::from_secs(30);
+
 /// Polls the agent's OTLP session endpoint (`traces` or `logs`) until `done`
-/// accepts the payloads or 20 s pass; returns the last payloads.
+/// accepts the payloads or 30 s pass; returns the last payloads.
 ///
 /// # Panics
 /// When the agent does not answer with a JSON array.
@@ -118,7 +122,7 @@ pub fn poll(kind: &str, token: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Val
             Value::Array(a) => a,
             other => panic!("unexpected answer from {url}: {other}"),
         };
-        if done(&got) || start.elapsed() > Duration::from_secs(20) {
+        if done(&got) || start.elapsed() > POLL_LIMIT {
             return got;
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -126,7 +130,7 @@ pub fn poll(kind: &str, token: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Val
 }
 
 /// Polls the OTLP traces of session `token` until `done` accepts the spans
-/// (or 20 s pass) and returns them.
+/// (or 30 s pass) and returns them.
 pub fn poll_spans(token: &str, done: impl Fn(&[Span]) -> bool) -> Vec<Span> {
     spans(&poll("traces", token, |p| done(&spans(p))))
 }
