@@ -112,6 +112,36 @@ fn exporter_error(
     move |source| InstallError::Exporter { signal, source }
 }
 
+/// The OTLP exporter of one signal (`SpanExporter` or `LogExporter`) over
+/// the configured protocol. The two exporters' builders share no trait for
+/// their protocol steps, so one macro builds both.
+macro_rules! otlp_exporter {
+    ($exporter:ident, $signal:literal, $config:expr, $url:expr, $headers:expr) => {
+        match $config.target.protocol {
+            Protocol::Grpc => $exporter::builder()
+                .with_tonic()
+                .with_endpoint($url)
+                .with_timeout($config.timeout)
+                .with_metadata(
+                    opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers($headers),
+                )
+                .build()
+                .map_err(exporter_error($signal)),
+            #[cfg(feature = "otlp-http")]
+            Protocol::HttpProtobuf => $exporter::builder()
+                .with_http()
+                .with_endpoint($url)
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_timeout($config.timeout)
+                .with_headers(to_string_map(&$headers))
+                .build()
+                .map_err(exporter_error($signal)),
+            #[cfg(not(feature = "otlp-http"))]
+            Protocol::HttpProtobuf => Err(InstallError::Config(http_not_built())),
+        }
+    };
+}
+
 /// Finished spans to an OTLP receiver.
 pub(crate) struct OtlpSpanSink {
     // Declared before `runner`: the exporter is dropped inside the runtime's
@@ -128,28 +158,8 @@ impl OtlpSpanSink {
         let runner = Runner::for_protocol(config.target.protocol, "traces")?;
         let url = config.target.signal_url("traces");
         let headers = config.header_map()?;
-        let mut exporter = runner.build(|| match config.target.protocol {
-            Protocol::Grpc => SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(url)
-                .with_timeout(config.timeout)
-                .with_metadata(
-                    opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(headers),
-                )
-                .build()
-                .map_err(exporter_error("traces")),
-            #[cfg(feature = "otlp-http")]
-            Protocol::HttpProtobuf => SpanExporter::builder()
-                .with_http()
-                .with_endpoint(url)
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_timeout(config.timeout)
-                .with_headers(to_string_map(&headers))
-                .build()
-                .map_err(exporter_error("traces")),
-            #[cfg(not(feature = "otlp-http"))]
-            Protocol::HttpProtobuf => Err(InstallError::Config(http_not_built())),
-        })?;
+        let mut exporter =
+            runner.build(|| otlp_exporter!(SpanExporter, "traces", config, url, headers))?;
         exporter.set_resource(&config.resource);
         Ok(Self {
             exporter,
@@ -189,28 +199,8 @@ impl OtlpLogSink {
         let runner = Runner::for_protocol(config.target.protocol, "logs")?;
         let url = config.target.signal_url("logs");
         let headers = config.header_map()?;
-        let mut exporter = runner.build(|| match config.target.protocol {
-            Protocol::Grpc => LogExporter::builder()
-                .with_tonic()
-                .with_endpoint(url)
-                .with_timeout(config.timeout)
-                .with_metadata(
-                    opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(headers),
-                )
-                .build()
-                .map_err(exporter_error("logs")),
-            #[cfg(feature = "otlp-http")]
-            Protocol::HttpProtobuf => LogExporter::builder()
-                .with_http()
-                .with_endpoint(url)
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_timeout(config.timeout)
-                .with_headers(to_string_map(&headers))
-                .build()
-                .map_err(exporter_error("logs")),
-            #[cfg(not(feature = "otlp-http"))]
-            Protocol::HttpProtobuf => Err(InstallError::Config(http_not_built())),
-        })?;
+        let mut exporter =
+            runner.build(|| otlp_exporter!(LogExporter, "logs", config, url, headers))?;
         exporter.set_resource(&config.resource);
         Ok(Self {
             exporter,
