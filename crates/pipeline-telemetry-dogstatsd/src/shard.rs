@@ -22,8 +22,9 @@ use crate::ring::{Pushed, Ring};
 /// Shards built in: the first this many live threads own one each.
 pub(crate) const STATIC_SHARDS: usize = 64;
 /// Shards allocated on demand for threads past [`STATIC_SHARDS`]; their
-/// rings are smaller ([`crate::ring::SMALL_CAPACITY`]), so a thousand
-/// threads cost about 16 MiB of sample buffers at most.
+/// rings are smaller ([`crate::ring::SMALL_CAPACITY`] samples of 16 bytes),
+/// so all of them hold at most 15 MiB of sample buffers, beside the 8 MiB
+/// of the built-in shards' rings.
 pub(crate) const EXTRA_SHARDS: usize = 960;
 /// Counters per lazily allocated segment.
 pub(crate) const SEGMENT: usize = 256;
