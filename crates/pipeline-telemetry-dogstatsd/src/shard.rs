@@ -164,9 +164,12 @@ fn free_shard() -> Option<&'static Shard> {
     EXTRA.iter().enumerate().find_map(|(i, slot)| {
         let shard: &'static Shard =
             slot.get_or_init(|| Box::new(Shard::new(crate::ring::SMALL_CAPACITY)));
-        // Listed for the flusher before anything can be recorded into it.
-        EXTRA_LEN.fetch_max(i + 1, Ordering::AcqRel);
-        shard.try_claim().then_some(shard)
+        shard.try_claim().then(|| {
+            // Listed for the flusher before the claiming thread can record
+            // into it (once per claim, not once per slot scanned).
+            EXTRA_LEN.fetch_max(i + 1, Ordering::AcqRel);
+            shard
+        })
     })
 }
 
