@@ -54,8 +54,10 @@ impl Target {
     ///
     /// [`ConfigError`] naming the variable when `DD_DOGSTATSD_URL` (or a
     /// `DD_AGENT_HOST` holding a URL) is not a URL
-    /// [`parse_url`](Self::parse_url) accepts, or `DD_DOGSTATSD_PORT` is not
-    /// a port number.
+    /// [`parse_url`](Self::parse_url) accepts, `DD_DOGSTATSD_PORT` is not
+    /// a port number, or `DD_AGENT_HOST` is not a host, `host:port`, IPv6
+    /// address (`::1`, `[::1]`) or `[IPv6]:port`, or names a port other than
+    /// `DD_DOGSTATSD_PORT`'s; the reason says what to write instead.
     pub fn from_lookup(
         var: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<Target>, ConfigError> {
@@ -70,13 +72,14 @@ impl Target {
             return Self::parse_url(&host, DD_AGENT_HOST).map(Some);
         }
         let port = match get(DD_DOGSTATSD_PORT) {
-            Some(p) => p
-                .trim()
-                .parse::<u16>()
-                .map_err(|_| ConfigError::new(DD_DOGSTATSD_PORT, p.clone(), "not a port number"))?,
-            None => DEFAULT_PORT,
+            Some(p) => Some(p.trim().parse::<u16>().map_err(|_| {
+                ConfigError::new(DD_DOGSTATSD_PORT, p.clone(), "not a port number")
+            })?),
+            None => None,
         };
-        Ok(Some(Target::Udp(join_host_port(host.trim(), port))))
+        udp_address(host.trim(), port)
+            .map(|a| Some(Target::Udp(a)))
+            .map_err(|reason| ConfigError::new(DD_AGENT_HOST, host.clone(), reason))
     }
 
     /// Parses `udp://host:port`, `unix:///path`, `unixgram:///path` or
@@ -84,7 +87,7 @@ impl Target {
     ///
     /// ```
     /// use pipeline_telemetry_dogstatsd::Target;
-    /// let t = Target::parse_url("udp://127.0.0.1:8125", "code").unwrap();
+    /// let t = Target::parse_url("udp://127.0.0.1:8125", "code").expect("accepted");
     /// assert!(matches!(t, Target::Udp(a) if a == "127.0.0.1:8125"));
     /// ```
     ///
@@ -102,15 +105,9 @@ impl Target {
                 if rest.is_empty() || rest.contains('/') {
                     return Err(bad("expected udp://host:port"));
                 }
-                if rest
-                    .rsplit_once(':')
-                    .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-                    && !rest.ends_with(']')
-                {
-                    Ok(Target::Udp(rest.to_owned()))
-                } else {
-                    Ok(Target::Udp(join_host_port(rest, DEFAULT_PORT)))
-                }
+                udp_address(rest, None)
+                    .map(Target::Udp)
+                    .map_err(|r| bad(&r))
             }
             "unix" | "unixgram" | "unixstream" => {
                 if !rest.starts_with('/') {
@@ -152,6 +149,62 @@ fn join_host_port(host: &str, port: u16) -> String {
     }
 }
 
+/// The `host:port` of a UDP target from what a user wrote as the Agent's
+/// host: a name or IPv4 address (`agent`, `127.0.0.1`), an IPv6 address
+/// bare or in brackets (`::1`, `[::1]`), any of these with a port
+/// (`agent:8125`, `[::1]:8125`, as datadog-go accepts in `DD_AGENT_HOST`).
+/// `env_port` is [`DD_DOGSTATSD_PORT`]: it applies to a host without a
+/// port, and must agree with a port written in the host. The error is the
+/// reason, saying what to write instead.
+fn udp_address(value: &str, env_port: Option<u16>) -> Result<String, String> {
+    let value = value.trim();
+    let with_port = |host: &str, port: &str| -> Result<String, String> {
+        let written = port.parse::<u16>().map_err(|_| {
+            format!(
+                "{port:?} after the last ':' is not a port number; write host, host:port or [IPv6]:port \
+                 (an IPv6 address may also stand alone), or put the port in {DD_DOGSTATSD_PORT}"
+            )
+        })?;
+        match env_port {
+            Some(p) if p != written => Err(format!(
+                "the host names port {written} while {DD_DOGSTATSD_PORT} says {p}; set the port in one place \
+                 ({DD_DOGSTATSD_PORT}, with the host alone)"
+            )),
+            _ => Ok(join_host_port(host, written)),
+        }
+    };
+    let port = env_port.unwrap_or(DEFAULT_PORT);
+    if let Some(inner) = value.strip_prefix('[') {
+        let (addr, after) = inner
+            .split_once(']')
+            .ok_or("an IPv6 address in brackets needs its closing ']' (e.g. [::1]:8125)")?;
+        if addr.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("{addr:?} in brackets is not an IPv6 address"));
+        }
+        return match after {
+            "" => Ok(join_host_port(addr, port)),
+            _ => match after.strip_prefix(':') {
+                Some(p) => with_port(addr, p),
+                None => Err(format!(
+                    "unexpected {after:?} after ']'; write [IPv6] or [IPv6]:port"
+                )),
+            },
+        };
+    }
+    if value.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Ok(join_host_port(value, port));
+    }
+    match value.split_once(':') {
+        None if value.is_empty() => Err("empty host".to_owned()),
+        None => Ok(join_host_port(value, port)),
+        Some((host, p)) if !host.is_empty() && !p.contains(':') => with_port(host, p),
+        Some(_) => Err(format!(
+            "not a host, host:port or IPv6 address; write an IPv6 address as ::1 or [::1]:8125, \
+             and the port alone in {DD_DOGSTATSD_PORT}"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +237,78 @@ mod tests {
         let t = Target::from_lookup(env(&[(DD_AGENT_HOST, "::1")]));
         assert!(matches!(t, Ok(Some(Target::Udp(a))) if a == "[::1]:8125"));
         assert!(matches!(Target::from_lookup(env(&[])), Ok(None)));
+    }
+
+    fn host(value: &str, port: Option<&str>) -> Result<String, ConfigError> {
+        let mut vars = vec![(DD_AGENT_HOST, value)];
+        vars.extend(port.map(|p| (DD_DOGSTATSD_PORT, p)));
+        match Target::from_lookup(env(&vars)) {
+            Ok(Some(Target::Udp(a))) => Ok(a),
+            Ok(other) => panic!("not a UDP target: {other:?}"),
+            Err(e) => Err(e),
+        }
+    }
+
+    #[test]
+    fn agent_host_forms_work_or_say_what_to_set() {
+        // IPv6 literals, bare or bracketed, with or without a port.
+        assert_eq!(host("::1", None).expect("accepted"), "[::1]:8125");
+        assert_eq!(host("[::1]", None).expect("accepted"), "[::1]:8125");
+        assert_eq!(host("[::1]", Some("9125")).expect("accepted"), "[::1]:9125");
+        assert_eq!(host("[::1]:9125", None).expect("accepted"), "[::1]:9125");
+        assert_eq!(
+            host("fe80::1", Some("9125")).expect("accepted"),
+            "[fe80::1]:9125"
+        );
+        // host:port, as datadog-go takes it (this was `127.0.0.1:8125:8125`).
+        assert_eq!(
+            host("127.0.0.1:8125", None).expect("accepted"),
+            "127.0.0.1:8125"
+        );
+        assert_eq!(host("agent:9125", None).expect("accepted"), "agent:9125");
+        assert_eq!(
+            host("agent:9125", Some("9125")).expect("accepted"),
+            "agent:9125"
+        );
+        assert_eq!(
+            host(" agent ", Some("9125")).expect("accepted"),
+            "agent:9125"
+        );
+        // Every address the exporter is given parses or resolves as written.
+        for a in [
+            host("::1", None),
+            host("[::1]:9125", None),
+            host("127.0.0.1:8125", None),
+        ] {
+            assert!(a.expect("accepted").parse::<std::net::SocketAddr>().is_ok());
+        }
+        // Failures say which variable and what to set.
+        let e = host("agent:9125", Some("8125")).expect_err("rejected");
+        assert_eq!(e.setting, DD_AGENT_HOST);
+        assert!(e.reason.contains(DD_DOGSTATSD_PORT), "{e:?}");
+        let e = host("agent:http", None).expect_err("rejected");
+        assert!(e.reason.contains(DD_DOGSTATSD_PORT), "{e:?}");
+        let e = host("[::1", None).expect_err("rejected");
+        assert!(e.reason.contains("[::1]:8125"), "{e:?}");
+        assert!(host("[agent]:1", None).is_err());
+        assert!(host("[::1]x", None).is_err());
+        let e = host("fe80::1::2", None).expect_err("rejected");
+        assert!(e.reason.contains("[::1]:8125"), "{e:?}");
+        assert!(host(":8125", None).is_err());
+    }
+
+    #[test]
+    fn udp_urls_take_ipv6_literals() {
+        let udp = |u: &str| match Target::parse_url(u, "code") {
+            Ok(Target::Udp(a)) => a,
+            other => panic!("{u}: {other:?}"),
+        };
+        assert_eq!(udp("udp://::1"), "[::1]:8125");
+        assert_eq!(udp("udp://[::1]"), "[::1]:8125");
+        assert_eq!(udp("udp://[::1]:9125"), "[::1]:9125");
+        assert_eq!(udp("udp://localhost"), "localhost:8125");
+        assert_eq!(udp("udp://localhost:9125"), "localhost:9125");
+        assert!(Target::parse_url("udp://agent:x", "code").is_err());
     }
 
     #[test]

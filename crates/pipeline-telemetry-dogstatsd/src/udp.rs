@@ -48,6 +48,26 @@ impl fmt::Debug for Udp {
     }
 }
 
+/// The address to send to among those `host` resolves to, as the Agent
+/// (Go) picks the one it listens on: IPv4 first (an IPv4-mapped IPv6
+/// address counts as IPv4), unless `host` is a bracketed IPv6 literal;
+/// else the first address. A port of Go's `addrList.forResolve` for the
+/// `udp` network (`net/ipsock.go`): an Agent with `bind_host: localhost`
+/// listens on 127.0.0.1, even where `/etc/hosts` lists `::1 localhost`
+/// first. `None` for an empty list.
+pub(crate) fn preferred(host: &str, addrs: &[SocketAddr]) -> Option<SocketAddr> {
+    let is_v4 = |a: &SocketAddr| match a {
+        SocketAddr::V4(_) => true,
+        SocketAddr::V6(v6) => v6.ip().to_ipv4_mapped().is_some(),
+    };
+    let want6 = host.contains('[');
+    addrs
+        .iter()
+        .find(|a| is_v4(a) != want6)
+        .or_else(|| addrs.first())
+        .copied()
+}
+
 fn open(addr: SocketAddr) -> io::Result<UdpSocket> {
     let bind: SocketAddr = if addr.is_ipv4() {
         ([0, 0, 0, 0], 0).into()
@@ -88,31 +108,27 @@ impl Udp {
         };
         self.resolved_at = Some(now);
         let addrs = (self.resolver)(&self.host).and_then(|a| {
-            if a.is_empty() {
-                Err(io::Error::new(io::ErrorKind::NotFound, "no address"))
-            } else {
-                Ok(a)
-            }
+            preferred(&self.host, &a)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))
         });
         match addrs {
-            Ok(addrs) => {
+            Ok(addr) => {
                 if self.failing {
                     tracing::info!(target: "pipeline_telemetry_dogstatsd", host = %self.host, "the DogStatsD Agent's host resolves again");
                 }
                 self.failing = false;
                 self.next_resolve = now + every;
-                let current = self.socket.as_ref().map(|s| s.1);
-                if current.is_some_and(|c| addrs.contains(&c)) {
+                if self.socket.as_ref().is_some_and(|s| s.1 == addr) {
                     return;
                 }
-                match open(addrs[0]) {
+                match open(addr) {
                     Ok(s) => {
-                        self.socket = Some((s, addrs[0]));
+                        self.socket = Some((s, addr));
                         self.pacing = Pacing::default();
                     }
                     Err(e) => {
                         self.next_resolve = now + RESOLVE_RETRY;
-                        tracing::warn!(target: "pipeline_telemetry_dogstatsd", addr = %addrs[0], error = %e, "cannot open a UDP socket to the DogStatsD Agent");
+                        tracing::warn!(target: "pipeline_telemetry_dogstatsd", addr = %addr, error = %e, "cannot open a UDP socket to the DogStatsD Agent");
                     }
                 }
             }
@@ -158,5 +174,33 @@ impl Transport for Udp {
     }
     fn begin_flush(&mut self) {
         self.pacing.reset(self.socket.as_ref().map(|s| &s.0));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> SocketAddr {
+        s.parse().expect("socket address")
+    }
+
+    /// Go's `addrList.forResolve("udp", host)`: the first IPv4 address
+    /// (`IP.To4() != nil`, so IPv4-mapped IPv6 too) unless the host has a
+    /// `[`, then the first non-IPv4 one; else the first of the list.
+    #[test]
+    fn prefers_ipv4_as_go_does() {
+        let v6 = a("[::1]:8125");
+        let v4 = a("127.0.0.1:8125");
+        let mapped = a("[::ffff:127.0.0.2]:8125");
+        let v6b = a("[fe80::1]:8125");
+        assert_eq!(preferred("localhost:8125", &[v6, v4]), Some(v4));
+        assert_eq!(preferred("localhost:8125", &[v4, v6]), Some(v4));
+        assert_eq!(preferred("localhost:8125", &[v6, mapped, v4]), Some(mapped));
+        assert_eq!(preferred("localhost:8125", &[v6, v6b]), Some(v6));
+        assert_eq!(preferred("[::1]:8125", &[v4, v6]), Some(v6));
+        assert_eq!(preferred("[::1]:8125", &[mapped, v6b, v6]), Some(v6b));
+        assert_eq!(preferred("[::1]:8125", &[v4]), Some(v4));
+        assert_eq!(preferred("agent:8125", &[]), None);
     }
 }
