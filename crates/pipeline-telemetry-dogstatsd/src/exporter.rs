@@ -1,10 +1,14 @@
 //! The active exporter: its transport, encoder, global tags and what it
-//! sent; the flusher ([`crate::flusher`]) drives it.
+//! sent; the flusher ([`crate::flusher`]) drives it. Encoding fills an
+//! [`Outbox`]; the flusher hands it to the [`Link`] to send once its lock
+//! is released.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::encoder::{Encoder, Suffix};
 use crate::events::{self, Message};
+use crate::link::{self, Link, Outbox};
 use crate::registry::{self, Series};
 use crate::stats::Stats;
 use crate::telemetry::Telemetry;
@@ -15,6 +19,8 @@ use crate::transport::Transport;
 pub(crate) struct Exporter {
     encoder: Encoder,
     pub(crate) sink: Sink,
+    /// The transport, sending outside the flusher's lock.
+    pub(crate) link: Arc<Link>,
     global_tags: String,
     /// Origin-detection fields appended to every line.
     extra: String,
@@ -25,10 +31,11 @@ pub(crate) struct Exporter {
     line: Vec<u8>,
 }
 
-/// The transport and what happened to what was handed to it.
+/// The datagrams of the flush being encoded, and the counters kept while
+/// encoding (the send counters are the [`Link`]'s).
 #[derive(Debug)]
 pub(crate) struct Sink {
-    pub(crate) transport: Box<dyn Transport>,
+    pub(crate) outbox: Outbox,
     pub(crate) stats: Stats,
 }
 
@@ -43,7 +50,11 @@ impl Exporter {
         stats.transport = transport.name();
         Exporter {
             encoder: Encoder::new(max_payload),
-            sink: Sink { transport, stats },
+            sink: Sink {
+                outbox: Outbox::default(),
+                stats,
+            },
+            link: Arc::new(Link::new(transport)),
             global_tags,
             extra: String::new(),
             interval,
@@ -117,7 +128,7 @@ impl Exporter {
         let Some(t) = self.telemetry.as_mut() else {
             return;
         };
-        let mut stats = self.sink.stats.clone();
+        let mut stats = link::with_sends(self.sink.stats.clone(), &self.link.stats());
         stats.series = registry::len() as u64;
         stats.series_folded = registry::folded();
         for line in t.due_lines(&stats) {
@@ -176,20 +187,6 @@ impl Exporter {
 
 impl Sink {
     pub(crate) fn send(&mut self, datagram: &[u8]) {
-        let len = datagram.len() as u64;
-        let lines = datagram.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-        match self.transport.send(datagram) {
-            Ok(()) => {
-                self.stats.packets_sent += 1;
-                self.stats.bytes_sent += len;
-                self.stats.metrics_sent += lines;
-            }
-            Err(e) => {
-                self.stats.packets_dropped += 1;
-                self.stats.bytes_dropped += len;
-                self.stats.metrics_dropped += lines;
-                self.stats.note_error(&e);
-            }
-        }
+        self.outbox.push(datagram);
     }
 }

@@ -3,9 +3,18 @@
 //! once per process, parked while no exporter is active), and once more on
 //! the caller's thread when a guard is dropped, so that nothing recorded
 //! before a clean shutdown is lost.
+//!
+//! Its lock is held to drain, aggregate and encode, never across a send, a
+//! DNS resolution or a log write: those happen after it is released, through
+//! the exporter's [`Link`](crate::link::Link).
+//!
+//! A process forked without exec has no flusher thread, and a copy of the
+//! parent's unsent samples and locks (maybe taken at the fork). In it,
+//! flushing, stopping and stats do nothing and touch no lock: the parent
+//! sends what it recorded, once.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -13,6 +22,7 @@ use crate::encoder::MetricType;
 use crate::error::{InstallError, ShutdownError};
 use crate::events;
 pub(crate) use crate::exporter::Exporter;
+use crate::link::{self, Link, FLUSH_WAIT};
 use crate::registry::{self, Series};
 use crate::reservoir::Reservoirs;
 use crate::shard;
@@ -42,6 +52,15 @@ static THREAD: OnceLock<Thread> = OnceLock::new();
 static INTERVAL_MS: AtomicU64 = AtomicU64::new(1000);
 /// Set when the next wake-up should flush, not only drain.
 static FLUSH_NOW: AtomicBool = AtomicBool::new(false);
+/// The process that started an exporter (0: none yet).
+static PID: AtomicU32 = AtomicU32::new(0);
+
+/// Whether this process is a fork (without exec) of the one that started
+/// an exporter: it has no flusher, and the parent sends what was recorded.
+pub(crate) fn forked() -> bool {
+    let pid = PID.load(Ordering::Relaxed);
+    pid != 0 && pid != std::process::id()
+}
 
 fn lock() -> MutexGuard<'static, State> {
     STATE.lock().unwrap_or_else(PoisonError::into_inner)
@@ -64,6 +83,10 @@ pub(crate) fn wake_flush() {
 
 /// Makes `exporter` the active one and makes sure the thread runs.
 pub(crate) fn start(exporter: Exporter) -> Result<(), InstallError> {
+    if forked() {
+        return Err(InstallError::Forked);
+    }
+    PID.store(std::process::id(), Ordering::Relaxed);
     let mut state = lock();
     if state.exporter.is_some() {
         return Err(InstallError::AlreadyRunning);
@@ -96,17 +119,24 @@ fn run() {
     let mut last = Instant::now();
     loop {
         let interval = Duration::from_millis(INTERVAL_MS.load(Ordering::Relaxed));
-        let due = last + interval;
+        // `None`: an interval past what an `Instant` holds, never due.
+        let due = link::deadline(last, interval);
         let now = Instant::now();
-        if now < due && !FLUSH_NOW.load(Ordering::Acquire) {
-            std::thread::park_timeout(due - now);
+        if !due.is_some_and(|d| now >= d) && !FLUSH_NOW.load(Ordering::Acquire) {
+            match due {
+                Some(d) => std::thread::park_timeout(d - now),
+                None => std::thread::park(),
+            }
         }
-        let mut state = lock();
-        if FLUSH_NOW.swap(false, Ordering::AcqRel) || Instant::now() >= due {
-            flush_locked(&mut state);
+        if FLUSH_NOW.swap(false, Ordering::AcqRel) || due.is_some_and(|d| Instant::now() >= d) {
+            // The lock is released at the end of this statement, before sending.
+            let queued = flush_locked(&mut lock());
+            if let Some((link, _)) = queued {
+                link.try_send();
+            }
             last = Instant::now();
         } else {
-            drain_locked(&mut state);
+            drain_locked(&mut lock());
         }
     }
 }
@@ -139,44 +169,68 @@ fn drain_locked(state: &mut State) {
     }
 }
 
-/// Flushes now, on the caller's thread.
+/// Flushes now, on the caller's thread; waits at most [`FLUSH_WAIT`] for
+/// another thread's send in progress (its datagrams then stay queued for
+/// that thread to send).
 pub(crate) fn flush() {
-    flush_locked(&mut lock());
+    if forked() {
+        return;
+    }
+    let queued = flush_locked(&mut lock());
+    if let Some((link, seq)) = queued {
+        link.send_until(seq, link::deadline(Instant::now(), FLUSH_WAIT));
+    }
 }
 
 /// Flushes everything and deactivates the exporter, waiting at most
-/// `timeout` for a flush in progress on the background thread.
+/// `timeout` for a send in progress on another thread.
 pub(crate) fn stop(timeout: Duration) -> Result<(), ShutdownError> {
-    let deadline = Instant::now() + timeout;
+    if forked() {
+        return Ok(());
+    }
+    let deadline = link::deadline(Instant::now(), timeout);
     let mut state = loop {
         match STATE.try_lock() {
             Ok(g) => break g,
             Err(TryLockError::Poisoned(p)) => break p.into_inner(),
-            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+            Err(TryLockError::WouldBlock) if !deadline.is_some_and(|d| Instant::now() >= d) => {
                 std::thread::sleep(Duration::from_millis(1));
             }
             Err(TryLockError::WouldBlock) => return Err(ShutdownError::TimedOut),
         }
     };
-    flush_locked(&mut state);
+    let queued = flush_locked(&mut state);
     state.exporter = None;
-    Ok(())
+    drop(state);
+    match queued {
+        Some((link, seq)) if !link.send_until(seq, deadline) => Err(ShutdownError::TimedOut),
+        _ => Ok(()),
+    }
 }
 
-/// The active exporter's counters.
+/// The active exporter's counters (none in a forked child).
 pub(crate) fn stats() -> Stats {
-    let mut stats = lock()
-        .exporter
-        .as_ref()
-        .map(|e| e.sink.stats.clone())
-        .unwrap_or_default();
+    if forked() {
+        return Stats::default();
+    }
+    let (encoded, link) = match &lock().exporter {
+        Some(e) => (e.sink.stats.clone(), Some(e.link.clone())),
+        None => (Stats::default(), None),
+    };
+    let mut stats = match link {
+        Some(l) => link::with_sends(encoded, &l.stats()),
+        None => encoded,
+    };
     stats.series = registry::len() as u64;
     stats.series_folded = registry::folded();
     stats.buffered_samples = shard::all().map(|s| s.buffered() as u64).sum();
     stats
 }
 
-fn flush_locked(state: &mut State) {
+/// Drains, aggregates and encodes; queues the datagrams on the exporter's
+/// link and returns it with their sequence number (to send once the lock
+/// is released).
+fn flush_locked(state: &mut State) -> Option<(Arc<Link>, u64)> {
     let State {
         exporter,
         sent,
@@ -184,10 +238,7 @@ fn flush_locked(state: &mut State) {
         series,
         timed: points,
     } = state;
-    let Some(exp) = exporter.as_mut() else {
-        return;
-    };
-    exp.sink.transport.begin_flush();
+    let exp = exporter.as_mut()?;
     // Drain first, then snapshot the registry: a series is registered
     // before anything is recorded into it, so every id drained here is in
     // the snapshot, even one registered while this flush runs.
@@ -237,4 +288,6 @@ fn flush_locked(state: &mut State) {
     exp.send_messages();
     exp.send_telemetry();
     exp.finish();
+    let seq = exp.link.enqueue(std::mem::take(&mut exp.sink.outbox));
+    Some((exp.link.clone(), seq))
 }

@@ -32,6 +32,7 @@ mod exporter;
 mod flusher;
 mod guard;
 mod handle;
+mod link;
 mod memory;
 pub mod origin;
 pub mod parse;

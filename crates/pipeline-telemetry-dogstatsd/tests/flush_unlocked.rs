@@ -1,0 +1,127 @@
+//! No lock is held across I/O: while the flusher thread is stuck resolving
+//! the Agent's name (a resolver blocked on a gate), `stats()`, `flush()` and
+//! a shutdown with a timeout all return; once the gate opens, everything
+//! recorded arrives over real UDP, once. A watchdog fails the test instead
+//! of letting it hang when one of them does not return.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use pipeline_telemetry_dogstatsd::{CounterHandle, DogStatsDBuilder, ShutdownError, Target};
+use pipeline_telemetry_test_support::UdpReceiver;
+
+/// A gate the resolver waits on; `entered` says the resolver is waiting.
+#[derive(Default)]
+struct Gate {
+    state: Mutex<(bool, bool)>, // (entered, open)
+    changed: Condvar,
+}
+
+impl Gate {
+    fn enter_and_wait(&self) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        s.0 = true;
+        self.changed.notify_all();
+        // Bounded, so that a failing run ends: the watchdog fires long before.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !s.1 && Instant::now() < deadline {
+            s = self
+                .changed
+                .wait_timeout(s, Duration::from_millis(100))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+    fn wait_entered(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        while !s.0 && Instant::now() < deadline {
+            s = self
+                .changed
+                .wait_timeout(s, Duration::from_millis(100))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        s.0
+    }
+    fn open(&self) {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).1 = true;
+        self.changed.notify_all();
+    }
+}
+
+/// Ends the process with a failure unless `done` is signalled within `limit`.
+fn watchdog(limit: Duration, what: &'static str) -> mpsc::Sender<()> {
+    let (tx, rx) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+            eprintln!(
+                "watchdog: {what} did not return within {limit:?} while the resolver was blocked"
+            );
+            std::process::exit(101);
+        }
+    });
+    tx
+}
+
+#[test]
+fn a_blocked_resolver_holds_up_neither_stats_nor_flush_nor_shutdown() {
+    let rx = UdpReceiver::bind().expect("bind");
+    let addr: std::net::SocketAddr = rx.addr().parse().expect("address");
+    let gate = Arc::new(Gate::default());
+    let g = gate.clone();
+    let c = CounterHandle::register("unlocked.count", &[]);
+    c.increment(1); // something to send at the first flush, which resolves
+    let guard = DogStatsDBuilder::new(Target::Udp("gated-agent:8125".into()))
+        .with_origin_detection(false)
+        .with_telemetry(false)
+        .with_flush_interval(Duration::from_secs(3600))
+        .with_resolver(move |_host| {
+            g.enter_and_wait();
+            Ok(vec![addr])
+        })
+        .start()
+        .expect("start");
+    // Starting wakes the flusher thread, which flushes and resolves: blocked.
+    assert!(
+        gate.wait_entered(Duration::from_secs(30)),
+        "the flusher never resolved"
+    );
+
+    let done = watchdog(Duration::from_secs(60), "stats(), flush() or shutdown()");
+    let stats = guard.stats();
+    assert_eq!(stats.packets_sent, 0, "{stats:?}");
+    c.increment(2);
+    guard.flush();
+    c.increment(4);
+    let shutdown = guard.shutdown(Duration::from_millis(200));
+    let _ = done.send(());
+    assert!(
+        matches!(shutdown, Err(ShutdownError::TimedOut)),
+        "the send in progress is still blocked: {shutdown:?}"
+    );
+
+    // The resolver answers: the thread that was blocked sends what every
+    // flush queued, the shutdown's included.
+    gate.open();
+    let mut total = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while total < 7 && Instant::now() < deadline {
+        for line in rx.lines_until(Duration::from_millis(500), |_| false) {
+            if let Some(v) = line
+                .strip_prefix("unlocked.count:")
+                .and_then(|r| r.strip_suffix("|c"))
+            {
+                total += v.parse::<u64>().expect("count");
+            }
+        }
+    }
+    assert_eq!(total, 7, "everything recorded arrives, once");
+    // Nothing more comes.
+    let late = rx.lines_until(Duration::from_millis(300), |_| false);
+    assert!(
+        late.iter().all(|l| !l.starts_with("unlocked.count:")),
+        "{late:?}"
+    );
+}
