@@ -208,7 +208,8 @@ impl DogStatsDBuilder {
     /// [`DD_DOGSTATSD_URL`](vars::DD_DOGSTATSD_URL), else
     /// [`DD_AGENT_HOST`](vars::DD_AGENT_HOST) and
     /// [`DD_DOGSTATSD_PORT`](vars::DD_DOGSTATSD_PORT), else
-    /// `udp://127.0.0.1:8125` ([`Target::default`]).
+    /// [`Target::default_agent`] (the Agent's default socket when it exists,
+    /// else `udp://127.0.0.1:8125`).
     pub fn with_target(mut self, target: Target) -> Self {
         self.target = target;
         self

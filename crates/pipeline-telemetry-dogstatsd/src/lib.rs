@@ -25,6 +25,7 @@
 
 mod builder;
 mod console;
+mod discover;
 pub mod encoder;
 mod error;
 mod events;
@@ -51,6 +52,7 @@ mod transport;
 mod udp;
 
 pub use builder::{DogStatsDBuilder, DEFAULT_FLUSH_INTERVAL, DEFAULT_TELEMETRY_INTERVAL};
+pub use discover::{Discovery, DEFAULT_SOCKET, PROBE_WAIT};
 pub use error::{ConfigError, InstallError, ShutdownError};
 pub use events::{
     send_event, send_service_check, AlertType, CheckStatus, Event, Priority, ServiceCheck,

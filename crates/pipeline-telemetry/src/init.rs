@@ -15,16 +15,61 @@ use crate::guard::TelemetryGuard;
 /// Whether a [`TelemetryGuard`] is alive.
 pub(crate) static ACTIVE: AtomicBool = AtomicBool::new(false);
 
-/// Where metrics go when nothing is configured.
+/// Where metrics go when no address is configured (neither
+/// [`DD_DOGSTATSD_URL`] nor [`DD_AGENT_HOST`], nor a target set in code).
+///
+/// Either way the Agent's default socket
+/// ([`DEFAULT_SOCKET`](dogstatsd::DEFAULT_SOCKET),
+/// `/var/run/datadog/dsd.socket`) comes first when it exists, as with
+/// Datadog's own clients. The choice is said once on standard error (unless
+/// [`quiet`](TelemetryBuilder::quiet)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fallback {
-    /// Print the DogStatsD lines to standard error (the default: useful
-    /// on a laptop, harmless in a container without an Agent; standard
-    /// output stays clean for the JSON logs).
+    /// The default: an Agent listening on `127.0.0.1` at
+    /// [`DD_DOGSTATSD_PORT`] (default 8125) when one is found there (see
+    /// [`Target::discover`]), else print the DogStatsD lines to standard
+    /// error (useful on a laptop, harmless in a container without an
+    /// Agent; standard output stays clean for the JSON logs).
     Console,
-    /// Send to the Agent's default address, `udp://127.0.0.1:8125`.
+    /// Send to the Agent's default address, `udp://127.0.0.1:8125`, without
+    /// looking for it there.
     DefaultAgent,
+}
+
+/// The target when no address is configured, said once on stderr.
+fn default_target(fallback: Fallback, quiet: bool) -> Target {
+    let (target, line) = match fallback {
+        Fallback::DefaultAgent => {
+            let t = Target::default_agent();
+            let what = match &t {
+                Target::UnixDatagram(p) => {
+                    format!("the Datadog Agent's socket unix://{} (it exists)", p.display())
+                }
+                _ => "the Datadog Agent's default address udp://127.0.0.1:8125 (Fallback::DefaultAgent)"
+                    .to_owned(),
+            };
+            (t, format!("sending metrics to {what}"))
+        }
+        Fallback::Console => {
+            let found = Target::discover();
+            match found.target() {
+                Some(t) => (t, format!("sending metrics to {}", found.describe())),
+                None => (
+                    Target::Console,
+                    format!("{}; printing metrics to stderr", found.describe()),
+                ),
+            }
+        }
+    };
+    if !quiet {
+        eprintln!(
+            "pipeline-telemetry: {line}, as no address is configured. \
+             Set {DD_AGENT_HOST} (and {DD_DOGSTATSD_PORT}) or {DD_DOGSTATSD_URL} \
+             (udp://host:8125, unix:///path) to choose where metrics go."
+        );
+    }
+    target
 }
 
 /// Every setting of [`init`], overridable in code.
@@ -239,19 +284,9 @@ impl TelemetryBuilder {
         if let Some(e) = self.env_error {
             return Err(InitError::Config(e));
         }
-        let target = match (self.target, self.fallback) {
-            (Some(t), _) => t,
-            (None, Fallback::DefaultAgent) => Target::default(),
-            (None, Fallback::Console) => {
-                if !self.quiet {
-                    eprintln!(
-                        "pipeline-telemetry: no Datadog Agent configured; printing metrics to stderr. \
-                         Set {DD_AGENT_HOST} (and {DD_DOGSTATSD_PORT}) or \
-                         {DD_DOGSTATSD_URL}=udp://host:8125 to send them to an Agent."
-                    );
-                }
-                Target::Console
-            }
+        let target = match self.target {
+            Some(t) => t,
+            None => default_target(self.fallback, self.quiet),
         };
         if ACTIVE.swap(true, Ordering::AcqRel) {
             return Err(InitError::AlreadyInitialized);

@@ -15,7 +15,9 @@ impl DogStatsDBuilder {
     /// [`DD_DOGSTATSD_URL`](pipeline_telemetry_catalogue::env::DD_DOGSTATSD_URL)
     /// / [`DD_AGENT_HOST`](pipeline_telemetry_catalogue::env::DD_AGENT_HOST) +
     /// [`DD_DOGSTATSD_PORT`](pipeline_telemetry_catalogue::env::DD_DOGSTATSD_PORT)
-    /// (default `udp://127.0.0.1:8125`), then everything
+    /// (when neither is set, the Agent's default socket
+    /// [`DEFAULT_SOCKET`](crate::DEFAULT_SOCKET) if it exists, else
+    /// `udp://127.0.0.1:8125`: [`Target::default_agent`]), then everything
     /// [`with_env_tags`](Self::with_env_tags) reads.
     ///
     /// # Errors
@@ -23,7 +25,7 @@ impl DogStatsDBuilder {
     /// [`ConfigError`] when the target variables are invalid (see
     /// [`Target::from_lookup`]).
     pub fn from_env() -> Result<Self, ConfigError> {
-        let target = Target::from_env()?.unwrap_or_default();
+        let target = Target::from_env()?.unwrap_or_else(Target::default_agent);
         Ok(Self::new(target).with_env_tags())
     }
 
