@@ -273,10 +273,11 @@ impl DogStatsDBuilder {
 
     /// The largest datagram. Default:
     /// [`UDP_MAX_PAYLOAD`](crate::UDP_MAX_PAYLOAD) (1432 bytes) over UDP,
-    /// [`UDS_MAX_PAYLOAD`](crate::UDS_MAX_PAYLOAD) (8192) over Unix sockets. No
-    /// environment variable.
+    /// [`UDS_MAX_PAYLOAD`](crate::UDS_MAX_PAYLOAD) (8192) over Unix sockets;
+    /// at most [`MAX_PAYLOAD`](crate::MAX_PAYLOAD) (larger values are lowered
+    /// to it), at least 64. No environment variable.
     pub fn with_max_payload(mut self, bytes: usize) -> Self {
-        self.max_payload = Some(bytes);
+        self.max_payload = Some(bytes.clamp(64, crate::target::MAX_PAYLOAD));
         self
     }
 

@@ -70,7 +70,9 @@ pub use registry::{
 pub use reservoir::DEFAULT_MAX_SAMPLES_PER_SERIES;
 pub use sanitize::EMPTY_TAG_VALUE;
 pub use stats::Stats;
-pub use target::{Target, DEFAULT_HOST, DEFAULT_PORT, UDP_MAX_PAYLOAD, UDS_MAX_PAYLOAD};
+pub use target::{
+    Target, DEFAULT_HOST, DEFAULT_PORT, MAX_PAYLOAD, UDP_MAX_PAYLOAD, UDS_MAX_PAYLOAD,
+};
 pub use timed::TIMED_CAPACITY;
 pub use transport::{MemorySink, WRITE_TIMEOUT};
 pub use udp::{DEFAULT_RESOLVE_INTERVAL, RESOLVE_RETRY};

@@ -17,6 +17,11 @@ pub const DEFAULT_PORT: u16 = 8125;
 pub const UDP_MAX_PAYLOAD: usize = 1432;
 /// The default payload limit over Unix sockets.
 pub const UDS_MAX_PAYLOAD: usize = 8192;
+/// The largest payload limit
+/// [`with_max_payload`](crate::DogStatsDBuilder::with_max_payload) takes:
+/// the largest UDP payload over IPv4 (larger values are lowered to it; the
+/// Agent reads at most `dogstatsd_buffer_size`, 8 KiB by default, anyway).
+pub const MAX_PAYLOAD: usize = 65_507;
 
 /// A DogStatsD destination.
 #[derive(Debug, Clone)]

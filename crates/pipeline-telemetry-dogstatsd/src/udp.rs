@@ -21,6 +21,16 @@ pub const RESOLVE_RETRY: Duration = Duration::from_secs(1);
 /// How soon after a send error the name is resolved again, at the earliest.
 const RESOLVE_AFTER_ERROR: Duration = Duration::from_millis(200);
 
+/// `now + d`, or a century on (or `now`) when that is past what an
+/// [`Instant`] holds: an interval of `Duration::MAX` means "practically
+/// never", not a panic.
+fn later(now: Instant, d: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    now.checked_add(d)
+        .or_else(|| now.checked_add(CENTURY))
+        .unwrap_or(now)
+}
+
 /// The system resolver (`getaddrinfo`).
 pub(crate) fn system_resolver() -> Resolver {
     Arc::new(|host: &str| std::net::ToSocketAddrs::to_socket_addrs(host).map(Iterator::collect))
@@ -117,7 +127,7 @@ impl Udp {
                     tracing::info!(target: "pipeline_telemetry_dogstatsd", host = %self.host, "the DogStatsD Agent's host resolves again");
                 }
                 self.failing = false;
-                self.next_resolve = now + every;
+                self.next_resolve = later(now, every);
                 if self.socket.as_ref().is_some_and(|s| s.1 == addr) {
                     return;
                 }
