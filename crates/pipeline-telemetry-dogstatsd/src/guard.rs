@@ -22,22 +22,31 @@ impl DogStatsDGuard {
         DogStatsDGuard { stopped: false }
     }
 
-    /// Sends everything recorded so far, now, on this thread.
+    /// Sends everything recorded so far, now, on this thread. When another
+    /// thread is in the middle of a send (e.g. resolving the Agent's name),
+    /// this waits at most 1 s for it, then returns and leaves its datagrams
+    /// queued for that thread to send. In a process forked (without exec)
+    /// from the one that started the exporter, this does nothing.
     pub fn flush(&self) {
         flusher::flush();
     }
 
-    /// What the exporter sent and dropped so far.
+    /// What the exporter sent and dropped so far; never waits on a send in
+    /// progress (datagrams still being sent are not counted yet). Empty in
+    /// a forked child.
     pub fn stats(&self) -> Stats {
         flusher::stats()
     }
 
-    /// Flushes and stops, waiting at most `timeout` for a flush in progress.
+    /// Flushes and stops, waiting at most `timeout` (`Duration::MAX`: without
+    /// end) for a send in progress on another thread. In a forked child,
+    /// stops nothing and returns `Ok`.
     ///
     /// # Errors
     ///
-    /// [`ShutdownError::TimedOut`] when a flush in progress is still running
-    /// after `timeout`; what it held may be lost.
+    /// [`ShutdownError::TimedOut`] when a send in progress on another thread
+    /// is still running after `timeout`; that thread sends what this flush
+    /// queued if it ever finishes, else it is lost.
     pub fn shutdown(mut self, timeout: Duration) -> Result<(), ShutdownError> {
         self.stopped = true;
         flusher::stop(timeout)
