@@ -5,7 +5,7 @@ use std::fmt::Display;
 use std::future::Future;
 
 use crate::future::StageFuture;
-use crate::outcome::{ErrorView, Message, Outcome};
+use crate::outcome::{ErrorView, Outcome};
 use crate::stage::StageGuard;
 use crate::Stage;
 
@@ -84,9 +84,6 @@ impl Stage {
 fn typed_outcome<T, E: ErrorType>(r: &Result<T, E>) -> Outcome<'_> {
     match r {
         Ok(_) => Outcome::Ok,
-        Err(e) => Outcome::Err(ErrorView {
-            type_name: e.error_type(),
-            message: Message::Display(e),
-        }),
+        Err(e) => Outcome::Err(ErrorView::typed(e)),
     }
 }
