@@ -208,6 +208,18 @@ pub const PIPELINE_STAGE_RETRIES: MetricDef = MetricDef {
     layer: "orchestrator",
 };
 
+/// `pipeline.stage.retry_timers_refused`: a backoff or attempt timeout of
+/// an async retried stage that the retry timer refused, its bounded heap
+/// being full of live sleeps.
+pub const PIPELINE_STAGE_RETRY_TIMERS_REFUSED: MetricDef = MetricDef {
+    name: "pipeline.stage.retry_timers_refused",
+    kind: MetricKind::Count,
+    unit: "timer",
+    tags: &[tags::STAGE],
+    description: "One per backoff or attempt timeout the retry timer refused (its heap holds at most 65,536 live deadlines): a refused backoff retries at once, a refused attempt timeout does not apply to that attempt.",
+    layer: "orchestrator",
+};
+
 /// `prefect.flow.duration`: duration of one pipeline run (the guide's flow
 /// duration), in seconds, when it ends; `status:ok|failed`.
 pub const PREFECT_FLOW_DURATION: MetricDef = MetricDef {
@@ -268,6 +280,7 @@ pub const ALL: &[&MetricDef] = &[
     &PIPELINE_STAGE_DURATION,
     &PIPELINE_RECORDS,
     &PIPELINE_STAGE_RETRIES,
+    &PIPELINE_STAGE_RETRY_TIMERS_REFUSED,
     &PREFECT_FLOW_DURATION,
     &RABBITMQ_QUEUE_LENGTH,
     &SPARK_JOB_DURATION,

@@ -86,7 +86,7 @@ where
             None => fut.await,
             Some((after, timed_out)) => match (Timeout {
                 inner: fut,
-                sleep: timer::sleep(after),
+                sleep: timer::timeout(after, stage),
             })
             .await
             {
@@ -104,7 +104,7 @@ where
         let Some(delay) = delay else { return Err(err) };
         previous = Some(reason(&err));
         drop(span);
-        timer::sleep(delay).await;
+        timer::sleep(delay, stage).await;
         n += 1;
     }
 }
