@@ -33,8 +33,8 @@ async fn job(pipeline: &'static str) -> Result<(), std::io::Error> {
 }
 
 /// A config error (no stage's) returned with `?` before `finish`.
-fn early_return() -> Result<(), std::io::Error> {
-    let run = PipelineRun::start("ends_early", "1");
+fn early_return(pipeline: &str) -> Result<(), std::io::Error> {
+    let run = PipelineRun::start(pipeline, "1");
     run.in_scope(extract)?;
     let _config: u32 = "not a number"
         .parse()
@@ -116,7 +116,7 @@ fn runs_that_end_badly_are_failed_never_ok() {
         .expect("task started");
     drop(rt2);
     // Left through `?` on an error of no stage; `#[instrument_run]` sync.
-    assert!(early_return().is_err());
+    assert!(early_return("ends_early").is_err());
     assert!(with_config_error().is_err());
     // A run that finishes is still ok.
     let run = PipelineRun::start("finished", "1");
@@ -161,4 +161,65 @@ fn a_run_dropped_after_finishing_its_scope_is_failed_and_one_that_finished_is_ok
     let m = capture.finish();
     assert_eq!(statuses(&m, "guard_dropped"), (0, 1));
     assert_eq!(statuses(&m, "clones"), (1, 0), "one end, when finished");
+}
+
+/// `error.type` values recorded on `pipeline.run` spans.
+#[derive(Clone, Default)]
+struct RunErrorTypes(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl<S> tracing_subscriber::Layer<S> for RunErrorTypes
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        struct Visit<'a>(&'a mut Option<String>);
+        impl tracing::field::Visit for Visit<'_> {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                if field.name() == "error.type" {
+                    *self.0 = Some(value.to_owned());
+                }
+            }
+            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+        }
+        if ctx.span(id).is_some_and(|s| s.name() == "pipeline.run") {
+            let mut found = None;
+            values.record(&mut Visit(&mut found));
+            if let Some(v) = found {
+                self.0.lock().unwrap_or_else(|e| e.into_inner()).push(v);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_run_span_says_why_a_dropped_run_failed() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let seen = RunErrorTypes::default();
+    let subscriber = tracing_subscriber::registry().with(seen.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let r = tokio::time::timeout(Duration::from_millis(10), job("span_cancelled")).await;
+            assert!(r.is_err());
+        });
+        assert!(early_return("span_ends_early").is_err());
+        let run = PipelineRun::start("span_finished", "1");
+        run.finish();
+    });
+    let seen = seen.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert_eq!(
+        seen,
+        vec![
+            pipeline_telemetry::RUN_CANCELLED.to_owned(),
+            pipeline_telemetry::RUN_UNFINISHED.to_owned()
+        ]
+    );
 }
