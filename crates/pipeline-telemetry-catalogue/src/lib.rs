@@ -25,9 +25,14 @@ pub mod tags {
     pub const PIPELINE: &str = "pipeline";
     /// The stage's name.
     pub const STAGE: &str = "stage";
-    /// A stage's `ok`, `error` or `cancelled`; a run's `ok` or `failed`.
+    /// A stage's `ok`, `error` or `cancelled`; a run's `ok` or `failed` (a
+    /// run dropped without `finish()`, cancelled or left early, is
+    /// `failed`).
     pub const STATUS: &str = "status";
-    /// The short type name of the error a stage returned, or `panic`.
+    /// The failure's `error_type`: the error's own (an `ErrorType`: an exit
+    /// code, a SQLSTATE class), else its short type name (`io::Error`,
+    /// `LoadError`), or `panic`; the same value as the failed span's
+    /// `error.type`.
     pub const ERROR_TYPE: &str = "error_type";
     /// The orchestrated flow's name.
     pub const FLOW: &str = "flow";
@@ -70,8 +75,10 @@ pub mod status {
     pub const ERROR: &str = "error";
     /// An async stage was dropped before it completed.
     pub const CANCELLED: &str = "cancelled";
-    /// A run ended failed (`prefect.flow.duration`; a run that ended well
-    /// is `ok`).
+    /// A run ended failed (`prefect.flow.duration`; a run that ended with
+    /// `finish()` is `ok`): `fail()`, or dropped without `finish()`, which
+    /// includes a run whose future was cancelled (the span's `error.type`
+    /// is then `run_cancelled`) and one left early (`run_unfinished`).
     pub const FAILED: &str = "failed";
     /// A Spark job that succeeded (`spark.job.duration`; a failed one is
     /// `failed`).
@@ -167,13 +174,14 @@ pub const PIPELINE_RUNS: MetricDef = MetricDef {
     layer: "pipeline",
 };
 
-/// `pipeline.errors`: one per failed stage call.
+/// `pipeline.errors`: one per failure, counted by the innermost stage
+/// that failed.
 pub const PIPELINE_ERRORS: MetricDef = MetricDef {
     name: "pipeline.errors",
     kind: MetricKind::Count,
     unit: "error",
     tags: &[tags::PIPELINE, tags::STAGE, tags::ERROR_TYPE],
-    description: "One per failed stage call (an `Err` or a panic, `error_type:panic`); never a second count for the run.",
+    description: "One per failure (an `Err` or a panic, `error_type:panic`), counted by the innermost stage that failed: a stage passing on the error of a stage it called does not count it again, and a run never does.",
     layer: "pipeline",
 };
 
@@ -208,6 +216,18 @@ pub const PIPELINE_STAGE_RETRIES: MetricDef = MetricDef {
     layer: "orchestrator",
 };
 
+/// `pipeline.stage.retry_timers_refused`: a backoff or attempt timeout of
+/// an async retried stage that the retry timer refused, its bounded heap
+/// being full of live sleeps.
+pub const PIPELINE_STAGE_RETRY_TIMERS_REFUSED: MetricDef = MetricDef {
+    name: "pipeline.stage.retry_timers_refused",
+    kind: MetricKind::Count,
+    unit: "timer",
+    tags: &[tags::STAGE],
+    description: "One per backoff or attempt timeout the retry timer refused (its heap holds at most 65,536 live deadlines): a refused backoff retries at once, a refused attempt timeout does not apply to that attempt.",
+    layer: "orchestrator",
+};
+
 /// `prefect.flow.duration`: duration of one pipeline run (the guide's flow
 /// duration), in seconds, when it ends; `status:ok|failed`.
 pub const PREFECT_FLOW_DURATION: MetricDef = MetricDef {
@@ -215,7 +235,7 @@ pub const PREFECT_FLOW_DURATION: MetricDef = MetricDef {
     kind: MetricKind::Distribution,
     unit: "second",
     tags: &[tags::FLOW, tags::STATUS],
-    description: "Duration of one pipeline run (flow = the pipeline's name), in seconds, when it ends, with `status:ok` or `status:failed`: failed runs / runs is one formula.",
+    description: "Duration of one pipeline run (flow = the pipeline's name), in seconds, when it ends, with `status:ok` (ended with `finish()`) or `status:failed` (failed, cancelled or dropped without `finish()`): failed runs / runs is one formula.",
     layer: "orchestrator",
 };
 
@@ -268,6 +288,7 @@ pub const ALL: &[&MetricDef] = &[
     &PIPELINE_STAGE_DURATION,
     &PIPELINE_RECORDS,
     &PIPELINE_STAGE_RETRIES,
+    &PIPELINE_STAGE_RETRY_TIMERS_REFUSED,
     &PREFECT_FLOW_DURATION,
     &RABBITMQ_QUEUE_LENGTH,
     &SPARK_JOB_DURATION,

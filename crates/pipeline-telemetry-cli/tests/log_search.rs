@@ -78,7 +78,12 @@ fn child_emits_runs() {
             let _ = extract();
             let _ = load(fail);
         });
-        drop(run);
+        // Run 42 ends failed (its stage failed); run 41 finishes.
+        if fail {
+            drop(run);
+        } else {
+            run.finish();
+        }
         println!("RUN {id} END");
     }
     drop(guard);

@@ -53,7 +53,12 @@ fn runs(capture: &mut Capture, start: u64, minutes: u64, failing: &[u64]) -> Vec
             let _ = spark();
             let _ = load(failing.contains(&m));
         });
-        drop(run);
+        // A healthy run finishes; a failed one ends failed when dropped.
+        if run.has_failed() {
+            drop(run);
+        } else {
+            run.finish();
+        }
         points.extend(capture.take_points(start + m * MIN));
     }
     points

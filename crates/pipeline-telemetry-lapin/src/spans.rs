@@ -169,14 +169,6 @@ pub(crate) fn record_error(span: &tracing::Span, error_type: &str, error: &dyn s
     span.record("otel.status_description", tracing::field::display(error));
 }
 
-/// The short name of a type: `my_crate::io::Error` → `Error`, generics
-/// dropped.
-pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
-    let full = std::any::type_name::<T>();
-    let base = full.split('<').next().unwrap_or(full);
-    base.rsplit("::").next().unwrap_or(base)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,12 +177,6 @@ mod tests {
     fn default_exchange_is_named_by_its_routing_key() {
         assert_eq!(publish_destination("", "orders"), "orders");
         assert_eq!(publish_destination("events", "orders"), "events");
-    }
-
-    #[test]
-    fn short_type_names() {
-        assert_eq!(short_type_name::<std::io::Error>(), "Error");
-        assert_eq!(short_type_name::<Vec<u8>>(), "Vec");
     }
 
     #[test]

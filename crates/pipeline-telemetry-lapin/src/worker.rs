@@ -10,7 +10,7 @@ use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::{BasicProperties, Consumer};
-use pipeline_telemetry::{PipelineRun, Stage};
+use pipeline_telemetry::{error_type_name, ErrorType, PipelineRun, Stage};
 use tracing::Instrument;
 
 use crate::carrier::AmqpHeaders;
@@ -85,7 +85,10 @@ pub enum Settlement {
     Nacked {
         /// Whether the broker was asked to redeliver it.
         requeue: bool,
-        /// The short type name of the handler's error.
+        /// The handler's error's `error_type`: its own
+        /// ([`ErrorType`], with [`Worker::consume_typed`] /
+        /// [`Worker::handle_typed`]) or its short type name
+        /// ([`error_type_name`]), as on `pipeline.errors` and the spans.
         error_type: &'static str,
     },
     /// The handler panicked; the delivery was negatively acknowledged
@@ -101,9 +104,13 @@ pub enum Settlement {
 /// negatively acknowledges it on `Err` or panic.
 ///
 /// A failed delivery counts `pipeline.errors` once, tagged with the stage
-/// you name (`error_type` is the error's short type name, or `panic`); a
-/// successful one counts its [`Records`] in `pipeline.records`. A panic in
-/// the handler is caught: it never reaches lapin's delivery loop.
+/// you name (`error_type` is the error's short type name
+/// ([`error_type_name`]), its own with [`consume_typed`](Self::consume_typed)
+/// for an error that implements [`ErrorType`], or `panic`); when the
+/// handler passes on the failure of a stage it called (`?`), that stage
+/// counted it and the worker's stage does not count it again. A successful
+/// delivery counts its [`Records`] in `pipeline.records`. A panic in the
+/// handler is caught: it never reaches lapin's delivery loop.
 ///
 /// Each delivery is one run of `pipeline` (one `pipeline.runs` point) that
 /// carries the producer's `pipeline_id`.
@@ -190,6 +197,49 @@ impl Worker {
         Ok(())
     }
 
+    /// [`consume`](Self::consume) for a handler whose error names its own
+    /// `error_type` ([`ErrorType`]: a SQLSTATE class, an exit code, ...).
+    ///
+    /// # Errors
+    /// As [`consume`](Self::consume).
+    pub async fn consume_typed<F, Fut, T, E>(
+        &self,
+        mut consumer: Consumer,
+        mut handler: F,
+    ) -> Result<(), ConsumeError>
+    where
+        F: FnMut(Message) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        T: Records,
+        E: ErrorType,
+    {
+        while let Some(delivery) = consumer.next().await {
+            let delivery = delivery.map_err(ConsumeError::Consumer)?;
+            self.handle_typed(delivery, &mut handler).await?;
+        }
+        Ok(())
+    }
+
+    /// [`handle`](Self::handle) for a handler whose error names its own
+    /// `error_type` ([`ErrorType`]).
+    ///
+    /// # Errors
+    /// As [`handle`](Self::handle).
+    pub async fn handle_typed<F, Fut, T, E>(
+        &self,
+        delivery: Delivery,
+        handler: F,
+    ) -> Result<Settlement, SettleError>
+    where
+        F: FnOnce(Message) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        T: Records,
+        E: ErrorType,
+    {
+        self.handle_with(delivery, handler, <E as ErrorType>::error_type)
+            .await
+    }
+
     /// Handles one delivery (for consumers driven by hand or by
     /// `Consumer::set_delegate`).
     ///
@@ -201,6 +251,22 @@ impl Worker {
         &self,
         delivery: Delivery,
         handler: F,
+    ) -> Result<Settlement, SettleError>
+    where
+        F: FnOnce(Message) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        T: Records,
+        E: Display,
+    {
+        self.handle_with(delivery, handler, by_type::<E>).await
+    }
+
+    /// Handles one delivery; `error_type` names the handler's error.
+    async fn handle_with<F, Fut, T, E>(
+        &self,
+        delivery: Delivery,
+        handler: F,
+        error_type: fn(&E) -> &'static str,
     ) -> Result<Settlement, SettleError>
     where
         F: FnOnce(Message) -> Fut,
@@ -240,7 +306,9 @@ impl Worker {
         // The handler is called inside the future, so a panic while it
         // builds its future is caught too.
         let stage = self.stage;
-        let work = run.scope(stage.run_async(async move { handler(message).await }));
+        let work = run.scope(
+            stage.run_async_with_error_type(async move { handler(message).await }, error_type),
+        );
         let result = AssertUnwindSafe(work)
             .catch_unwind()
             .instrument(span.clone())
@@ -256,9 +324,11 @@ impl Worker {
                 Settlement::Acked { records }
             }
             Ok(Err(e)) => {
-                let error_type = spans::short_type_name::<E>();
+                let error_type = error_type(&e);
                 spans::record_error(&span, error_type, &e);
-                run.fail_with_error(&e);
+                // The run's span takes the failure's `error_type` as the
+                // stage recorded it.
+                run.fail(&e);
                 Settlement::Nacked {
                     requeue: self.requeue_on_error,
                     error_type,
@@ -272,7 +342,7 @@ impl Worker {
                     .unwrap_or_default();
                 let panicked = HandlerPanicked { message };
                 spans::record_error(&span, "panic", &panicked);
-                run.fail_with_error(&panicked);
+                run.fail(&panicked);
                 Settlement::Panicked
             }
         };
@@ -333,4 +403,9 @@ impl Worker {
         }
         PipelineRun::continue_from(&self.pipeline, &hop)
     }
+}
+
+/// The `error_type` of an error that does not name its own.
+fn by_type<E>(_: &E) -> &'static str {
+    error_type_name::<E>()
 }

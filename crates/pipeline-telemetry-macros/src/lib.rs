@@ -20,7 +20,12 @@ mod run_expand;
 /// tagged `pipeline`, `stage` and `status:ok|error`, counts
 /// `pipeline.errors` (with `error_type`) when the function returns `Err` or
 /// panics, and runs inside a `pipeline.stage` span, child of the current
-/// run's span. Works on `fn` and `async fn`, free functions and methods,
+/// run's span. `error_type` is the error's own value when its type
+/// implements `pipeline_telemetry::ErrorType` (an exit code, a SQLSTATE
+/// class), else its short type name (`pipeline_telemetry::error_type_name`).
+/// A stage whose error passes on the failure of the last stage it called
+/// (`?`) marks its span and status but does not count the failure again:
+/// the innermost stage that failed counted it. Works on `fn` and `async fn`, free functions and methods,
 /// generic or not; the stage name is the function's name unless given:
 ///
 /// ```
@@ -47,7 +52,7 @@ mod run_expand;
 /// **What it expands to** (a sketch: `__private` is
 /// `::pipeline_telemetry::__private`, hidden items of the facade; `outcome`
 /// stands for the generated check that reads `Ok`, a non-`Result` value,
-/// or `Err` with the error's message and type). The signature is kept; the
+/// or `Err` with the error's message and its `error_type`). The signature is kept; the
 /// body moves into a closure (`fn`) or an `async move` block (`async fn`)
 /// whose type is pinned to the declared return type, so `?` and `return`
 /// behave as before:

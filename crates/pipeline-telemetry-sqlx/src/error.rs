@@ -92,8 +92,9 @@ pub fn sqlstate(err: &sqlx::Error) -> Option<String> {
 }
 
 /// A `sqlx::Error` whose `error_type` (for `pipeline.errors` of the stage
-/// that returns it) comes from its SQLSTATE: return it from a stage run
-/// with [`Stage::run_async_typed`](pipeline_telemetry::Stage::run_async_typed).
+/// that returns it) comes from its SQLSTATE: return it from a
+/// `#[instrument_stage]` function or a stage run with
+/// [`Stage::run_async_typed`](pipeline_telemetry::Stage::run_async_typed).
 ///
 /// ```
 /// use pipeline_telemetry::Stage;

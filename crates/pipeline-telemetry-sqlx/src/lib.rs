@@ -10,11 +10,14 @@
 //!   `server.address`, `server.port`, and on failure
 //!   `db.response.status_code` (the SQLSTATE) and `error.type`. Datadog
 //!   shows them as `postgresql.query` spans whose resource is the query.
-//! - **Errors**: the span is marked; a stage that returns [`DbError`]
-//!   through `Stage::run_async_typed` counts `pipeline.errors` with an
-//!   `error_type` from the SQLSTATE ([`error_type`]): a deadlock is
-//!   `sqlstate_40P01_deadlock_detected`, a missing table
-//!   `sqlstate_42P01_undefined_table`.
+//! - **Errors**: the span is marked; a stage that returns [`DbError`] (a
+//!   `#[instrument_stage]` function, or `Stage::run_async_typed`) counts
+//!   `pipeline.errors` with an `error_type` from the SQLSTATE
+//!   ([`error_type`]): a deadlock is `sqlstate_40P01_deadlock_detected`, a
+//!   missing table `sqlstate_42P01_undefined_table`. A bare `sqlx::Error`
+//!   gets the same with `Stage::run_async_with_error_type(fut,
+//!   error_type)`. An outer stage that passes the error on does not count
+//!   it again.
 //! - **Metrics**: none of its own. Query counts, locks and deadlocks are
 //!   the Agent's postgres check (`postgresql.*`).
 //!

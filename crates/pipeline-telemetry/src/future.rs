@@ -12,6 +12,7 @@ use pin_project_lite::pin_project;
 use crate::clock::{self, Instant};
 use crate::context;
 use crate::context::{CurrentGuard, RunRef};
+use crate::nesting::{self, Frame};
 use crate::outcome::{ErrorView, Outcome};
 use crate::stage::StageCallsite;
 
@@ -43,6 +44,8 @@ pin_project! {
         callsite: &'static StageCallsite,
         probe: P,
         started: Option<Started>,
+        // What the stage calls inside this one reported, between polls.
+        frame: Frame,
         done: bool,
     }
 
@@ -76,6 +79,7 @@ where
             callsite,
             probe,
             started: None,
+            frame: Frame::default(),
             done: false,
         }
     }
@@ -107,10 +111,13 @@ where
         let _current = CurrentGuard::set(started.run.clone());
         let inner = this.inner;
         let span = &started.span;
-        let poll = match catch_unwind(AssertUnwindSafe(|| {
+        let outer = nesting::enter(*this.frame);
+        let polled = catch_unwind(AssertUnwindSafe(|| {
             let _enter = span.enter();
             inner.poll(cx)
-        })) {
+        }));
+        *this.frame = nesting::restore(outer);
+        let poll = match polled {
             Ok(poll) => poll,
             Err(payload) => {
                 // The stage panicked during this poll: an error of type
@@ -122,6 +129,7 @@ where
                     &started.span,
                     started.start,
                     Outcome::Err(ErrorView::panic(&message)),
+                    *this.frame,
                 );
                 resume_unwind(payload)
             }
@@ -133,6 +141,7 @@ where
                 &started.span,
                 started.start,
                 (this.probe)(out),
+                *this.frame,
             );
         }
         poll
@@ -150,6 +159,18 @@ pin_project! {
         #[pin]
         inner: F,
         run: RunRef,
+        done: bool,
+    }
+
+    impl<F> PinnedDrop for Scoped<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if !*this.done {
+                // Dropped before it completed: if the run now ends without
+                // `finish`, it was cancelled.
+                this.run.mark_cancelled();
+            }
+        }
     }
 }
 
@@ -162,7 +183,11 @@ pub type InRun<F> = Scoped<F>;
 
 impl<F> Scoped<F> {
     pub(crate) fn new(inner: F, run: RunRef) -> Self {
-        Scoped { inner, run }
+        Scoped {
+            inner,
+            run,
+            done: false,
+        }
     }
 }
 
@@ -186,8 +211,15 @@ impl<F: Future> Future for Scoped<F> {
             let _enter = run.span.enter();
             inner.poll(cx)
         })) {
-            Ok(poll) => poll,
+            Ok(poll) => {
+                if poll.is_ready() {
+                    *this.done = true;
+                }
+                poll
+            }
             Err(payload) => {
+                // Not cancelled: it panicked (and the panic is the reason).
+                *this.done = true;
                 // The run's code panicked: the run failed, the panic goes on.
                 run.mark_failed("panic", &panic_message(&payload));
                 resume_unwind(payload)

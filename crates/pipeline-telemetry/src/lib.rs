@@ -81,10 +81,12 @@ mod backoff;
 mod clock;
 mod context;
 mod error;
+mod error_type;
 mod future;
 mod guard;
 mod init;
 mod intern;
+mod nesting;
 mod outcome;
 mod retry;
 mod retry_loop;
@@ -103,6 +105,7 @@ mod timer;
 pub use backoff::{Backoff, Jitter};
 pub use context::RunGuard;
 pub use error::{InitError, ShutdownError};
+pub use error_type::error_type_name;
 #[allow(deprecated)]
 pub use future::InRun;
 pub use future::{Scoped, StageFuture};
@@ -186,7 +189,7 @@ pub use pipeline_telemetry_macros::instrument_stage;
 pub use pipeline_telemetry_otel as otel;
 pub use retry::{Attempt, AttemptTimeout, RetryPolicy, ATTEMPT_SPAN};
 pub use run::PipelineRun;
-pub use run_state::{RUN_FAILED, RUN_SERVICE_CHECK};
+pub use run_state::{RUN_CANCELLED, RUN_FAILED, RUN_SERVICE_CHECK, RUN_UNFINISHED};
 pub use spans::{RUN_SPAN, STAGE_SPAN};
 pub use stage_api::Stage;
 pub use stage_typed::ErrorType;
@@ -196,7 +199,9 @@ pub use stage_typed::ErrorType;
 pub mod __private {
     pub use crate::backoff::{Backoff, Jitter};
     pub use crate::future::{outcome_fn, StageFuture};
-    pub use crate::outcome::{Outcome, Probe, ProbeAny, ProbeDebug, ProbeDisplay, ProbeOther};
+    pub use crate::outcome::{
+        Outcome, Probe, ProbeAny, ProbeDebug, ProbeDisplay, ProbeOther, ProbeTyped,
+    };
     pub use crate::retry::{Attempt, RetryArgument, RetryPolicy};
     pub use crate::retry_loop::{attempts_async, attempts_sync};
     pub use crate::run::{end_run, fresh_pipeline_id};

@@ -1,8 +1,12 @@
 //! What a stage returned, told apart at compile time (autoref
-//! specialisation): a `Result` whose error is `Display`, `Debug` or
-//! neither, or any other type (which never counts as an error).
+//! specialisation): a `Result` whose error names its own `error_type`
+//! ([`ErrorType`]), is `Display`, `Debug` or neither, or any other type
+//! (which never counts as an error).
 
 use std::fmt;
+
+use crate::error_type::error_type_name;
+use crate::ErrorType;
 
 /// How a stage ended.
 #[derive(Debug, Clone, Copy)]
@@ -13,10 +17,11 @@ pub enum Outcome<'a> {
     Err(ErrorView<'a>),
 }
 
-/// A view of a stage's error: its type and, when it has one, its message.
+/// A view of a stage's error: its `error_type` and, when it has one, its
+/// message.
 #[derive(Clone, Copy)]
 pub struct ErrorView<'a> {
-    pub(crate) type_name: &'static str,
+    pub(crate) error_type: &'static str,
     pub(crate) message: Message<'a>,
 }
 
@@ -30,7 +35,7 @@ pub(crate) enum Message<'a> {
 impl fmt::Debug for ErrorView<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ErrorView")
-            .field("type", &self.type_name)
+            .field("error_type", &self.error_type)
             .finish_non_exhaustive()
     }
 }
@@ -40,16 +45,25 @@ impl fmt::Display for ErrorView<'_> {
         match self.message {
             Message::Display(d) => d.fmt(f),
             Message::Debug(d) => d.fmt(f),
-            Message::None => f.write_str(self.type_name),
+            Message::None => f.write_str(self.error_type),
         }
     }
 }
 
 impl<'a> ErrorView<'a> {
-    /// A view of an error value.
+    /// A view of an error value, named by its type
+    /// ([`error_type_name`](crate::error_type_name)).
     pub fn new<E: fmt::Display>(e: &'a E) -> Self {
         ErrorView {
-            type_name: std::any::type_name::<E>(),
+            error_type: error_type_name::<E>(),
+            message: Message::Display(e),
+        }
+    }
+
+    /// A view of an error that names its own `error_type`.
+    pub fn typed<E: ErrorType>(e: &'a E) -> Self {
+        ErrorView {
+            error_type: e.error_type(),
             message: Message::Display(e),
         }
     }
@@ -57,14 +71,22 @@ impl<'a> ErrorView<'a> {
     /// A panic, with its message.
     pub(crate) fn panic(message: &'a &'a str) -> Self {
         ErrorView {
-            type_name: "panic",
+            error_type: "panic",
             message: Message::Display(message),
         }
     }
 
-    /// The error's full type name.
+    /// The error's `error_type`: what `pipeline.errors` is tagged with and
+    /// the span's `error.type`.
+    pub fn error_type(&self) -> &'static str {
+        self.error_type
+    }
+
+    /// The error's `error_type` (the former name of
+    /// [`error_type`](Self::error_type)).
+    #[deprecated(since = "0.1.0", note = "renamed `error_type`")]
     pub fn type_name(&self) -> &'static str {
-        self.type_name
+        self.error_type
     }
 }
 
@@ -72,6 +94,11 @@ impl<'a> ErrorView<'a> {
 #[derive(Debug)]
 pub struct Probe<'a, T>(pub &'a T);
 
+/// `Result<T, E: ErrorType>`: error with its own `error_type`.
+pub trait ProbeTyped<'a> {
+    /// The outcome.
+    fn __pt_outcome(&self) -> Outcome<'a>;
+}
 /// `Result<T, E: Display>`: error with its message.
 pub trait ProbeDisplay<'a> {
     /// The outcome.
@@ -101,21 +128,30 @@ fn of_result<'a, T, E>(
     match r {
         Ok(_) => Outcome::Ok,
         Err(e) => Outcome::Err(ErrorView {
-            type_name: std::any::type_name::<E>(),
+            error_type: error_type_name::<E>(),
             message: message(e),
         }),
     }
 }
 
-// Method resolution on `(&&&Probe(x)).__pt_outcome()` tries, in order, the
-// impls for `&&Probe`, `&&&Probe`, `&Probe`, `Probe`.
-impl<'a, T, E: fmt::Display> ProbeDisplay<'a> for &&Probe<'a, Result<T, E>> {
+// Method resolution on `(&&&&Probe(x)).__pt_outcome()` tries, in order, the
+// impls for `&&&Probe`, `&&&&Probe`, `&&Probe`, `&Probe`, `Probe`.
+impl<'a, T, E: ErrorType> ProbeTyped<'a> for &&&Probe<'a, Result<T, E>> {
+    fn __pt_outcome(&self) -> Outcome<'a> {
+        match self.0 {
+            Ok(_) => Outcome::Ok,
+            Err(e) => Outcome::Err(ErrorView::typed(e)),
+        }
+    }
+}
+
+impl<'a, T, E: fmt::Display> ProbeDisplay<'a> for &&&&Probe<'a, Result<T, E>> {
     fn __pt_outcome(&self) -> Outcome<'a> {
         of_result(self.0, |e| Message::Display(e))
     }
 }
 
-impl<'a, T, E: fmt::Debug> ProbeDebug<'a> for &&&Probe<'a, Result<T, E>> {
+impl<'a, T, E: fmt::Debug> ProbeDebug<'a> for &&Probe<'a, Result<T, E>> {
     fn __pt_outcome(&self) -> Outcome<'a> {
         of_result(self.0, |e| Message::Debug(e))
     }
@@ -133,81 +169,53 @@ impl<'a, T> ProbeOther<'a> for Probe<'a, T> {
     }
 }
 
-/// The short form of an error type name used as the `error_type` tag:
-/// the last path segment, generics removed; `Error` keeps its crate or
-/// module (`io::Error`, `anyhow::Error`). Writes into `buf`, no allocation.
-pub(crate) fn short_type_name<'b>(full: &'static str, buf: &'b mut [u8; 96]) -> &'b str {
-    if full.starts_with("alloc::boxed::Box<dyn ") {
-        return "BoxDynError";
-    }
-    let base = full.split('<').next().unwrap_or(full);
-    let mut segs = base.rsplit("::");
-    let last = segs.next().unwrap_or(base);
-    if last != "Error" {
-        return last;
-    }
-    let qualifier = base
-        .split("::")
-        .find(|s| !matches!(*s, "std" | "core" | "alloc") && *s != "Error");
-    let Some(q) = qualifier else {
-        return last;
-    };
-    let n = q.len() + 2 + last.len();
-    if n > buf.len() {
-        return last;
-    }
-    buf[..q.len()].copy_from_slice(q.as_bytes());
-    buf[q.len()..q.len() + 2].copy_from_slice(b"::");
-    buf[q.len() + 2..n].copy_from_slice(last.as_bytes());
-    std::str::from_utf8(&buf[..n]).unwrap_or(last)
-}
-
 #[cfg(test)]
-#[allow(clippy::needless_borrow)] // the probe needs exactly three borrows
+#[allow(clippy::needless_borrow)] // the probe needs exactly four borrows
 mod tests {
     use super::*;
 
     struct NoFmt;
     #[derive(Debug)]
     struct DebugOnly;
+    #[derive(Debug)]
+    struct Exit3;
+    impl fmt::Display for Exit3 {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("exited with 3")
+        }
+    }
+    impl ErrorType for Exit3 {
+        fn error_type(&self) -> &'static str {
+            "exit_3"
+        }
+    }
 
     #[test]
     fn probes_pick_the_richest_message() {
         let r: Result<(), std::io::Error> = Err(std::io::Error::other("disk full"));
-        match (&&&Probe(&r)).__pt_outcome() {
-            Outcome::Err(e) => assert_eq!(e.to_string(), "disk full"),
+        match (&&&&Probe(&r)).__pt_outcome() {
+            Outcome::Err(e) => {
+                assert_eq!(e.to_string(), "disk full");
+                assert_eq!(e.error_type(), "io::Error");
+            }
             Outcome::Ok => panic!("expected an error"),
         }
         let r: Result<(), DebugOnly> = Err(DebugOnly);
-        match (&&&Probe(&r)).__pt_outcome() {
+        match (&&&&Probe(&r)).__pt_outcome() {
             Outcome::Err(e) => assert_eq!(e.to_string(), "DebugOnly"),
             Outcome::Ok => panic!("expected an error"),
         }
+        let r: Result<(), Exit3> = Err(Exit3);
+        match (&&&&Probe(&r)).__pt_outcome() {
+            Outcome::Err(e) => {
+                assert_eq!(e.error_type(), "exit_3", "an ErrorType names itself");
+                assert_eq!(e.to_string(), "exited with 3");
+            }
+            Outcome::Ok => panic!("expected an error"),
+        }
         let r: Result<(), NoFmt> = Err(NoFmt);
-        assert!(matches!((&&&Probe(&r)).__pt_outcome(), Outcome::Err(_)));
+        assert!(matches!((&&&&Probe(&r)).__pt_outcome(), Outcome::Err(_)));
         let v = 5u8;
-        assert!(matches!((&&&Probe(&v)).__pt_outcome(), Outcome::Ok));
-    }
-
-    #[test]
-    fn short_names() {
-        let mut b = [0u8; 96];
-        assert_eq!(
-            short_type_name("std::io::error::Error", &mut b),
-            "io::Error"
-        );
-        assert_eq!(short_type_name("anyhow::Error", &mut b), "anyhow::Error");
-        assert_eq!(
-            short_type_name("my_crate::errors::LoadError", &mut b),
-            "LoadError"
-        );
-        assert_eq!(short_type_name("my::Wrapper<u8>", &mut b), "Wrapper");
-        assert_eq!(
-            short_type_name(
-                "alloc::boxed::Box<dyn core::error::Error + core::marker::Send>",
-                &mut b
-            ),
-            "BoxDynError"
-        );
+        assert!(matches!((&&&&Probe(&v)).__pt_outcome(), Outcome::Ok));
     }
 }

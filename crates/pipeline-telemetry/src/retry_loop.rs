@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 use tracing::Instrument;
 
+use crate::nesting;
 use crate::retry::{attempt_failed, attempt_span, reason, Attempt, AttemptTimeout, RetryPolicy};
 use crate::timer::{self, Sleep};
 use crate::{PipelineRun, Stage};
@@ -34,6 +35,9 @@ pub fn attempts_sync<T, E: Display>(
             max: policy.max_attempts,
         };
         let span = attempt_span(stage, attempt, previous.as_deref());
+        // What an earlier attempt's inner stages reported is not this
+        // attempt's failure.
+        nesting::clear();
         let err = match span.in_scope(|| f(attempt)) {
             Ok(v) => return Ok(v),
             Err(e) => e,
@@ -74,12 +78,15 @@ where
             max: policy.max_attempts,
         };
         let span = attempt_span(stage, attempt, previous.as_deref());
+        // What an earlier attempt's inner stages reported is not this
+        // attempt's failure (polled inside the stage: its frame is current).
+        nesting::clear();
         let fut = f(attempt).instrument(span.clone());
         let result = match policy.attempt_timeout {
             None => fut.await,
             Some((after, timed_out)) => match (Timeout {
                 inner: fut,
-                sleep: timer::sleep(after),
+                sleep: timer::timeout(after, stage),
             })
             .await
             {
@@ -97,7 +104,7 @@ where
         let Some(delay) = delay else { return Err(err) };
         previous = Some(reason(&err));
         drop(span);
-        timer::sleep(delay).await;
+        timer::sleep(delay, stage).await;
         n += 1;
     }
 }

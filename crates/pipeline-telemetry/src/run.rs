@@ -7,9 +7,10 @@ use pipeline_telemetry_dogstatsd::CounterHandle;
 use std::sync::Arc;
 
 use crate::context::{self, RunGuard, RunRef};
+use crate::error_type::error_type_name;
 use crate::future::Scoped;
 use crate::intern;
-use crate::outcome::{short_type_name, Outcome};
+use crate::outcome::Outcome;
 use crate::run_state::{FailReason, RunInner};
 use crate::spans;
 
@@ -35,9 +36,14 @@ use crate::spans;
 /// anywhere else (another task, a thread the run was not carried to) do not
 /// see it.
 ///
-/// End a run with [`finish`](Self::finish) or [`fail`](Self::fail). If
-/// the last handle is dropped without either (for instance when `?`
-/// returns early), the run ends then, failed if one of its stages failed.
+/// End a run with [`finish`](Self::finish) or [`fail`](Self::fail). A run
+/// whose last handle is dropped without either never ends `ok`: it ends
+/// then, `status:failed`, and its span says why in `error.type`: `panic`,
+/// [`RUN_CANCELLED`](crate::RUN_CANCELLED) when a future it was entered
+/// in ([`scope`](Self::scope)) was dropped before completing (a timeout,
+/// `select!`, an aborted task, a runtime shutting down), the first failed
+/// stage's error type, or else [`RUN_UNFINISHED`](crate::RUN_UNFINISHED)
+/// (left early, for instance through `?` on an error no stage returned).
 /// Each end records `prefect.flow.duration` (seconds, tags `flow` = the
 /// pipeline, `status:ok|failed`).
 ///
@@ -268,8 +274,7 @@ impl PipelineRun {
     /// Ends the run as failed because of `error`: its message and the short
     /// name of its type go on the run's span (as [`fail`](Self::fail)).
     pub fn fail_with_error<E: std::fmt::Display + ?Sized>(self, error: &E) {
-        let mut buf = [0u8; 96];
-        let error_type = short_type_name(std::any::type_name::<E>(), &mut buf).to_owned();
+        let error_type = error_type_name::<E>().to_owned();
         self.inner.end(
             true,
             Some(FailReason {
@@ -286,8 +291,7 @@ pub fn end_run(run: PipelineRun, outcome: Outcome<'_>) {
     match outcome {
         Outcome::Ok => run.finish(),
         Outcome::Err(err) => {
-            let mut buf = [0u8; 96];
-            let error_type = short_type_name(err.type_name(), &mut buf).to_owned();
+            let error_type = err.error_type().to_owned();
             run.inner.end(
                 true,
                 Some(FailReason {

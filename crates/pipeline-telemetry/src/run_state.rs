@@ -22,6 +22,20 @@ pub const RUN_SERVICE_CHECK: &str = "pipeline.run";
 /// `error.type` of a failed run's span when nothing said why it failed.
 pub const RUN_FAILED: &str = "run_failed";
 
+/// `error.type` of a run that ended because its code was cancelled: a
+/// future entered with [`scope`](crate::PipelineRun::scope) (or an
+/// `#[instrument_run]` function) dropped before it completed (a timeout,
+/// `select!`, `JoinHandle::abort`, a runtime shutting down), and the run
+/// dropped without [`finish`](crate::PipelineRun::finish). The run ends
+/// `status:failed`.
+pub const RUN_CANCELLED: &str = "run_cancelled";
+
+/// `error.type` of a run whose last handle was dropped without
+/// [`finish`](crate::PipelineRun::finish) or [`fail`](crate::PipelineRun::fail)
+/// while none of its stages had failed (for instance left through `?` on
+/// an error that no stage returned). The run ends `status:failed`.
+pub const RUN_UNFINISHED: &str = "run_unfinished";
+
 /// Why a run failed: the first stage error (or panic) of the run, or the
 /// error the run was ended with.
 #[derive(Debug, Clone)]
@@ -40,6 +54,8 @@ pub(crate) struct RunInner {
     pub(crate) span: tracing::Span,
     start: Instant,
     failed: AtomicBool,
+    /// A future of the run was dropped before it completed.
+    cancelled: AtomicBool,
     ended: AtomicBool,
     reason: OnceLock<FailReason>,
 }
@@ -58,6 +74,7 @@ impl RunInner {
             span,
             start: clock::now(),
             failed: AtomicBool::new(false),
+            cancelled: AtomicBool::new(false),
             ended: AtomicBool::new(false),
             reason: OnceLock::new(),
         }
@@ -77,6 +94,12 @@ impl RunInner {
                 message: message.to_string(),
             });
         }
+    }
+
+    /// Notes that a future of the run was dropped before it completed: if
+    /// the run is then dropped without `finish`, it was cancelled.
+    pub(crate) fn mark_cancelled(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
     }
 
     /// The error type of the first failure of the run, if any.
@@ -139,13 +162,40 @@ impl RunInner {
 
 impl Drop for RunInner {
     fn drop(&mut self) {
-        // The last handle is gone without `finish`/`fail`: failed if a stage
-        // failed or this thread is unwinding.
-        let failed = self.has_failed() || std::thread::panicking();
-        if failed && self.reason.get().is_none() && std::thread::panicking() {
-            self.mark_failed("panic", &"panicked");
+        if self.ended.load(Ordering::Acquire) {
+            return;
         }
-        self.end(failed, None);
+        // The last handle is gone without `finish`/`fail`: the run never
+        // said it succeeded, so it failed. Why, in this order: this thread
+        // is unwinding; a future of the run was dropped before it
+        // completed (cancelled); a stage failed; nothing said (left early).
+        let reason = if std::thread::panicking() && self.reason.get().is_none() {
+            Some(FailReason {
+                error_type: "panic".to_owned(),
+                message: "panicked".to_owned(),
+            })
+        } else if std::thread::panicking() {
+            None
+        } else if self.cancelled.load(Ordering::Relaxed) {
+            Some(FailReason {
+                error_type: RUN_CANCELLED.to_owned(),
+                message: format!(
+                    "pipeline run {} was cancelled before it finished",
+                    self.pipeline_id
+                ),
+            })
+        } else if self.reason.get().is_some() {
+            None
+        } else {
+            Some(FailReason {
+                error_type: RUN_UNFINISHED.to_owned(),
+                message: format!(
+                    "pipeline run {} was dropped without finish() or fail()",
+                    self.pipeline_id
+                ),
+            })
+        };
+        self.end(true, reason);
     }
 }
 

@@ -9,7 +9,8 @@ use pipeline_telemetry_dogstatsd::{CounterHandle, DistributionHandle};
 use crate::clock::{self, Instant};
 use crate::context::{self, RunKey, RunRef};
 use crate::intern::PipelineName;
-use crate::outcome::{short_type_name, ErrorView, Outcome};
+use crate::nesting::{self, Frame};
+use crate::outcome::{ErrorView, Outcome};
 use crate::spans;
 
 /// Pipelines whose handles a call site caches without any lookup.
@@ -116,21 +117,27 @@ impl StageCallsite {
         context::with_current(|c| self.span(c))
     }
 
-    /// Records the end of one call of an async stage.
+    /// Records the end of one call of an async stage (`inner`: what the
+    /// stage calls inside it reported) and reports it to the caller's frame.
     pub(crate) fn complete(
         &self,
         run: Option<&RunRef>,
         span: &tracing::Span,
         start: Instant,
         outcome: Outcome<'_>,
+        inner: Frame,
     ) {
         let secs = clock::seconds_since(start);
         let pipeline = run.map(|r| r.pipeline);
         match outcome {
-            Outcome::Ok => self.with_handles(pipeline, |h| h.ok.record(secs)),
+            Outcome::Ok => {
+                self.with_handles(pipeline, |h| h.ok.record(secs));
+                nesting::report(None);
+            }
             Outcome::Err(err) => {
                 self.with_handles(pipeline, |h| h.error.record(secs));
-                self.count_error(run, pipeline, span, err);
+                let error_type = self.failed(run, pipeline, span, err, inner);
+                nesting::report(Some(error_type));
             }
         }
     }
@@ -162,17 +169,24 @@ impl StageCallsite {
         });
     }
 
-    /// `pipeline.errors` + the span's error status + an error event; marks
-    /// `run` (the stage's run, if still current) as failed.
-    pub(crate) fn count_error(
+    /// A failed call: marks the span. Unless the error passes on the
+    /// failure of the last stage call inside this one (`inner`), which was
+    /// counted there, also counts `pipeline.errors`, logs the failure and
+    /// marks `run` (the stage's run, if still current) as failed. Returns
+    /// the failure's `error_type`.
+    pub(crate) fn failed(
         &self,
         run: Option<&RunRef>,
         pipeline: Option<PipelineName>,
         span: &tracing::Span,
         err: ErrorView<'_>,
-    ) {
-        let mut buf = [0u8; 96];
-        let error_type = short_type_name(err.type_name, &mut buf);
+        inner: Frame,
+    ) -> &'static str {
+        if let Some(error_type) = inner.passed_on() {
+            spans::mark_error(span, error_type, &err);
+            return error_type;
+        }
+        let error_type = err.error_type;
         let name = catalogue::PIPELINE_ERRORS.name;
         let counter = match pipeline {
             Some(p) => CounterHandle::register(
@@ -193,6 +207,7 @@ impl StageCallsite {
             r.mark_failed(error_type, &err);
         }
         spans::stage_failed(span, self.stage, error_type, &err);
+        error_type
     }
 }
 
@@ -207,6 +222,8 @@ pub struct StageGuard {
     /// `None` when no subscriber takes INFO spans (metrics only).
     span: Option<tracing::Span>,
     start: Instant,
+    /// The caller's frame, put back when the stage ends.
+    outer: Frame,
     done: bool,
 }
 
@@ -229,6 +246,7 @@ impl StageGuard {
             run,
             span,
             start: clock::now(),
+            outer: nesting::enter(Frame::default()),
             done: false,
         }
     }
@@ -258,17 +276,33 @@ impl StageGuard {
     #[inline(always)]
     fn end(&self, outcome: Outcome<'_>) {
         let secs = clock::seconds_since(self.start);
+        let inner = nesting::restore(self.outer);
         let pipeline = self.run.map(|k| k.pipeline);
         match outcome {
-            Outcome::Ok => self.callsite.with_handles(pipeline, |h| h.ok.record(secs)),
-            Outcome::Err(err) => {
-                self.callsite
-                    .with_handles(pipeline, |h| h.error.record(secs));
-                let run = self.run.and_then(|k| k.find_current());
-                self.callsite
-                    .count_error(run.as_ref(), pipeline, self.span(), err);
+            Outcome::Ok => {
+                self.callsite.with_handles(pipeline, |h| h.ok.record(secs));
+                nesting::report(None);
             }
+            Outcome::Err(err) => self.end_failed(pipeline, secs, err, inner),
         }
+    }
+
+    /// The error path of [`end`](Self::end), out of line.
+    #[inline(never)]
+    fn end_failed(
+        &self,
+        pipeline: Option<PipelineName>,
+        secs: f64,
+        err: ErrorView<'_>,
+        inner: Frame,
+    ) {
+        self.callsite
+            .with_handles(pipeline, |h| h.error.record(secs));
+        let run = self.run.and_then(|k| k.find_current());
+        let error_type = self
+            .callsite
+            .failed(run.as_ref(), pipeline, self.span(), err, inner);
+        nesting::report(Some(error_type));
     }
 }
 
@@ -278,7 +312,7 @@ impl StageGuard {
     #[inline(never)]
     fn unfinished(&self) {
         let panic = ErrorView {
-            type_name: "panic",
+            error_type: "panic",
             message: crate::outcome::Message::None,
         };
         self.end(Outcome::Err(panic));

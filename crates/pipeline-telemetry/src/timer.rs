@@ -5,8 +5,18 @@
 //! async-std, smol, `futures::executor`). One lazily started thread
 //! (`pt-retry-timer`) keeps the deadlines in a heap and wakes each sleeping
 //! task at its deadline: no runtime thread ever blocks, and dropping a
-//! [`Sleep`] cancels it (the thread forgets it at its deadline). It only
-//! serves backoffs (rare, after a failure), never a hot path.
+//! [`Sleep`] cancels it. It only serves backoffs (rare, after a failure)
+//! and attempt timeouts, never a hot path.
+//!
+//! The heap is bounded: it holds at most [`MAX_TIMERS`] deadlines. A
+//! cancelled sleep's entry is dropped from the heap as soon as cancelled
+//! entries are half of it (not kept until its deadline, which may be far:
+//! an attempt timeout of an hour, cancelled a thousand times a second,
+//! would otherwise keep 3.6 million entries). When the heap is full of
+//! live sleeps, a new one is refused and counted
+//! (`pipeline.stage.retry_timers_refused{stage}`): a refused backoff ends
+//! at once (the retry goes ahead without waiting) and a refused attempt
+//! timeout never fires (that attempt runs without its timeout).
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -15,6 +25,15 @@ use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
+
+use pipeline_telemetry_catalogue::{self as catalogue, tags};
+use pipeline_telemetry_dogstatsd::CounterHandle;
+
+/// Most deadlines the retry timer keeps at once (about 3 MiB of heap).
+pub(crate) const MAX_TIMERS: usize = 65_536;
+
+/// Cancelled entries tolerated in a small heap before it is compacted.
+const MIN_COMPACT: usize = 64;
 
 /// What a sleeping task and the timer thread share.
 #[derive(Default)]
@@ -47,18 +66,50 @@ impl Ord for Item {
 }
 
 #[derive(Default)]
+struct Heap {
+    seq: u64,
+    items: BinaryHeap<Reverse<Item>>,
+    /// Entries of sleeps dropped before their deadline, still in `items`.
+    cancelled: usize,
+}
+
+impl Heap {
+    /// Drops the entries of cancelled sleeps.
+    fn compact(&mut self) {
+        self.items.retain(|i| i.0.entry.strong_count() > 0);
+        self.cancelled = 0;
+    }
+}
+
 struct Timer {
-    heap: Mutex<(u64, BinaryHeap<Reverse<Item>>)>,
+    heap: Mutex<Heap>,
     changed: Condvar,
+    max: usize,
 }
 
 impl Timer {
-    fn register(&self, deadline: Instant, entry: &Arc<Entry>) {
+    fn new(max: usize) -> Self {
+        Timer {
+            heap: Mutex::default(),
+            changed: Condvar::new(),
+            max,
+        }
+    }
+
+    /// Keeps `entry` until `deadline`; `false` when the heap is full of
+    /// live sleeps (the sleep is refused).
+    fn register(&self, deadline: Instant, entry: &Arc<Entry>) -> bool {
         let mut g = self.heap.lock().unwrap_or_else(PoisonError::into_inner);
-        let seq = g.0;
-        g.0 = g.0.wrapping_add(1);
-        let earliest = g.1.peek().map_or(true, |t| deadline < t.0.deadline);
-        g.1.push(Reverse(Item {
+        if g.items.len() >= self.max {
+            g.compact();
+            if g.items.len() >= self.max {
+                return false;
+            }
+        }
+        let seq = g.seq;
+        g.seq = g.seq.wrapping_add(1);
+        let earliest = g.items.peek().map_or(true, |t| deadline < t.0.deadline);
+        g.items.push(Reverse(Item {
             deadline,
             seq,
             entry: Arc::downgrade(entry),
@@ -67,6 +118,26 @@ impl Timer {
         if earliest {
             self.changed.notify_one();
         }
+        true
+    }
+
+    /// A registered sleep was dropped before its deadline: its entry goes
+    /// once cancelled entries are half the heap.
+    fn cancelled(&self) {
+        let mut g = self.heap.lock().unwrap_or_else(PoisonError::into_inner);
+        g.cancelled += 1;
+        if g.cancelled >= MIN_COMPACT && g.cancelled * 2 >= g.items.len() {
+            g.compact();
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.heap
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .items
+            .len()
     }
 
     fn run(&self) {
@@ -74,8 +145,8 @@ impl Timer {
         let mut due = Vec::new();
         loop {
             let now = Instant::now();
-            while g.1.peek().is_some_and(|t| t.0.deadline <= now) {
-                if let Some(Reverse(item)) = g.1.pop() {
+            while g.items.peek().is_some_and(|t| t.0.deadline <= now) {
+                if let Some(Reverse(item)) = g.items.pop() {
                     if let Some(e) = item.entry.upgrade() {
                         due.push(e);
                     }
@@ -95,7 +166,7 @@ impl Timer {
                 g = self.heap.lock().unwrap_or_else(PoisonError::into_inner);
                 continue;
             }
-            g = match g.1.peek().map(|t| t.0.deadline) {
+            g = match g.items.peek().map(|t| t.0.deadline) {
                 Some(d) => {
                     let wait = d.saturating_duration_since(now);
                     self.changed
@@ -113,7 +184,7 @@ impl Timer {
 fn timer() -> Option<&'static Timer> {
     static TIMER: OnceLock<Option<&'static Timer>> = OnceLock::new();
     *TIMER.get_or_init(|| {
-        let t: &'static Timer = Box::leak(Box::default());
+        let t: &'static Timer = Box::leak(Box::new(Timer::new(MAX_TIMERS)));
         match std::thread::Builder::new()
             .name("pt-retry-timer".into())
             .spawn(move || t.run())
@@ -131,16 +202,47 @@ fn timer() -> Option<&'static Timer> {
     })
 }
 
+/// What a sleep does when the timer refuses it (its heap is full).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WhenRefused {
+    /// Completes at once: a backoff that does not wait.
+    Complete,
+    /// Never completes: a timeout that does not fire.
+    Never,
+}
+
 /// A future that completes after a delay, on any executor. Dropping it
 /// cancels the sleep.
 #[must_use = "futures do nothing unless polled"]
 pub(crate) struct Sleep {
     deadline: Instant,
     entry: Option<Arc<Entry>>,
+    /// The stage it waits for (the refusal counter's tag).
+    stage: &'static str,
+    when_refused: WhenRefused,
+    refused: bool,
+    /// `None`: the process's timer, started on first use.
+    timer: Option<&'static Timer>,
 }
 
-/// Sleeps for `delay` without blocking the thread.
-pub(crate) fn sleep(delay: Duration) -> Sleep {
+/// Sleeps for `delay` without blocking the thread: a backoff of `stage`
+/// (completes at once if the timer refuses it).
+pub(crate) fn sleep(delay: Duration, stage: &'static str) -> Sleep {
+    sleep_on(None, delay, stage, WhenRefused::Complete)
+}
+
+/// Completes after `delay`: an attempt timeout of `stage` (never completes
+/// if the timer refuses it).
+pub(crate) fn timeout(delay: Duration, stage: &'static str) -> Sleep {
+    sleep_on(None, delay, stage, WhenRefused::Never)
+}
+
+fn sleep_on(
+    timer: Option<&'static Timer>,
+    delay: Duration,
+    stage: &'static str,
+    when_refused: WhenRefused,
+) -> Sleep {
     let now = Instant::now();
     Sleep {
         // A delay past what `Instant` can hold waits a year (never a panic).
@@ -149,6 +251,43 @@ pub(crate) fn sleep(delay: Duration) -> Sleep {
             .or_else(|| now.checked_add(Duration::from_secs(86_400 * 365)))
             .unwrap_or(now),
         entry: None,
+        stage,
+        when_refused,
+        refused: false,
+        timer,
+    }
+}
+
+/// Counts a refused sleep, and says once what it means.
+#[cold]
+fn refused(stage: &'static str) {
+    CounterHandle::register(
+        catalogue::PIPELINE_STAGE_RETRY_TIMERS_REFUSED.name,
+        &[(tags::STAGE, stage)],
+    )
+    .increment(1);
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        tracing::warn!(
+            target: "pipeline_telemetry",
+            max = MAX_TIMERS,
+            "the retry timer is full: a backoff refused now retries at once, an attempt timeout refused does not apply (counted in pipeline.stage.retry_timers_refused)"
+        );
+    });
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        let Some(entry) = self.entry.take() else {
+            return;
+        };
+        let fired = entry.state.lock().unwrap_or_else(PoisonError::into_inner).0;
+        drop(entry);
+        if !fired {
+            if let Some(t) = self.timer.or_else(timer) {
+                t.cancelled();
+            }
+        }
     }
 }
 
@@ -159,17 +298,30 @@ impl Future for Sleep {
         if Instant::now() >= self.deadline {
             return Poll::Ready(());
         }
+        if self.refused {
+            return match self.when_refused {
+                WhenRefused::Complete => Poll::Ready(()),
+                WhenRefused::Never => Poll::Pending,
+            };
+        }
         let deadline = self.deadline;
         let entry = match &self.entry {
             Some(e) => e.clone(),
             None => {
-                let Some(t) = timer() else {
+                let Some(t) = self.timer.or_else(timer) else {
                     return Poll::Ready(());
                 };
                 let e = Arc::new(Entry::default());
                 // The waker is in place before the timer can fire.
                 e.state.lock().unwrap_or_else(PoisonError::into_inner).1 = Some(cx.waker().clone());
-                t.register(deadline, &e);
+                if !t.register(deadline, &e) {
+                    self.refused = true;
+                    refused(self.stage);
+                    return match self.when_refused {
+                        WhenRefused::Complete => Poll::Ready(()),
+                        WhenRefused::Never => Poll::Pending,
+                    };
+                }
                 self.entry = Some(e);
                 return Poll::Pending;
             }
@@ -187,46 +339,5 @@ impl Future for Sleep {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::task::Wake;
-
-    struct Flag(std::sync::mpsc::Sender<()>);
-    impl Wake for Flag {
-        fn wake(self: Arc<Self>) {
-            let _ = self.0.send(());
-        }
-    }
-
-    #[test]
-    fn wakes_at_the_deadline_and_not_before() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let waker = Waker::from(Arc::new(Flag(tx)));
-        let mut cx = Context::from_waker(&waker);
-        let started = Instant::now();
-        let mut s = sleep(Duration::from_millis(30));
-        assert!(Pin::new(&mut s).poll(&mut cx).is_pending());
-        rx.recv_timeout(Duration::from_secs(10)).expect("woken");
-        assert!(started.elapsed() >= Duration::from_millis(30));
-        assert!(Pin::new(&mut s).poll(&mut cx).is_ready());
-    }
-
-    #[test]
-    fn a_dropped_sleep_never_wakes() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let waker = Waker::from(Arc::new(Flag(tx)));
-        let mut cx = Context::from_waker(&waker);
-        let mut s = sleep(Duration::from_millis(10));
-        assert!(Pin::new(&mut s).poll(&mut cx).is_pending());
-        drop(s);
-        // A later sleep still fires: the dropped one did not stop the timer.
-        let (tx2, rx2) = std::sync::mpsc::channel();
-        let w2 = Waker::from(Arc::new(Flag(tx2)));
-        let mut s2 = sleep(Duration::from_millis(40));
-        assert!(Pin::new(&mut s2)
-            .poll(&mut Context::from_waker(&w2))
-            .is_pending());
-        rx2.recv_timeout(Duration::from_secs(10)).expect("woken");
-        assert!(rx.try_recv().is_err(), "the dropped sleep woke its task");
-    }
-}
+#[path = "timer_tests.rs"]
+mod tests;

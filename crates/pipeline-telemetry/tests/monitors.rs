@@ -44,7 +44,12 @@ fn runs(capture: &mut Capture, start: u64, minutes: u64, fail_at: Option<u64>) -
             let _ = extract();
             let _ = load(fail_at == Some(m));
         });
-        drop(run);
+        // A healthy run finishes; a failed one ends failed when dropped.
+        if run.has_failed() {
+            drop(run);
+        } else {
+            run.finish();
+        }
         points.extend(capture.take_points(start + m * 60));
     }
     points
