@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, select, unbounded, Receiver, RecvTimeoutError, Sender};
 
 use crate::error::{InstallError, ShutdownError};
+use crate::time::{deadline_after, recv_until};
 
 /// Something that exports batches, owned by the export thread.
 pub(crate) trait ExportSink: Send + 'static {
@@ -153,7 +154,7 @@ impl<T: Send + 'static> Batcher<T> {
         self.control
             .send(Control::Flush(ack_tx))
             .map_err(|_| ShutdownError::AlreadyShutDown(self.signal))?;
-        self.wait(&ack_rx, Instant::now() + timeout, timeout)
+        self.wait(&ack_rx, deadline_after(timeout), timeout)
     }
 
     /// Asks the thread to export what is queued and stop; returns the channel
@@ -168,14 +169,15 @@ impl<T: Send + 'static> Batcher<T> {
     }
 
     /// Waits for an answer from [`begin_shutdown`](Self::begin_shutdown) or a
-    /// flush until `deadline`.
+    /// flush until `deadline` (`None`: no limit; `limit` is the wait as
+    /// asked, for the error).
     pub(crate) fn wait(
         &self,
         ack: &Receiver<Result<(), String>>,
-        deadline: Instant,
+        deadline: Option<Instant>,
         limit: Duration,
     ) -> Result<(), ShutdownError> {
-        match ack.recv_deadline(deadline) {
+        match recv_until(ack, deadline) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(message)) => Err(ShutdownError::Export {
                 signal: self.signal,
@@ -189,7 +191,7 @@ impl<T: Send + 'static> Batcher<T> {
     /// Asks the thread to stop and waits until `deadline`.
     pub(crate) fn shutdown(&self, timeout: Duration) -> Result<(), ShutdownError> {
         match self.begin_shutdown() {
-            Some(ack) => self.wait(&ack, Instant::now() + timeout, timeout),
+            Some(ack) => self.wait(&ack, deadline_after(timeout), timeout),
             None => Ok(()),
         }
     }
@@ -213,9 +215,15 @@ struct Worker<S: ExportSink> {
 
 impl<S: ExportSink> Worker<S> {
     fn run(mut self, data: &Receiver<S::Item>, control: &Receiver<Control>) {
-        let mut deadline = Instant::now() + self.config.delay;
+        // `None`: a delay too long for an `Instant` (`Duration::MAX`), so
+        // batches go out when full or flushed only.
+        // At least 1 ms: a zero delay must not spin.
+        let delay = self.config.delay.max(Duration::from_millis(1));
+        let mut deadline = deadline_after(delay);
         loop {
-            let timeout = deadline.saturating_duration_since(Instant::now());
+            let timeout = deadline.map_or(Duration::MAX, |d| {
+                d.saturating_duration_since(Instant::now())
+            });
             select! {
                 recv(data) -> item => match item {
                     Ok(item) => {
@@ -241,9 +249,9 @@ impl<S: ExportSink> Worker<S> {
                 },
                 default(timeout) => {}
             }
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 let _ = self.export_buffered();
-                deadline = Instant::now() + self.config.delay;
+                deadline = deadline_after(delay);
             }
         }
         // The application side is gone: export what is left and stop.
@@ -344,6 +352,23 @@ mod tests {
         b.push(8);
         assert_eq!(b.stats().dropped, 1);
         assert!(b.flush(Duration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn duration_max_as_delay_flush_and_shutdown_timeout_never_panics() {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink_got = Arc::clone(&got);
+        let config = BatchConfig {
+            delay: Duration::MAX,
+            ..config(100)
+        };
+        let b = Batcher::spawn("test", config, move || Ok(Collect(sink_got, None))).expect("spawn");
+        b.push(1);
+        b.flush(Duration::MAX).expect("flush");
+        assert_eq!(got.lock().expect("lock").concat(), [1]);
+        b.push(2);
+        b.shutdown(Duration::MAX).expect("shutdown");
+        assert_eq!(got.lock().expect("lock").concat(), [1, 2]);
     }
 
     #[test]

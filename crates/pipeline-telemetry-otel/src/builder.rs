@@ -296,6 +296,9 @@ impl OtelBuilder {
     /// Longest time a finished span waits in the queue before it is exported.
     /// Default: [`DEFAULT_BATCH_DELAY`]. Environment:
     /// [`OTEL_BSP_SCHEDULE_DELAY`](pipeline_telemetry_catalogue::env::OTEL_BSP_SCHEDULE_DELAY) (milliseconds).
+    /// Any duration: below 1 ms counts as 1 ms; a delay too long to
+    /// schedule (`Duration::MAX`) means batches go out only when full,
+    /// flushed or shut down.
     pub fn with_batch_delay(mut self, delay: Duration) -> Self {
         self.batch_delay = delay;
         self
@@ -304,14 +307,16 @@ impl OtelBuilder {
     /// Limit of one export request (including retries). Default:
     /// [`DEFAULT_EXPORT_TIMEOUT`]. Environment:
     /// [`OTEL_BSP_EXPORT_TIMEOUT`](pipeline_telemetry_catalogue::env::OTEL_BSP_EXPORT_TIMEOUT) (milliseconds).
+    /// Any duration, `Duration::MAX` included (no limit).
     pub fn with_export_timeout(mut self, timeout: Duration) -> Self {
         self.export_timeout = timeout;
         self
     }
 
     /// Longest wait for the final flush when the [`OtelGuard`](crate::OtelGuard)
-    /// is dropped. Default: [`DEFAULT_SHUTDOWN_TIMEOUT`]. No environment
-    /// variable.
+    /// is dropped. Default: [`DEFAULT_SHUTDOWN_TIMEOUT`]. Any duration,
+    /// `Duration::MAX` included (waits as long as the export takes). No
+    /// environment variable.
     pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self

@@ -2,7 +2,7 @@
 //! request, with a bounded wait.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::logs::{SdkLogRecord, SdkLoggerProvider};
@@ -11,6 +11,7 @@ use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData};
 use crate::batch::{Batcher, SignalStats};
 use crate::config::TracesExport;
 use crate::error::ShutdownError;
+use crate::time::deadline_after;
 
 /// Counters of what was exported, dropped (queue full) and lost (failed
 /// export) so far.
@@ -53,7 +54,8 @@ pub struct OtelGuard {
 
 impl OtelGuard {
     /// Exports everything queued so far, waiting at most `timeout` for each
-    /// signal. Recording goes on.
+    /// signal. Recording goes on. Any `timeout`, `Duration::MAX` included
+    /// (no limit).
     ///
     /// # Errors
     ///
@@ -73,8 +75,9 @@ impl OtelGuard {
         result
     }
 
-    /// Flushes and stops exporting, waiting at most `timeout` in total.
-    /// Spans that end afterwards are not exported.
+    /// Flushes and stops exporting, waiting at most `timeout` in total (any
+    /// `timeout`, `Duration::MAX` included). Spans that end afterwards are
+    /// not exported.
     ///
     /// # Errors
     ///
@@ -106,7 +109,7 @@ impl OtelGuard {
         if std::mem::replace(&mut self.done, true) {
             return Ok(());
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         // Both threads work on their final export at the same time.
         let span_ack = self.spans.as_ref().and_then(|b| b.begin_shutdown());
         let log_ack = self.logs.as_ref().and_then(|b| b.begin_shutdown());

@@ -74,6 +74,7 @@ mod processor;
 mod propagation;
 mod resolve;
 mod sink;
+mod time;
 
 pub use batch::SignalStats;
 pub use builder::{

@@ -164,7 +164,7 @@ impl OtlpSpanSink {
         Ok(Self {
             exporter,
             runner,
-            timeout: config.timeout + Duration::from_secs(1),
+            timeout: config.timeout.saturating_add(Duration::from_secs(1)),
             describe: config.describe("traces"),
         })
     }
@@ -205,7 +205,7 @@ impl OtlpLogSink {
         Ok(Self {
             exporter,
             runner,
-            timeout: config.timeout + Duration::from_secs(1),
+            timeout: config.timeout.saturating_add(Duration::from_secs(1)),
             describe: config.describe("logs"),
         })
     }
