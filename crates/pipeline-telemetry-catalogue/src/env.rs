@@ -67,9 +67,11 @@ pub const OTEL_TRACES_EXPORTER: &str = "OTEL_TRACES_EXPORTER";
 /// `otlp` exports log events as OTLP log records when
 /// [`PIPELINE_TELEMETRY_OTLP_LOGS`] is unset. Default: off.
 pub const OTEL_LOGS_EXPORTER: &str = "OTEL_LOGS_EXPORTER";
-/// Bound of each OTLP export queue. Default 2048.
+/// Bound of each OTLP export queue. Default 2048; at most 65536 (a larger
+/// value is capped, and reported once).
 pub const OTEL_BSP_MAX_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
-/// Most spans or records in one OTLP export request. Default 512.
+/// Most spans or records in one OTLP export request. Default 512; at most
+/// the queue size.
 pub const OTEL_BSP_MAX_EXPORT_BATCH_SIZE: &str = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE";
 /// Longest wait of a finished span before export, in milliseconds.
 /// Default 2000.

@@ -70,6 +70,7 @@ mod install;
 mod json_fmt;
 mod json_log;
 mod log_filter;
+mod problem;
 mod processor;
 mod propagation;
 mod resolve;
@@ -79,7 +80,7 @@ mod time;
 pub use batch::SignalStats;
 pub use builder::{
     OtelBuilder, DEFAULT_BATCH_DELAY, DEFAULT_EXPORT_TIMEOUT, DEFAULT_MAX_BATCH_SIZE,
-    DEFAULT_QUEUE_SIZE, DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_QUEUE_SIZE, DEFAULT_SHUTDOWN_TIMEOUT, MAX_QUEUE_SIZE,
 };
 pub use carrier::{Carrier, MAX_HEADER_VALUE_LEN};
 pub use completed::CompletedSpan;
@@ -87,6 +88,7 @@ pub use config::{LogFormat, Protocol, TracesExport};
 pub use error::{ConfigError, InstallError, PropagationError, ShutdownError};
 pub use guard::{ExportStats, OtelGuard};
 pub use install::BoxedLayer;
+pub use problem::Problem;
 pub use propagation::{
     extract, inject_context, inject_context_with_pipeline_id, inject_current_context, propagator,
     sanitize_pipeline_id, ExtractedContext, MAX_PIPELINE_ID_LEN, PIPELINE_ID_KEY,

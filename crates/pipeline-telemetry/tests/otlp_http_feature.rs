@@ -41,7 +41,7 @@ fn http_protobuf_needs_the_otlp_http_feature() {
     );
     assert_eq!(
         (err.setting.as_str(), err.value.as_str()),
-        ("protocol", "http/protobuf")
+        ("with_protocol", "http/protobuf")
     );
     assert!(
         err.reason
@@ -52,7 +52,10 @@ fn http_protobuf_needs_the_otlp_http_feature() {
     std::env::set_var("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
     std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
     let err = config_error(builder().init());
-    assert_eq!(err.value, "http/protobuf");
+    assert_eq!(
+        (err.setting.as_str(), err.value.as_str()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    );
     assert!(err.reason.contains("`otlp-http` feature"), "{err}");
 
     // An endpoint whose port implies HTTP/protobuf is refused the same way.
@@ -60,7 +63,7 @@ fn http_protobuf_needs_the_otlp_http_feature() {
     let err = config_error(builder().init());
     assert_eq!(
         (err.setting.as_str(), err.value.as_str()),
-        ("endpoint", "http://127.0.0.1:4318")
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
     );
     assert!(err.reason.contains("`otlp-http` feature"), "{err}");
 }
