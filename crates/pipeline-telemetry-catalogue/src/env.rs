@@ -88,6 +88,11 @@ pub const PIPELINE_TELEMETRY_LOG_FORMAT: &str = "PIPELINE_TELEMETRY_LOG_FORMAT";
 /// `true` exports log events as OTLP log records too (wins over
 /// [`OTEL_LOGS_EXPORTER`]). Default `false`.
 pub const PIPELINE_TELEMETRY_OTLP_LOGS: &str = "PIPELINE_TELEMETRY_OTLP_LOGS";
+/// `true` makes a logging thread wait when the log output (stdout) does not
+/// keep up, so no line is dropped; the default, `false`, drops the line and
+/// counts it (`pipeline_telemetry.client.logs.dropped`), so that a stalled
+/// output never slows the pipeline.
+pub const PIPELINE_TELEMETRY_LOG_LOSSLESS: &str = "PIPELINE_TELEMETRY_LOG_LOSSLESS";
 /// Which spans are traced, in [`RUST_LOG`] syntax. Default `info`.
 pub const PIPELINE_TELEMETRY_TRACE_FILTER: &str = "PIPELINE_TELEMETRY_TRACE_FILTER";
 /// Which log events are written (tracing-subscriber's `EnvFilter` syntax).

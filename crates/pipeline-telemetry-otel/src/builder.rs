@@ -7,6 +7,7 @@ use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriter};
 
 use crate::config::{LogFormat, Protocol, TracesExport};
 use crate::error::ConfigError;
+use crate::log_writer::DropHook;
 
 mod logs;
 
@@ -47,6 +48,12 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// here, and reported once. A queue's slots are allocated when it starts
 /// (a few hundred bytes each), so the cap bounds that memory.
 pub const MAX_QUEUE_SIZE: usize = 65_536;
+/// Default bound of the log line queue in front of the writer thread.
+pub const DEFAULT_LOG_QUEUE_LINES: usize = 16_384;
+/// The largest log line queue: a larger
+/// [`with_log_queue_lines`](OtelBuilder::with_log_queue_lines) is capped
+/// here, and reported once.
+pub const MAX_LOG_QUEUE_LINES: usize = 1 << 20;
 
 /// Configures traces and logs, then [installs](OtelBuilder::install) them
 /// globally or [hands out the layers](OtelBuilder::build_layer).
@@ -99,6 +106,9 @@ pub struct OtelBuilder {
     pub(crate) log_filter: Option<String>,
     pub(crate) trace_filter: Option<String>,
     pub(crate) context_activation: bool,
+    pub(crate) lossless_logs: bool,
+    pub(crate) log_queue_lines: usize,
+    pub(crate) log_drop_hook: Option<DropHook>,
     /// Settings not used as given (invalid environment values, capped
     /// sizes), reported by `install`/`build_layer` so that neither
     /// `from_env` nor a setter can fail.
@@ -130,6 +140,9 @@ impl fmt::Debug for OtelBuilder {
             .field("log_filter", &self.log_filter)
             .field("trace_filter", &self.trace_filter)
             .field("context_activation", &self.context_activation)
+            .field("lossless_logs", &self.lossless_logs)
+            .field("log_queue_lines", &self.log_queue_lines)
+            .field("log_drop_hook", &self.log_drop_hook.is_some())
             .field("notes", &self.notes)
             .finish_non_exhaustive()
     }
@@ -171,6 +184,9 @@ impl OtelBuilder {
             log_filter: None,
             trace_filter: None,
             context_activation: false,
+            lossless_logs: false,
+            log_queue_lines: DEFAULT_LOG_QUEUE_LINES,
+            log_drop_hook: None,
             notes: Vec::new(),
         }
     }

@@ -8,8 +8,8 @@ use pipeline_telemetry_catalogue::env::{
     OTEL_BSP_MAX_EXPORT_BATCH_SIZE, OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_SCHEDULE_DELAY,
     OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_LOGS_EXPORTER,
     OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME, OTEL_TRACES_EXPORTER,
-    PIPELINE_TELEMETRY_LOG_FORMAT, PIPELINE_TELEMETRY_OTLP_LOGS, PIPELINE_TELEMETRY_TRACES,
-    PIPELINE_TELEMETRY_TRACE_FILTER, RUST_LOG,
+    PIPELINE_TELEMETRY_LOG_FORMAT, PIPELINE_TELEMETRY_LOG_LOSSLESS, PIPELINE_TELEMETRY_OTLP_LOGS,
+    PIPELINE_TELEMETRY_TRACES, PIPELINE_TELEMETRY_TRACE_FILTER, RUST_LOG,
 };
 
 use crate::builder::{
@@ -36,6 +36,7 @@ impl OtelBuilder {
     /// | [`PIPELINE_TELEMETRY_TRACES`] or [`OTEL_TRACES_EXPORTER`] (`otlp`, `console`, `none`) | traces export |
     /// | [`PIPELINE_TELEMETRY_LOG_FORMAT`] (`json`, `human`) | log format |
     /// | [`PIPELINE_TELEMETRY_OTLP_LOGS`] (`true`), or `OTEL_LOGS_EXPORTER=otlp` | OTLP log export |
+    /// | [`PIPELINE_TELEMETRY_LOG_LOSSLESS`] (`true`) | log lines wait for a slow output instead of being dropped |
     /// | [`OTEL_BSP_MAX_QUEUE_SIZE`], [`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`], [`OTEL_BSP_SCHEDULE_DELAY`] (ms), [`OTEL_BSP_EXPORT_TIMEOUT`] (ms) | batching |
     /// | [`RUST_LOG`] | log filter (default `info`) |
     /// | [`PIPELINE_TELEMETRY_TRACE_FILTER`] | trace filter (default `info`) |
@@ -111,6 +112,17 @@ impl OtelBuilder {
         } else if let Some(v) = get(OTEL_LOGS_EXPORTER) {
             b.otlp_logs = v.trim().eq_ignore_ascii_case("otlp");
         }
+        if let Some(v) = get(PIPELINE_TELEMETRY_LOG_LOSSLESS) {
+            match parse_bool(PIPELINE_TELEMETRY_LOG_LOSSLESS, &v) {
+                Ok(on) => b.lossless_logs = on,
+                Err(e) => b.note(
+                    e,
+                    "log lines that the output cannot take are dropped and counted",
+                    NoteKind::Ignored,
+                ),
+            }
+        }
+
         // Any whole number is taken (sizes capped, durations of any
         // length); anything else keeps the default.
         let number = |b: &mut Self, key: &str, default: String| -> Option<u64> {
@@ -279,10 +291,12 @@ mod tests {
         // In code as well.
         let b = OtelBuilder::new("svc")
             .with_queue_size(usize::MAX)
-            .with_max_batch_size(0);
+            .with_max_batch_size(0)
+            .with_log_queue_lines(usize::MAX);
         assert_eq!(b.queue_size, MAX_QUEUE_SIZE);
         assert_eq!(b.max_batch_size, 1);
-        assert_eq!(b.notes.len(), 1);
+        assert_eq!(b.log_queue_lines, crate::MAX_LOG_QUEUE_LINES);
+        assert_eq!(b.notes.len(), 2);
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::fields::FieldsLayer;
 use crate::guard::OtelGuard;
 use crate::json_log::JsonLogLayer;
 use crate::log_filter::EventsOnly;
+use crate::log_writer::{self, QueueConfig};
 use crate::problem::{Problem, Problems};
 use crate::processor::{QueueLogProcessor, QueueSpanProcessor};
 use crate::propagation::propagator;
@@ -162,6 +163,7 @@ impl OtelBuilder {
             logger_provider: None,
             spans: None,
             logs: None,
+            log_writer: None,
             traces: TracesExport::Off,
             shutdown_timeout: self.shutdown_timeout,
             done: false,
@@ -222,7 +224,7 @@ impl OtelBuilder {
             }
         }
 
-        let log_layer = self.log_layer::<S>(&resolved, log_filter)?;
+        let log_layer = self.log_layer::<S>(&resolved, log_filter, problems, &mut guard)?;
         let mut layer: BoxedLayer<S> = match layer {
             Some(otel) => Box::new(otel.and_then(log_layer)),
             None => log_layer,
@@ -261,12 +263,14 @@ impl OtelBuilder {
         Ok((layer, guard))
     }
 
-    /// The log line layer (JSON or human), writing to the given writer or
-    /// stdout.
+    /// The log line layer (JSON or human), writing to the given writer, or
+    /// to stdout through the queued writer thread.
     fn log_layer<S>(
         &mut self,
         resolved: &Resolved,
         events: Directives,
+        problems: &mut Problems,
+        guard: &mut OtelGuard,
     ) -> Result<BoxedLayer<S>, InstallError>
     where
         S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
@@ -275,7 +279,32 @@ impl OtelBuilder {
         let ansi = given.is_none()
             && std::io::stdout().is_terminal()
             && std::env::var_os(pipeline_telemetry_catalogue::env::NO_COLOR).is_none();
-        let writer = given.unwrap_or_else(|| BoxMakeWriter::new(std::io::stdout));
+        let writer = match given {
+            Some(w) => w,
+            None => {
+                let config = QueueConfig {
+                    lines: self.log_queue_lines,
+                    lossless: self.lossless_logs,
+                    on_drop: self.log_drop_hook.take(),
+                };
+                match log_writer::spawn(BoxMakeWriter::new(std::io::stdout), config) {
+                    Ok((writer, handle)) => {
+                        guard.log_writer = Some(handle);
+                        BoxMakeWriter::new(writer)
+                    }
+                    Err(source) => {
+                        problems.invalid(
+                            InstallError::Worker {
+                                signal: "log lines",
+                                source,
+                            },
+                            "log lines are written on the logging thread",
+                        )?;
+                        BoxMakeWriter::new(std::io::stdout)
+                    }
+                }
+            }
+        };
         // The pipeline fields of spans (for log lines and baggage) are kept
         // by a layer under the log layer's own filter, which lets every
         // span up to INFO through: one per-layer filter for both.

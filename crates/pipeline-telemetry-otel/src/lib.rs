@@ -70,6 +70,7 @@ mod install;
 mod json_fmt;
 mod json_log;
 mod log_filter;
+mod log_writer;
 mod problem;
 mod processor;
 mod propagation;
@@ -79,8 +80,9 @@ mod time;
 
 pub use batch::SignalStats;
 pub use builder::{
-    OtelBuilder, DEFAULT_BATCH_DELAY, DEFAULT_EXPORT_TIMEOUT, DEFAULT_MAX_BATCH_SIZE,
-    DEFAULT_QUEUE_SIZE, DEFAULT_SHUTDOWN_TIMEOUT, MAX_QUEUE_SIZE,
+    OtelBuilder, DEFAULT_BATCH_DELAY, DEFAULT_EXPORT_TIMEOUT, DEFAULT_LOG_QUEUE_LINES,
+    DEFAULT_MAX_BATCH_SIZE, DEFAULT_QUEUE_SIZE, DEFAULT_SHUTDOWN_TIMEOUT, MAX_LOG_QUEUE_LINES,
+    MAX_QUEUE_SIZE,
 };
 pub use carrier::{Carrier, MAX_HEADER_VALUE_LEN};
 pub use completed::CompletedSpan;
