@@ -107,7 +107,7 @@ pub use error::{InitError, ShutdownError};
 pub use future::InRun;
 pub use future::{Scoped, StageFuture};
 pub use guard::TelemetryGuard;
-pub use init::{init, try_init, Fallback, TelemetryBuilder};
+pub use init::{init, try_init, Fallback, TelemetryBuilder, LOGS_DROPPED_METRIC};
 pub use outcome::{ErrorView, Outcome};
 pub use pipeline_telemetry_catalogue as catalogue;
 pub use pipeline_telemetry_dogstatsd::Target as MetricsTarget;
