@@ -59,7 +59,7 @@ fn a_stdout_nobody_reads_never_stops_the_runs() {
     let mut child = child::spawn(
         "stalled_child",
         &[
-            ("DD_AGENT_HOST", host.as_str()),
+            ("DD_DOGSTATSD_URL", host.as_str()),
             ("PIPELINE_TELEMETRY_LOG_FORMAT", "json"),
             ("PIPELINE_TELEMETRY_TRACES", "off"),
         ],

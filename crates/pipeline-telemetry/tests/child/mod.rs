@@ -51,7 +51,11 @@ pub(crate) fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
 
 /// Waits for the child to exit; after `limit` (a watchdog, not a timing
 /// assertion: generous) kills it and fails the test instead of hanging.
-pub(crate) fn wait_or_kill(mut child: Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+pub(crate) fn wait_or_kill(
+    mut child: Child,
+    limit: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
     let deadline = std::time::Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
