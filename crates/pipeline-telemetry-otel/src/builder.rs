@@ -46,7 +46,9 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// [`with_max_batch_size`](OtelBuilder::with_max_batch_size),
 /// `OTEL_BSP_MAX_QUEUE_SIZE` or `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` is capped
 /// here, and reported once. A queue's slots are allocated when it starts
-/// (a few hundred bytes each), so the cap bounds that memory.
+/// (368 bytes each for spans), so the cap bounds that memory at about
+/// 24 MB a queue; `OTEL_BSP_MAX_QUEUE_SIZE=1000000000` used to ask for
+/// 368 GB at start and abort.
 pub const MAX_QUEUE_SIZE: usize = 65_536;
 /// Default bound of the log line queue in front of the writer thread.
 pub const DEFAULT_LOG_QUEUE_LINES: usize = 16_384;

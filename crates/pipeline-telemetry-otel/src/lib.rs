@@ -13,7 +13,10 @@
 //!   as the log's service, source and status), `dd.trace_id`, `dd.span_id`,
 //!   `dd.service`, `dd.env`, `dd.version`, `pipeline_id` and `stage`
 //!   (`PIPELINE_TELEMETRY_LOG_FORMAT=json`); optionally also OTLP log
-//!   records.
+//!   records. Lines to stdout go through a bounded queue to a writer
+//!   thread: a stdout nobody reads drops (and counts) lines, never slows
+//!   the application, unless lossless mode is chosen
+//!   ([`OtelBuilder::with_lossless_logs`]).
 //! - **Propagation**: [`inject_context`] / [`extract`] over any [`Carrier`]
 //!   (`http::HeaderMap`, `BTreeMap<String, String>` for AMQP headers).
 //!
@@ -50,7 +53,19 @@
 //! [`OtelBuilder::with_protocol`] or `OTEL_EXPORTER_OTLP_PROTOCOL`), or an
 //! endpoint on a port other than 4317 with no protocol set, makes
 //! [`OtelBuilder::install`] and [`OtelBuilder::build_layer`] fail with a
-//! [`ConfigError`] naming the feature; there is no fall back to gRPC.
+//! [`ConfigError`] naming the feature; [`OtelBuilder::install_lenient`]
+//! reports it as a [`Problem`] and exports no spans, or, when the port was
+//! its own choice (from `DD_AGENT_HOST`), sends them over gRPC to the
+//! Agent's gRPC port 4317. gRPC never goes to a port given for HTTP.
+//!
+//! # Settings that cannot be used
+//!
+//! [`OtelBuilder::install`] fails on the first one;
+//! [`OtelBuilder::install_lenient`] (what `pipeline_telemetry::init` uses)
+//! returns each as a [`Problem`] (one report line: what, which variable,
+//! what to set, what runs instead) and runs what works. Queue sizes are
+//! capped at [`MAX_QUEUE_SIZE`]; any `Duration`, `Duration::MAX` included,
+//! is a valid wait (no panic).
 #![deny(missing_docs)]
 
 mod batch;
