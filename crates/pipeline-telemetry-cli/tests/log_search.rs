@@ -79,6 +79,9 @@ fn child_emits_runs() {
             let _ = load(fail);
         });
         drop(run);
+        // Log lines reach stdout through the writer thread: out before
+        // the marker.
+        guard.flush();
         println!("RUN {id} END");
     }
     drop(guard);
