@@ -67,9 +67,11 @@ pub const OTEL_TRACES_EXPORTER: &str = "OTEL_TRACES_EXPORTER";
 /// `otlp` exports log events as OTLP log records when
 /// [`PIPELINE_TELEMETRY_OTLP_LOGS`] is unset. Default: off.
 pub const OTEL_LOGS_EXPORTER: &str = "OTEL_LOGS_EXPORTER";
-/// Bound of each OTLP export queue. Default 2048.
+/// Bound of each OTLP export queue. Default 2048; at most 65536 (a larger
+/// value is capped, and reported once).
 pub const OTEL_BSP_MAX_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
-/// Most spans or records in one OTLP export request. Default 512.
+/// Most spans or records in one OTLP export request. Default 512; at most
+/// the queue size.
 pub const OTEL_BSP_MAX_EXPORT_BATCH_SIZE: &str = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE";
 /// Longest wait of a finished span before export, in milliseconds.
 /// Default 2000.
@@ -86,6 +88,11 @@ pub const PIPELINE_TELEMETRY_LOG_FORMAT: &str = "PIPELINE_TELEMETRY_LOG_FORMAT";
 /// `true` exports log events as OTLP log records too (wins over
 /// [`OTEL_LOGS_EXPORTER`]). Default `false`.
 pub const PIPELINE_TELEMETRY_OTLP_LOGS: &str = "PIPELINE_TELEMETRY_OTLP_LOGS";
+/// `true` makes a logging thread wait when the log output (stdout) does not
+/// keep up, so no line is dropped; the default, `false`, drops the line and
+/// counts it (`pipeline_telemetry.client.logs.dropped`), so that a stalled
+/// output never slows the pipeline.
+pub const PIPELINE_TELEMETRY_LOG_LOSSLESS: &str = "PIPELINE_TELEMETRY_LOG_LOSSLESS";
 /// Which spans are traced, in [`RUST_LOG`] syntax. Default `info`.
 pub const PIPELINE_TELEMETRY_TRACE_FILTER: &str = "PIPELINE_TELEMETRY_TRACE_FILTER";
 /// Which log events are written (tracing-subscriber's `EnvFilter` syntax).

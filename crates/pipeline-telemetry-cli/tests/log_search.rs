@@ -84,6 +84,9 @@ fn child_emits_runs() {
         } else {
             run.finish();
         }
+        // Log lines reach stdout through the writer thread: out before
+        // the marker.
+        guard.flush();
         println!("RUN {id} END");
     }
     drop(guard);

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, select, unbounded, Receiver, RecvTimeoutError, Sender};
 
 use crate::error::{InstallError, ShutdownError};
+use crate::time::{deadline_after, recv_until};
 
 /// Something that exports batches, owned by the export thread.
 pub(crate) trait ExportSink: Send + 'static {
@@ -153,7 +154,7 @@ impl<T: Send + 'static> Batcher<T> {
         self.control
             .send(Control::Flush(ack_tx))
             .map_err(|_| ShutdownError::AlreadyShutDown(self.signal))?;
-        self.wait(&ack_rx, Instant::now() + timeout, timeout)
+        self.wait(&ack_rx, deadline_after(timeout), timeout)
     }
 
     /// Asks the thread to export what is queued and stop; returns the channel
@@ -168,14 +169,15 @@ impl<T: Send + 'static> Batcher<T> {
     }
 
     /// Waits for an answer from [`begin_shutdown`](Self::begin_shutdown) or a
-    /// flush until `deadline`.
+    /// flush until `deadline` (`None`: no limit; `limit` is the wait as
+    /// asked, for the error).
     pub(crate) fn wait(
         &self,
         ack: &Receiver<Result<(), String>>,
-        deadline: Instant,
+        deadline: Option<Instant>,
         limit: Duration,
     ) -> Result<(), ShutdownError> {
-        match ack.recv_deadline(deadline) {
+        match recv_until(ack, deadline) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(message)) => Err(ShutdownError::Export {
                 signal: self.signal,
@@ -189,7 +191,7 @@ impl<T: Send + 'static> Batcher<T> {
     /// Asks the thread to stop and waits until `deadline`.
     pub(crate) fn shutdown(&self, timeout: Duration) -> Result<(), ShutdownError> {
         match self.begin_shutdown() {
-            Some(ack) => self.wait(&ack, Instant::now() + timeout, timeout),
+            Some(ack) => self.wait(&ack, deadline_after(timeout), timeout),
             None => Ok(()),
         }
     }
@@ -213,9 +215,15 @@ struct Worker<S: ExportSink> {
 
 impl<S: ExportSink> Worker<S> {
     fn run(mut self, data: &Receiver<S::Item>, control: &Receiver<Control>) {
-        let mut deadline = Instant::now() + self.config.delay;
+        // `None`: a delay too long for an `Instant` (`Duration::MAX`), so
+        // batches go out when full or flushed only.
+        // At least 1 ms: a zero delay must not spin.
+        let delay = self.config.delay.max(Duration::from_millis(1));
+        let mut deadline = deadline_after(delay);
         loop {
-            let timeout = deadline.saturating_duration_since(Instant::now());
+            let timeout = deadline.map_or(Duration::MAX, |d| {
+                d.saturating_duration_since(Instant::now())
+            });
             select! {
                 recv(data) -> item => match item {
                     Ok(item) => {
@@ -241,9 +249,9 @@ impl<S: ExportSink> Worker<S> {
                 },
                 default(timeout) => {}
             }
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 let _ = self.export_buffered();
-                deadline = Instant::now() + self.config.delay;
+                deadline = deadline_after(delay);
             }
         }
         // The application side is gone: export what is left and stop.
@@ -297,90 +305,4 @@ impl<S: ExportSink> Worker<S> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::mpsc;
-    use std::sync::Mutex;
-
-    /// Collects the batches; with a gate, each export first blocks until the
-    /// gate's sender is dropped (or 30 s pass), so a test decides when the
-    /// export thread may go on instead of guessing with a sleep.
-    struct Collect(Arc<Mutex<Vec<Vec<u32>>>>, Option<mpsc::Receiver<()>>);
-
-    impl ExportSink for Collect {
-        type Item = u32;
-        fn export(&mut self, batch: Vec<u32>) -> Result<(), String> {
-            if let Some(gate) = &self.1 {
-                let _ = gate.recv_timeout(Duration::from_secs(30));
-            }
-            self.0.lock().map_err(|e| e.to_string())?.push(batch);
-            Ok(())
-        }
-    }
-
-    fn config(queue_size: usize) -> BatchConfig {
-        BatchConfig {
-            queue_size,
-            max_batch_size: 3,
-            delay: Duration::from_secs(60),
-        }
-    }
-
-    #[test]
-    fn flush_exports_in_batches_and_shutdown_stops() {
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let sink_got = Arc::clone(&got);
-        let b = Batcher::spawn("test", config(100), move || Ok(Collect(sink_got, None)))
-            .expect("spawn");
-        for i in 0..7 {
-            b.push(i);
-        }
-        b.flush(Duration::from_secs(5)).expect("flush");
-        let batches = got.lock().expect("lock").clone();
-        assert_eq!(batches.concat(), (0..7).collect::<Vec<_>>());
-        assert!(batches.iter().all(|b| b.len() <= 3));
-        assert_eq!(b.stats().exported, 7);
-        b.shutdown(Duration::from_secs(5)).expect("shutdown");
-        b.push(8);
-        assert_eq!(b.stats().dropped, 1);
-        assert!(b.flush(Duration::from_secs(1)).is_err());
-    }
-
-    #[test]
-    fn full_queue_drops_and_counts_without_blocking() {
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let sink_got = Arc::clone(&got);
-        let (release, gate) = mpsc::channel();
-        let b = Batcher::spawn("test", config(2), move || Ok(Collect(sink_got, Some(gate))))
-            .expect("spawn");
-        // The export is held until `release` is dropped: a blocking push
-        // would wait the gate's 30 s, far past this bound.
-        let start = Instant::now();
-        for i in 0..1000 {
-            b.push(i);
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "push blocked");
-        assert!(b.stats().dropped > 900);
-        drop(release);
-        let _ = b.shutdown(Duration::from_secs(30));
-        let s = b.stats();
-        assert_eq!(s.exported + s.dropped, 1000);
-    }
-
-    #[test]
-    fn slow_export_makes_shutdown_time_out() {
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let (release, gate) = mpsc::channel();
-        let b = Batcher::spawn("test", config(10), move || Ok(Collect(got, Some(gate))))
-            .expect("spawn");
-        b.push(1);
-        // The export is held until `release` is dropped, so shutdown's 50 ms
-        // pass first however slow the machine; the wait must not outlast
-        // them by much (a generous bound: the export would hold 30 s).
-        let start = Instant::now();
-        let r = b.shutdown(Duration::from_millis(50));
-        assert!(matches!(r, Err(ShutdownError::Timeout(_))), "{r:?}");
-        assert!(start.elapsed() < Duration::from_secs(10));
-        drop(release);
-    }
-}
+mod tests;

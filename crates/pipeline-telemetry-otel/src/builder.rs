@@ -7,6 +7,29 @@ use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriter};
 
 use crate::config::{LogFormat, Protocol, TracesExport};
 use crate::error::ConfigError;
+use crate::log_writer::DropHook;
+
+mod logs;
+
+/// A setting from the environment or code that is not used as given.
+#[derive(Debug, Clone)]
+pub(crate) struct Note {
+    pub(crate) error: ConfigError,
+    /// What is done instead, for the report.
+    pub(crate) instead: String,
+    pub(crate) kind: NoteKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoteKind {
+    /// Invalid and ignored (the default is used): an error for `install`.
+    Ignored,
+    /// Invalid, and no OTLP export can work with it: an error for
+    /// `install`; `install_lenient` exports nothing over OTLP.
+    BlocksOtlp,
+    /// Used, but capped: reported, never an error.
+    Capped,
+}
 
 /// Default bound of each export queue (spans or log records).
 pub const DEFAULT_QUEUE_SIZE: usize = 2048;
@@ -18,6 +41,21 @@ pub const DEFAULT_BATCH_DELAY: Duration = Duration::from_secs(2);
 pub const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default limit of the flush when the guard is dropped.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest export queue (spans or log records) and export batch: a
+/// larger [`with_queue_size`](OtelBuilder::with_queue_size),
+/// [`with_max_batch_size`](OtelBuilder::with_max_batch_size),
+/// `OTEL_BSP_MAX_QUEUE_SIZE` or `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` is capped
+/// here, and reported once. A queue's slots are allocated when it starts
+/// (368 bytes each for spans), so the cap bounds that memory at about
+/// 24 MB a queue; `OTEL_BSP_MAX_QUEUE_SIZE=1000000000` used to ask for
+/// 368 GB at start and abort.
+pub const MAX_QUEUE_SIZE: usize = 65_536;
+/// Default bound of the log line queue in front of the writer thread.
+pub const DEFAULT_LOG_QUEUE_LINES: usize = 16_384;
+/// The largest log line queue: a larger
+/// [`with_log_queue_lines`](OtelBuilder::with_log_queue_lines) is capped
+/// here, and reported once.
+pub const MAX_LOG_QUEUE_LINES: usize = 1 << 20;
 
 /// Configures traces and logs, then [installs](OtelBuilder::install) them
 /// globally or [hands out the layers](OtelBuilder::build_layer).
@@ -50,7 +88,11 @@ pub struct OtelBuilder {
     pub(crate) version: Option<String>,
     pub(crate) resource_attributes: Vec<(String, String)>,
     pub(crate) endpoint: Option<String>,
+    /// Where the endpoint came from (the variable or the builder method).
+    pub(crate) endpoint_setting: &'static str,
     pub(crate) protocol: Option<Protocol>,
+    /// Where the protocol came from.
+    pub(crate) protocol_setting: &'static str,
     pub(crate) agent_host: Option<String>,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) traces: Option<TracesExport>,
@@ -66,9 +108,13 @@ pub struct OtelBuilder {
     pub(crate) log_filter: Option<String>,
     pub(crate) trace_filter: Option<String>,
     pub(crate) context_activation: bool,
-    /// The first invalid environment value seen by `from_env`, reported by
-    /// `install`/`build_layer` so that `from_env` itself cannot fail.
-    pub(crate) pending_error: Option<ConfigError>,
+    pub(crate) lossless_logs: bool,
+    pub(crate) log_queue_lines: usize,
+    pub(crate) log_drop_hook: Option<DropHook>,
+    /// Settings not used as given (invalid environment values, capped
+    /// sizes), reported by `install`/`build_layer` so that neither
+    /// `from_env` nor a setter can fail.
+    pub(crate) notes: Vec<Note>,
 }
 
 impl fmt::Debug for OtelBuilder {
@@ -96,7 +142,10 @@ impl fmt::Debug for OtelBuilder {
             .field("log_filter", &self.log_filter)
             .field("trace_filter", &self.trace_filter)
             .field("context_activation", &self.context_activation)
-            .field("pending_error", &self.pending_error)
+            .field("lossless_logs", &self.lossless_logs)
+            .field("log_queue_lines", &self.log_queue_lines)
+            .field("log_drop_hook", &self.log_drop_hook.is_some())
+            .field("notes", &self.notes)
             .finish_non_exhaustive()
     }
 }
@@ -119,7 +168,9 @@ impl OtelBuilder {
             version: None,
             resource_attributes: Vec::new(),
             endpoint: None,
+            endpoint_setting: "with_endpoint",
             protocol: None,
+            protocol_setting: "with_protocol",
             agent_host: None,
             headers: Vec::new(),
             traces: None,
@@ -135,7 +186,10 @@ impl OtelBuilder {
             log_filter: None,
             trace_filter: None,
             context_activation: false,
-            pending_error: None,
+            lossless_logs: false,
+            log_queue_lines: DEFAULT_LOG_QUEUE_LINES,
+            log_drop_hook: None,
+            notes: Vec::new(),
         }
     }
 
@@ -187,6 +241,7 @@ impl OtelBuilder {
     /// [`OTEL_EXPORTER_OTLP_ENDPOINT`](pipeline_telemetry_catalogue::env::OTEL_EXPORTER_OTLP_ENDPOINT).
     pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = Some(endpoint.into());
+        self.endpoint_setting = "with_endpoint";
         self
     }
 
@@ -195,6 +250,7 @@ impl OtelBuilder {
     /// [`OTEL_EXPORTER_OTLP_PROTOCOL`](pipeline_telemetry_catalogue::env::OTEL_EXPORTER_OTLP_PROTOCOL).
     pub fn with_protocol(mut self, protocol: Protocol) -> Self {
         self.protocol = Some(protocol);
+        self.protocol_setting = "with_protocol";
         self
     }
 
@@ -221,24 +277,6 @@ impl OtelBuilder {
     /// [`OTEL_TRACES_EXPORTER`](pipeline_telemetry_catalogue::env::OTEL_TRACES_EXPORTER).
     pub fn with_traces(mut self, traces: TracesExport) -> Self {
         self.traces = Some(traces);
-        self
-    }
-
-    /// Human-readable or JSON log lines. Default: [`LogFormat::Human`].
-    /// Environment: [`PIPELINE_TELEMETRY_LOG_FORMAT`](pipeline_telemetry_catalogue::env::PIPELINE_TELEMETRY_LOG_FORMAT).
-    pub fn with_log_format(mut self, format: LogFormat) -> Self {
-        self.log_format = format;
-        self
-    }
-
-    /// Where log lines are written (stdout by default). Anything that is a
-    /// [`MakeWriter`], e.g. `std::io::stderr` or a closure. No environment
-    /// variable.
-    pub fn with_log_writer<W>(mut self, writer: W) -> Self
-    where
-        W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
-    {
-        self.log_writer = Some(BoxMakeWriter::new(writer));
         self
     }
 
@@ -280,22 +318,30 @@ impl OtelBuilder {
     /// dropped and counted (see [`OtelGuard::stats`](crate::OtelGuard::stats));
     /// the application never blocks. Default: [`DEFAULT_QUEUE_SIZE`].
     /// Environment: [`OTEL_BSP_MAX_QUEUE_SIZE`](pipeline_telemetry_catalogue::env::OTEL_BSP_MAX_QUEUE_SIZE).
+    /// At most [`MAX_QUEUE_SIZE`] (a larger size is capped, and reported
+    /// once at install); at least 1.
     pub fn with_queue_size(mut self, size: usize) -> Self {
-        self.queue_size = size.max(1);
+        self.queue_size = self.capped("with_queue_size", size, MAX_QUEUE_SIZE);
         self
     }
 
     /// Largest number of spans or records in one export request. Default:
     /// [`DEFAULT_MAX_BATCH_SIZE`]. Environment:
     /// [`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`](pipeline_telemetry_catalogue::env::OTEL_BSP_MAX_EXPORT_BATCH_SIZE).
+    /// At most [`MAX_QUEUE_SIZE`] (capped, and reported once at install),
+    /// and never more than the queue size (as the OpenTelemetry
+    /// specification says); at least 1.
     pub fn with_max_batch_size(mut self, size: usize) -> Self {
-        self.max_batch_size = size.max(1);
+        self.max_batch_size = self.capped("with_max_batch_size", size, MAX_QUEUE_SIZE);
         self
     }
 
     /// Longest time a finished span waits in the queue before it is exported.
     /// Default: [`DEFAULT_BATCH_DELAY`]. Environment:
     /// [`OTEL_BSP_SCHEDULE_DELAY`](pipeline_telemetry_catalogue::env::OTEL_BSP_SCHEDULE_DELAY) (milliseconds).
+    /// Any duration: below 1 ms counts as 1 ms; a delay too long to
+    /// schedule (`Duration::MAX`) means batches go out only when full,
+    /// flushed or shut down.
     pub fn with_batch_delay(mut self, delay: Duration) -> Self {
         self.batch_delay = delay;
         self
@@ -304,24 +350,18 @@ impl OtelBuilder {
     /// Limit of one export request (including retries). Default:
     /// [`DEFAULT_EXPORT_TIMEOUT`]. Environment:
     /// [`OTEL_BSP_EXPORT_TIMEOUT`](pipeline_telemetry_catalogue::env::OTEL_BSP_EXPORT_TIMEOUT) (milliseconds).
+    /// Any duration, `Duration::MAX` included (no limit).
     pub fn with_export_timeout(mut self, timeout: Duration) -> Self {
         self.export_timeout = timeout;
         self
     }
 
     /// Longest wait for the final flush when the [`OtelGuard`](crate::OtelGuard)
-    /// is dropped. Default: [`DEFAULT_SHUTDOWN_TIMEOUT`]. No environment
-    /// variable.
+    /// is dropped. Default: [`DEFAULT_SHUTDOWN_TIMEOUT`]. Any duration,
+    /// `Duration::MAX` included (waits as long as the export takes). No
+    /// environment variable.
     pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
-        self
-    }
-
-    /// Which log events are written, in `RUST_LOG` syntax. Spans are not
-    /// affected. Default: `info`. Environment:
-    /// [`RUST_LOG`](pipeline_telemetry_catalogue::env::RUST_LOG).
-    pub fn with_log_filter(mut self, directives: impl Into<String>) -> Self {
-        self.log_filter = Some(directives.into());
         self
     }
 
@@ -333,11 +373,28 @@ impl OtelBuilder {
         self
     }
 
-    /// Records the first configuration error seen while reading the
-    /// environment.
-    pub(crate) fn note_error(&mut self, error: ConfigError) {
-        if self.pending_error.is_none() {
-            self.pending_error = Some(error);
+    /// Records a setting that is not used as given.
+    pub(crate) fn note(&mut self, error: ConfigError, instead: impl Into<String>, kind: NoteKind) {
+        self.notes.push(Note {
+            error,
+            instead: instead.into(),
+            kind,
+        });
+    }
+
+    /// `value` within `1..=max`; a value over `max` is noted for the report.
+    pub(crate) fn capped(&mut self, setting: &str, value: usize, max: usize) -> usize {
+        if value > max {
+            self.note(
+                ConfigError::new(
+                    setting,
+                    value.to_string(),
+                    format!("more than the cap of {max}"),
+                ),
+                format!("using {max}"),
+                NoteKind::Capped,
+            );
         }
+        value.clamp(1, max)
     }
 }

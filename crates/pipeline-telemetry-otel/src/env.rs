@@ -8,11 +8,14 @@ use pipeline_telemetry_catalogue::env::{
     OTEL_BSP_MAX_EXPORT_BATCH_SIZE, OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_SCHEDULE_DELAY,
     OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_LOGS_EXPORTER,
     OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME, OTEL_TRACES_EXPORTER,
-    PIPELINE_TELEMETRY_LOG_FORMAT, PIPELINE_TELEMETRY_OTLP_LOGS, PIPELINE_TELEMETRY_TRACES,
-    PIPELINE_TELEMETRY_TRACE_FILTER, RUST_LOG,
+    PIPELINE_TELEMETRY_LOG_FORMAT, PIPELINE_TELEMETRY_LOG_LOSSLESS, PIPELINE_TELEMETRY_OTLP_LOGS,
+    PIPELINE_TELEMETRY_TRACES, PIPELINE_TELEMETRY_TRACE_FILTER, RUST_LOG,
 };
 
-use crate::builder::OtelBuilder;
+use crate::builder::{
+    NoteKind, OtelBuilder, DEFAULT_BATCH_DELAY, DEFAULT_EXPORT_TIMEOUT, DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_QUEUE_SIZE, MAX_QUEUE_SIZE,
+};
 use crate::config::{parse_bool, LogFormat, Protocol, TracesExport};
 use crate::error::ConfigError;
 
@@ -33,12 +36,16 @@ impl OtelBuilder {
     /// | [`PIPELINE_TELEMETRY_TRACES`] or [`OTEL_TRACES_EXPORTER`] (`otlp`, `console`, `none`) | traces export |
     /// | [`PIPELINE_TELEMETRY_LOG_FORMAT`] (`json`, `human`) | log format |
     /// | [`PIPELINE_TELEMETRY_OTLP_LOGS`] (`true`), or `OTEL_LOGS_EXPORTER=otlp` | OTLP log export |
+    /// | [`PIPELINE_TELEMETRY_LOG_LOSSLESS`] (`true`) | log lines wait for a slow output instead of being dropped |
     /// | [`OTEL_BSP_MAX_QUEUE_SIZE`], [`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`], [`OTEL_BSP_SCHEDULE_DELAY`] (ms), [`OTEL_BSP_EXPORT_TIMEOUT`] (ms) | batching |
     /// | [`RUST_LOG`] | log filter (default `info`) |
     /// | [`PIPELINE_TELEMETRY_TRACE_FILTER`] | trace filter (default `info`) |
     ///
-    /// Invalid values do not fail here: they are reported by
-    /// [`install`](Self::install) / [`build_layer`](Self::build_layer).
+    /// Invalid values do not fail here: the default is kept, and they are
+    /// returned as errors by [`install`](Self::install) /
+    /// [`build_layer`](Self::build_layer), or reported with what was done
+    /// instead by [`install_lenient`](Self::install_lenient). Sizes over
+    /// [`MAX_QUEUE_SIZE`](crate::MAX_QUEUE_SIZE) are capped and reported.
     ///
     /// ```
     /// let builder = pipeline_telemetry_otel::OtelBuilder::from_env().with_version("2.0.0");
@@ -65,11 +72,14 @@ impl OtelBuilder {
         b.version = get(DD_VERSION);
 
         b.endpoint = get(OTEL_EXPORTER_OTLP_ENDPOINT);
+        b.endpoint_setting = OTEL_EXPORTER_OTLP_ENDPOINT;
         b.agent_host = get(DD_AGENT_HOST);
         if let Some(p) = get(OTEL_EXPORTER_OTLP_PROTOCOL) {
+            b.protocol_setting = OTEL_EXPORTER_OTLP_PROTOCOL;
             match Protocol::parse(&p) {
                 Ok(p) => b.protocol = Some(p),
-                Err(e) => b.note_error(e),
+                // Never a guess at the receiver's transport.
+                Err(e) => b.note(e, "", NoteKind::BlocksOtlp),
             }
         }
         let traces = get(PIPELINE_TELEMETRY_TRACES)
@@ -80,46 +90,73 @@ impl OtelBuilder {
                 Ok(t) => b.traces = Some(t),
                 Err(mut e) => {
                     e.setting = var.to_owned();
-                    b.note_error(e);
+                    b.note(
+                        e,
+                        "using the default (OTLP when an endpoint or DD_AGENT_HOST is set, else the console)",
+                        NoteKind::Ignored,
+                    );
                 }
             }
         }
         if let Some(f) = get(PIPELINE_TELEMETRY_LOG_FORMAT) {
             match LogFormat::parse(&f) {
                 Ok(f) => b.log_format = f,
-                Err(e) => b.note_error(e),
+                Err(e) => b.note(e, "writing human-readable lines", NoteKind::Ignored),
             }
         }
         if let Some(v) = get(PIPELINE_TELEMETRY_OTLP_LOGS) {
             match parse_bool(PIPELINE_TELEMETRY_OTLP_LOGS, &v) {
                 Ok(on) => b.otlp_logs = on,
-                Err(e) => b.note_error(e),
+                Err(e) => b.note(e, "OTLP log export stays off", NoteKind::Ignored),
             }
         } else if let Some(v) = get(OTEL_LOGS_EXPORTER) {
             b.otlp_logs = v.trim().eq_ignore_ascii_case("otlp");
         }
+        if let Some(v) = get(PIPELINE_TELEMETRY_LOG_LOSSLESS) {
+            match parse_bool(PIPELINE_TELEMETRY_LOG_LOSSLESS, &v) {
+                Ok(on) => b.lossless_logs = on,
+                Err(e) => b.note(
+                    e,
+                    "log lines that the output cannot take are dropped and counted",
+                    NoteKind::Ignored,
+                ),
+            }
+        }
 
-        let number = |b: &mut Self, key: &str| -> Option<u64> {
+        // Any whole number is taken (sizes capped, durations of any
+        // length); anything else keeps the default.
+        let number = |b: &mut Self, key: &str, default: String| -> Option<u64> {
             let raw = get(key)?;
             match raw.trim().parse::<u64>() {
                 Ok(n) => Some(n),
                 Err(_) => {
-                    b.note_error(ConfigError::new(key, raw, "expected a whole number"));
+                    b.note(
+                        ConfigError::new(key, raw, "expected a whole number"),
+                        format!("using the default {default}"),
+                        NoteKind::Ignored,
+                    );
                     None
                 }
             }
         };
-        if let Some(n) = number(&mut b, OTEL_BSP_MAX_QUEUE_SIZE) {
-            b = b.with_queue_size(usize::try_from(n).unwrap_or(usize::MAX));
+        let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        if let Some(n) = number(
+            &mut b,
+            OTEL_BSP_MAX_QUEUE_SIZE,
+            DEFAULT_QUEUE_SIZE.to_string(),
+        ) {
+            b.queue_size = b.capped(OTEL_BSP_MAX_QUEUE_SIZE, size(n), MAX_QUEUE_SIZE);
         }
-        if let Some(n) = number(&mut b, OTEL_BSP_MAX_EXPORT_BATCH_SIZE) {
-            b = b.with_max_batch_size(usize::try_from(n).unwrap_or(usize::MAX));
+        let batch = DEFAULT_MAX_BATCH_SIZE.to_string();
+        if let Some(n) = number(&mut b, OTEL_BSP_MAX_EXPORT_BATCH_SIZE, batch) {
+            b.max_batch_size = b.capped(OTEL_BSP_MAX_EXPORT_BATCH_SIZE, size(n), MAX_QUEUE_SIZE);
         }
-        if let Some(ms) = number(&mut b, OTEL_BSP_SCHEDULE_DELAY) {
-            b.batch_delay = Duration::from_millis(ms);
+        let ms = |d: Duration| format!("{} ms", d.as_millis());
+        if let Some(n) = number(&mut b, OTEL_BSP_SCHEDULE_DELAY, ms(DEFAULT_BATCH_DELAY)) {
+            b.batch_delay = Duration::from_millis(n);
         }
-        if let Some(ms) = number(&mut b, OTEL_BSP_EXPORT_TIMEOUT) {
-            b.export_timeout = Duration::from_millis(ms);
+        if let Some(n) = number(&mut b, OTEL_BSP_EXPORT_TIMEOUT, ms(DEFAULT_EXPORT_TIMEOUT)) {
+            b.export_timeout = Duration::from_millis(n);
         }
 
         b.log_filter = get(RUST_LOG);
@@ -215,7 +252,7 @@ mod tests {
         assert_eq!(b.protocol, Some(Protocol::HttpProtobuf));
         assert_eq!(b.log_format, LogFormat::Json);
         assert_eq!(b.queue_size, 10);
-        assert!(b.pending_error.is_none());
+        assert!(b.notes.is_empty(), "{:?}", b.notes);
     }
 
     #[test]
@@ -225,8 +262,52 @@ mod tests {
             (OTEL_SERVICE_NAME, "svc"),
         ]);
         assert_eq!(b.service.as_deref(), Some("svc"));
-        let err = b.pending_error.expect("error kept");
-        assert_eq!(err.setting, OTEL_EXPORTER_OTLP_PROTOCOL);
+        let note = b.notes.first().expect("error kept");
+        assert_eq!(note.error.setting, OTEL_EXPORTER_OTLP_PROTOCOL);
+        assert_eq!(note.kind, NoteKind::BlocksOtlp);
+    }
+
+    #[test]
+    fn sizes_are_capped_and_noted() {
+        let b = builder(&[
+            (OTEL_BSP_MAX_QUEUE_SIZE, "18446744073709551615"),
+            (OTEL_BSP_MAX_EXPORT_BATCH_SIZE, "100000000"),
+        ]);
+        assert_eq!(b.queue_size, MAX_QUEUE_SIZE);
+        assert_eq!(b.max_batch_size, MAX_QUEUE_SIZE);
+        let settings: Vec<_> = b
+            .notes
+            .iter()
+            .map(|n| (n.error.setting.as_str(), n.kind))
+            .collect();
+        assert_eq!(
+            settings,
+            [
+                (OTEL_BSP_MAX_QUEUE_SIZE, NoteKind::Capped),
+                (OTEL_BSP_MAX_EXPORT_BATCH_SIZE, NoteKind::Capped)
+            ]
+        );
+        assert_eq!(b.notes[0].instead, format!("using {MAX_QUEUE_SIZE}"));
+        // In code as well.
+        let b = OtelBuilder::new("svc")
+            .with_queue_size(usize::MAX)
+            .with_max_batch_size(0)
+            .with_log_queue_lines(usize::MAX);
+        assert_eq!(b.queue_size, MAX_QUEUE_SIZE);
+        assert_eq!(b.max_batch_size, 1);
+        assert_eq!(b.log_queue_lines, crate::MAX_LOG_QUEUE_LINES);
+        assert_eq!(b.notes.len(), 2);
+    }
+
+    #[test]
+    fn durations_of_any_length_are_taken() {
+        let b = builder(&[
+            (OTEL_BSP_SCHEDULE_DELAY, "18446744073709551615"),
+            (OTEL_BSP_EXPORT_TIMEOUT, "18446744073709551615"),
+        ]);
+        assert_eq!(b.batch_delay, Duration::from_millis(u64::MAX));
+        assert_eq!(b.export_timeout, Duration::from_millis(u64::MAX));
+        assert!(b.notes.is_empty());
     }
 
     #[test]

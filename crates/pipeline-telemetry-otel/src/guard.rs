@@ -2,7 +2,7 @@
 //! request, with a bounded wait.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::logs::{SdkLogRecord, SdkLoggerProvider};
@@ -11,6 +11,8 @@ use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData};
 use crate::batch::{Batcher, SignalStats};
 use crate::config::TracesExport;
 use crate::error::ShutdownError;
+use crate::log_writer::{self, LogWriterHandle};
+use crate::time::deadline_after;
 
 /// Counters of what was exported, dropped (queue full) and lost (failed
 /// export) so far.
@@ -21,6 +23,11 @@ pub struct ExportStats {
     pub spans: SignalStats,
     /// OTLP log records (zero unless OTLP log export is on).
     pub logs: SignalStats,
+    /// Log lines through the queued writer (stdout by default; zero with a
+    /// writer given to `with_log_writer`): `exported` lines written,
+    /// `dropped` when the queue was full (the output did not keep up),
+    /// `failed` when the write failed.
+    pub log_lines: SignalStats,
 }
 
 /// Keeps traces and logs running; dropping it flushes what is queued and
@@ -46,14 +53,16 @@ pub struct OtelGuard {
     pub(crate) logger_provider: Option<SdkLoggerProvider>,
     pub(crate) spans: Option<Arc<Batcher<SpanData>>>,
     pub(crate) logs: Option<Arc<Batcher<(SdkLogRecord, InstrumentationScope)>>>,
+    pub(crate) log_writer: Option<LogWriterHandle>,
     pub(crate) traces: TracesExport,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) done: bool,
 }
 
 impl OtelGuard {
-    /// Exports everything queued so far, waiting at most `timeout` for each
-    /// signal. Recording goes on.
+    /// Exports everything queued so far and writes the queued log lines,
+    /// waiting at most `timeout` for each. Recording goes on. Any
+    /// `timeout`, `Duration::MAX` included (no limit).
     ///
     /// # Errors
     ///
@@ -70,11 +79,16 @@ impl OtelGuard {
         if let Some(b) = &self.logs {
             result = result.and(b.flush(timeout));
         }
+        if let Some(w) = &self.log_writer {
+            result = result.and(w.flush(timeout));
+        }
         result
     }
 
-    /// Flushes and stops exporting, waiting at most `timeout` in total.
-    /// Spans that end afterwards are not exported.
+    /// Flushes and stops exporting, waiting at most `timeout` in total (any
+    /// `timeout`, `Duration::MAX` included). Spans that end afterwards are
+    /// not exported; log lines logged afterwards are written on the logging
+    /// thread.
     ///
     /// # Errors
     ///
@@ -88,6 +102,11 @@ impl OtelGuard {
         ExportStats {
             spans: self.spans.as_ref().map(|b| b.stats()).unwrap_or_default(),
             logs: self.logs.as_ref().map(|b| b.stats()).unwrap_or_default(),
+            log_lines: self
+                .log_writer
+                .as_ref()
+                .map(LogWriterHandle::stats)
+                .unwrap_or_default(),
         }
     }
 
@@ -106,16 +125,23 @@ impl OtelGuard {
         if std::mem::replace(&mut self.done, true) {
             return Ok(());
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         // Both threads work on their final export at the same time.
         let span_ack = self.spans.as_ref().and_then(|b| b.begin_shutdown());
         let log_ack = self.logs.as_ref().and_then(|b| b.begin_shutdown());
+        let line_ack = self
+            .log_writer
+            .as_ref()
+            .and_then(LogWriterHandle::begin_shutdown);
         let mut result = Ok(());
         if let (Some(b), Some(ack)) = (&self.spans, &span_ack) {
             result = result.and(b.wait(ack, deadline, timeout));
         }
         if let (Some(b), Some(ack)) = (&self.logs, &log_ack) {
             result = result.and(b.wait(ack, deadline, timeout));
+        }
+        if let Some(ack) = &line_ack {
+            result = result.and(log_writer::wait(ack, deadline, timeout));
         }
         // The processors are stopped already; this marks the providers shut
         // down so that later spans and records are not even created.

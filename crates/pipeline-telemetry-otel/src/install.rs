@@ -10,6 +10,7 @@ use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Subscriber;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
@@ -27,17 +28,33 @@ use crate::fields::FieldsLayer;
 use crate::guard::OtelGuard;
 use crate::json_log::JsonLogLayer;
 use crate::log_filter::EventsOnly;
+use crate::log_writer::{self, QueueConfig};
+use crate::problem::{Problem, Problems};
 use crate::processor::{QueueLogProcessor, QueueSpanProcessor};
 use crate::propagation::propagator;
-use crate::resolve::resolve;
+use crate::resolve::{resolve, Resolved};
 use crate::sink::{OtlpLogSink, OtlpSpanSink, SinkConfig};
 
 /// The combined layer handed out by [`OtelBuilder::build_layer`].
 pub type BoxedLayer<S> = Box<dyn Layer<S> + Send + Sync + 'static>;
 
-fn filter(directives: Option<&str>, setting: &'static str) -> Result<Directives, InstallError> {
-    Directives::parse(directives.unwrap_or("info"))
-        .map_err(|source| InstallError::Filter { setting, source })
+/// The filter of `directives` (default `info`); an invalid one is a
+/// problem, and means `info`.
+fn filter(
+    directives: Option<&str>,
+    setting: &'static str,
+    problems: &mut Problems,
+    instead: &str,
+) -> Result<Directives, InstallError> {
+    match Directives::parse(directives.unwrap_or("info")) {
+        Ok(d) => Ok(d),
+        Err(source) => {
+            problems.invalid(InstallError::Filter { setting, source }, instead)?;
+            Ok(Directives::Static(
+                Targets::new().with_default(LevelFilter::INFO),
+            ))
+        }
+    }
 }
 
 fn missing_endpoint() -> InstallError {
@@ -73,16 +90,60 @@ impl OtelBuilder {
     /// });
     /// # Ok::<(), pipeline_telemetry_otel::InstallError>(())
     /// ```
-    pub fn build_layer<S>(mut self) -> Result<(BoxedLayer<S>, OtelGuard), InstallError>
+    pub fn build_layer<S>(self) -> Result<(BoxedLayer<S>, OtelGuard), InstallError>
     where
         S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
     {
-        let resolved = resolve(&self)?;
-        let log_filter = self.log_filter.clone();
-        let log_events = || filter(log_filter.as_deref(), "log filter (RUST_LOG)");
+        let mut problems = Problems::new(false);
+        let built = self.build(&mut problems)?;
+        // Capped sizes: reported, never an error.
+        problems.print();
+        Ok(built)
+    }
+
+    /// Like [`build_layer`](Self::build_layer), but a setting that cannot be
+    /// used is not an error: it is returned as a [`Problem`] (one report
+    /// line each; nothing is printed) and what works runs. An unusable
+    /// endpoint or transport turns OTLP export off (spans are still traced
+    /// for log correlation only if another export is chosen), an invalid
+    /// log or trace filter means `info`, an invalid environment value keeps
+    /// its default, an exporter or thread that cannot start is left out.
+    ///
+    /// # Errors
+    ///
+    /// None today for a setting; the `Result` is kept for errors that leave
+    /// nothing to run.
+    #[allow(clippy::type_complexity)]
+    pub fn build_layer_lenient<S>(
+        self,
+    ) -> Result<(BoxedLayer<S>, OtelGuard, Vec<Problem>), InstallError>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
+    {
+        let mut problems = Problems::new(true);
+        let (layer, guard) = self.build(&mut problems)?;
+        Ok((layer, guard, problems.list))
+    }
+
+    fn build<S>(
+        mut self,
+        problems: &mut Problems,
+    ) -> Result<(BoxedLayer<S>, OtelGuard), InstallError>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
+    {
+        let resolved = resolve(&self, problems)?;
+        let log_filter = filter(
+            self.log_filter.as_deref(),
+            "log filter (RUST_LOG)",
+            problems,
+            "logging at `info`",
+        )?;
         let trace_filter = filter(
             self.trace_filter.as_deref(),
             "trace filter (PIPELINE_TELEMETRY_TRACE_FILTER)",
+            problems,
+            "tracing at `info`",
         )?;
         let sink_config = resolved.target.clone().map(|target| SinkConfig {
             target,
@@ -90,12 +151,9 @@ impl OtelBuilder {
             timeout: self.export_timeout,
             resource: resolved.resource.clone(),
         });
-        if let Some(sc) = &sink_config {
-            sc.validate()?;
-        }
         let batch = BatchConfig {
             queue_size: self.queue_size,
-            max_batch_size: self.max_batch_size,
+            max_batch_size: self.max_batch_size.min(self.queue_size),
             delay: self.batch_delay,
         };
         // Built up step by step: on an early error, dropping it stops the
@@ -105,7 +163,8 @@ impl OtelBuilder {
             logger_provider: None,
             spans: None,
             logs: None,
-            traces: resolved.traces,
+            log_writer: None,
+            traces: TracesExport::Off,
             shutdown_timeout: self.shutdown_timeout,
             done: false,
         };
@@ -113,11 +172,11 @@ impl OtelBuilder {
         let mut layer: Option<BoxedLayer<S>> = None;
 
         if resolved.traces != TracesExport::Off {
-            let batcher = Arc::new(match resolved.traces {
-                TracesExport::Otlp => {
-                    let sc = sink_config.clone().ok_or_else(missing_endpoint)?;
-                    Batcher::spawn("traces", batch, move || OtlpSpanSink::build(&sc))?
-                }
+            let spawned = match resolved.traces {
+                TracesExport::Otlp => match sink_config.clone() {
+                    Some(sc) => Batcher::spawn("traces", batch, move || OtlpSpanSink::build(&sc)),
+                    None => Err(missing_endpoint()),
+                },
                 _ => {
                     let writer = self
                         .console_writer
@@ -127,50 +186,133 @@ impl OtelBuilder {
                         delay: batch.delay.min(Duration::from_secs(1)),
                         ..batch
                     };
-                    Batcher::spawn("traces", console, move || Ok(ConsoleSpanSink::new(writer)))?
+                    Batcher::spawn("traces", console, move || Ok(ConsoleSpanSink::new(writer)))
                 }
-            });
-            let provider = SdkTracerProvider::builder()
-                .with_span_processor(QueueSpanProcessor {
-                    batcher: Arc::clone(&batcher),
-                    flush_timeout: self.export_timeout,
-                })
-                .with_resource(resolved.resource.clone())
-                .build();
-            let tracer = provider.tracer(SCOPE);
-            guard.spans = Some(batcher);
-            guard.tracer_provider = Some(provider);
-            let otel = tracing_opentelemetry::layer()
-                .with_tracer(tracer)
-                // Only what Datadog reads: no busy/idle times, thread,
-                // source-location or target attributes on every span, and
-                // no OpenTelemetry context switch on every entry unless
-                // asked for.
-                .with_tracked_inactivity(false)
-                .with_threads(false)
-                .with_location(false)
-                .with_target(false)
-                // OTLP log records take their trace and span ids from the
-                // current OpenTelemetry context: exporting them needs it.
-                .with_context_activation(self.context_activation || self.otlp_logs)
-                .and_then(ExceptionLayer::default())
-                .with_filter(trace_filter);
-            layer = Some(Box::new(otel));
+            };
+            match spawned {
+                Ok(batcher) => {
+                    let batcher = Arc::new(batcher);
+                    let provider = SdkTracerProvider::builder()
+                        .with_span_processor(QueueSpanProcessor {
+                            batcher: Arc::clone(&batcher),
+                            flush_timeout: self.export_timeout,
+                        })
+                        .with_resource(resolved.resource.clone())
+                        .build();
+                    let tracer = provider.tracer(SCOPE);
+                    guard.spans = Some(batcher);
+                    guard.tracer_provider = Some(provider);
+                    guard.traces = resolved.traces;
+                    let otel = tracing_opentelemetry::layer()
+                        .with_tracer(tracer)
+                        // Only what Datadog reads: no busy/idle times, thread,
+                        // source-location or target attributes on every span, and
+                        // no OpenTelemetry context switch on every entry unless
+                        // asked for.
+                        .with_tracked_inactivity(false)
+                        .with_threads(false)
+                        .with_location(false)
+                        .with_target(false)
+                        // OTLP log records take their trace and span ids from the
+                        // current OpenTelemetry context: exporting them needs it.
+                        .with_context_activation(self.context_activation || resolved.otlp_logs)
+                        .and_then(ExceptionLayer::default())
+                        .with_filter(trace_filter);
+                    layer = Some(Box::new(otel));
+                }
+                Err(e) => problems.invalid(e, "spans are not exported")?,
+            }
         }
 
-        let writer = self.log_writer.take();
-        let ansi = writer.is_none()
+        let log_layer = self.log_layer::<S>(&resolved, log_filter, problems, &mut guard)?;
+        let mut layer: BoxedLayer<S> = match layer {
+            Some(otel) => Box::new(otel.and_then(log_layer)),
+            None => log_layer,
+        };
+
+        if resolved.otlp_logs {
+            let spawned = match sink_config {
+                Some(sc) => Batcher::spawn("logs", batch, move || OtlpLogSink::build(&sc)),
+                None => Err(missing_endpoint()),
+            };
+            match spawned {
+                Ok(batcher) => {
+                    let batcher = Arc::new(batcher);
+                    let provider = SdkLoggerProvider::builder()
+                        .with_log_processor(QueueLogProcessor {
+                            batcher: Arc::clone(&batcher),
+                            flush_timeout: self.export_timeout,
+                        })
+                        .with_resource(resolved.resource.clone())
+                        .build();
+                    let events = filter(
+                        self.log_filter.as_deref(),
+                        "log filter (RUST_LOG)",
+                        &mut Problems::new(true),
+                        "",
+                    )?;
+                    let bridge = OpenTelemetryTracingBridge::new(&provider)
+                        .with_filter(EventsOnly::new(events).excluding_exporter_targets());
+                    guard.logs = Some(batcher);
+                    guard.logger_provider = Some(provider);
+                    layer = Box::new(layer.and_then(bridge));
+                }
+                Err(e) => problems.invalid(e, "OTLP log records are not exported")?,
+            }
+        }
+        Ok((layer, guard))
+    }
+
+    /// The log line layer (JSON or human), writing to the given writer, or
+    /// to stdout through the queued writer thread.
+    fn log_layer<S>(
+        &mut self,
+        resolved: &Resolved,
+        events: Directives,
+        problems: &mut Problems,
+        guard: &mut OtelGuard,
+    ) -> Result<BoxedLayer<S>, InstallError>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
+    {
+        let given = self.log_writer.take();
+        let ansi = given.is_none()
             && std::io::stdout().is_terminal()
             && std::env::var_os(pipeline_telemetry_catalogue::env::NO_COLOR).is_none();
-        let writer = writer.unwrap_or_else(|| BoxMakeWriter::new(std::io::stdout));
+        let writer = match given {
+            Some(w) => w,
+            None => {
+                let config = QueueConfig {
+                    lines: self.log_queue_lines,
+                    lossless: self.lossless_logs,
+                    on_drop: self.log_drop_hook.take(),
+                };
+                match log_writer::spawn(BoxMakeWriter::new(std::io::stdout), config) {
+                    Ok((writer, handle)) => {
+                        guard.log_writer = Some(handle);
+                        BoxMakeWriter::new(writer)
+                    }
+                    Err(source) => {
+                        problems.invalid(
+                            InstallError::Worker {
+                                signal: "log lines",
+                                source,
+                            },
+                            "log lines are written on the logging thread",
+                        )?;
+                        BoxMakeWriter::new(std::io::stdout)
+                    }
+                }
+            }
+        };
         // The pipeline fields of spans (for log lines and baggage) are kept
         // by a layer under the log layer's own filter, which lets every
         // span up to INFO through: one per-layer filter for both.
-        let log_layer: BoxedLayer<S> = match self.log_format {
+        Ok(match self.log_format {
             LogFormat::Json => Box::new(
                 FieldsLayer
                     .and_then(JsonLogLayer::new(resolved.identity.clone(), writer))
-                    .with_filter(EventsOnly::new(log_events()?)),
+                    .with_filter(EventsOnly::new(events)),
             ),
             LogFormat::Human => Box::new(
                 FieldsLayer
@@ -179,33 +321,9 @@ impl OtelBuilder {
                             .with_writer(writer)
                             .with_ansi(ansi),
                     )
-                    .with_filter(EventsOnly::new(log_events()?)),
+                    .with_filter(EventsOnly::new(events)),
             ),
-        };
-        let mut layer: BoxedLayer<S> = match layer {
-            Some(otel) => Box::new(otel.and_then(log_layer)),
-            None => log_layer,
-        };
-
-        if self.otlp_logs {
-            let sc = sink_config.ok_or_else(missing_endpoint)?;
-            let batcher = Arc::new(Batcher::spawn("logs", batch, move || {
-                OtlpLogSink::build(&sc)
-            })?);
-            let provider = SdkLoggerProvider::builder()
-                .with_log_processor(QueueLogProcessor {
-                    batcher: Arc::clone(&batcher),
-                    flush_timeout: self.export_timeout,
-                })
-                .with_resource(resolved.resource.clone())
-                .build();
-            let bridge = OpenTelemetryTracingBridge::new(&provider)
-                .with_filter(EventsOnly::new(log_events()?).excluding_exporter_targets());
-            guard.logs = Some(batcher);
-            guard.logger_provider = Some(provider);
-            layer = Box::new(layer.and_then(bridge));
-        }
-        Ok((layer, guard))
+        })
     }
 
     /// Installs traces and logs for the whole process: the global `tracing`
@@ -228,14 +346,41 @@ impl OtelBuilder {
     /// ```
     pub fn install(self) -> Result<OtelGuard, InstallError> {
         let (layer, guard) = self.build_layer::<Registry>()?;
-        let subscriber = Registry::default().with(layer);
-        // On failure the guard is dropped here, which stops its threads.
-        tracing::subscriber::set_global_default(subscriber)
-            .map_err(InstallError::GlobalSubscriberAlreadySet)?;
-        opentelemetry::global::set_text_map_propagator(propagator());
-        if let Some(provider) = guard.tracer_provider() {
-            opentelemetry::global::set_tracer_provider(provider.clone());
-        }
-        Ok(guard)
+        set_global(layer, guard)
     }
+
+    /// Like [`install`](Self::install), but a setting that cannot be used
+    /// is not an error (see [`build_layer_lenient`](Self::build_layer_lenient)):
+    /// what works is installed, and each problem is returned, for the caller
+    /// to report once (`pipeline_telemetry::init` prints one line each on
+    /// stderr).
+    ///
+    /// # Errors
+    ///
+    /// [`InstallError::GlobalSubscriberAlreadySet`] (nothing is started)
+    /// when a global subscriber exists already.
+    ///
+    /// ```no_run
+    /// let (_guard, problems) = pipeline_telemetry_otel::OtelBuilder::from_env().install_lenient()?;
+    /// for p in problems {
+    ///     eprintln!("tracing setup: {p}");
+    /// }
+    /// # Ok::<(), pipeline_telemetry_otel::InstallError>(())
+    /// ```
+    pub fn install_lenient(self) -> Result<(OtelGuard, Vec<Problem>), InstallError> {
+        let (layer, guard, problems) = self.build_layer_lenient::<Registry>()?;
+        Ok((set_global(layer, guard)?, problems))
+    }
+}
+
+fn set_global(layer: BoxedLayer<Registry>, guard: OtelGuard) -> Result<OtelGuard, InstallError> {
+    let subscriber = Registry::default().with(layer);
+    // On failure the guard is dropped here, which stops its threads.
+    tracing::subscriber::set_global_default(subscriber)
+        .map_err(InstallError::GlobalSubscriberAlreadySet)?;
+    opentelemetry::global::set_text_map_propagator(propagator());
+    if let Some(provider) = guard.tracer_provider() {
+        opentelemetry::global::set_tracer_provider(provider.clone());
+    }
+    Ok(guard)
 }

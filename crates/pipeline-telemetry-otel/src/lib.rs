@@ -13,7 +13,10 @@
 //!   as the log's service, source and status), `dd.trace_id`, `dd.span_id`,
 //!   `dd.service`, `dd.env`, `dd.version`, `pipeline_id` and `stage`
 //!   (`PIPELINE_TELEMETRY_LOG_FORMAT=json`); optionally also OTLP log
-//!   records.
+//!   records. Lines to stdout go through a bounded queue to a writer
+//!   thread: a stdout nobody reads drops (and counts) lines, never slows
+//!   the application, unless lossless mode is chosen
+//!   ([`OtelBuilder::with_lossless_logs`]).
 //! - **Propagation**: [`inject_context`] / [`extract`] over any [`Carrier`]
 //!   (`http::HeaderMap`, `BTreeMap<String, String>` for AMQP headers).
 //!
@@ -50,7 +53,19 @@
 //! [`OtelBuilder::with_protocol`] or `OTEL_EXPORTER_OTLP_PROTOCOL`), or an
 //! endpoint on a port other than 4317 with no protocol set, makes
 //! [`OtelBuilder::install`] and [`OtelBuilder::build_layer`] fail with a
-//! [`ConfigError`] naming the feature; there is no fall back to gRPC.
+//! [`ConfigError`] naming the feature; [`OtelBuilder::install_lenient`]
+//! reports it as a [`Problem`] and exports no spans, or, when the port was
+//! its own choice (from `DD_AGENT_HOST`), sends them over gRPC to the
+//! Agent's gRPC port 4317. gRPC never goes to a port given for HTTP.
+//!
+//! # Settings that cannot be used
+//!
+//! [`OtelBuilder::install`] fails on the first one;
+//! [`OtelBuilder::install_lenient`] (what `pipeline_telemetry::init` uses)
+//! returns each as a [`Problem`] (one report line: what, which variable,
+//! what to set, what runs instead) and runs what works. Queue sizes are
+//! capped at [`MAX_QUEUE_SIZE`]; any `Duration`, `Duration::MAX` included,
+//! is a valid wait (no panic).
 #![deny(missing_docs)]
 
 mod batch;
@@ -70,15 +85,19 @@ mod install;
 mod json_fmt;
 mod json_log;
 mod log_filter;
+mod log_writer;
+mod problem;
 mod processor;
 mod propagation;
 mod resolve;
 mod sink;
+mod time;
 
 pub use batch::SignalStats;
 pub use builder::{
-    OtelBuilder, DEFAULT_BATCH_DELAY, DEFAULT_EXPORT_TIMEOUT, DEFAULT_MAX_BATCH_SIZE,
-    DEFAULT_QUEUE_SIZE, DEFAULT_SHUTDOWN_TIMEOUT,
+    OtelBuilder, DEFAULT_BATCH_DELAY, DEFAULT_EXPORT_TIMEOUT, DEFAULT_LOG_QUEUE_LINES,
+    DEFAULT_MAX_BATCH_SIZE, DEFAULT_QUEUE_SIZE, DEFAULT_SHUTDOWN_TIMEOUT, MAX_LOG_QUEUE_LINES,
+    MAX_QUEUE_SIZE,
 };
 pub use carrier::{Carrier, MAX_HEADER_VALUE_LEN};
 pub use completed::CompletedSpan;
@@ -86,6 +105,7 @@ pub use config::{LogFormat, Protocol, TracesExport};
 pub use error::{ConfigError, InstallError, PropagationError, ShutdownError};
 pub use guard::{ExportStats, OtelGuard};
 pub use install::BoxedLayer;
+pub use problem::Problem;
 pub use propagation::{
     extract, inject_context, inject_context_with_pipeline_id, inject_current_context, propagator,
     sanitize_pipeline_id, ExtractedContext, MAX_PIPELINE_ID_LEN, PIPELINE_ID_KEY,

@@ -5,11 +5,12 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
 use pipeline_telemetry_catalogue::env::DD_AGENT_HOST;
 
-use crate::builder::OtelBuilder;
+use crate::builder::{NoteKind, OtelBuilder};
 use crate::config::{
     protocol_for_endpoint, validate_endpoint, Protocol, TracesExport, HTTP_NOT_BUILT,
 };
-use crate::error::ConfigError;
+use crate::error::{ConfigError, InstallError};
+use crate::problem::Problems;
 
 /// The unified service tags, as they go on log lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,50 +44,181 @@ pub(crate) struct Resolved {
     pub(crate) identity: Identity,
     pub(crate) resource: Resource,
     pub(crate) traces: TracesExport,
+    /// Whether log events are exported as OTLP log records.
+    pub(crate) otlp_logs: bool,
     /// Set when traces or logs are exported over OTLP.
     pub(crate) target: Option<Target>,
 }
 
-pub(crate) fn resolve(b: &OtelBuilder) -> Result<Resolved, ConfigError> {
-    if let Some(e) = &b.pending_error {
-        return Err(e.clone());
-    }
-    let endpoint = match (&b.endpoint, &b.agent_host) {
-        (Some(e), _) => Some(validate_endpoint("endpoint", e)?),
-        (None, Some(host)) => {
-            let port = b.protocol.unwrap_or(Protocol::Grpc).default_port();
-            let url = if host.contains(':') && !host.starts_with('[') {
-                format!("http://[{host}]:{port}")
-            } else {
-                format!("http://{host}:{port}")
-            };
-            Some(validate_endpoint(DD_AGENT_HOST, &url)?)
+/// Decides export mode, endpoint and transport. Every setting that cannot
+/// be used goes through `problems`: strict, the first one is the error;
+/// lenient, it is recorded with what is done instead, and what cannot work
+/// is turned off (no OTLP export with an unusable endpoint or transport;
+/// never a guess that would send gRPC to an HTTP port).
+pub(crate) fn resolve(b: &OtelBuilder, problems: &mut Problems) -> Result<Resolved, InstallError> {
+    resolve_with(b, problems, Protocol::HttpProtobuf.is_built_in())
+}
+
+/// [`resolve`] with whether HTTP/protobuf is built in as a parameter, so
+/// that tests check both builds.
+pub(crate) fn resolve_with(
+    b: &OtelBuilder,
+    problems: &mut Problems,
+    http_built: bool,
+) -> Result<Resolved, InstallError> {
+    let lenient = problems.is_lenient();
+    // Errors that leave OTLP export nothing it could work with.
+    let mut blocking: Vec<ConfigError> = Vec::new();
+    for note in &b.notes {
+        match note.kind {
+            NoteKind::Capped => problems.adjusted(note.error.clone(), note.instead.clone()),
+            NoteKind::Ignored => problems.invalid(note.error.clone(), note.instead.clone())?,
+            NoteKind::BlocksOtlp if lenient => blocking.push(note.error.clone()),
+            NoteKind::BlocksOtlp => return Err(note.error.clone().into()),
         }
-        (None, None) => None,
+    }
+    let explicit = match &b.endpoint {
+        Some(e) => match validate_endpoint(b.endpoint_setting, e) {
+            Ok(e) => Some(e),
+            Err(e) if lenient => {
+                blocking.push(e);
+                None
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
     };
-    let traces = b.traces.unwrap_or(if endpoint.is_some() {
+    let configured = b.endpoint.is_some() || b.agent_host.is_some();
+    let asked_traces = b.traces.unwrap_or(if configured {
         TracesExport::Otlp
     } else {
         TracesExport::Console
     });
-    let needs_target = traces == TracesExport::Otlp || b.otlp_logs;
-    let target = if needs_target {
-        let protocol = protocol(b, endpoint.as_deref(), Protocol::HttpProtobuf.is_built_in())?;
-        let endpoint = endpoint
-            .clone()
-            .unwrap_or_else(|| format!("http://localhost:{}", protocol.default_port()));
-        Some(Target { endpoint, protocol })
+    let needs_target = asked_traces == TracesExport::Otlp || b.otlp_logs;
+    let mut target = None;
+    if needs_target && blocking.is_empty() {
+        let found = otlp_target(b, explicit.as_deref(), http_built, problems)?
+            .and_then(|t| check_headers(&b.headers).map(|()| t));
+        match found {
+            Ok(t) => target = Some(t),
+            Err(e) if lenient => blocking.push(e),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let (mut traces, mut otlp_logs) = (asked_traces, b.otlp_logs);
+    let instead = if !needs_target {
+        "ignored: nothing is exported over OTLP"
     } else {
-        None
+        traces = match asked_traces {
+            TracesExport::Otlp if target.is_none() => TracesExport::Off,
+            other => other,
+        };
+        otlp_logs = b.otlp_logs && target.is_some();
+        match (asked_traces == TracesExport::Otlp, b.otlp_logs) {
+            (true, false) => "spans are not exported",
+            (false, true) => "OTLP log records are not exported",
+            _ => "spans and OTLP log records are not exported",
+        }
     };
+    for e in blocking {
+        problems.invalid(e, instead)?;
+    }
     let identity = identity(b);
     let resource = resource(b, &identity);
     Ok(Resolved {
         identity,
         resource,
         traces,
+        otlp_logs,
         target,
     })
+}
+
+/// Where OTLP goes: the explicit endpoint with its transport, else the
+/// Agent host (or localhost) on the transport's default port. HTTP/protobuf
+/// without the `otlp-http` feature: with an explicit endpoint an error
+/// (never gRPC to what may be an HTTP port); with a port of our own
+/// choosing, lenient mode sends over gRPC to the Agent's gRPC port instead,
+/// and says so.
+///
+/// # Errors
+/// The outer error when strict; the inner one when no target can be used.
+fn otlp_target(
+    b: &OtelBuilder,
+    explicit: Option<&str>,
+    http_built: bool,
+    problems: &mut Problems,
+) -> Result<Result<Target, ConfigError>, InstallError> {
+    let protocol = match (protocol(b, explicit, http_built), explicit) {
+        (Ok(p), _) => p,
+        (Err(e), None) if e.reason.contains(HTTP_NOT_BUILT) => {
+            let grpc = agent_target(b, Protocol::Grpc);
+            let instead = match &grpc {
+                Ok(t) => format!(
+                    "spans go over gRPC to the Agent's gRPC port ({}) instead",
+                    t.endpoint
+                ),
+                Err(_) => "spans are not exported".to_owned(),
+            };
+            problems.invalid(e, instead)?;
+            return Ok(grpc);
+        }
+        (Err(e), _) => return Ok(Err(e)),
+    };
+    Ok(match explicit {
+        Some(e) => Ok(Target {
+            endpoint: e.to_owned(),
+            protocol,
+        }),
+        None => agent_target(b, protocol),
+    })
+}
+
+/// The Agent host's (or localhost's) default port for `protocol`.
+fn agent_target(b: &OtelBuilder, protocol: Protocol) -> Result<Target, ConfigError> {
+    let port = protocol.default_port();
+    let endpoint = match &b.agent_host {
+        Some(host) => {
+            let host = agent_host(host)?;
+            let url = if host.contains(':') && !host.starts_with('[') {
+                format!("http://[{host}]:{port}")
+            } else {
+                format!("http://{host}:{port}")
+            };
+            validate_endpoint(DD_AGENT_HOST, &url)?
+        }
+        None => format!("http://localhost:{port}"),
+    };
+    Ok(Target { endpoint, protocol })
+}
+
+/// The host of `DD_AGENT_HOST`, which may also hold a DogStatsD URL: the
+/// host of `udp://host:port`; a socket path (`unix://`, ...) names no host
+/// for OTLP.
+fn agent_host(value: &str) -> Result<&str, ConfigError> {
+    let value = value.trim();
+    let Some((scheme, rest)) = value.split_once("://") else {
+        return Ok(value);
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.rsplit_once(':') {
+        Some((h, port)) if !port.contains(']') => h,
+        _ => authority,
+    };
+    if scheme.eq_ignore_ascii_case("udp") && !host.is_empty() {
+        return Ok(host);
+    }
+    Err(ConfigError::new(
+        DD_AGENT_HOST,
+        value,
+        "names no host for OTLP (a socket path); set OTEL_EXPORTER_OTLP_ENDPOINT, \
+         e.g. http://<agent host>:4317",
+    ))
+}
+
+/// Headers that can go on a request (checked before any thread starts).
+fn check_headers(headers: &[(String, String)]) -> Result<(), ConfigError> {
+    crate::sink::header_map(headers).map(drop)
 }
 
 /// The transport: the one set, else the one implied by an explicit
@@ -103,7 +235,7 @@ fn protocol(
             let p = protocol_for_endpoint(e);
             if p == Protocol::HttpProtobuf && !http_built {
                 return Err(ConfigError::new(
-                    "endpoint",
+                    b.endpoint_setting,
                     e,
                     format!(
                         "a port other than 4317 means OTLP over HTTP/protobuf, which {HTTP_NOT_BUILT} \
@@ -117,7 +249,7 @@ fn protocol(
     };
     if protocol == Protocol::HttpProtobuf && !http_built {
         return Err(ConfigError::new(
-            "protocol",
+            b.protocol_setting,
             protocol.as_str(),
             HTTP_NOT_BUILT,
         ));
@@ -208,104 +340,4 @@ fn resource(b: &OtelBuilder, id: &Identity) -> Resource {
 const SDK_VERSION: &str = "0.33";
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use opentelemetry::Key;
-
-    #[test]
-    fn no_endpoint_means_console() {
-        let r = resolve(&OtelBuilder::new("svc")).expect("resolves");
-        assert_eq!(r.traces, TracesExport::Console);
-        assert!(r.target.is_none());
-    }
-
-    #[test]
-    fn agent_host_means_grpc_on_4317() {
-        let r = resolve(&OtelBuilder::new("svc").with_agent_host("dd-agent")).expect("resolves");
-        assert_eq!(r.traces, TracesExport::Otlp);
-        let t = r.target.expect("target");
-        assert_eq!(t.endpoint, "http://dd-agent:4317");
-        assert_eq!(t.protocol, Protocol::Grpc);
-        assert_eq!(t.signal_url("traces"), "http://dd-agent:4317");
-    }
-
-    #[test]
-    fn http_endpoint_gets_signal_paths() {
-        let b = OtelBuilder::new("svc").with_endpoint("http://127.0.0.1:4318/");
-        let t = resolve(&b).expect("resolves").target.expect("target");
-        assert_eq!(t.protocol, Protocol::HttpProtobuf);
-        assert_eq!(t.signal_url("logs"), "http://127.0.0.1:4318/v1/logs");
-    }
-
-    #[test]
-    fn http_without_the_feature_is_a_config_error() {
-        let explicit = OtelBuilder::new("svc")
-            .with_agent_host("dd-agent")
-            .with_protocol(Protocol::HttpProtobuf);
-        let err = protocol(&explicit, Some("http://dd-agent:4318"), false).expect_err("not built");
-        assert_eq!(err.setting, "protocol");
-        assert_eq!(err.value, "http/protobuf");
-        assert!(err
-            .reason
-            .contains("`otlp-http` feature of pipeline-telemetry"));
-        assert_eq!(
-            protocol(&explicit, Some("http://dd-agent:4318"), true),
-            Ok(Protocol::HttpProtobuf)
-        );
-
-        // Implied by the endpoint's port: named as the endpoint.
-        let implied = OtelBuilder::new("svc").with_endpoint("http://127.0.0.1:4318");
-        let err = protocol(&implied, Some("http://127.0.0.1:4318"), false).expect_err("not built");
-        assert_eq!(err.setting, "endpoint");
-        assert_eq!(err.value, "http://127.0.0.1:4318");
-        assert!(err.reason.contains("`otlp-http` feature"), "{err}");
-        assert_eq!(
-            protocol(&implied, Some("http://127.0.0.1:4318"), true),
-            Ok(Protocol::HttpProtobuf)
-        );
-
-        // gRPC needs no feature, whichever way it is chosen.
-        let grpc = OtelBuilder::new("svc").with_endpoint("http://127.0.0.1:9000");
-        let grpc = grpc.with_protocol(Protocol::Grpc);
-        assert_eq!(
-            protocol(&grpc, Some("http://127.0.0.1:9000"), false),
-            Ok(Protocol::Grpc)
-        );
-        let host = OtelBuilder::new("svc").with_agent_host("dd-agent");
-        assert_eq!(
-            protocol(&host, Some("http://dd-agent:4317"), false),
-            Ok(Protocol::Grpc)
-        );
-    }
-
-    #[test]
-    fn resource_carries_unified_service_tags() {
-        let b = OtelBuilder::new("svc")
-            .with_env("prod")
-            .with_version("1.0")
-            .with_resource_attribute("team", "data")
-            .with_resource_attribute("service.name", "ignored");
-        let r = resolve(&b).expect("resolves");
-        let get = |k: &'static str| {
-            r.resource
-                .get(&Key::from_static_str(k))
-                .map(|v| v.to_string())
-        };
-        assert_eq!(get("service.name").as_deref(), Some("svc"));
-        assert_eq!(get("deployment.environment.name").as_deref(), Some("prod"));
-        assert_eq!(get("service.version").as_deref(), Some("1.0"));
-        assert_eq!(get("team").as_deref(), Some("data"));
-    }
-
-    #[test]
-    fn identity_falls_back_to_resource_attributes() {
-        let mut b = OtelBuilder::empty();
-        b.resource_attributes
-            .push(("service.name".into(), "from-attrs".into()));
-        b.resource_attributes
-            .push(("deployment.environment".into(), "staging".into()));
-        let id = identity(&b);
-        assert_eq!(id.service, "from-attrs");
-        assert_eq!(id.env.as_deref(), Some("staging"));
-    }
-}
+mod tests;

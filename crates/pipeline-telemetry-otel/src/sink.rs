@@ -81,20 +81,7 @@ pub(crate) struct SinkConfig {
 
 impl SinkConfig {
     fn header_map(&self) -> Result<http::HeaderMap, ConfigError> {
-        let mut map = http::HeaderMap::new();
-        for (k, v) in &self.headers {
-            let name = http::HeaderName::from_bytes(k.trim().to_ascii_lowercase().as_bytes())
-                .map_err(|e| ConfigError::new("header name", k.clone(), e.to_string()))?;
-            let value = http::HeaderValue::from_str(v.trim())
-                .map_err(|e| ConfigError::new("header value", k.clone(), e.to_string()))?;
-            map.append(name, value);
-        }
-        Ok(map)
-    }
-
-    /// Checks the headers before any thread is started.
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        self.header_map().map(drop)
+        header_map(&self.headers)
     }
 
     fn describe(&self, signal: &str) -> String {
@@ -164,7 +151,7 @@ impl OtlpSpanSink {
         Ok(Self {
             exporter,
             runner,
-            timeout: config.timeout + Duration::from_secs(1),
+            timeout: config.timeout.saturating_add(Duration::from_secs(1)),
             describe: config.describe("traces"),
         })
     }
@@ -205,7 +192,7 @@ impl OtlpLogSink {
         Ok(Self {
             exporter,
             runner,
-            timeout: config.timeout + Duration::from_secs(1),
+            timeout: config.timeout.saturating_add(Duration::from_secs(1)),
             describe: config.describe("logs"),
         })
     }
@@ -225,6 +212,22 @@ impl ExportSink for OtlpLogSink {
     fn shutdown(&mut self) {
         let _ = self.exporter.shutdown_with_timeout(self.timeout);
     }
+}
+
+/// The headers of [`with_header`](crate::OtelBuilder::with_header) as a map.
+///
+/// # Errors
+/// [`ConfigError`] for a name or value that cannot go on a request.
+pub(crate) fn header_map(headers: &[(String, String)]) -> Result<http::HeaderMap, ConfigError> {
+    let mut map = http::HeaderMap::new();
+    for (k, v) in headers {
+        let name = http::HeaderName::from_bytes(k.trim().to_ascii_lowercase().as_bytes())
+            .map_err(|e| ConfigError::new("with_header (name)", k.clone(), e.to_string()))?;
+        let value = http::HeaderValue::from_str(v.trim())
+            .map_err(|e| ConfigError::new("with_header (value)", k.clone(), e.to_string()))?;
+        map.append(name, value);
+    }
+    Ok(map)
 }
 
 /// The error for HTTP/protobuf in a build without the `otlp-http` feature.

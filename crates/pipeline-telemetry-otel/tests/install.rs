@@ -81,7 +81,7 @@ fn invalid_settings_are_reported_not_panicked() {
     let https = OtelBuilder::new("x")
         .with_endpoint("https://agent:4317")
         .build_layer::<Registry>();
-    assert!(matches!(https, Err(InstallError::Config(ref e)) if e.setting == "endpoint"));
+    assert!(matches!(https, Err(InstallError::Config(ref e)) if e.setting == "with_endpoint"));
     let filter = OtelBuilder::new("x")
         .with_traces(TracesExport::Off)
         .with_log_filter("info,[=bad")
@@ -92,6 +92,54 @@ fn invalid_settings_are_reported_not_panicked() {
         .with_header("bad header", "v")
         .build_layer::<Registry>();
     assert!(matches!(header, Err(InstallError::Config(_))));
+}
+
+#[test]
+fn lenient_build_reports_each_problem_and_runs_what_works() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let logs = Captured::default();
+    let (layer, guard, problems) = OtelBuilder::new("x")
+        .with_endpoint("https://agent:4317")
+        .with_log_filter("info,[=bad")
+        .with_log_writer(logs.clone())
+        .build_layer_lenient::<Registry>()
+        .expect("lenient build");
+    let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("invalid with_endpoint \"https://agent:4317\": ")
+            && lines[0].ends_with("; spans are not exported"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("invalid filter directives for log filter (RUST_LOG): ")
+            && lines[1].ends_with("; logging at `info`"),
+        "{lines:?}"
+    );
+    assert!(problems.iter().all(|p| p.is_error()));
+    // Spans are off, the log lines run at `info`.
+    assert_eq!(guard.traces_export(), TracesExport::Off);
+    tracing::subscriber::with_default(Registry::default().with(layer), || {
+        tracing::info!("kept at info");
+        tracing::debug!("below info");
+    });
+    let text = logs.text();
+    assert!(
+        text.contains("kept at info") && !text.contains("below info"),
+        "{text}"
+    );
+
+    let (_layer, guard, problems) = OtelBuilder::new("x")
+        .with_endpoint("http://127.0.0.1:4317")
+        .with_header("bad header", "v")
+        .with_log_writer(std::io::sink)
+        .build_layer_lenient::<Registry>()
+        .expect("lenient build");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0]
+        .to_string()
+        .starts_with("invalid with_header (name) \"bad header\""));
+    assert_eq!(guard.traces_export(), TracesExport::Off);
 }
 
 #[test]

@@ -48,3 +48,16 @@ pub enum ShutdownError {
         otlp: pipeline_telemetry_otel::ShutdownError,
     },
 }
+
+/// `error` and its sources, as one line (`a: b: c`).
+#[cfg(feature = "otlp")]
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        line.push_str(": ");
+        line.push_str(&c.to_string());
+        cause = c.source();
+    }
+    line
+}

@@ -10,6 +10,11 @@ use crate::init::ACTIVE;
 /// The longest a flush of spans and logs waits.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The longest wait [`TelemetryGuard::shutdown`] hands the DogStatsD
+/// exporter: a longer one (`Duration::MAX`) is taken as this, which is as
+/// good as no limit and is a deadline every platform's clock can hold.
+const LONGEST_WAIT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
 /// Keeps telemetry running; dropping it flushes everything recorded so far
 /// (bounded wait) and stops the exporters.
 #[must_use = "telemetry stops when this guard is dropped; keep it alive with `let _telemetry = pipeline_telemetry::init()?;`"]
@@ -72,7 +77,9 @@ impl TelemetryGuard {
         self.otel.as_ref()
     }
 
-    /// Flushes and stops, waiting at most `timeout` for each exporter.
+    /// Flushes and stops, waiting at most `timeout` for each exporter. Any
+    /// `timeout`, `Duration::MAX` included: a wait longer than a year is
+    /// taken as a year (as good as no limit), never a panic.
     ///
     /// Both exporters are always shut down; the error says which of them
     /// did not finish cleanly.
@@ -87,7 +94,7 @@ impl TelemetryGuard {
             None => Ok(()),
         };
         let metrics = match self.metrics.take() {
-            Some(m) => m.shutdown(timeout),
+            Some(m) => m.shutdown(timeout.min(LONGEST_WAIT)),
             None => Ok(()),
         };
         ACTIVE.store(false, Ordering::Release);

@@ -15,6 +15,12 @@ use crate::guard::TelemetryGuard;
 /// Whether a [`TelemetryGuard`] is alive.
 pub(crate) static ACTIVE: AtomicBool = AtomicBool::new(false);
 
+/// The client telemetry's count of log lines dropped because the log output
+/// (stdout) did not keep up (`c`, no tag of its own): see
+/// `OtelBuilder::with_lossless_logs`. Sent by [`init`] only when lines are
+/// dropped.
+pub const LOGS_DROPPED_METRIC: &str = "pipeline_telemetry.client.logs.dropped";
+
 /// Where metrics go when no address is configured (neither
 /// [`DD_DOGSTATSD_URL`] nor [`DD_AGENT_HOST`], nor a target set in code).
 ///
@@ -247,34 +253,42 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Initialises telemetry. Lenient: if another `metrics` recorder is
-    /// already installed, `metrics::` macros keep going there but
-    /// `#[instrument_stage]` and [`PipelineRun`](crate::PipelineRun) still
-    /// report through this exporter; if a global `tracing` subscriber is
-    /// already installed, spans keep going to it.
+    /// Initialises telemetry. Lenient:
     ///
-    /// Unlike tracing-subscriber's `init()`, which panics where its
-    /// `try_init()` returns the error, this never panics: both `init` and
-    /// [`try_init`](Self::try_init) return the error. They differ only in
-    /// how they treat a recorder or subscriber someone else installed
-    /// (`init` tolerates it, `try_init` fails).
+    /// - a tracing or logging setting never stops it and never costs the
+    ///   metrics: an invalid or unusable one (an unknown
+    ///   `OTEL_EXPORTER_OTLP_PROTOCOL`, an `https://` endpoint, HTTP/protobuf
+    ///   in a build without `otlp-http`, an unknown `PIPELINE_TELEMETRY_*`
+    ///   value, a `RUST_LOG` that does not parse, ...) is reported once on
+    ///   stderr, one line each (what, which variable, what to set, what runs
+    ///   instead), and the rest runs: metrics always, and whatever of traces
+    ///   and logs can work (see `OtelBuilder::install_lenient`);
+    /// - if another `metrics` recorder is already installed, `metrics::`
+    ///   macros keep going there but `#[instrument_stage]` and
+    ///   [`PipelineRun`](crate::PipelineRun) still report through this
+    ///   exporter; if a global `tracing` subscriber is already installed,
+    ///   spans keep going to it.
+    ///
+    /// [`try_init`](Self::try_init) fails on each of these instead. Neither
+    /// panics (unlike tracing-subscriber's `init()`).
     ///
     /// # Errors
-    /// [`InitError`] when a setting is invalid, the exporter cannot start,
-    /// or telemetry is already initialised in this process.
+    /// [`InitError`] when a metrics setting (`DD_*`) is invalid, the
+    /// DogStatsD exporter cannot start, or telemetry is already initialised
+    /// in this process.
     pub fn init(self) -> Result<TelemetryGuard, InitError> {
         self.start()
     }
 
-    /// Like [`init`](Self::init) but fails if another `metrics` recorder
-    /// or a global `tracing` subscriber is installed. Neither panics (see
-    /// [`init`](Self::init) for how this differs from tracing-subscriber's
-    /// convention).
+    /// Like [`init`](Self::init) but strict: fails if another `metrics`
+    /// recorder or a global `tracing` subscriber is installed, and on the
+    /// first tracing or logging setting that cannot be used as given
+    /// (nothing is printed; the error says it). Neither panics.
     ///
     /// # Errors
     /// As [`init`](Self::init), and [`InitError::Metrics`] /
-    /// `InitError::Tracing` (feature `otlp`) when another recorder or global subscriber is
-    /// installed.
+    /// `InitError::Tracing` (feature `otlp`) when another recorder or global
+    /// subscriber is installed or a traces or logs setting is invalid.
     pub fn try_init(mut self) -> Result<TelemetryGuard, InitError> {
         self.strict_recorder = true;
         self.start()
@@ -284,13 +298,15 @@ impl TelemetryBuilder {
         if let Some(e) = self.env_error {
             return Err(InitError::Config(e));
         }
+        if ACTIVE.swap(true, Ordering::AcqRel) {
+            return Err(InitError::AlreadyInitialized);
+        }
+        // Chosen (and said) only once telemetry is known to start here: a
+        // second `init()` neither probes for an Agent nor prints again.
         let target = match self.target {
             Some(t) => t,
             None => default_target(self.fallback, self.quiet),
         };
-        if ACTIVE.swap(true, Ordering::AcqRel) {
-            return Err(InitError::AlreadyInitialized);
-        }
         let result = (|| {
             match dogstatsd::install_recorder() {
                 Ok(()) => {}
@@ -313,20 +329,34 @@ impl TelemetryBuilder {
             }
         };
         #[cfg(feature = "otlp")]
-        let otel = match self.otel.map(OtelBuilder::install) {
+        let otel = match self.otel.map(with_drop_counter) {
             None => None,
-            Some(Ok(g)) => Some(g),
-            Some(Err(pipeline_telemetry_otel::InstallError::GlobalSubscriberAlreadySet(_)))
-                if !self.strict_recorder =>
-            {
-                // Lenient: the application has its own subscriber; spans go there.
-                None
-            }
-            Some(Err(e)) => {
-                drop(metrics);
-                ACTIVE.store(false, Ordering::Release);
-                return Err(InitError::Tracing(e));
-            }
+            Some(otel) if self.strict_recorder => match otel.install() {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    drop(metrics);
+                    ACTIVE.store(false, Ordering::Release);
+                    return Err(InitError::Tracing(e));
+                }
+            },
+            Some(otel) => match otel.install_lenient() {
+                Ok((g, problems)) => {
+                    // Each once, one line each; the metrics run regardless.
+                    for p in problems {
+                        eprintln!("pipeline-telemetry: {p}");
+                    }
+                    Some(g)
+                }
+                // The application has its own subscriber; spans go there.
+                Err(pipeline_telemetry_otel::InstallError::GlobalSubscriberAlreadySet(_)) => None,
+                Err(e) => {
+                    eprintln!(
+                        "pipeline-telemetry: {}; traces and logs are not set up, metrics run",
+                        crate::error::chain(&e)
+                    );
+                    None
+                }
+            },
         };
         Ok(TelemetryGuard {
             metrics: Some(metrics),
@@ -337,8 +367,9 @@ impl TelemetryBuilder {
 }
 
 /// Initialises telemetry from the environment; see [`TelemetryBuilder`].
-/// Never panics (unlike tracing-subscriber's `init()`); see
-/// [`TelemetryBuilder::init`].
+/// A tracing or logging setting that cannot be used is reported once on
+/// stderr and never fails it (see [`TelemetryBuilder::init`]). Never panics
+/// (unlike tracing-subscriber's `init()`).
 ///
 /// # Errors
 /// As [`TelemetryBuilder::init`].
@@ -352,13 +383,22 @@ pub fn init() -> Result<TelemetryGuard, InitError> {
 }
 
 /// Like [`init`], but fails if another `metrics` recorder or global
-/// `tracing` subscriber is installed. Neither function panics: unlike
+/// `tracing` subscriber is installed, or a tracing or logging setting
+/// cannot be used as given. Neither function panics: unlike
 /// tracing-subscriber's convention (`init()` panics where `try_init()`
 /// returns the error), both return [`InitError`]; see
-/// [`TelemetryBuilder::init`].
+/// [`TelemetryBuilder::try_init`].
 ///
 /// # Errors
 /// As [`TelemetryBuilder::try_init`].
 pub fn try_init() -> Result<TelemetryGuard, InitError> {
     TelemetryBuilder::from_env().try_init()
+}
+
+/// Counts the log lines the queued log writer drops as
+/// [`LOGS_DROPPED_METRIC`] (an atomic add on the logging thread).
+#[cfg(feature = "otlp")]
+fn with_drop_counter(otel: OtelBuilder) -> OtelBuilder {
+    let dropped = dogstatsd::CounterHandle::register(LOGS_DROPPED_METRIC, &[]);
+    otel.with_log_drop_hook(move |n| dropped.increment(n))
 }

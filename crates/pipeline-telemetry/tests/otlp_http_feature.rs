@@ -1,7 +1,10 @@
 //! Without the `otlp-http` feature, asking for OTLP over HTTP/protobuf makes
-//! `init` fail with a configuration error that names the feature, whether it
-//! comes from code or from `OTEL_EXPORTER_OTLP_PROTOCOL`: no panic, and no
-//! fall back to gRPC. Compiled only in builds without the feature.
+//! `try_init` fail with a configuration error that names the feature and
+//! the setting, whether it comes from code or from
+//! `OTEL_EXPORTER_OTLP_PROTOCOL`: no panic, and no fall back to gRPC on a
+//! port someone chose. `init` runs anyway (the child-process test in
+//! `init_problems.rs` checks what it reports and that metrics arrive).
+//! Compiled only in builds without the feature.
 #![cfg(all(feature = "otlp", not(feature = "otlp-http")))]
 
 use pipeline_telemetry::otel::{ConfigError, InstallError, Protocol};
@@ -11,7 +14,7 @@ fn config_error(result: Result<pipeline_telemetry::TelemetryGuard, InitError>) -
     match result {
         Err(InitError::Tracing(InstallError::Config(e))) => e,
         Err(other) => panic!("expected a configuration error, got {other:?}"),
-        Ok(_) => panic!("init succeeded over HTTP/protobuf without the feature"),
+        Ok(_) => panic!("try_init succeeded over HTTP/protobuf without the feature"),
     }
 }
 
@@ -37,11 +40,11 @@ fn http_protobuf_needs_the_otlp_http_feature() {
                 o.with_endpoint("http://127.0.0.1:4318")
                     .with_protocol(Protocol::HttpProtobuf)
             })
-            .init(),
+            .try_init(),
     );
     assert_eq!(
         (err.setting.as_str(), err.value.as_str()),
-        ("protocol", "http/protobuf")
+        ("with_protocol", "http/protobuf")
     );
     assert!(
         err.reason
@@ -51,16 +54,29 @@ fn http_protobuf_needs_the_otlp_http_feature() {
 
     std::env::set_var("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
     std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
-    let err = config_error(builder().init());
-    assert_eq!(err.value, "http/protobuf");
+    let err = config_error(builder().try_init());
+    assert_eq!(
+        (err.setting.as_str(), err.value.as_str()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    );
     assert!(err.reason.contains("`otlp-http` feature"), "{err}");
 
     // An endpoint whose port implies HTTP/protobuf is refused the same way.
     std::env::remove_var("OTEL_EXPORTER_OTLP_PROTOCOL");
-    let err = config_error(builder().init());
+    let err = config_error(builder().try_init());
     assert_eq!(
         (err.setting.as_str(), err.value.as_str()),
-        ("endpoint", "http://127.0.0.1:4318")
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
     );
     assert!(err.reason.contains("`otlp-http` feature"), "{err}");
+
+    // `init` runs: metrics, and log lines; spans are not exported.
+    let guard = builder()
+        .init()
+        .expect("init never fails on a tracing setting");
+    let otel = guard.otel().expect("traces and logs set up");
+    assert_eq!(
+        otel.traces_export(),
+        pipeline_telemetry::otel::TracesExport::Off
+    );
 }

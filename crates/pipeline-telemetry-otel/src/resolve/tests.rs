@@ -1,0 +1,239 @@
+//! Export mode, endpoint and transport, strict and lenient.
+
+use super::*;
+use opentelemetry::Key;
+
+fn strict(b: &OtelBuilder) -> Result<Resolved, InstallError> {
+    resolve(b, &mut Problems::new(false))
+}
+
+#[test]
+fn no_endpoint_means_console() {
+    let r = strict(&OtelBuilder::new("svc")).expect("resolves");
+    assert_eq!(r.traces, TracesExport::Console);
+    assert!(r.target.is_none());
+}
+
+#[test]
+fn agent_host_means_grpc_on_4317() {
+    let r = strict(&OtelBuilder::new("svc").with_agent_host("dd-agent")).expect("resolves");
+    assert_eq!(r.traces, TracesExport::Otlp);
+    let t = r.target.expect("target");
+    assert_eq!(t.endpoint, "http://dd-agent:4317");
+    assert_eq!(t.protocol, Protocol::Grpc);
+    assert_eq!(t.signal_url("traces"), "http://dd-agent:4317");
+}
+
+#[test]
+fn http_endpoint_gets_signal_paths() {
+    let b = OtelBuilder::new("svc").with_endpoint("http://127.0.0.1:4318/");
+    let t = strict(&b).expect("resolves").target.expect("target");
+    assert_eq!(t.protocol, Protocol::HttpProtobuf);
+    assert_eq!(t.signal_url("logs"), "http://127.0.0.1:4318/v1/logs");
+}
+
+#[test]
+fn http_without_the_feature_is_a_config_error() {
+    let explicit = OtelBuilder::new("svc")
+        .with_agent_host("dd-agent")
+        .with_protocol(Protocol::HttpProtobuf);
+    let err = protocol(&explicit, Some("http://dd-agent:4318"), false).expect_err("not built");
+    assert_eq!(err.setting, "with_protocol");
+    assert_eq!(err.value, "http/protobuf");
+    assert!(err
+        .reason
+        .contains("`otlp-http` feature of pipeline-telemetry"));
+    assert_eq!(
+        protocol(&explicit, Some("http://dd-agent:4318"), true),
+        Ok(Protocol::HttpProtobuf)
+    );
+
+    // Implied by the endpoint's port: named as the endpoint.
+    let implied = OtelBuilder::new("svc").with_endpoint("http://127.0.0.1:4318");
+    let err = protocol(&implied, Some("http://127.0.0.1:4318"), false).expect_err("not built");
+    assert_eq!(err.setting, "with_endpoint");
+    assert_eq!(err.value, "http://127.0.0.1:4318");
+    assert!(err.reason.contains("`otlp-http` feature"), "{err}");
+    assert_eq!(
+        protocol(&implied, Some("http://127.0.0.1:4318"), true),
+        Ok(Protocol::HttpProtobuf)
+    );
+
+    // gRPC needs no feature, whichever way it is chosen.
+    let grpc = OtelBuilder::new("svc").with_endpoint("http://127.0.0.1:9000");
+    let grpc = grpc.with_protocol(Protocol::Grpc);
+    assert_eq!(
+        protocol(&grpc, Some("http://127.0.0.1:9000"), false),
+        Ok(Protocol::Grpc)
+    );
+    let host = OtelBuilder::new("svc").with_agent_host("dd-agent");
+    assert_eq!(
+        protocol(&host, Some("http://dd-agent:4317"), false),
+        Ok(Protocol::Grpc)
+    );
+}
+
+fn lenient(b: &OtelBuilder, http_built: bool) -> (Resolved, Vec<String>) {
+    let mut p = Problems::new(true);
+    let r = resolve_with(b, &mut p, http_built).expect("lenient never fails");
+    (r, p.list.iter().map(ToString::to_string).collect())
+}
+
+fn from_env(vars: &[(&str, &str)]) -> OtelBuilder {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+    OtelBuilder::from_lookup(move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+}
+
+#[test]
+fn an_unknown_protocol_turns_otlp_off_and_says_so() {
+    let b = from_env(&[
+        ("DD_AGENT_HOST", "127.0.0.1"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("PIPELINE_TELEMETRY_LOG_FORMAT", "xml"),
+    ]);
+    assert!(matches!(strict(&b), Err(InstallError::Config(e)) if e.value == "http/json"));
+    let (r, lines) = lenient(&b, true);
+    assert_eq!(r.traces, TracesExport::Off);
+    assert!(r.target.is_none());
+    assert_eq!(
+        lines,
+        [
+            "invalid PIPELINE_TELEMETRY_LOG_FORMAT \"xml\": expected `json` or `human`; \
+             writing human-readable lines",
+            "invalid OTEL_EXPORTER_OTLP_PROTOCOL \"http/json\": expected `grpc` or \
+             `http/protobuf`; spans are not exported",
+        ]
+    );
+}
+
+#[test]
+fn an_https_endpoint_turns_otlp_off_and_names_the_variable() {
+    let b = from_env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://agent:4317")]);
+    let (r, lines) = lenient(&b, true);
+    assert_eq!((r.traces, r.target), (TracesExport::Off, None));
+    assert_eq!(lines.len(), 1);
+    assert!(
+        lines[0].starts_with("invalid OTEL_EXPORTER_OTLP_ENDPOINT \"https://agent:4317\": ")
+            && lines[0].ends_with("; spans are not exported"),
+        "{lines:?}"
+    );
+    // Console spans need no endpoint: the bad one is only reported.
+    let b = from_env(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://agent:4317"),
+        ("PIPELINE_TELEMETRY_TRACES", "console"),
+    ]);
+    let (r, lines) = lenient(&b, true);
+    assert_eq!(r.traces, TracesExport::Console);
+    assert!(
+        lines[0].ends_with("; ignored: nothing is exported over OTLP"),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn http_without_the_feature_goes_to_the_agents_grpc_port_never_an_http_one() {
+    // A port of our own choosing (DD_AGENT_HOST): gRPC to 4317, said.
+    let b = from_env(&[
+        ("DD_AGENT_HOST", "127.0.0.1"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+    ]);
+    let (r, lines) = lenient(&b, false);
+    let t = r.target.expect("target");
+    assert_eq!(
+        (t.endpoint.as_str(), t.protocol),
+        ("http://127.0.0.1:4317", Protocol::Grpc)
+    );
+    assert_eq!(r.traces, TracesExport::Otlp);
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].starts_with("invalid OTEL_EXPORTER_OTLP_PROTOCOL \"http/protobuf\": needs"));
+    assert!(
+        lines[0].ends_with(
+            "; spans go over gRPC to the Agent's gRPC port (http://127.0.0.1:4317) instead"
+        ),
+        "{lines:?}"
+    );
+    // With HTTP built in, nothing to report.
+    let (r, lines) = lenient(&b, true);
+    assert_eq!(r.target.expect("target").endpoint, "http://127.0.0.1:4318");
+    assert!(lines.is_empty());
+
+    // An endpoint someone chose, on an HTTP port: no export, said.
+    let b = from_env(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+    ]);
+    let (r, lines) = lenient(&b, false);
+    assert_eq!((r.traces, r.target), (TracesExport::Off, None));
+    assert!(lines[0].ends_with("; spans are not exported"), "{lines:?}");
+    assert!(strict(&b).is_err() || Protocol::HttpProtobuf.is_built_in());
+}
+
+#[test]
+fn a_dogstatsd_url_in_dd_agent_host_gives_its_host() {
+    for (value, endpoint) in [
+        ("udp://10.0.0.5:8125", "http://10.0.0.5:4317"),
+        ("udp://[::1]:8125", "http://[::1]:4317"),
+        ("udp://agent", "http://agent:4317"),
+    ] {
+        let t = strict(&OtelBuilder::new("svc").with_agent_host(value))
+            .expect("resolves")
+            .target
+            .expect("target");
+        assert_eq!(t.endpoint, endpoint, "{value}");
+    }
+    let b = OtelBuilder::new("svc").with_agent_host("unix:///var/run/datadog/dsd.socket");
+    let (r, lines) = lenient(&b, true);
+    assert_eq!((r.traces, r.target), (TracesExport::Off, None));
+    assert!(
+        lines[0].starts_with(
+            "invalid DD_AGENT_HOST \"unix:///var/run/datadog/dsd.socket\": names no host"
+        ) && lines[0].ends_with("; spans are not exported"),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn capped_sizes_are_reported_but_never_an_error() {
+    let b = from_env(&[("OTEL_BSP_MAX_QUEUE_SIZE", "100000000")]);
+    let mut p = Problems::new(false);
+    resolve(&b, &mut p).expect("strict accepts a capped size");
+    assert_eq!(p.list.len(), 1);
+    assert_eq!(
+        p.list[0].to_string(),
+        "invalid OTEL_BSP_MAX_QUEUE_SIZE \"100000000\": more than the cap of 65536; using 65536"
+    );
+}
+
+#[test]
+fn resource_carries_unified_service_tags() {
+    let b = OtelBuilder::new("svc")
+        .with_env("prod")
+        .with_version("1.0")
+        .with_resource_attribute("team", "data")
+        .with_resource_attribute("service.name", "ignored");
+    let r = strict(&b).expect("resolves");
+    let get = |k: &'static str| {
+        r.resource
+            .get(&Key::from_static_str(k))
+            .map(|v| v.to_string())
+    };
+    assert_eq!(get("service.name").as_deref(), Some("svc"));
+    assert_eq!(get("deployment.environment.name").as_deref(), Some("prod"));
+    assert_eq!(get("service.version").as_deref(), Some("1.0"));
+    assert_eq!(get("team").as_deref(), Some("data"));
+}
+
+#[test]
+fn identity_falls_back_to_resource_attributes() {
+    let mut b = OtelBuilder::empty();
+    b.resource_attributes
+        .push(("service.name".into(), "from-attrs".into()));
+    b.resource_attributes
+        .push(("deployment.environment".into(), "staging".into()));
+    let id = identity(&b);
+    assert_eq!(id.service, "from-attrs");
+    assert_eq!(id.env.as_deref(), Some("staging"));
+}
