@@ -48,8 +48,21 @@ pub(crate) fn level(used: usize, capacity: usize) -> u32 {
     if used < from {
         0
     } else {
-        1 + ((used - from) / (capacity / 256)) as u32
+        level_past(used - from, band_shift(capacity))
     }
+}
+
+/// log2 of the slots in one band of a buffer of `capacity` (a power of
+/// two of at least 256).
+const fn band_shift(capacity: usize) -> u32 {
+    capacity.trailing_zeros() - 8
+}
+
+/// The level `past` slots into the last eighth (a shift: no division on
+/// the producer's path).
+#[inline]
+fn level_past(past: usize, band_shift: u32) -> u32 {
+    1 + (past >> band_shift) as u32
 }
 
 /// The levels a drained sample was offered at: its own (it was kept with
@@ -114,6 +127,8 @@ pub(crate) struct Ring {
     mask: usize,
     /// 7/8 of the capacity: where thinning starts.
     thin_from: usize,
+    /// log2 of the slots per level past `thin_from`.
+    band_shift: u32,
     slots: Box<[Slot]>,
 }
 
@@ -132,6 +147,7 @@ impl Ring {
             }),
             mask: capacity - 1,
             thin_from: capacity - capacity / 8,
+            band_shift: band_shift(capacity),
             slots: (0..capacity)
                 .map(|_| Slot {
                     id: AtomicU32::new(0),
@@ -184,7 +200,8 @@ impl Ring {
         if p.full.load(Ordering::Relaxed) {
             p.full.store(false, Ordering::Relaxed);
         }
-        let level = level(used, self.mask + 1);
+        let past = used - self.thin_from;
+        let level = level_past(past, self.band_shift);
         let kept = crate::sampling::keep_at_level(level);
         if kept {
             self.store(head, id | (level << LEVEL_SHIFT), bits);
@@ -192,7 +209,8 @@ impl Ring {
         Pushed::Thinned {
             level,
             kept,
-            wake: kept && (used - self.thin_from) % ((self.mask + 1) / 256) == 0,
+            // The first sample stored at each level.
+            wake: kept && past & ((1 << self.band_shift) - 1) == 0,
         }
     }
 
