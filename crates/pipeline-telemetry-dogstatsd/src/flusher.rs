@@ -117,7 +117,8 @@ fn run() {
 fn drain(reservoirs: &mut Reservoirs, points: &mut Vec<timed::TimedPoint>) -> u64 {
     let mut unknown = 0u64;
     for s in shard::all() {
-        // Full buffers counted their skips per series (see `shard`).
+        // Buffers past 7/8 full counted what they left out per series (see
+        // `shard`).
         s.drain(&mut |id, level, v| {
             let i = id as usize;
             if i < registry::CAPACITY {

@@ -17,7 +17,7 @@
 //! offers were kept): a sample tagged `l` stays a candidate with
 //! probability 2^-(L-l), and every sample of the interval ends with the
 //! same chance, 2^-L. Only a ring that is completely full skips a sample
-//! outright; the levels make that take about 2^33 pushes past 7/8 of the
+//! outright; the levels make that take 2^35 pushes or more past 7/8 of the
 //! ring, and such a skip raises the interval's level to the top.
 //!
 //! The price is precision, never counts: one lagging moment thins its

@@ -13,9 +13,10 @@
 //! `l` (see [`level`]); the caller counts a sample left out for its series
 //! (see `shard`), and the flusher thins every series to the highest level
 //! of its interval, so every sample ends with the same chance to be kept
-//! (see `reservoir`). Filling the last eighth takes about 2^33 times its
-//! size in pushes, so a ring whose flusher is stalled keeps taking an
-//! ever smaller share of the samples instead of filling up. Should it fill
+//! (see `reservoir`). Filling the last eighth takes about 2^28 times its
+//! size in pushes (2^35 pushes for the smallest ring), so a ring whose
+//! flusher is stalled keeps taking an ever smaller share of the samples
+//! instead of filling up. Should it fill
 //! anyway, a push stores nothing and is counted like a left-out one, and
 //! the flusher is asked to wake once per full spell, not once per skipped
 //! sample.

@@ -145,7 +145,7 @@ fn a_hundred_times_the_cap_counts_exactly() {
 #[test]
 fn unpaced_threads_count_exactly_and_keep_the_median_of_a_ramp() {
     const THREADS: usize = 2;
-    const PER_THREAD: usize = 24_000_000;
+    const PER_THREAD: usize = 32_000_000;
     let _turn = EXPORTER.lock().unwrap_or_else(|p| p.into_inner());
     let rx = UdpReceiver::bind().expect("bind");
     // Only this test's flushes send: each is delimited by the gauge.
