@@ -9,7 +9,8 @@
 //! Every exporter flushes on its own thread every `FLUSH` (the same for
 //! all). After each exporter the bench prints what was **recorded**, what
 //! arrived (values), what **Datadog would count** from it (each value
-//! weighted by `1 / rate` of its line's `|@rate`), and what was **dropped**
+//! weighted by `int64(1 / rate)` of its line's `|@rate`, as the Agent
+//! truncates it), and what was **dropped**
 //! (recorded minus the rate-scaled count; for ours also the exporter's own
 //! count of dropped samples). A sampling exporter sends fewer values than
 //! were recorded and still counts right; a dropping one counts short.

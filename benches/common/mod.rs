@@ -152,8 +152,9 @@ pub(crate) struct Counts {
     pub datagrams: AtomicU64,
     pub bytes: AtomicU64,
     pub values: AtomicU64,
-    /// What Datadog would count: each value weighted by `1 / rate` of its
-    /// line's `|@rate` field (1 when absent), in thousandths.
+    /// What Datadog would count: each value weighted by `int64(1 / rate)`
+    /// of its line's `|@rate` field (1 when absent), as the Agent
+    /// truncates it, in thousandths.
     pub scaled_milli: AtomicU64,
 }
 
@@ -214,7 +215,7 @@ impl Receiver {
     }
 
     /// What Datadog would count from the values received so far (each
-    /// weighted by the inverse of its line's sample rate).
+    /// weighted by the truncated inverse of its line's sample rate).
     pub(crate) fn scaled(&self) -> f64 {
         self.counts.scaled_milli.load(Ordering::Relaxed) as f64 / 1000.0
     }
@@ -236,8 +237,9 @@ impl Drop for Receiver {
 
 /// The number of values in the lines of `datagram` whose metric name starts
 /// with `prefix` (`name:v1:v2|d|#tags` holds two), and what Datadog counts
-/// for them in thousandths: each value weighs `1 / rate` where the line
-/// carries `|@rate`.
+/// for them in thousandths: each value weighs `int64(1 / rate)` (the
+/// Agent's `quantile.Agent.Insert` truncates) where the line carries
+/// `|@rate`.
 pub(crate) fn count_values(datagram: &[u8], prefix: &[u8]) -> (u64, u64) {
     let mut values = 0;
     let mut scaled = 0.0;
@@ -254,7 +256,7 @@ pub(crate) fn count_values(datagram: &[u8], prefix: &[u8]) -> (u64, u64) {
             .filter(|r| *r > 0.0 && *r <= 1.0)
             .unwrap_or(1.0);
         values += n;
-        scaled += n as f64 / rate;
+        scaled += n as f64 * (1.0 / rate).trunc();
     }
     (values, (scaled * 1000.0).round() as u64)
 }

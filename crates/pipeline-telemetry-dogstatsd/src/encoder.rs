@@ -112,12 +112,20 @@ pub struct Skipped {
 }
 
 /// Writes `v` as DogStatsD expects: integers without a fraction, other
-/// values in the shortest form that parses back to the same `f64`.
-/// Returns `false` (and writes nothing) for NaN and infinities.
+/// values in the shortest form that parses back to the same `f64`, except
+/// that a value within one ulp of a whole number of nanoseconds (below
+/// 10^6 s) is written as that number of nanoseconds: durations are
+/// computed as `nanos * 1e-9` or `Duration::as_secs_f64`, whose rounding
+/// puts them one ulp off the decimal they measure (3,218,211 ns becomes
+/// `0.0032182110000000003`, 21 bytes, where `0.003218211`, 11, is the
+/// measurement). The value read back then differs from `v` by at most one
+/// ulp (2.2 × 10^-16 relative). Returns `false` (and writes nothing) for
+/// NaN and infinities.
 pub fn push_value(out: &mut Vec<u8>, v: f64) -> bool {
     if !v.is_finite() {
         return false;
     }
+    let v = nearest_nanosecond(v);
     if v.fract() == 0.0 && v.abs() < 9.007_199_254_740_992e15 {
         // Whole numbers below 2^53 print exactly as integers.
         out.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
@@ -125,6 +133,24 @@ pub fn push_value(out: &mut Vec<u8>, v: f64) -> bool {
         out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
     }
     true
+}
+
+/// `v`, or the `f64` of the whole number of nanoseconds one ulp away from
+/// it. Below 10^6 s an ulp is under 2.4 × 10^-10 s, so the nanoseconds
+/// `(v * 1e9).round()` are exact and `n / 1e9` (one correctly rounded
+/// division) is the `f64` the decimal `n × 10^-9` parses to.
+#[inline]
+fn nearest_nanosecond(v: f64) -> f64 {
+    if v.abs() >= 1e6 {
+        return v;
+    }
+    let c = (v * 1e9).round() / 1e9;
+    // Same sign (or zero) and one bit apart: one ulp.
+    if c != v && (c.to_bits() as i64 - v.to_bits() as i64).abs() == 1 {
+        c
+    } else {
+        v
+    }
 }
 
 /// Packs metric lines into datagrams.
@@ -262,10 +288,33 @@ mod tests {
         push_value(&mut v, 3.0);
         assert_eq!(v, b"3");
         v.clear();
-        push_value(&mut v, 0.1 + 0.2);
+        push_value(&mut v, 1.0 / 3.0);
         let back: f64 = std::str::from_utf8(&v).expect("utf8").parse().expect("f64");
-        assert_eq!(back, 0.1 + 0.2);
+        assert_eq!(back, 1.0 / 3.0);
+        // One ulp above 0.3 s: written as the 300 ms it measures.
+        v.clear();
+        push_value(&mut v, 0.1 + 0.2);
+        assert_eq!(v, b"0.3");
         assert!(!push_value(&mut v, f64::NAN));
+    }
+
+    #[test]
+    fn durations_are_written_at_nanosecond_resolution() {
+        let mut v = Vec::new();
+        push_value(&mut v, 3_218_211.0 * 1e-9);
+        assert_eq!(v, b"0.003218211");
+        v.clear();
+        push_value(
+            &mut v,
+            std::time::Duration::from_nanos(1_500_000_001).as_secs_f64(),
+        );
+        assert_eq!(v, b"1.500000001");
+        // Two ulps off a nanosecond: a measurement of finer grain, kept.
+        v.clear();
+        let fine = f64::from_bits((0.003218211f64).to_bits() + 2);
+        push_value(&mut v, fine);
+        let back: f64 = std::str::from_utf8(&v).expect("utf8").parse().expect("f64");
+        assert_eq!(back, fine);
     }
 
     #[test]

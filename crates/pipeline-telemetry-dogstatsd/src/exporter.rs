@@ -138,12 +138,20 @@ impl Exporter {
         }
     }
 
-    /// Encodes a sampled subset of one series' values with
-    /// `|@rate` = the series' own rate × `factor`.
-    pub(crate) fn encode_rated(&mut self, s: &Series, values: &[f64], factor: f64) {
+    /// Encodes distribution values that each stand for `weight` samples:
+    /// with no `|@rate` for weight 1, else with the rate the Agent counts
+    /// as exactly `weight` per value (see [`crate::weight`]).
+    pub(crate) fn encode_weighted(&mut self, s: &Series, values: &[f64], weight: u64) {
+        if values.is_empty() {
+            return;
+        }
+        if weight <= 1 {
+            // The series' own rate is already in the weights.
+            return self.encode_with(s, values, None);
+        }
         let suffix = Suffix::new(
             s.kind,
-            Some(s.sample_rate * factor),
+            Some(crate::weight::rate_for_weight(weight)),
             &self.tags_of(s),
             None,
             &self.extra,
@@ -155,19 +163,19 @@ impl Exporter {
 
     /// Encodes one series' values; full datagrams go to the transport.
     pub(crate) fn encode(&mut self, s: &Series, values: &[f64]) {
+        self.encode_with(s, values, Some(s.sample_rate));
+    }
+
+    /// Encodes with the series' cached suffix, built with `rate` the first
+    /// time (one series always passes the same).
+    fn encode_with(&mut self, s: &Series, values: &[f64], rate: Option<f64>) {
         let i = s.id as usize;
         if self.suffixes.len() <= i {
             self.suffixes.resize(i + 1, None);
         }
         if self.suffixes[i].is_none() {
             let tags = self.tags_of(s);
-            self.suffixes[i] = Some(Suffix::new(
-                s.kind,
-                Some(s.sample_rate),
-                &tags,
-                None,
-                &self.extra,
-            ));
+            self.suffixes[i] = Some(Suffix::new(s.kind, rate, &tags, None, &self.extra));
         }
         let Some(suffix) = self.suffixes[i].as_ref() else {
             return;

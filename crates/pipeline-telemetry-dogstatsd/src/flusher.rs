@@ -147,11 +147,12 @@ fn run() {
 fn drain(reservoirs: &mut Reservoirs, points: &mut Vec<timed::TimedPoint>) -> u64 {
     let mut unknown = 0u64;
     for s in shard::all() {
-        // Full buffers counted their skips per series (see `shard`).
-        s.drain(&mut |id, v| {
+        // Buffers past 7/8 full counted what they left out per series (see
+        // `shard`).
+        s.drain(&mut |id, level, v| {
             let i = id as usize;
             if i < registry::CAPACITY {
-                reservoirs.offer(i, v);
+                reservoirs.offer(i, level, v);
             } else {
                 unknown += 1;
             }
@@ -267,16 +268,13 @@ fn flush_locked(state: &mut State) -> Option<(Arc<Link>, u64)> {
                 }
             }
             _ => {
-                reservoirs.take(i, shard::total(s.id), |t| {
-                    if t.factor < 1.0 {
-                        exp.encode_rated(s, t.values, t.factor);
-                    } else {
-                        exp.encode(s, t.values);
-                    }
+                reservoirs.take(i, shard::total(s.id), s.sample_rate, |values, weight| {
+                    exp.encode_weighted(s, values, weight);
                 });
             }
         }
     }
+    shard::end_interval();
     exp.sink.stats.samples_sampled_out += reservoirs.take_sampled_out();
     for p in points.drain(..) {
         match series.get(p.id as usize) {

@@ -110,9 +110,11 @@ impl GaugeHandle {
 /// A distribution (`|d`): samples are sent in packed multi-value lines, so
 /// the Agent computes the percentiles. Up to
 /// [`with_max_samples_per_series`](crate::DogStatsDBuilder::with_max_samples_per_series)
-/// samples per flush every sample is sent; past it, a uniformly chosen
-/// subset is sent with the matching `|@rate` (reservoir sampling), so
-/// Datadog's count and percentiles stay unbiased.
+/// samples per flush every sample is sent; past it, a uniform subset is
+/// sent (every sample of the interval with the same chance), its values
+/// weighted by integers carried in `|@rate`, so that the Agent, which
+/// counts `int64(1/rate)` per value, counts exactly the samples recorded
+/// and its percentiles stay unbiased.
 #[derive(Debug, Clone, Copy)]
 pub struct DistributionHandle(&'static Series);
 
@@ -132,10 +134,10 @@ impl DistributionHandle {
         ))
     }
 
-    /// Records one sample. If this thread's buffer is full because the
-    /// flusher cannot keep up, the sample is not buffered but counted for
-    /// its series, and the series' next line carries the `|@rate` that
-    /// accounts for it.
+    /// Records one sample. If this thread's buffer is past 7/8 full
+    /// because the flusher cannot keep up, the sample is buffered with a
+    /// chance that halves with each step of occupancy, else counted for its
+    /// series, and the weights its series sends account for it.
     #[inline]
     pub fn record(&self, value: f64) {
         if self.0.sample_rate < 1.0 && !sampling::keep(self.0.sample_rate) {

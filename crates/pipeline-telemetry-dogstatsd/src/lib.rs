@@ -47,9 +47,12 @@ mod shard;
 mod stats;
 mod target;
 mod telemetry;
+#[cfg(test)]
+mod thinning_tests;
 mod timed;
 mod transport;
 mod udp;
+mod weight;
 
 pub use builder::{DogStatsDBuilder, DEFAULT_FLUSH_INTERVAL, DEFAULT_TELEMETRY_INTERVAL};
 pub use discover::{Discovery, DEFAULT_SOCKET, PROBE_WAIT};

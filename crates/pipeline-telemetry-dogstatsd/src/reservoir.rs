@@ -1,35 +1,116 @@
-//! Per-series reservoir sampling of distribution samples, on the flusher.
+//! Per-series sampling of distribution samples, on the flusher: every
+//! sample of a flush interval has the same chance to be sent, whatever its
+//! thread or its moment, and the values sent carry integer weights that
+//! add up, as the Datadog Agent counts them, to exactly the samples
+//! recorded.
 //!
-//! Each flush interval, a series keeps at most `max` of its samples, a
-//! uniformly chosen subset of those drained from the hot-path buffers
-//! (Algorithm R, as datadog-go's max-samples-per-context does). Samples a
-//! full per-thread buffer could not take are not lost without account
-//! either: the producer counts them per series (a cell only it writes).
-//! When a series' line is sent, the samples it holds stand for all it saw:
-//! they carry `|@rate` = kept / (drained + counted), so Datadog's count
-//! (each sample weighs 1/rate) equals what was recorded and its
-//! percentiles stay unbiased at any call rate.
+//! **Who is a candidate.** A thread's ring takes every sample until it is
+//! 7/8 full. Past that (the flusher is behind), a push at level `l` is
+//! kept with probability 2^-l and tagged with `l`; a sample left out is
+//! counted for its series in a cell only its thread writes (see `ring` and
+//! `shard`). Without more, a sample's chance would depend on how full its
+//! thread's ring was when it was recorded (with the flusher stalled for an
+//! interval, a ring that simply filled and skipped the rest would send
+//! only the interval's first samples). So the flusher thins each series to
+//! the highest level `L` offered in the interval by any shard it drained the
+//! series from (offered, not kept: the level must not depend on which
+//! offers were kept): a sample tagged `l` stays a candidate with
+//! probability 2^-(L-l), and every sample of the interval ends with the
+//! same chance, 2^-L. Only a ring that is completely full skips a sample
+//! outright; the levels make that take 2^35 pushes or more past 7/8 of the
+//! ring, and such a skip raises the interval's level to the top.
+//!
+//! The price is precision, never counts: one lagging moment thins its
+//! series' whole interval, so a series sends fewer values than `max` after
+//! a stall (a series thinned to no candidate at all sends one drained
+//! sample, uniformly chosen, carrying the interval's whole count). Offers
+//! made between a flush's drain and the end of its interval (a few
+//! microseconds) are not seen as the next interval's levels.
+//!
+//! **Which candidates are sent.** Each candidate gets a uniformly random
+//! key, drawn so that a sample tagged `l` has a key uniform below
+//! 2^(64-l); thinning to `L` keeps the keys below 2^(64-L), so the
+//! survivors' keys are uniform and independent of their values. A series
+//! sends the `max` candidates of smallest key (bottom-k sampling over a
+//! max-heap of keys): a uniform subset of its interval's samples, as
+//! Algorithm R or datadog-go's max-samples-per-context would keep. Up to
+//! `max` samples and no lagging ring, everything is sent, weight 1.
+//!
+//! **Weights, as the Agent counts them.** The Agent counts a value sent
+//! with `|@rate r` as `int64(1/r)`, truncated, per value (see `weight`),
+//! so a fractional weight such as 8000/4096 would be counted as 1. The
+//! `n` samples a series recorded in the interval (drained plus left out)
+//! are spread over its `k` values sent as integer weights: `n mod k`
+//! values weigh `⌊n/k⌋ + 1`, the rest `⌊n/k⌋`, and the heavier ones are
+//! the values of smallest key (a uniform choice, independent of the
+//! values). Each weight group goes out as its own line, with the rate the
+//! Agent truncates to exactly that weight; so for every series and every
+//! flush, the Agent's count equals the samples recorded. A series sampled
+//! client-side at rate `r0 < 1` stands for `n / r0` calls, rounded up or
+//! down at random to an integer with that expectation, and spread the same
+//! way.
+
+use std::collections::BinaryHeap;
+
+pub(crate) use crate::ring::Levels;
 
 /// The default number of samples one series sends per flush at most.
 pub const DEFAULT_MAX_SAMPLES_PER_SERIES: usize = 4096;
 
-/// What one series sends this flush.
-#[derive(Debug)]
-pub(crate) struct Taken<'a> {
-    /// The samples kept.
-    pub(crate) values: &'a [f64],
-    /// kept / seen (1 when nothing was left out).
-    pub(crate) factor: f64,
+/// A candidate: its random key, and its value. Ordered by key only.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    key: u64,
+    value: f64,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
+/// One series' interval.
+#[derive(Debug, Default)]
+struct Series {
+    /// The candidates, in arrival order, while fewer than `max`.
+    kept: Vec<Entry>,
+    /// The `max` candidates of smallest key once there were more (a
+    /// max-heap; `kept` is then empty).
+    heap: BinaryHeap<Entry>,
+    /// Samples drained this interval.
+    seen: u64,
+    /// The level this interval's samples are thinned to.
+    level: u32,
+    /// The producer-side skip total already accounted for.
+    skipped_seen: u64,
+    /// The drained sample of smallest raw draw (a uniform one of them),
+    /// sent alone should thinning leave no candidate.
+    fallback: Option<Entry>,
+}
+
+/// The largest key a candidate may have at `level`.
+fn threshold(level: u32) -> u64 {
+    u64::MAX >> level.min(63)
 }
 
 #[derive(Debug)]
 pub(crate) struct Reservoirs {
     max: usize,
-    kept: Vec<Vec<f64>>,
-    /// Samples drained this interval, by series id.
-    seen: Vec<u64>,
-    /// Per-series totals of producer-side skips already accounted for.
-    skipped_seen: Vec<u64>,
+    series: Vec<Series>,
+    /// The values of one weight group, handed out by [`Reservoirs::take`].
+    values: Vec<f64>,
     rng: u64,
     /// Samples recorded but not sent (accounted for by `|@rate`), since the
     /// last call of [`Reservoirs::take_sampled_out`].
@@ -46,9 +127,8 @@ impl Reservoirs {
     pub(crate) const fn new() -> Self {
         Reservoirs {
             max: DEFAULT_MAX_SAMPLES_PER_SERIES,
-            kept: Vec::new(),
-            seen: Vec::new(),
-            skipped_seen: Vec::new(),
+            series: Vec::new(),
+            values: Vec::new(),
             rng: 0x9E37_79B9_7F4A_7C15,
             sampled_out: 0,
         }
@@ -60,16 +140,14 @@ impl Reservoirs {
 
     /// Makes room for series ids below `len`.
     pub(crate) fn grow(&mut self, len: usize) {
-        if self.kept.len() < len {
-            self.kept.resize_with(len, Vec::new);
-            self.seen.resize(len, 0);
-            self.skipped_seen.resize(len, 0);
+        if self.series.len() < len {
+            self.series.resize_with(len, Series::default);
         }
     }
 
     #[inline]
     fn next(&mut self) -> u64 {
-        // xorshift64*: quality is ample for choosing slots.
+        // xorshift64*: quality is ample for keys and rounding.
         let mut x = self.rng;
         x ^= x >> 12;
         x ^= x << 25;
@@ -78,51 +156,100 @@ impl Reservoirs {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    /// Offers one drained sample of series `id` (Algorithm R).
+    /// Offers one drained sample of series `id`, kept by its producer with
+    /// probability 2^-`levels.own`, to be thinned to at least
+    /// `levels.interval`.
     #[inline]
-    pub(crate) fn offer(&mut self, id: usize, v: f64) {
+    pub(crate) fn offer(&mut self, id: usize, levels: Levels, v: f64) {
         self.grow(id + 1);
-        self.seen[id] += 1;
-        let seen = self.seen[id];
-        if self.kept[id].len() < self.max {
-            self.kept[id].push(v);
-        } else {
-            let j = (self.next() % seen) as usize;
-            if let Some(slot) = self.kept[id].get_mut(j) {
-                *slot = v;
+        let raw = self.next();
+        let key = raw >> levels.own.min(63);
+        let max = self.max;
+        let s = &mut self.series[id];
+        s.seen += 1;
+        if !matches!(s.fallback, Some(f) if f.key <= raw) {
+            s.fallback = Some(Entry { key: raw, value: v });
+        }
+        let level = levels.interval.max(levels.own);
+        if level > s.level {
+            // Thin what is kept to the new level: survivors keep keys
+            // below the new threshold, uniform as before.
+            s.level = level;
+            let t = threshold(level);
+            s.kept.retain(|e| e.key <= t);
+            s.heap.retain(|e| e.key <= t);
+        }
+        if key > threshold(s.level) {
+            return;
+        }
+        if s.heap.is_empty() {
+            if s.kept.len() < max {
+                s.kept.push(Entry { key, value: v });
+                return;
+            }
+            s.heap = BinaryHeap::from(std::mem::take(&mut s.kept));
+        }
+        if s.heap.len() < max {
+            s.heap.push(Entry { key, value: v });
+        } else if let Some(mut top) = s.heap.peek_mut() {
+            if key < top.key {
+                *top = Entry { key, value: v };
             }
         }
     }
 
-    /// Hands series `id`'s kept samples and their rate factor to `f`, given
-    /// the producer-side skip total of the series; then starts a new
-    /// interval for it. Nothing is handed over while no sample is kept
-    /// (skips are then accounted for with the next samples).
-    pub(crate) fn take(&mut self, id: usize, skipped_total: u64, f: impl FnOnce(Taken<'_>)) {
+    /// Hands series `id`'s values to `f` in weight groups, `(values,
+    /// weight)`, given the producer-side skip total of the series and its
+    /// client-side rate; then starts a new interval for it. Nothing is
+    /// handed over while no sample was drained (skips are then accounted
+    /// for with the next samples).
+    pub(crate) fn take(
+        &mut self,
+        id: usize,
+        skipped_total: u64,
+        rate: f64,
+        mut f: impl FnMut(&[f64], u64),
+    ) {
         self.grow(id + 1);
-        if self.kept[id].is_empty() {
+        let draw = self.next();
+        let s = &mut self.series[id];
+        let Some(fallback) = s.fallback.take() else {
             return;
-        }
-        let skipped = skipped_total.wrapping_sub(self.skipped_seen[id]);
-        self.skipped_seen[id] = skipped_total;
-        let seen = std::mem::take(&mut self.seen[id]).saturating_add(skipped);
-        let kept = &mut self.kept[id];
-        let n = kept.len() as u64;
-        self.sampled_out += seen.saturating_sub(n);
-        let factor = if seen > n {
-            n as f64 / seen as f64
-        } else {
-            1.0
         };
-        f(Taken {
-            values: kept,
-            factor,
-        });
-        if kept.capacity() > 1024 {
-            // A burst's buffer is not kept for every quiet interval after.
-            *kept = Vec::new();
-        } else {
+        if !s.heap.is_empty() {
+            s.kept = std::mem::take(&mut s.heap).into_vec();
+        }
+        if s.kept.is_empty() {
+            // Thinning left no candidate (a few samples in a lagging
+            // shard's interval): one drained sample, uniformly chosen,
+            // stands for them all.
+            s.kept.push(fallback);
+        }
+        let skipped = skipped_total.wrapping_sub(s.skipped_seen);
+        s.skipped_seen = skipped_total;
+        let recorded = std::mem::take(&mut s.seen).saturating_add(skipped);
+        s.level = 0;
+        let mut kept = std::mem::take(&mut s.kept);
+        let k = kept.len() as u64;
+        self.sampled_out += recorded.saturating_sub(k);
+        let total = calls(recorded, rate, draw).max(k);
+        let (weight, heavier) = (total / k, (total % k) as usize);
+        if heavier > 0 {
+            // The `heavier` smallest keys first: a uniform choice.
+            kept.select_nth_unstable(heavier);
+        }
+        let values = &mut self.values;
+        values.clear();
+        values.extend(kept.iter().map(|e| e.value));
+        f(&values[..heavier], weight + 1);
+        f(&values[heavier..], weight);
+        if values.capacity() > 1024 {
+            // A burst's buffers are not kept for every quiet interval after.
+            *values = Vec::new();
+        }
+        if kept.capacity() <= 1024 {
             kept.clear();
+            self.series[id].kept = kept;
         }
     }
 
@@ -132,29 +259,57 @@ impl Reservoirs {
     }
 }
 
+/// The calls `recorded` samples of a series sampled client-side at `rate`
+/// stand for: `recorded / rate`, rounded down or up with the probability
+/// that makes its expectation exact (`draw` is a uniform random word).
+fn calls(recorded: u64, rate: f64, draw: u64) -> u64 {
+    if !(rate > 0.0 && rate < 1.0) {
+        return recorded;
+    }
+    let exact = recorded as f64 / rate;
+    let whole = exact.floor();
+    let u = (draw >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+    whole as u64 + u64::from(u < exact - whole)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn at(own: u32) -> Levels {
+        Levels { own, interval: own }
+    }
+
+    /// (values, weight) groups of series `id`.
+    fn groups(r: &mut Reservoirs, id: usize, skipped: u64, rate: f64) -> Vec<(Vec<f64>, u64)> {
+        let mut got = Vec::new();
+        r.take(id, skipped, rate, |v, w| {
+            if !v.is_empty() {
+                got.push((v.to_vec(), w))
+            }
+        });
+        got
+    }
+
     #[test]
-    fn keeps_all_below_the_bound_and_a_rated_subset_above() {
+    fn keeps_all_below_the_bound_and_weighted_subsets_above() {
         let mut r = Reservoirs::new();
         r.set_max(100);
-        (0..50).for_each(|i| r.offer(3, f64::from(i)));
-        let mut got = None;
-        r.take(3, 0, |t| got = Some((t.values.len(), t.factor)));
-        assert_eq!(got, Some((50, 1.0)));
+        (0..50).for_each(|i| r.offer(3, at(0), f64::from(i)));
+        let got = groups(&mut r, 3, 0, 1.0);
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].0.len(), got[0].1), (50, 1));
 
-        (0..10_000).for_each(|i| r.offer(3, f64::from(i)));
-        let mut got = None;
-        // 5_000 more were counted by the producers' full buffers.
-        r.take(3, 5_000, |t| got = Some((t.values.to_vec(), t.factor)));
-        let (values, factor) = got.expect("taken");
-        assert_eq!(values.len(), 100);
-        assert!((values.len() as f64 / factor - 15_000.0).abs() < 1e-6);
+        (0..10_000).for_each(|i| r.offer(3, at(0), f64::from(i)));
+        // 5_050 more were counted by the producers' buffers: 15_050 in
+        // all, over 100 values: 50 of weight 151, 50 of weight 150.
+        let got = groups(&mut r, 3, 5_050, 1.0);
+        let mut sizes: Vec<(usize, u64)> = got.iter().map(|(v, w)| (v.len(), *w)).collect();
+        sizes.sort_unstable();
+        assert_eq!(sizes, vec![(50, 150), (50, 151)]);
         // Uniform over what was drained: not just the first 100.
-        assert!(values.iter().any(|v| *v >= 100.0));
-        assert_eq!(r.take_sampled_out(), 14_900);
+        assert!(got.iter().flat_map(|g| &g.0).any(|v| *v >= 100.0));
+        assert_eq!(r.take_sampled_out(), 14_950);
     }
 
     #[test]
@@ -162,11 +317,69 @@ mod tests {
         let mut r = Reservoirs::new();
         r.set_max(10);
         let mut called = false;
-        r.take(1, 7, |_| called = true);
+        r.take(1, 7, 1.0, |_, _| called = true);
         assert!(!called);
-        r.offer(1, 1.0);
-        let mut got = None;
-        r.take(1, 7, |t| got = Some(t.factor));
-        assert_eq!(got, Some(1.0 / 8.0));
+        r.offer(1, at(0), 1.0);
+        assert_eq!(groups(&mut r, 1, 7, 1.0), vec![(vec![1.0], 8)]);
+    }
+
+    #[test]
+    fn a_higher_level_thins_what_was_kept() {
+        let mut r = Reservoirs::new();
+        r.set_max(1_000_000);
+        (0..100_000).for_each(|i| r.offer(2, at(0), f64::from(i)));
+        r.offer(2, at(4), -1.0);
+        // The level-4 sample stays; the others survive with 1/16 each:
+        // 6250 expected, sd 77.
+        let got = groups(&mut r, 2, 0, 1.0);
+        let sent: usize = got.iter().map(|g| g.0.len()).sum();
+        assert!((5_850..6_650).contains(&sent), "{sent}");
+        assert!(got.iter().any(|g| g.0.contains(&-1.0)));
+        let count: u64 = got.iter().map(|(v, w)| v.len() as u64 * w).sum();
+        assert_eq!(count, 100_001);
+    }
+
+    #[test]
+    fn samples_drained_after_a_lagging_push_are_thinned_to_its_level() {
+        let mut r = Reservoirs::new();
+        r.set_max(1_000_000);
+        // Own level 0, but the shard offered at level 3 this interval:
+        // each survives with 1/8: 12_500 expected, sd 105.
+        let lagging = Levels {
+            own: 0,
+            interval: 3,
+        };
+        (0..100_000).for_each(|i| r.offer(4, lagging, f64::from(i)));
+        let got = groups(&mut r, 4, 0, 1.0);
+        let sent: usize = got.iter().map(|g| g.0.len()).sum();
+        assert!((11_900..13_100).contains(&sent), "{sent}");
+    }
+
+    #[test]
+    fn a_series_thinned_to_nothing_still_sends_its_count() {
+        let mut r = Reservoirs::new();
+        let deep = Levels {
+            own: 0,
+            interval: 60,
+        };
+        (0..3).for_each(|i| r.offer(6, deep, f64::from(i)));
+        let got = groups(&mut r, 6, 2, 1.0);
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].0.len(), got[0].1), (1, 5));
+    }
+
+    #[test]
+    fn client_side_rates_round_to_integers_without_bias() {
+        let mut r = Reservoirs::new();
+        let mut total = 0u64;
+        for _ in 0..10_000 {
+            (0..3).for_each(|_| r.offer(5, at(0), 1.0));
+            total += groups(&mut r, 5, 0, 0.4)
+                .iter()
+                .map(|(v, w)| v.len() as u64 * w)
+                .sum::<u64>();
+        }
+        // 7.5 per interval: 75_000 expected, rounding sd about 50.
+        assert!((74_700..75_300).contains(&total), "{total}");
     }
 }

@@ -7,13 +7,11 @@ thread_local! {
     static STATE: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Whether to keep a call sampled at `rate` (in `(0, 1]`).
+/// The calling thread's next random word (0 while its thread-locals are
+/// being torn down).
 #[inline]
-pub(crate) fn keep(rate: f64) -> bool {
-    if rate >= 1.0 {
-        return true;
-    }
-    let r = STATE
+fn next_u64() -> u64 {
+    STATE
         .try_with(|s| {
             let mut x = s.get();
             if x == 0 {
@@ -31,9 +29,24 @@ pub(crate) fn keep(rate: f64) -> bool {
             s.set(x);
             x
         })
-        .unwrap_or(0);
+        .unwrap_or(0)
+}
+
+/// Whether to keep a call sampled at `rate` (in `(0, 1]`).
+#[inline]
+pub(crate) fn keep(rate: f64) -> bool {
+    if rate >= 1.0 {
+        return true;
+    }
     // 53 random bits as a float in [0, 1).
-    ((r >> 11) as f64) * (1.0 / (1u64 << 53) as f64) < rate
+    ((next_u64() >> 11) as f64) * (1.0 / (1u64 << 53) as f64) < rate
+}
+
+/// Whether to keep a sample offered at thinning `level`: true with
+/// probability 2^-level (always for level 0).
+#[inline]
+pub(crate) fn keep_at_level(level: u32) -> bool {
+    level == 0 || next_u64() >> (64 - level.min(63)) == 0
 }
 
 #[cfg(test)]
@@ -43,5 +56,13 @@ mod tests {
         let kept = (0..100_000).filter(|_| super::keep(0.25)).count();
         assert!((20_000..30_000).contains(&kept), "{kept}");
         assert!((0..1000).all(|_| super::keep(1.0)));
+    }
+
+    #[test]
+    fn keeps_about_one_in_two_to_the_level() {
+        assert!((0..1000).all(|_| super::keep_at_level(0)));
+        // 2^18 draws at 1/8: mean 32768, sd 170; a 6-sd band.
+        let kept = (0..1u32 << 18).filter(|_| super::keep_at_level(3)).count();
+        assert!((31_700..33_800).contains(&kept), "{kept}");
     }
 }

@@ -12,12 +12,12 @@
 //! takes a lock.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::ring::{Pushed, Ring};
+use crate::ring::{self, Levels, Pushed, Ring};
 
 /// Shards built in: the first this many live threads own one each.
 pub(crate) const STATIC_SHARDS: usize = 64;
@@ -44,6 +44,10 @@ pub(crate) struct Shard {
     ring: OnceLock<Ring>,
     /// Multi-producer queue of the shared overflow shard.
     shared: OnceLock<ArrayQueue<(u32, u64)>>,
+    /// The highest thinning level offered in this shard since the flusher
+    /// last ended an interval (see `ring`): written on the rare thinned
+    /// pushes only.
+    level_hi: AtomicU32,
 }
 
 impl Shard {
@@ -54,6 +58,7 @@ impl Shard {
             ring_capacity,
             ring: OnceLock::new(),
             shared: OnceLock::new(),
+            level_hi: AtomicU32::new(0),
         }
     }
 
@@ -73,15 +78,42 @@ impl Shard {
             .map_or(0, |s| s[off].load(Ordering::Relaxed))
     }
 
-    /// Moves every buffered sample to `f` (called by the flusher only).
-    pub(crate) fn drain(&self, f: &mut dyn FnMut(u32, f64)) {
+    /// Moves every buffered sample to `f` as (series id, levels, value)
+    /// (called by the flusher only). Beside the sample's own level, the
+    /// highest of every push offered to this shard in the interval so far,
+    /// kept or not: the level the flusher thins the sample's series to
+    /// must not depend on which offers were kept.
+    pub(crate) fn drain(&self, f: &mut dyn FnMut(u32, Levels, f64)) {
+        let hi = self.level_hi.load(Ordering::Acquire);
+        let f = &mut |id: u32, own: u32, v: f64| {
+            f(
+                id,
+                Levels {
+                    own,
+                    interval: own.max(hi),
+                },
+                v,
+            )
+        };
         if let Some(ring) = self.ring.get() {
             ring.drain(f);
         }
         if let Some(q) = self.shared.get() {
-            while let Some((id, bits)) = q.pop() {
-                f(id, f64::from_bits(bits));
+            while let Some((tagged, bits)) = q.pop() {
+                f(
+                    tagged & ring::ID_MASK,
+                    tagged >> ring::LEVEL_SHIFT,
+                    f64::from_bits(bits),
+                );
             }
+        }
+    }
+
+    /// Notes a push offered at `level` > 0.
+    #[cold]
+    fn note_level(&self, level: u32) {
+        if level > self.level_hi.load(Ordering::Relaxed) {
+            self.level_hi.fetch_max(level, Ordering::Release);
         }
     }
 
@@ -234,8 +266,8 @@ pub(crate) fn push(id: u32, value: f64) -> bool {
                 .ring
                 .get_or_init(|| Ring::new(shard.ring_capacity))
                 .push(id, value.to_bits());
-            if let Pushed::Full { .. } = pushed {
-                count_skip(shard, id, true);
+            if !matches!(pushed, Pushed::Ok { .. }) {
+                account_thinned(shard, id, pushed);
             }
             pushed.wake()
         } else {
@@ -244,22 +276,61 @@ pub(crate) fn push(id: u32, value: f64) -> bool {
     })
 }
 
+/// Notes the level of a push into the last eighth of a ring, and counts
+/// the sample if it was left out.
+#[cold]
+#[inline(never)]
+fn account_thinned(shard: &Shard, id: u32, pushed: Pushed) {
+    match pushed {
+        Pushed::Ok { .. } => {}
+        Pushed::Thinned { level, kept, .. } => {
+            shard.note_level(level);
+            if !kept {
+                count_skip(shard, id, true);
+            }
+        }
+        Pushed::Full { .. } => {
+            shard.note_level(ring::TOP_LEVEL);
+            count_skip(shard, id, true);
+        }
+    }
+}
+
+/// The shared overflow shard's queue, thinned by its length as a ring is
+/// by its occupancy.
 #[cold]
 fn push_shared(shard: &Shard, id: u32, value: f64) -> bool {
-    let q = shard
-        .shared
-        .get_or_init(|| ArrayQueue::new(crate::ring::CAPACITY));
-    match q.push((id, value.to_bits())) {
-        Ok(()) => q.len() == crate::ring::CAPACITY / 4,
+    let q = shard.shared.get_or_init(|| ArrayQueue::new(ring::CAPACITY));
+    let level = ring::level(q.len().min(ring::CAPACITY - 1), ring::CAPACITY);
+    if level > 0 {
+        shard.note_level(level);
+        if !crate::sampling::keep_at_level(level) {
+            count_skip(shard, id, false);
+            return false;
+        }
+    }
+    match q.push((id | (level << ring::LEVEL_SHIFT), value.to_bits())) {
+        Ok(()) => q.len() == ring::CAPACITY / 4,
         Err(_) => {
+            shard.note_level(ring::TOP_LEVEL);
             count_skip(shard, id, false);
             true
         }
     }
 }
 
-/// Counts, per series, a sample a full buffer could not take, in the
-/// series' cell of this shard (distributions have no other use for it):
+/// Ends a flush interval: the levels offered so far no longer apply to the
+/// samples drained from now on (called by the flusher after a flush).
+pub(crate) fn end_interval() {
+    for s in all() {
+        if s.level_hi.load(Ordering::Relaxed) != 0 {
+            s.level_hi.swap(0, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Counts, per series, a sample a buffer left out (thinned, or full), in
+/// the series' cell of this shard (distributions have no other use for it):
 /// the flusher turns these counts into the `|@rate` of the samples it
 /// does send, so nothing recorded is lost without account.
 #[cold]
@@ -283,91 +354,5 @@ pub(crate) fn total(id: u32) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Serialises the tests that drain every shard: a drain takes every
-    /// series' samples, not only its own test's.
-    static DRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-    #[test]
-    fn threads_get_their_own_shards_and_totals_add_up() {
-        let id = 4242;
-        let handles: Vec<_> = (0..4)
-            .map(|_| std::thread::spawn(move || (0..1000).for_each(|_| add(id, 2))))
-            .collect();
-        for h in handles {
-            h.join().expect("thread");
-        }
-        assert_eq!(total(id), 8000);
-    }
-
-    /// More live threads than built-in shards: every one still owns a
-    /// shard of its own, and what they record comes back from the
-    /// flusher's view of all shards.
-    #[test]
-    fn threads_past_the_built_in_shards_own_extra_ones() {
-        use std::sync::{Arc, Barrier};
-        const THREADS: usize = STATIC_SHARDS + 16;
-        const ID: u32 = 4343;
-        let all_alive = Arc::new(Barrier::new(THREADS));
-        let handles: Vec<_> = (0..THREADS)
-            .map(|i| {
-                let all_alive = all_alive.clone();
-                std::thread::spawn(move || {
-                    add(ID, 1);
-                    push(ID, i as f64);
-                    let current = CURRENT.with(Cell::get).expect("claimed");
-                    // Hold the shard until every thread has one.
-                    all_alive.wait();
-                    (current.exclusive, current.shard as *const Shard as usize)
-                })
-            })
-            .collect();
-        let mut shards: Vec<usize> = handles
-            .into_iter()
-            .map(|h| {
-                let (exclusive, shard) = h.join().expect("thread");
-                assert!(exclusive, "a thread past the built-in shards shared one");
-                shard
-            })
-            .collect();
-        shards.sort_unstable();
-        shards.dedup();
-        assert_eq!(shards.len(), THREADS, "two live threads held one shard");
-        assert!(EXTRA_LEN.load(Ordering::Acquire) >= THREADS - STATIC_SHARDS);
-        assert_eq!(total(ID), THREADS as u64);
-        let _draining = DRAINING.lock().unwrap_or_else(|p| p.into_inner());
-        let mut got = Vec::new();
-        for s in all() {
-            s.drain(&mut |id, v| {
-                if id == ID {
-                    got.push(v as usize)
-                }
-            });
-        }
-        got.sort_unstable();
-        assert_eq!(got, (0..THREADS).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn samples_come_back_from_drain() {
-        std::thread::spawn(|| {
-            push(7, 1.5);
-            push(7, 2.5);
-        })
-        .join()
-        .expect("thread");
-        let _draining = DRAINING.lock().unwrap_or_else(|p| p.into_inner());
-        let mut got = Vec::new();
-        for s in all() {
-            s.drain(&mut |id, v| {
-                if id == 7 {
-                    got.push(v)
-                }
-            });
-        }
-        got.sort_by(f64::total_cmp);
-        assert_eq!(got, vec![1.5, 2.5]);
-    }
-}
+#[path = "shard_tests.rs"]
+mod tests;

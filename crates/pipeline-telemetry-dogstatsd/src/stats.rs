@@ -30,9 +30,9 @@ pub struct Stats {
     pub samples_dropped: u64,
     /// Distribution samples recorded but not sent, because a series had
     /// more samples in a flush interval than it sends, or a thread's buffer
-    /// was full: the samples sent for that series in that interval carry
-    /// the matching `|@rate`, so Datadog's counts and percentiles still
-    /// account for them.
+    /// was past 7/8 full: the values sent for that series in that interval
+    /// carry integer weights in `|@rate` that the Agent counts as exactly
+    /// the samples recorded.
     pub samples_sampled_out: u64,
     /// Values not encoded: NaN, infinite, or a line longer than a datagram.
     pub values_skipped: u64,

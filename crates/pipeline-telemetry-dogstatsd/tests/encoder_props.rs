@@ -2,7 +2,7 @@
 //! values, every datagram fits the payload limit, parses back, and holds
 //! exactly the sanitised intended metric — nothing more, nothing less.
 
-use pipeline_telemetry_dogstatsd::encoder::{Encoder, MetricType, Suffix};
+use pipeline_telemetry_dogstatsd::encoder::{push_value, Encoder, MetricType, Suffix};
 use pipeline_telemetry_dogstatsd::parse::parse_datagram;
 use pipeline_telemetry_dogstatsd::sanitize;
 use proptest::prelude::*;
@@ -37,6 +37,30 @@ fn kind() -> impl Strategy<Value = MetricType> {
         Just(MetricType::Histogram),
         Just(MetricType::Timing),
     ]
+}
+
+/// How many f64 values apart `a` and `b` (of one sign) are.
+fn ulps(a: f64, b: f64) -> u64 {
+    (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs()
+}
+
+/// Whether `v`'s shortest decimal has at most nine fractional digits.
+fn whole_nanoseconds(v: f64) -> bool {
+    let s = format!("{v}");
+    s.split_once('.').map_or(true, |(_, frac)| frac.len() <= 9)
+}
+
+/// `n` nanoseconds as seconds, written from the integer alone: the
+/// shortest decimal at nanosecond resolution.
+fn nanos_decimal(n: u64) -> String {
+    let s = format!("{}.{:09}", n / 1_000_000_000, n % 1_000_000_000);
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+fn written(v: f64) -> String {
+    let mut out = Vec::new();
+    assert!(push_value(&mut out, v));
+    String::from_utf8(out).expect("utf-8")
 }
 
 proptest! {
@@ -88,9 +112,16 @@ proptest! {
             }
         }
         if skipped.too_long == 0 {
-            // Every finite value arrives once, in order, exactly (-0 prints as 0).
-            let want: Vec<f64> = finite.iter().map(|v| if *v == 0.0 { 0.0 } else { *v }).collect();
-            prop_assert_eq!(got, want);
+            // Every finite value arrives once, in order (-0 prints as 0),
+            // exactly or as the whole nanoseconds one ulp away.
+            prop_assert_eq!(got.len(), finite.len());
+            for (g, v) in got.iter().zip(&finite) {
+                let v = if *v == 0.0 { 0.0 } else { *v };
+                prop_assert!(
+                    *g == v || (ulps(*g, v) == 1 && whole_nanoseconds(*g)),
+                    "{} sent for {}", g, v
+                );
+            }
         } else {
             prop_assert_eq!(got.len() + skipped.too_long as usize, finite.len());
         }
@@ -105,5 +136,60 @@ proptest! {
         sanitize::push_tag(&mut t, &raw, &raw);
         prop_assert!(!t.contains(['|', '#', ',', '\n', '\r', '@', ' ']));
         prop_assert!(t.chars().count() <= sanitize::MAX_TAG_LEN);
+    }
+
+    /// A duration of `n` nanoseconds (under 10^6 s), in seconds as the
+    /// stage timer (`n * 1e-9`), `Duration::as_secs_f64` and a division
+    /// compute it, is written as its nanoseconds in decimal, or shorter
+    /// where a shorter decimal reads back as the same f64.
+    #[test]
+    fn durations_are_written_as_their_nanoseconds(
+        n in prop_oneof![0u64..1_000_000_000_000_000, 0u64..10_000_000_000, 0u64..10_000_000],
+    ) {
+        let want = nanos_decimal(n);
+        let want_f64: f64 = want.parse().expect("a decimal");
+        for v in [
+            n as f64 * 1e-9,
+            std::time::Duration::from_nanos(n).as_secs_f64(),
+            n as f64 / 1e9,
+        ] {
+            let got = written(v);
+            let back: f64 = got.parse().expect("a float");
+            prop_assert_eq!(back, want_f64, "{} written as {} for {} ns", v, got, n);
+            prop_assert!(got.len() <= want.len(), "{} written as {} ({} ns)", v, got, n);
+        }
+    }
+}
+
+/// Bytes per duration sample, before (the shortest decimal of the f64,
+/// as the encoder wrote every value) and after (nanosecond resolution):
+/// `cargo test --release -p pipeline-telemetry-dogstatsd --test encoder_props
+/// -- --ignored --nocapture bytes_per_duration_sample`.
+#[test]
+#[ignore = "a measurement: prints bytes per sample"]
+fn bytes_per_duration_sample() {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for (label, lo, hi) in [("1 µs to 10 s", 1e3f64, 1e10f64), ("1 ms to 1 s", 1e6, 1e9)] {
+        let (mut before, mut after, count) = (0usize, 0usize, 100_000usize);
+        for _ in 0..count {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+            // Log-uniform nanoseconds, in seconds as the stage timer computes them.
+            let nanos = (lo.ln() + u * (hi.ln() - lo.ln())).exp() as u64;
+            let v = nanos as f64 * 1e-9;
+            before += if v.fract() == 0.0 {
+                format!("{}", v as i64).len()
+            } else {
+                ryu::Buffer::new().format_finite(v).len()
+            };
+            after += written(v).len();
+        }
+        println!(
+            "{label}: {:.2} bytes per sample before, {:.2} after",
+            before as f64 / count as f64,
+            after as f64 / count as f64
+        );
     }
 }

@@ -1,12 +1,15 @@
 //! The Datadog Agent's DogStatsD parser for events and service checks,
 //! ported line by line from `comp/dogstatsd/server/impl/parse.go`,
-//! `parse_events.go` and `parse_service_checks.go` (DataDog/datadog-agent):
+//! `parse_events.go` and `parse_service_checks.go` (DataDog/datadog-agent),
+//! and for metric lines and their distribution sketches (see [`metric`]):
 //! the outside truth the tests read our bytes with. Lines are split at
 //! `\n` with `dogstatsd_eol_required` semantics (a line not ended by `\n`
 //! is dropped), fields at `|`, tags at `,`; an event's title and text are
 //! length-prefixed and `\\n` in them becomes a newline; unknown optional
 //! fields are ignored, as the Agent does.
 #![allow(dead_code)]
+
+pub(crate) mod metric;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct AgentEvent {
