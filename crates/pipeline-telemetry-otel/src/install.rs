@@ -167,6 +167,7 @@ impl OtelBuilder {
             traces: TracesExport::Off,
             shutdown_timeout: self.shutdown_timeout,
             done: false,
+            pid: std::process::id(),
         };
 
         let mut layer: Option<BoxedLayer<S>> = None;
@@ -284,6 +285,7 @@ impl OtelBuilder {
             None => {
                 let config = QueueConfig {
                     lines: self.log_queue_lines,
+                    bytes: log_writer::QUEUE_BYTES,
                     lossless: self.lossless_logs,
                     on_drop: self.log_drop_hook.take(),
                 };
