@@ -66,8 +66,8 @@ static INTERVAL_MS: AtomicU64 = AtomicU64::new(1000);
 static FLUSH_NOW: AtomicBool = AtomicBool::new(false);
 /// The process that started an exporter (0: none yet).
 static PID: AtomicU32 = AtomicU32::new(0);
-/// A link whose queued datagrams a caller's thread left to the flusher
-/// thread (their send resolves the Agent's name first).
+/// A link whose queued datagrams (or due resolution) a caller's thread left
+/// to the flusher thread, as only it resolves the Agent's name.
 static HANDOFF: Mutex<Option<Arc<Link>>> = Mutex::new(None);
 
 /// Leaves `link`'s queued datagrams to the flusher thread and wakes it.
@@ -76,8 +76,9 @@ fn hand_off(link: &Arc<Link>) {
     wake();
 }
 
-/// Sends what a caller's thread handed off, if anything (on the flusher
-/// thread: this may resolve a name).
+/// Sends what a caller's thread handed off, if anything, and resolves the
+/// Agent's address again if that is due (on the flusher thread: this may
+/// wait on a slow resolver).
 fn send_handed_off() {
     let link = HANDOFF
         .lock()
@@ -85,6 +86,7 @@ fn send_handed_off() {
         .take();
     if let Some(link) = link {
         link.try_send();
+        link.refresh();
     }
 }
 

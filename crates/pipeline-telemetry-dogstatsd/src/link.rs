@@ -109,34 +109,44 @@ impl Link {
         self.try_send_as(Sender::Flusher);
     }
 
-    /// `false` when what is queued was left to the flusher thread (as the
-    /// caller's thread, with no address known yet); `true` when it was
-    /// sent, or another thread is sending.
-    fn try_send_as(&self, who: Sender) -> bool {
+    /// What is left for the flusher thread: nothing, or (as the caller's
+    /// thread) the send itself (no address known yet) or a resolution due.
+    fn try_send_as(&self, who: Sender) -> ForFlusher {
         loop {
             let io = match self.io.try_lock() {
                 Ok(g) => g,
                 Err(TryLockError::Poisoned(p)) => p.into_inner(),
-                Err(TryLockError::WouldBlock) => return true,
+                Err(TryLockError::WouldBlock) => return ForFlusher::Nothing,
             };
             if who == Sender::Caller && io.transport.needs_resolve() {
-                return false;
+                return ForFlusher::Send;
             }
+            let due = who == Sender::Caller && io.transport.resolve_due();
             self.send_queued(io, who);
             // An outbox queued while we released the transport, by a thread
             // that found it taken, is ours to send.
             if relock(&self.queue).is_empty() {
-                return true;
+                return if due {
+                    ForFlusher::Resolve
+                } else {
+                    ForFlusher::Nothing
+                };
             }
         }
     }
 
+    /// Resolves the Agent's address again if that is due (the flusher
+    /// thread, after a caller's thread found it due).
+    pub(crate) fn refresh(&self) {
+        relock(&self.io).transport.refresh();
+    }
+
     /// Sends what is queued from a caller's thread, to the address already
-    /// known (a re-resolution due is left to the flusher thread's next
-    /// send), waiting until `deadline` at most for another thread's send in
+    /// known, waiting until `deadline` at most for another thread's send in
     /// progress; with no address known yet, calls `hand_off` (which wakes
-    /// the flusher thread to resolve and send) and waits for it. `true`
-    /// once outbox `seq` is sent.
+    /// the flusher thread to resolve and send) and waits for it. A
+    /// re-resolution due is handed off too, without waiting for it: the
+    /// next send goes to the new address. `true` once outbox `seq` is sent.
     pub(crate) fn send_until(
         &self,
         seq: u64,
@@ -145,7 +155,7 @@ impl Link {
     ) -> bool {
         let mut handed = false;
         loop {
-            if !self.try_send_as(Sender::Caller) && !handed {
+            if self.try_send_as(Sender::Caller) != ForFlusher::Nothing && !handed {
                 hand_off();
                 handed = true;
             }
@@ -182,6 +192,16 @@ impl Link {
     pub(crate) fn stats(&self) -> Stats {
         relock(&self.published).clone()
     }
+}
+
+/// What a caller's thread leaves to the flusher thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ForFlusher {
+    Nothing,
+    /// The send: no address is known yet.
+    Send,
+    /// Resolving the address again (the send went to the one known).
+    Resolve,
 }
 
 /// Which thread sends: only the flusher thread may resolve a name.

@@ -26,6 +26,13 @@ pub(crate) trait Transport: Send + fmt::Debug {
     fn needs_resolve(&self) -> bool {
         false
     }
+    /// Whether the address is due to be resolved again (on schedule, or
+    /// after a send error): the flusher thread does it ([`refresh`](Self::refresh)).
+    fn resolve_due(&self) -> bool {
+        false
+    }
+    /// Resolves the address again if that is due (on the flusher thread).
+    fn refresh(&mut self) {}
     /// [`send`](Self::send) without resolving a name first: to the address
     /// already known (an error when there is none).
     fn send_cached(&mut self, datagram: &[u8]) -> io::Result<()> {

@@ -187,7 +187,16 @@ impl Transport for Udp {
         self.send_to_known(datagram)
     }
     fn needs_resolve(&self) -> bool {
-        self.socket.is_none() && self.every.is_some() && Instant::now() >= self.next_resolve
+        self.socket.is_none() && self.resolve_due()
+    }
+    fn resolve_due(&self) -> bool {
+        self.every.is_some() && Instant::now() >= self.next_resolve
+    }
+    fn refresh(&mut self) {
+        let now = Instant::now();
+        if self.every.is_some() && now >= self.next_resolve {
+            self.resolve(now);
+        }
     }
     fn send_cached(&mut self, datagram: &[u8]) -> io::Result<()> {
         self.send_to_known(datagram)

@@ -123,9 +123,11 @@ fn a_shutdown_with_the_flusher_idle_never_resolves_on_the_callers_thread() {
     let shutdown = guard.shutdown(Duration::from_millis(200));
     let _ = done.send(());
     assert!(shutdown.is_ok(), "{shutdown:?}");
-    // Sent to the address resolved first, by the shutdown itself.
+    // Sent to the address resolved first, by the shutdown itself (the
+    // re-resolution due is left to the flusher thread, which may now be
+    // the one blocked in the resolver).
     assert_eq!(receive_count(&rx, "idle.count", 2), 2);
-    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(calls.load(std::sync::atomic::Ordering::SeqCst) >= 1);
     gate.open();
 }
 
