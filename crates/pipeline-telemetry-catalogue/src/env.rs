@@ -113,6 +113,85 @@ pub const TRACESTATE: &str = "TRACESTATE";
 /// The W3C `baggage` of the launching process. Default: unset.
 pub const BAGGAGE: &str = "BAGGAGE";
 
+/// Splits what a user wrote as the Agent's host in [`DD_AGENT_HOST`] into
+/// the host (an IPv6 address without its brackets) and the port written
+/// with it, if any. Accepted: a name or IPv4 address (`agent`,
+/// `127.0.0.1`), an IPv6 address bare or in brackets (`::1`, `[::1]`), and
+/// any of these with a port (`agent:8125`, `127.0.0.1:8125`,
+/// `[::1]:8125`), as datadog-go accepts them. The DogStatsD exporter and
+/// the OTLP exporter both read the variable through this function, so a
+/// port written for DogStatsD never ends up inside an OTLP host.
+///
+/// ```
+/// use pipeline_telemetry_catalogue::env::split_agent_host;
+/// assert_eq!(split_agent_host("agent:8125"), Ok(("agent", Some(8125))));
+/// assert_eq!(split_agent_host("[::1]:8125"), Ok(("::1", Some(8125))));
+/// assert_eq!(split_agent_host("::1"), Ok(("::1", None)));
+/// assert_eq!(split_agent_host(" 127.0.0.1 "), Ok(("127.0.0.1", None)));
+/// ```
+///
+/// # Errors
+///
+/// The reason, saying what to write instead, when the value is empty, a
+/// port is not a number, brackets hold no IPv6 address or are not closed,
+/// or several `:` do not make an IPv6 address.
+pub fn split_agent_host(value: &str) -> Result<(&str, Option<u16>), String> {
+    let value = value.trim();
+    let port = |p: &str| -> Result<u16, String> {
+        p.parse::<u16>().map_err(|_| {
+            format!(
+                "{p:?} after the last ':' is not a port number; write host, host:port or [IPv6]:port \
+                 (an IPv6 address may also stand alone), or put the port in {DD_DOGSTATSD_PORT}"
+            )
+        })
+    };
+    if let Some(inner) = value.strip_prefix('[') {
+        let (addr, after) = inner
+            .split_once(']')
+            .ok_or("an IPv6 address in brackets needs its closing ']' (e.g. [::1]:8125)")?;
+        if addr.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("{addr:?} in brackets is not an IPv6 address"));
+        }
+        return match after {
+            "" => Ok((addr, None)),
+            _ => match after.strip_prefix(':') {
+                Some(p) => Ok((addr, Some(port(p)?))),
+                None => Err(format!(
+                    "unexpected {after:?} after ']'; write [IPv6] or [IPv6]:port"
+                )),
+            },
+        };
+    }
+    if value.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Ok((value, None));
+    }
+    match value.split_once(':') {
+        None if value.is_empty() => Err("empty host".to_owned()),
+        None => Ok((value, None)),
+        Some((host, p)) if !host.is_empty() && !p.contains(':') => Ok((host, Some(port(p)?))),
+        Some(_) => Err(format!(
+            "not a host, host:port or IPv6 address; write an IPv6 address as ::1 or [::1]:8125, \
+             and the port alone in {DD_DOGSTATSD_PORT}"
+        )),
+    }
+}
+
+/// `host:port`, with an IPv6 address in brackets (`[::1]:8125`): the
+/// address form sockets and URLs take.
+///
+/// ```
+/// use pipeline_telemetry_catalogue::env::join_host_port;
+/// assert_eq!(join_host_port("::1", 4317), "[::1]:4317");
+/// assert_eq!(join_host_port("agent", 4317), "agent:4317");
+/// ```
+pub fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// Splits one tag written as in [`DD_TAGS`] at its first `:`: `key:value`
 /// gives `(key, Some(value))`; a bare tag, or one with an empty value
 /// (`key:`), gives `(tag, None)`. Nothing is trimmed or cleaned.
@@ -153,6 +232,30 @@ mod tests {
 
     fn parsed(raw: &str) -> Vec<(&str, Option<&str>)> {
         dd_tags(raw).collect()
+    }
+
+    #[test]
+    fn agent_host_forms_split_host_and_port() {
+        assert_eq!(split_agent_host("agent"), Ok(("agent", None)));
+        assert_eq!(split_agent_host("agent:9125"), Ok(("agent", Some(9125))));
+        assert_eq!(
+            split_agent_host("127.0.0.1:8125"),
+            Ok(("127.0.0.1", Some(8125)))
+        );
+        assert_eq!(split_agent_host("[::1]"), Ok(("::1", None)));
+        assert_eq!(split_agent_host("[::1]:8125"), Ok(("::1", Some(8125))));
+        assert_eq!(split_agent_host("fe80::1"), Ok(("fe80::1", None)));
+        for bad in [
+            "",
+            ":8125",
+            "agent:http",
+            "[::1",
+            "[agent]:1",
+            "[::1]x",
+            "fe80::1::2",
+        ] {
+            assert!(split_agent_host(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

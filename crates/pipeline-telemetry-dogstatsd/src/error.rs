@@ -54,10 +54,11 @@ pub enum InstallError {
     /// Another exporter is running in this process; drop its guard first.
     #[error("a DogStatsD exporter is already running in this process")]
     AlreadyRunning,
-    /// This process was forked (without exec) from one whose exporter had
-    /// started: it has no flusher thread, and its parent sends what was
-    /// recorded before the fork. Start exporters after forking, or exec.
-    #[error("this process is a fork of one whose DogStatsD exporter started; start it after forking, or exec")]
+    /// This process was forked (without exec) from one whose exporter was
+    /// running at the fork: its parent sends what was recorded before the
+    /// fork. Start the exporter in the parent after forking (or stop it
+    /// before), or exec.
+    #[error("this process is a fork of one whose DogStatsD exporter was running; start the exporter after forking (or stop it before), or exec")]
     Forked,
     /// Another `metrics` recorder is installed globally. The exporter is
     /// not started.

@@ -6,15 +6,20 @@
 //!
 //! Its lock is held to drain, aggregate and encode, never across a send, a
 //! DNS resolution or a log write: those happen after it is released, through
-//! the exporter's [`Link`](crate::link::Link).
+//! the exporter's [`Link`](crate::link::Link). Only the flusher thread
+//! resolves the Agent's name; a caller's thread that finds a resolution due
+//! hands its datagrams to that thread and waits, bounded.
 //!
 //! A process forked without exec has no flusher thread, and a copy of the
-//! parent's unsent samples and locks (maybe taken at the fork). In it,
-//! flushing, stopping and stats do nothing and touch no lock: the parent
-//! sends what it recorded, once.
+//! parent's unsent samples. The flusher's and the registry's locks are
+//! never copied held ([`crate::atfork`]); the transport's may be (a send in
+//! progress). In a child forked while the parent's exporter ran, flushing,
+//! stopping and stats do nothing and touch no lock: the parent sends what
+//! it recorded, once. A child forked while no exporter ran may start one
+//! (with a flusher thread of its own).
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -48,15 +53,46 @@ static STATE: Mutex<State> = Mutex::new(State {
     series: Vec::new(),
     timed: Vec::new(),
 });
-static THREAD: OnceLock<Thread> = OnceLock::new();
+/// The flusher thread of the process in [`THREAD_PID`] (a leaked handle;
+/// null before the first start).
+static THREAD: AtomicPtr<Thread> = AtomicPtr::new(std::ptr::null_mut());
+/// The process whose flusher thread [`THREAD`] is (a fork has none).
+static THREAD_PID: AtomicU32 = AtomicU32::new(0);
+/// Whether an exporter is active (between `start` and `stop`); as copied
+/// into a forked child, whether one was running in its parent at the fork.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
 static INTERVAL_MS: AtomicU64 = AtomicU64::new(1000);
 /// Set when the next wake-up should flush, not only drain.
 static FLUSH_NOW: AtomicBool = AtomicBool::new(false);
 /// The process that started an exporter (0: none yet).
 static PID: AtomicU32 = AtomicU32::new(0);
+/// A link whose queued datagrams (or due resolution) a caller's thread left
+/// to the flusher thread, as only it resolves the Agent's name.
+static HANDOFF: Mutex<Option<Arc<Link>>> = Mutex::new(None);
+
+/// Leaves `link`'s queued datagrams to the flusher thread and wakes it.
+fn hand_off(link: &Arc<Link>) {
+    *HANDOFF.lock().unwrap_or_else(PoisonError::into_inner) = Some(link.clone());
+    wake();
+}
+
+/// Sends what a caller's thread handed off, if anything, and resolves the
+/// Agent's address again if that is due (on the flusher thread: this may
+/// wait on a slow resolver).
+fn send_handed_off() {
+    let link = HANDOFF
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    if let Some(link) = link {
+        link.try_send();
+        link.refresh();
+    }
+}
 
 /// Whether this process is a fork (without exec) of the one that started
-/// an exporter: it has no flusher, and the parent sends what was recorded.
+/// an exporter (and has not started one of its own): it has no flusher,
+/// and the parent sends what was recorded.
 pub(crate) fn forked() -> bool {
     let pid = PID.load(Ordering::Relaxed);
     pid != 0 && pid != std::process::id()
@@ -66,11 +102,24 @@ fn lock() -> MutexGuard<'static, State> {
     STATE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The flusher's lock, held by [`crate::atfork`] across a `fork()` so that
+/// a child never gets a copy of it held by another thread.
+pub(crate) struct Held {
+    _state: MutexGuard<'static, State>,
+}
+
+/// Takes the flusher's lock, waiting for its holder (a flush encodes
+/// under it, never sends).
+pub(crate) fn hold() -> Held {
+    Held { _state: lock() }
+}
+
 /// Wakes the flusher early to drain the sample buffers (one is filling
 /// up); what it drains is sent at the next flush. Lock-free.
 #[inline]
 pub(crate) fn wake() {
-    if let Some(t) = THREAD.get() {
+    // SAFETY: a non-null pointer here is a leaked `Thread`, never freed.
+    if let Some(t) = unsafe { THREAD.load(Ordering::Acquire).as_ref() } {
         t.unpark();
     }
 }
@@ -81,24 +130,28 @@ pub(crate) fn wake_flush() {
     wake();
 }
 
-/// Makes `exporter` the active one and makes sure the thread runs.
+/// Makes `exporter` the active one and makes sure the thread runs. A
+/// child forked (without exec) from a process whose exporter was running
+/// is refused; one forked after the parent's exporter stopped (or before
+/// it started) starts its own, with a flusher thread of its own.
 pub(crate) fn start(exporter: Exporter) -> Result<(), InstallError> {
-    if forked() {
+    if forked() && ACTIVE.load(Ordering::Acquire) {
         return Err(InstallError::Forked);
     }
-    PID.store(std::process::id(), Ordering::Relaxed);
+    crate::atfork::install();
+    let pid = std::process::id();
     let mut state = lock();
     if state.exporter.is_some() {
         return Err(InstallError::AlreadyRunning);
     }
+    PID.store(pid, Ordering::Relaxed);
     let ms = u64::try_from(exporter.interval.as_millis())
         .unwrap_or(u64::MAX)
         .max(1);
     INTERVAL_MS.store(ms, Ordering::Relaxed);
     state.reservoirs.set_max(exporter.max_samples);
-    state.exporter = Some(exporter);
-    drop(state);
-    if THREAD.get().is_none() {
+    // Under the lock: two starts never both spawn a thread.
+    if THREAD_PID.load(Ordering::Acquire) != pid {
         let handle = std::thread::Builder::new()
             .name("dogstatsd-flusher".into())
             .spawn(run)
@@ -106,8 +159,15 @@ pub(crate) fn start(exporter: Exporter) -> Result<(), InstallError> {
                 target: "flusher thread".into(),
                 source,
             })?;
-        let _ = THREAD.set(handle.thread().clone());
+        let thread = Box::into_raw(Box::new(handle.thread().clone()));
+        // A previous handle (the parent's thread, absent here) is leaked:
+        // `wake` may still be reading it.
+        THREAD.store(thread, Ordering::Release);
+        THREAD_PID.store(pid, Ordering::Release);
     }
+    state.exporter = Some(exporter);
+    ACTIVE.store(true, Ordering::Release);
+    drop(state);
     wake_flush();
     Ok(())
 }
@@ -128,6 +188,7 @@ fn run() {
                 None => std::thread::park(),
             }
         }
+        send_handed_off();
         if FLUSH_NOW.swap(false, Ordering::AcqRel) || due.is_some_and(|d| Instant::now() >= d) {
             // The lock is released at the end of this statement, before sending.
             let queued = flush_locked(&mut lock());
@@ -179,7 +240,9 @@ pub(crate) fn flush() {
     }
     let queued = flush_locked(&mut lock());
     if let Some((link, seq)) = queued {
-        link.send_until(seq, link::deadline(Instant::now(), FLUSH_WAIT));
+        link.send_until(seq, link::deadline(Instant::now(), FLUSH_WAIT), || {
+            hand_off(&link)
+        });
     }
 }
 
@@ -202,9 +265,12 @@ pub(crate) fn stop(timeout: Duration) -> Result<(), ShutdownError> {
     };
     let queued = flush_locked(&mut state);
     state.exporter = None;
+    ACTIVE.store(false, Ordering::Release);
     drop(state);
     match queued {
-        Some((link, seq)) if !link.send_until(seq, deadline) => Err(ShutdownError::TimedOut),
+        Some((link, seq)) if !link.send_until(seq, deadline, || hand_off(&link)) => {
+            Err(ShutdownError::TimedOut)
+        }
         _ => Ok(()),
     }
 }

@@ -22,11 +22,13 @@ impl DogStatsDGuard {
         DogStatsDGuard { stopped: false }
     }
 
-    /// Sends everything recorded so far, now, on this thread. When another
-    /// thread is in the middle of a send (e.g. resolving the Agent's name),
-    /// this waits at most 1 s for it, then returns and leaves its datagrams
-    /// queued for that thread to send. In a process forked (without exec)
-    /// from the one that started the exporter, this does nothing.
+    /// Sends everything recorded so far, now, on this thread, to the
+    /// Agent's address as last resolved (this thread never resolves a
+    /// name: before the first resolution, the flusher thread sends for it).
+    /// When another thread is in the middle of a send (e.g. resolving the
+    /// Agent's name), this waits at most 1 s for it, then returns and
+    /// leaves its datagrams queued for that thread to send. In a process
+    /// forked (without exec) while the exporter ran, this does nothing.
     pub fn flush(&self) {
         flusher::flush();
     }

@@ -23,6 +23,7 @@
 //! ([`parse`]) do no I/O and are usable on their own.
 #![deny(missing_docs)]
 
+mod atfork;
 mod builder;
 mod console;
 mod discover;

@@ -6,10 +6,13 @@
 //! DNS resolution and reconnection a transport does in them, and the
 //! warnings it logs) happen under the transport's own lock, which no one
 //! waits on without a bound: a thread that finds it taken queues its outbox
-//! and lets the holder send it. So a slow resolver or a stalled socket
+//! and lets the holder send it. Only the flusher thread resolves a name: a
+//! caller's thread (`flush()`, a shutdown) sends to the address already
+//! known, and when none is known yet it hands the send to the flusher
+//! thread and waits for it, bounded. So a slow resolver or a stalled socket
 //! never holds up `stats()`, `flush()` (bounded by [`FLUSH_WAIT`]) or a
 //! shutdown (bounded by its timeout), and nothing queued is lost while the
-//! holder makes progress.
+//! flusher thread makes progress.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -100,28 +103,62 @@ impl Link {
     }
 
     /// Sends what is queued if no other thread is sending; else leaves it
-    /// to that thread. Returns at once when another thread sends.
+    /// to that thread. Returns at once when another thread sends. For the
+    /// flusher thread: a send may resolve the Agent's name first.
     pub(crate) fn try_send(&self) {
+        self.try_send_as(Sender::Flusher);
+    }
+
+    /// What is left for the flusher thread: nothing, or (as the caller's
+    /// thread) the send itself (no address known yet) or a resolution due.
+    fn try_send_as(&self, who: Sender) -> ForFlusher {
         loop {
             let io = match self.io.try_lock() {
                 Ok(g) => g,
                 Err(TryLockError::Poisoned(p)) => p.into_inner(),
-                Err(TryLockError::WouldBlock) => return,
+                Err(TryLockError::WouldBlock) => return ForFlusher::Nothing,
             };
-            self.send_queued(io);
+            if who == Sender::Caller && io.transport.needs_resolve() {
+                return ForFlusher::Send;
+            }
+            let due = who == Sender::Caller && io.transport.resolve_due();
+            self.send_queued(io, who);
             // An outbox queued while we released the transport, by a thread
             // that found it taken, is ours to send.
             if relock(&self.queue).is_empty() {
-                return;
+                return if due {
+                    ForFlusher::Resolve
+                } else {
+                    ForFlusher::Nothing
+                };
             }
         }
     }
 
-    /// Sends what is queued, waiting until `deadline` at most for another
-    /// thread's send in progress; `true` once outbox `seq` is sent.
-    pub(crate) fn send_until(&self, seq: u64, deadline: Option<Instant>) -> bool {
+    /// Resolves the Agent's address again if that is due (the flusher
+    /// thread, after a caller's thread found it due).
+    pub(crate) fn refresh(&self) {
+        relock(&self.io).transport.refresh();
+    }
+
+    /// Sends what is queued from a caller's thread, to the address already
+    /// known, waiting until `deadline` at most for another thread's send in
+    /// progress; with no address known yet, calls `hand_off` (which wakes
+    /// the flusher thread to resolve and send) and waits for it. A
+    /// re-resolution due is handed off too, without waiting for it: the
+    /// next send goes to the new address. `true` once outbox `seq` is sent.
+    pub(crate) fn send_until(
+        &self,
+        seq: u64,
+        deadline: Option<Instant>,
+        hand_off: impl Fn(),
+    ) -> bool {
+        let mut handed = false;
         loop {
-            self.try_send();
+            if self.try_send_as(Sender::Caller) != ForFlusher::Nothing && !handed {
+                hand_off();
+                handed = true;
+            }
             if self.done.load(Ordering::Acquire) >= seq {
                 return true;
             }
@@ -132,7 +169,7 @@ impl Link {
         }
     }
 
-    fn send_queued(&self, mut io: MutexGuard<'_, Io>) {
+    fn send_queued(&self, mut io: MutexGuard<'_, Io>, who: Sender) {
         loop {
             // The queue's lock is held only to take one outbox.
             let next = relock(&self.queue).pop_front();
@@ -144,7 +181,7 @@ impl Link {
                 transport.begin_flush();
             }
             for d in outbox.datagrams() {
-                send_one(transport.as_mut(), stats, d);
+                send_one(transport.as_mut(), stats, d, who);
             }
             *relock(&self.published) = stats.clone();
             self.done.fetch_max(seq, Ordering::Release);
@@ -157,10 +194,31 @@ impl Link {
     }
 }
 
-fn send_one(transport: &mut dyn Transport, stats: &mut Stats, datagram: &[u8]) {
+/// What a caller's thread leaves to the flusher thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ForFlusher {
+    Nothing,
+    /// The send: no address is known yet.
+    Send,
+    /// Resolving the address again (the send went to the one known).
+    Resolve,
+}
+
+/// Which thread sends: only the flusher thread may resolve a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sender {
+    Flusher,
+    Caller,
+}
+
+fn send_one(transport: &mut dyn Transport, stats: &mut Stats, datagram: &[u8], who: Sender) {
     let len = datagram.len() as u64;
     let lines = datagram.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-    match transport.send(datagram) {
+    let sent = match who {
+        Sender::Flusher => transport.send(datagram),
+        Sender::Caller => transport.send_cached(datagram),
+    };
+    match sent {
         Ok(()) => {
             stats.packets_sent += 1;
             stats.bytes_sent += len;

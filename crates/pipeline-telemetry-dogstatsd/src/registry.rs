@@ -14,7 +14,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, LazyLock, OnceLock, PoisonError, RwLock, RwLockWriteGuard};
 
 use hashbrown::{Equivalent, HashMap};
 
@@ -152,7 +152,30 @@ struct Registry {
     folded: AtomicU64,
 }
 
-static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::default);
+static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
+    crate::atfork::install();
+    Registry::default()
+});
+
+/// Both of the registry's locks, held for writing (see [`crate::atfork`]).
+pub(crate) struct Held {
+    _map: RwLockWriteGuard<'static, HashMap<OwnedKey, &'static Series>>,
+    _list: RwLockWriteGuard<'static, Vec<&'static Series>>,
+}
+
+/// Takes both locks for writing, in the order [`insert`] takes them (so
+/// that it cannot deadlock with a registration), waiting for any holder.
+pub(crate) fn hold() -> Held {
+    let map = REGISTRY.map.write().unwrap_or_else(PoisonError::into_inner);
+    let list = REGISTRY
+        .list
+        .write()
+        .unwrap_or_else(PoisonError::into_inner);
+    Held {
+        _map: map,
+        _list: list,
+    }
+}
 
 /// Finds or creates the series `(kind, name, labels)`; `labels` are raw
 /// (sanitised here, once). Allocates only when the series is new.

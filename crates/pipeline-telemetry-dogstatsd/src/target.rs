@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use pipeline_telemetry_catalogue::env::{DD_AGENT_HOST, DD_DOGSTATSD_PORT, DD_DOGSTATSD_URL};
+use pipeline_telemetry_catalogue::env::{
+    join_host_port, split_agent_host, DD_AGENT_HOST, DD_DOGSTATSD_PORT, DD_DOGSTATSD_URL,
+};
 
 use crate::error::ConfigError;
 use crate::transport::MemorySink;
@@ -146,67 +148,20 @@ impl Default for Target {
     }
 }
 
-fn join_host_port(host: &str, port: u16) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
 /// The `host:port` of a UDP target from what a user wrote as the Agent's
-/// host: a name or IPv4 address (`agent`, `127.0.0.1`), an IPv6 address
-/// bare or in brackets (`::1`, `[::1]`), any of these with a port
-/// (`agent:8125`, `[::1]:8125`, as datadog-go accepts in `DD_AGENT_HOST`).
-/// `env_port` is [`DD_DOGSTATSD_PORT`]: it applies to a host without a
-/// port, and must agree with a port written in the host. The error is the
-/// reason, saying what to write instead.
+/// host ([`split_agent_host`] says which forms). `env_port` is
+/// [`DD_DOGSTATSD_PORT`]: it applies to a host without a port, and must
+/// agree with a port written in the host. The error is the reason, saying
+/// what to write instead.
 fn udp_address(value: &str, env_port: Option<u16>) -> Result<String, String> {
-    let value = value.trim();
-    let with_port = |host: &str, port: &str| -> Result<String, String> {
-        let written = port.parse::<u16>().map_err(|_| {
-            format!(
-                "{port:?} after the last ':' is not a port number; write host, host:port or [IPv6]:port \
-                 (an IPv6 address may also stand alone), or put the port in {DD_DOGSTATSD_PORT}"
-            )
-        })?;
-        match env_port {
-            Some(p) if p != written => Err(format!(
-                "the host names port {written} while {DD_DOGSTATSD_PORT} says {p}; set the port in one place \
-                 ({DD_DOGSTATSD_PORT}, with the host alone)"
-            )),
-            _ => Ok(join_host_port(host, written)),
-        }
-    };
-    let port = env_port.unwrap_or(DEFAULT_PORT);
-    if let Some(inner) = value.strip_prefix('[') {
-        let (addr, after) = inner
-            .split_once(']')
-            .ok_or("an IPv6 address in brackets needs its closing ']' (e.g. [::1]:8125)")?;
-        if addr.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!("{addr:?} in brackets is not an IPv6 address"));
-        }
-        return match after {
-            "" => Ok(join_host_port(addr, port)),
-            _ => match after.strip_prefix(':') {
-                Some(p) => with_port(addr, p),
-                None => Err(format!(
-                    "unexpected {after:?} after ']'; write [IPv6] or [IPv6]:port"
-                )),
-            },
-        };
-    }
-    if value.parse::<std::net::Ipv6Addr>().is_ok() {
-        return Ok(join_host_port(value, port));
-    }
-    match value.split_once(':') {
-        None if value.is_empty() => Err("empty host".to_owned()),
-        None => Ok(join_host_port(value, port)),
-        Some((host, p)) if !host.is_empty() && !p.contains(':') => with_port(host, p),
-        Some(_) => Err(format!(
-            "not a host, host:port or IPv6 address; write an IPv6 address as ::1 or [::1]:8125, \
-             and the port alone in {DD_DOGSTATSD_PORT}"
+    let (host, written) = split_agent_host(value)?;
+    match (written, env_port) {
+        (Some(w), Some(p)) if p != w => Err(format!(
+            "the host names port {w} while {DD_DOGSTATSD_PORT} says {p}; set the port in one place \
+             ({DD_DOGSTATSD_PORT}, with the host alone)"
         )),
+        (Some(w), _) => Ok(join_host_port(host, w)),
+        (None, p) => Ok(join_host_port(host, p.unwrap_or(DEFAULT_PORT))),
     }
 }
 

@@ -20,6 +20,24 @@ pub(crate) trait Transport: Send + fmt::Debug {
     fn name(&self) -> &'static str;
     /// Called at the start of every flush.
     fn begin_flush(&mut self) {}
+    /// Whether no address is known to send to without resolving a name
+    /// first (a DNS query: slow, unbounded). Such sends are left to the
+    /// flusher thread; a caller's thread sends only with the address known.
+    fn needs_resolve(&self) -> bool {
+        false
+    }
+    /// Whether the address is due to be resolved again (on schedule, or
+    /// after a send error): the flusher thread does it ([`refresh`](Self::refresh)).
+    fn resolve_due(&self) -> bool {
+        false
+    }
+    /// Resolves the address again if that is due (on the flusher thread).
+    fn refresh(&mut self) {}
+    /// [`send`](Self::send) without resolving a name first: to the address
+    /// already known (an error when there is none).
+    fn send_cached(&mut self, datagram: &[u8]) -> io::Result<()> {
+        self.send(datagram)
+    }
 }
 
 /// The longest one send waits for room in a full socket buffer (the

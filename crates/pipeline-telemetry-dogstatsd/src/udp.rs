@@ -158,12 +158,9 @@ impl Udp {
     }
 }
 
-impl Transport for Udp {
-    fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
-        let now = Instant::now();
-        if self.every.is_some() && now >= self.next_resolve {
-            self.resolve(now);
-        }
+impl Udp {
+    /// Sends to the address resolved last, without resolving.
+    fn send_to_known(&mut self, datagram: &[u8]) -> io::Result<()> {
         let Some((socket, _)) = &self.socket else {
             return Err(not_connected());
         };
@@ -178,6 +175,31 @@ impl Transport for Udp {
             }
         }
         result
+    }
+}
+
+impl Transport for Udp {
+    fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
+        let now = Instant::now();
+        if self.every.is_some() && now >= self.next_resolve {
+            self.resolve(now);
+        }
+        self.send_to_known(datagram)
+    }
+    fn needs_resolve(&self) -> bool {
+        self.socket.is_none() && self.resolve_due()
+    }
+    fn resolve_due(&self) -> bool {
+        self.every.is_some() && Instant::now() >= self.next_resolve
+    }
+    fn refresh(&mut self) {
+        let now = Instant::now();
+        if self.every.is_some() && now >= self.next_resolve {
+            self.resolve(now);
+        }
+    }
+    fn send_cached(&mut self, datagram: &[u8]) -> io::Result<()> {
+        self.send_to_known(datagram)
     }
     fn name(&self) -> &'static str {
         "udp"

@@ -3,18 +3,20 @@
 //! localhost, else nothing is found (the facade then prints to stderr).
 //! Real sockets stand in for the Agent; only loopback is probed. The
 //! default path itself (`/var/run/datadog/dsd.socket`) is tested in a
-//! private mount namespace (as root) with a temp dir over `/var/run`.
+//! private mount namespace (a user namespace, or as root) with a temp dir
+//! over `/var/run`.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use pipeline_telemetry_dogstatsd::{
     CounterHandle, Discovery, DogStatsDBuilder, Target, DEFAULT_SOCKET,
 };
 use pipeline_telemetry_test_support::{UdpReceiver, UnixDatagramReceiver};
+
+mod namespace;
 
 const CHILD: &str = "PT_DISCOVER_CHILD";
 const NS_TEST: &str = "the_default_socket_is_found_where_the_agent_puts_it";
@@ -106,27 +108,13 @@ fn the_default_socket_is_found_where_the_agent_puts_it() {
     }
     let run = std::env::temp_dir().join(format!("pt-discover-run-{}", std::process::id()));
     std::fs::create_dir_all(&run).expect("temp dir");
-    let exe = std::env::current_exe().expect("test binary");
-    let out = Command::new("unshare")
-        .args([
-            "-m",
-            "sh",
-            "-c",
-            r#"mount --bind "$0" /var/run && exec "$1" --exact "$2" --nocapture --test-threads=1"#,
-        ])
-        .arg(&run)
-        .arg(&exe)
-        .arg(NS_TEST)
-        .env(CHILD, "1")
-        .output()
-        .expect("run `unshare` (util-linux); this test needs root");
+    let out = namespace::run_with_bind_mount(&run, "/var/run", NS_TEST, (CHILD, "1"));
     let _ = std::fs::remove_dir_all(&run);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success() && stdout.contains("1 passed"),
-        "the run in a private mount namespace failed (it needs root: `unshare -m` and `mount --bind`)\n\
-         stdout:\n{stdout}\nstderr:\n{stderr}"
+        "the run in a private mount namespace failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
 }
 

@@ -4,18 +4,19 @@
 //! resolver puts `localhost`, on IPv4, so the exporter must pick IPv4 too.
 //!
 //! The resolution is the system's own (`getaddrinfo`), made dual-stack for
-//! real: the test re-runs itself as root in a private mount namespace
-//! (`unshare -m`) with a hosts file of its own bind-mounted over
+//! real: the test re-runs itself in a private mount namespace (a user
+//! namespace, or as root) with a hosts file of its own bind-mounted over
 //! `/etc/hosts`, checks there that `localhost` resolves to `::1` first and
 //! to `127.0.0.1` too, and sends over real UDP to a receiver bound on
 //! 127.0.0.1 only, first and after resolving again.
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pipeline_telemetry_dogstatsd::{CounterHandle, DogStatsDBuilder, Target};
 use pipeline_telemetry_test_support::UdpReceiver;
+
+mod namespace;
 
 /// Set in the re-run inside the namespace.
 const CHILD: &str = "PT_DUAL_STACK_CHILD";
@@ -29,29 +30,13 @@ fn localhost_reaches_an_agent_on_ipv4_when_hosts_lists_ipv6_first() {
     }
     let hosts = std::env::temp_dir().join(format!("pt-dual-stack-hosts-{}", std::process::id()));
     std::fs::write(&hosts, "::1 localhost\n127.0.0.1 localhost\n").expect("write hosts file");
-    let exe = std::env::current_exe().expect("test binary");
-    let out = Command::new("unshare")
-        .args([
-            "-m",
-            "sh",
-            "-c",
-            r#"mount --bind "$0" /etc/hosts && exec "$1" --exact "$2" --nocapture --test-threads=1"#,
-        ])
-        .arg(&hosts)
-        .arg(&exe)
-        .arg(TEST)
-        .env(CHILD, "1")
-        .output()
-        .expect(
-            "run `unshare` (util-linux); this test needs root to make a private mount namespace",
-        );
+    let out = namespace::run_with_bind_mount(&hosts, "/etc/hosts", TEST, (CHILD, "1"));
     let _ = std::fs::remove_file(&hosts);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "the run in a private mount namespace failed (it needs root: `unshare -m` and `mount --bind`)\n\
-         stdout:\n{stdout}\nstderr:\n{stderr}"
+        "the run in a private mount namespace failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(
         stdout.contains("1 passed"),

@@ -1,8 +1,10 @@
 //! No lock is held across I/O: while the flusher thread is stuck resolving
 //! the Agent's name (a resolver blocked on a gate), `stats()`, `flush()` and
 //! a shutdown with a timeout all return; once the gate opens, everything
-//! recorded arrives over real UDP, once. A watchdog fails the test instead
-//! of letting it hang when one of them does not return.
+//! recorded arrives over real UDP, once. And a caller's thread never
+//! resolves: with the flusher thread idle and a re-resolution due, a
+//! shutdown sends to the address already known. A watchdog fails a test
+//! instead of letting it hang when one of them does not return.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -65,8 +67,73 @@ fn watchdog(limit: Duration, what: &'static str) -> mpsc::Sender<()> {
     tx
 }
 
+/// One exporter per process at a time: the tests take turns.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The sum of `name`'s counts received until `want` is reached (or 30 s).
+fn receive_count(rx: &UdpReceiver, name: &str, want: u64) -> u64 {
+    let prefix = format!("{name}:");
+    let mut total = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while total < want && Instant::now() < deadline {
+        for line in rx.lines_until(Duration::from_millis(500), |_| false) {
+            if let Some(v) = line
+                .strip_prefix(prefix.as_str())
+                .and_then(|r| r.strip_suffix("|c"))
+            {
+                total += v.parse::<u64>().expect("count");
+            }
+        }
+    }
+    total
+}
+
+#[test]
+fn a_shutdown_with_the_flusher_idle_never_resolves_on_the_callers_thread() {
+    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let rx = UdpReceiver::bind().expect("bind");
+    let addr: std::net::SocketAddr = rx.addr().parse().expect("address");
+    let gate = Arc::new(Gate::default());
+    let g = gate.clone();
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let n = calls.clone();
+    let c = CounterHandle::register("idle.count", &[]);
+    c.increment(1);
+    let guard = DogStatsDBuilder::new(Target::Udp("gated-agent:8125".into()))
+        .with_origin_detection(false)
+        .with_telemetry(false)
+        .with_flush_interval(Duration::from_secs(3600))
+        // Every send after the first resolution finds a new one due.
+        .with_resolve_interval(Duration::from_millis(1))
+        .with_resolver(move |_host| {
+            // The first resolution answers; every later one blocks.
+            if n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
+                g.enter_and_wait();
+            }
+            Ok(vec![addr])
+        })
+        .start()
+        .expect("start");
+    // The flusher thread's first flush resolves and sends; then it is idle
+    // (the next flush is an hour away).
+    assert_eq!(receive_count(&rx, "idle.count", 1), 1);
+
+    c.increment(2);
+    let done = watchdog(Duration::from_secs(60), "shutdown() with the flusher idle");
+    let shutdown = guard.shutdown(Duration::from_millis(200));
+    let _ = done.send(());
+    assert!(shutdown.is_ok(), "{shutdown:?}");
+    // Sent to the address resolved first, by the shutdown itself (the
+    // re-resolution due is left to the flusher thread, which may now be
+    // the one blocked in the resolver).
+    assert_eq!(receive_count(&rx, "idle.count", 2), 2);
+    assert!(calls.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    gate.open();
+}
+
 #[test]
 fn a_blocked_resolver_holds_up_neither_stats_nor_flush_nor_shutdown() {
+    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
     let rx = UdpReceiver::bind().expect("bind");
     let addr: std::net::SocketAddr = rx.addr().parse().expect("address");
     let gate = Arc::new(Gate::default());

@@ -57,6 +57,9 @@ pub struct OtelGuard {
     pub(crate) traces: TracesExport,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) done: bool,
+    /// The process that started the export threads: a process forked from
+    /// it without exec has none, and its guard waits for nothing.
+    pub(crate) pid: u32,
 }
 
 impl OtelGuard {
@@ -71,7 +74,14 @@ impl OtelGuard {
     /// (e.g. the Agent is down), and [`ShutdownError::AlreadyShutDown`] when
     /// an export thread is gone. The first error wins; both signals are
     /// flushed regardless.
+    ///
+    /// In a process forked without exec (no export threads there) it
+    /// returns `Ok` at once: the parent exports what it queued, and the
+    /// child's log lines are written directly.
     pub fn flush(&self, timeout: Duration) -> Result<(), ShutdownError> {
+        if self.forked() {
+            return Ok(());
+        }
         let mut result = Ok(());
         if let Some(b) = &self.spans {
             result = result.and(b.flush(timeout));
@@ -88,7 +98,8 @@ impl OtelGuard {
     /// Flushes and stops exporting, waiting at most `timeout` in total (any
     /// `timeout`, `Duration::MAX` included). Spans that end afterwards are
     /// not exported; log lines logged afterwards are written on the logging
-    /// thread.
+    /// thread. In a process forked without exec it returns `Ok` at once
+    /// (see [`flush`](Self::flush)).
     ///
     /// # Errors
     ///
@@ -121,8 +132,15 @@ impl OtelGuard {
         self.tracer_provider.as_ref()
     }
 
+    /// Whether this is a process forked (without exec) from the one that
+    /// started the export threads.
+    fn forked(&self) -> bool {
+        self.pid != std::process::id()
+    }
+
     fn stop(&mut self, timeout: Duration) -> Result<(), ShutdownError> {
-        if std::mem::replace(&mut self.done, true) {
+        // A forked child has no thread to wait for (nor to stop).
+        if std::mem::replace(&mut self.done, true) || self.forked() {
             return Ok(());
         }
         let deadline = deadline_after(timeout);

@@ -67,6 +67,12 @@ impl OtelBuilder {
     /// with its own filter) plus the guard, for code that composes its own
     /// subscriber. Nothing global is set.
     ///
+    /// Strict: a setting that cannot be used is an error, and nothing is
+    /// printed for it. The one exception is a queue or batch size above its
+    /// cap (`OTEL_BSP_MAX_QUEUE_SIZE`, ...): it is lowered to the cap and
+    /// reported once on stderr (`pipeline-telemetry: invalid ...; using
+    /// <cap>`), never an error.
+    ///
     /// # Errors
     ///
     /// [`InstallError::Config`] for an invalid setting (also one read by
@@ -167,6 +173,7 @@ impl OtelBuilder {
             traces: TracesExport::Off,
             shutdown_timeout: self.shutdown_timeout,
             done: false,
+            pid: std::process::id(),
         };
 
         let mut layer: Option<BoxedLayer<S>> = None;
@@ -284,6 +291,7 @@ impl OtelBuilder {
             None => {
                 let config = QueueConfig {
                     lines: self.log_queue_lines,
+                    bytes: log_writer::QUEUE_BYTES,
                     lossless: self.lossless_logs,
                     on_drop: self.log_drop_hook.take(),
                 };

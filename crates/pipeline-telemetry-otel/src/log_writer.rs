@@ -4,9 +4,11 @@
 //!
 //! The logging thread copies the formatted line into the queue and goes on;
 //! when the queue is full (nobody reads stdout, a slow log collector), the
-//! line is dropped and counted, never waited for. In lossless mode the
-//! logging thread waits for room instead (tracing-appender's
-//! `lossy(false)`): chosen, never the default.
+//! line is dropped and counted, never waited for (and never copied). The
+//! queue is bounded twice: by lines and by bytes ([`QUEUE_BYTES`] by
+//! default), so that long lines cannot pile up without limit. In lossless
+//! mode the logging thread waits for room instead (tracing-appender's
+//! `lossy(false)`), bounded by lines only: chosen, never the default.
 //!
 //! The writer thread writes whole lines only: each queued item is one
 //! `write` call of the log layer, which formats a complete line first, and
@@ -17,15 +19,21 @@
 //! Flush and shutdown are requests to the writer thread, answered on a
 //! channel the caller waits on with a deadline. After shutdown, lines are
 //! written directly on the caller's thread (nothing logged after the guard
-//! is gone is lost, as before this writer existed).
+//! is gone is lost, as before this writer existed). A line a thread was
+//! queuing while the shutdown drained is written too: the writer thread
+//! waits for every enqueue in progress before its last drain.
+//!
+//! A process forked without exec has no writer thread: there, every line
+//! is written directly on the logging thread (the parent writes what it
+//! queued).
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender, TrySendError};
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TrySendError};
 use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriter};
 
 use crate::batch::SignalStats;
@@ -34,6 +42,9 @@ use crate::time::{deadline_after, recv_until};
 
 /// The most bytes of queued lines written in one `write_all`.
 pub(crate) const BATCH_BYTES: usize = 64 * 1024;
+/// The most bytes of lines queued at once (besides the queue's line cap);
+/// past it, lines are dropped and counted.
+pub(crate) const QUEUE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Called with the number of lines dropped, on the thread that logged them.
 pub(crate) type DropHook = Arc<dyn Fn(u64) + Send + Sync + 'static>;
@@ -54,6 +65,13 @@ struct Counters {
 
 struct Shared {
     lossless: bool,
+    /// The process whose writer thread this is (a fork has none).
+    pid: u32,
+    max_bytes: usize,
+    /// Bytes of the lines queued and not yet taken by the writer thread.
+    queued_bytes: AtomicUsize,
+    /// Enqueues in progress: the shutdown waits for them (see `finish`).
+    enqueuing: AtomicUsize,
     stopped: AtomicBool,
     counters: Counters,
     inner: BoxMakeWriter,
@@ -72,28 +90,65 @@ impl Shared {
     }
 
     fn enqueue(&self, data: &Sender<Vec<u8>>, line: &[u8]) {
-        if self.stopped.load(Ordering::Acquire) {
+        if self.forked() {
+            self.write_direct(line);
+            return;
+        }
+        // SeqCst pairs with `finish`: either the writer thread sees this
+        // enqueue in progress and waits for it, or this sees `stopped`.
+        self.enqueuing.fetch_add(1, Ordering::SeqCst);
+        if self.stopped.load(Ordering::SeqCst) {
+            self.enqueuing.fetch_sub(1, Ordering::SeqCst);
             self.write_direct(line);
             return;
         }
         let sent = if self.lossless {
+            self.queued_bytes.fetch_add(line.len(), Ordering::Relaxed);
             data.send(line.to_vec()).map_err(|e| e.into_inner())
         } else {
-            match data.try_send(line.to_vec()) {
-                Ok(()) => Ok(()),
-                Err(TrySendError::Full(_)) => {
-                    self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                    if let Some(hook) = &self.on_drop {
-                        hook(1);
-                    }
-                    return;
-                }
-                Err(TrySendError::Disconnected(line)) => Err(line),
-            }
+            self.try_enqueue(data, line)
         };
+        self.enqueuing.fetch_sub(1, Ordering::SeqCst);
         if let Err(line) = sent {
+            self.queued_bytes.fetch_sub(line.len(), Ordering::Relaxed);
             self.write_direct(&line);
         }
+    }
+
+    /// Queues `line` when there is room (in lines and in bytes), else
+    /// drops and counts it without copying it. `Err`: the writer thread is
+    /// gone.
+    fn try_enqueue(&self, data: &Sender<Vec<u8>>, line: &[u8]) -> Result<(), Vec<u8>> {
+        let len = line.len();
+        let before = self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        let over = before.saturating_add(len) > self.max_bytes && before > 0;
+        if over || data.is_full() {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            self.note_dropped();
+            return Ok(());
+        }
+        match data.try_send(line.to_vec()) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => {
+                self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+                self.note_dropped();
+                Ok(())
+            }
+            Err(TrySendError::Disconnected(line)) => Err(line),
+        }
+    }
+
+    fn note_dropped(&self) {
+        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        if let Some(hook) = &self.on_drop {
+            hook(1);
+        }
+    }
+
+    /// Whether this process is a fork (without exec) of the one that
+    /// started the writer thread: it has no writer thread.
+    fn forked(&self) -> bool {
+        std::process::id() != self.pid
     }
 }
 
@@ -160,6 +215,8 @@ impl std::fmt::Debug for LogWriterHandle {
 /// Settings of the queued writer.
 pub(crate) struct QueueConfig {
     pub(crate) lines: usize,
+    /// The most bytes queued at once (lossy mode); [`QUEUE_BYTES`] in use.
+    pub(crate) bytes: usize,
     pub(crate) lossless: bool,
     pub(crate) on_drop: Option<DropHook>,
 }
@@ -176,6 +233,10 @@ pub(crate) fn spawn(
     let (control_tx, control_rx) = unbounded();
     let shared = Arc::new(Shared {
         lossless: config.lossless,
+        pid: std::process::id(),
+        max_bytes: config.bytes.max(1),
+        queued_bytes: AtomicUsize::new(0),
+        enqueuing: AtomicUsize::new(0),
         stopped: AtomicBool::new(false),
         counters: Counters::default(),
         inner,
@@ -188,7 +249,7 @@ pub(crate) fn spawn(
             // Whatever the writing itself logs must not come back here.
             let _no_subscriber =
                 tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
-            run(&worker, &data_rx, &control_rx);
+            worker::run(&worker, &data_rx, &control_rx);
         })?;
     Ok((
         QueuedWriter {
@@ -202,115 +263,12 @@ pub(crate) fn spawn(
     ))
 }
 
-fn run(shared: &Shared, data: &Receiver<Vec<u8>>, control: &Receiver<Control>) {
-    let mut batch = Vec::with_capacity(BATCH_BYTES);
-    // Once every writer is gone, only the guard's requests are left.
-    let mut queue = data.clone();
-    loop {
-        select! {
-            recv(queue) -> line => match line {
-                Ok(line) => {
-                    batch.extend_from_slice(&line);
-                    let mut lines = 1;
-                    // What is queued now, up to a batch; never an endless loop
-                    // behind a fast producer.
-                    while batch.len() < BATCH_BYTES {
-                        match data.try_recv() {
-                            Ok(line) => {
-                                batch.extend_from_slice(&line);
-                                lines += 1;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    write_batch(shared, &mut batch, lines);
-                }
-                Err(_) => queue = crossbeam_channel::never(),
-            },
-            recv(control) -> msg => match msg {
-                Ok(Control::Flush(ack)) => {
-                    drain(shared, data, &mut batch);
-                    let _ = ack.send(());
-                }
-                Ok(Control::Shutdown(ack)) => {
-                    shared.stopped.store(true, Ordering::Release);
-                    drain(shared, data, &mut batch);
-                    let _ = ack.send(());
-                    return;
-                }
-                Err(_) => {
-                    // The guard is gone without a shutdown: lines go
-                    // directly from now on; write what is queued.
-                    shared.stopped.store(true, Ordering::Release);
-                    drain(shared, data, &mut batch);
-                    return;
-                }
-            },
-        }
-    }
-}
-
-/// Writes the lines queued when called (not those queued meanwhile: a busy
-/// producer cannot keep a flush going forever).
-fn drain(shared: &Shared, data: &Receiver<Vec<u8>>, batch: &mut Vec<u8>) {
-    let mut left = data.len();
-    while left > 0 {
-        let mut lines = 0;
-        while left > 0 && batch.len() < BATCH_BYTES {
-            match data.try_recv() {
-                Ok(line) => {
-                    batch.extend_from_slice(&line);
-                    lines += 1;
-                    left -= 1;
-                }
-                Err(_) => left = 0,
-            }
-        }
-        write_batch(shared, batch, lines);
-    }
-}
-
-fn write_batch(shared: &Shared, batch: &mut Vec<u8>, lines: u64) {
-    if lines == 0 {
-        return;
-    }
-    let mut w = shared.inner.make_writer();
-    let result = w.write_all(batch).and_then(|()| w.flush());
-    batch.clear();
-    if batch.capacity() > 4 * BATCH_BYTES {
-        // One huge line must not keep its memory for good.
-        batch.shrink_to(BATCH_BYTES);
-    }
-    let c = &shared.counters;
-    match result {
-        Ok(()) => {
-            c.written.fetch_add(lines, Ordering::Relaxed);
-            if c.dropped.load(Ordering::Relaxed) > 0
-                && !c.warned_dropped.swap(true, Ordering::Relaxed)
-            {
-                eprintln!(
-                    "pipeline-telemetry: log lines were dropped because the log output did not keep up \
-                     (the queue was full); they are counted in the client telemetry. Set {}=true to \
-                     wait instead of dropping.",
-                    pipeline_telemetry_catalogue::env::PIPELINE_TELEMETRY_LOG_LOSSLESS
-                );
-            }
-        }
-        Err(e) => {
-            c.failed.fetch_add(lines, Ordering::Relaxed);
-            if !c.warned_failed.swap(true, Ordering::Relaxed) {
-                eprintln!(
-                    "pipeline-telemetry: writing log lines failed: {e} (further failures are only counted)"
-                );
-            }
-        }
-    }
-}
-
 impl LogWriterHandle {
     /// Writes everything queued so far, waiting at most `timeout`.
+    /// In a forked child (no writer thread; lines are written directly)
+    /// there is nothing to wait for.
     pub(crate) fn flush(&self, timeout: Duration) -> Result<(), ShutdownError> {
-        if self.shared.stopped.load(Ordering::Acquire) {
+        if self.shared.stopped.load(Ordering::Acquire) || self.shared.forked() {
             return Ok(());
         }
         let (ack_tx, ack_rx) = bounded(1);
@@ -321,9 +279,10 @@ impl LogWriterHandle {
     }
 
     /// Asks the thread to write what is queued and stop; from now on lines
-    /// are written on the caller's thread. `None` if it was already asked.
+    /// are written on the caller's thread. `None` if it was already asked,
+    /// or in a forked child (no writer thread to ask).
     pub(crate) fn begin_shutdown(&self) -> Option<Receiver<()>> {
-        if self.shared.stopped.swap(true, Ordering::AcqRel) {
+        if self.shared.forked() || self.shared.stopped.swap(true, Ordering::AcqRel) {
             return None;
         }
         let (ack_tx, ack_rx) = bounded(1);
@@ -359,3 +318,4 @@ pub(crate) fn wait(
 
 #[cfg(test)]
 mod tests;
+mod worker;

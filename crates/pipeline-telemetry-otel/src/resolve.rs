@@ -3,7 +3,7 @@
 
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
-use pipeline_telemetry_catalogue::env::DD_AGENT_HOST;
+use pipeline_telemetry_catalogue::env::{join_host_port, split_agent_host, DD_AGENT_HOST};
 
 use crate::builder::{NoteKind, OtelBuilder};
 use crate::config::{
@@ -179,12 +179,7 @@ fn agent_target(b: &OtelBuilder, protocol: Protocol) -> Result<Target, ConfigErr
     let port = protocol.default_port();
     let endpoint = match &b.agent_host {
         Some(host) => {
-            let host = agent_host(host)?;
-            let url = if host.contains(':') && !host.starts_with('[') {
-                format!("http://[{host}]:{port}")
-            } else {
-                format!("http://{host}:{port}")
-            };
+            let url = format!("http://{}", join_host_port(agent_host(host)?, port));
             validate_endpoint(DD_AGENT_HOST, &url)?
         }
         None => format!("http://localhost:{port}"),
@@ -192,28 +187,28 @@ fn agent_target(b: &OtelBuilder, protocol: Protocol) -> Result<Target, ConfigErr
     Ok(Target { endpoint, protocol })
 }
 
-/// The host of `DD_AGENT_HOST`, which may also hold a DogStatsD URL: the
-/// host of `udp://host:port`; a socket path (`unix://`, ...) names no host
-/// for OTLP.
+/// The host of `DD_AGENT_HOST` (an IPv6 address without brackets), read
+/// as the DogStatsD exporter reads it ([`split_agent_host`]): a port
+/// written with it is DogStatsD's and is dropped. The value may also hold
+/// a DogStatsD URL: the host of `udp://host:port`; a socket path
+/// (`unix://`, ...) names no host for OTLP.
 fn agent_host(value: &str) -> Result<&str, ConfigError> {
     let value = value.trim();
+    let bad = |reason: String| ConfigError::new(DD_AGENT_HOST, value, reason);
     let Some((scheme, rest)) = value.split_once("://") else {
-        return Ok(value);
+        return split_agent_host(value).map(|(host, _)| host).map_err(bad);
     };
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host = match authority.rsplit_once(':') {
-        Some((h, port)) if !port.contains(']') => h,
-        _ => authority,
-    };
-    if scheme.eq_ignore_ascii_case("udp") && !host.is_empty() {
-        return Ok(host);
+    if !scheme.eq_ignore_ascii_case("udp") {
+        return Err(bad(
+            "names no host for OTLP (a socket path); set OTEL_EXPORTER_OTLP_ENDPOINT, \
+             e.g. http://<agent host>:4317"
+                .to_owned(),
+        ));
     }
-    Err(ConfigError::new(
-        DD_AGENT_HOST,
-        value,
-        "names no host for OTLP (a socket path); set OTEL_EXPORTER_OTLP_ENDPOINT, \
-         e.g. http://<agent host>:4317",
-    ))
+    let authority = rest.split('/').next().unwrap_or_default();
+    split_agent_host(authority)
+        .map(|(host, _)| host)
+        .map_err(bad)
 }
 
 /// Headers that can go on a request (checked before any thread starts).

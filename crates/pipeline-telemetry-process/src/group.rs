@@ -53,13 +53,14 @@ impl Group {
         if !self.signal(Signal::TERM) {
             return;
         }
-        let deadline = Instant::now() + grace;
+        // A grace too long to add to the clock (`Duration::MAX`) is no deadline.
+        let deadline = Instant::now().checked_add(grace);
         loop {
             reap();
             if !self.has_live_members() {
                 return;
             }
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 break;
             }
             std::thread::sleep(POLL);
@@ -74,13 +75,13 @@ impl Group {
         if !self.signal(Signal::TERM) {
             return;
         }
-        let deadline = tokio::time::Instant::now() + grace;
+        let deadline = tokio::time::Instant::now().checked_add(grace);
         loop {
             reap();
             if !self.has_live_members() {
                 return;
             }
-            if tokio::time::Instant::now() >= deadline {
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                 break;
             }
             tokio::time::sleep(POLL).await;
@@ -173,6 +174,38 @@ mod tests {
             Some(('S', 4567))
         );
         assert_eq!(parse_stat("garbage"), None);
+    }
+
+    /// A child in a group of its own that exits on SIGTERM.
+    fn group_child() -> (std::process::Child, Group) {
+        use std::os::unix::process::CommandExt;
+        let child = std::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .expect("spawn sleep");
+        let group = Group::of_leader(child.id()).expect("a group of its own");
+        (child, group)
+    }
+
+    #[test]
+    fn blocking_terminate_takes_any_grace() {
+        let (mut child, group) = group_child();
+        group.terminate_blocking(Duration::MAX, || {
+            let _ = child.try_wait();
+        });
+        assert!(child.try_wait().expect("wait").is_some());
+    }
+
+    #[tokio::test]
+    async fn async_terminate_takes_any_grace() {
+        let (mut child, group) = group_child();
+        group
+            .terminate(Duration::MAX, || {
+                let _ = child.try_wait();
+            })
+            .await;
+        assert!(child.try_wait().expect("wait").is_some());
     }
 
     #[test]

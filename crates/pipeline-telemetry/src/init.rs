@@ -4,7 +4,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use pipeline_telemetry_catalogue::env::{DD_AGENT_HOST, DD_DOGSTATSD_PORT, DD_DOGSTATSD_URL};
 use pipeline_telemetry_dogstatsd::{self as dogstatsd, DogStatsDBuilder, Target};
 #[cfg(feature = "otlp")]
 use pipeline_telemetry_otel::OtelBuilder;
@@ -12,71 +11,15 @@ use pipeline_telemetry_otel::OtelBuilder;
 use crate::error::InitError;
 use crate::guard::TelemetryGuard;
 
+mod target;
+
+use target::default_target;
+#[cfg(feature = "otlp")]
+use target::with_drop_counter;
+pub use target::{Fallback, LOGS_DROPPED_METRIC};
+
 /// Whether a [`TelemetryGuard`] is alive.
 pub(crate) static ACTIVE: AtomicBool = AtomicBool::new(false);
-
-/// The client telemetry's count of log lines dropped because the log output
-/// (stdout) did not keep up (`c`, no tag of its own): see
-/// `OtelBuilder::with_lossless_logs`. Sent by [`init`] only when lines are
-/// dropped.
-pub const LOGS_DROPPED_METRIC: &str = "pipeline_telemetry.client.logs.dropped";
-
-/// Where metrics go when no address is configured (neither
-/// [`DD_DOGSTATSD_URL`] nor [`DD_AGENT_HOST`], nor a target set in code).
-///
-/// Either way the Agent's default socket
-/// ([`DEFAULT_SOCKET`](dogstatsd::DEFAULT_SOCKET),
-/// `/var/run/datadog/dsd.socket`) comes first when it exists, as with
-/// Datadog's own clients. The choice is said once on standard error (unless
-/// [`quiet`](TelemetryBuilder::quiet)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Fallback {
-    /// The default: an Agent listening on `127.0.0.1` at
-    /// [`DD_DOGSTATSD_PORT`] (default 8125) when one is found there (see
-    /// [`Target::discover`]), else print the DogStatsD lines to standard
-    /// error (useful on a laptop, harmless in a container without an
-    /// Agent; standard output stays clean for the JSON logs).
-    Console,
-    /// Send to the Agent's default address, `udp://127.0.0.1:8125`, without
-    /// looking for it there.
-    DefaultAgent,
-}
-
-/// The target when no address is configured, said once on stderr.
-fn default_target(fallback: Fallback, quiet: bool) -> Target {
-    let (target, line) = match fallback {
-        Fallback::DefaultAgent => {
-            let t = Target::default_agent();
-            let what = match &t {
-                Target::UnixDatagram(p) => {
-                    format!("the Datadog Agent's socket unix://{} (it exists)", p.display())
-                }
-                _ => "the Datadog Agent's default address udp://127.0.0.1:8125 (Fallback::DefaultAgent)"
-                    .to_owned(),
-            };
-            (t, format!("sending metrics to {what}"))
-        }
-        Fallback::Console => {
-            let found = Target::discover();
-            match found.target() {
-                Some(t) => (t, format!("sending metrics to {}", found.describe())),
-                None => (
-                    Target::Console,
-                    format!("{}; printing metrics to stderr", found.describe()),
-                ),
-            }
-        }
-    };
-    if !quiet {
-        eprintln!(
-            "pipeline-telemetry: {line}, as no address is configured. \
-             Set {DD_AGENT_HOST} (and {DD_DOGSTATSD_PORT}) or {DD_DOGSTATSD_URL} \
-             (udp://host:8125, unix:///path) to choose where metrics go."
-        );
-    }
-    target
-}
 
 /// Every setting of [`init`], overridable in code.
 ///
@@ -108,7 +51,7 @@ pub struct TelemetryBuilder {
 
 impl TelemetryBuilder {
     /// Settings from the environment: the metrics target from
-    /// [`DD_DOGSTATSD_URL`], else [`DD_AGENT_HOST`] and [`DD_DOGSTATSD_PORT`];
+    /// [`DD_DOGSTATSD_URL`](crate::catalogue::env::DD_DOGSTATSD_URL), else [`DD_AGENT_HOST`](crate::catalogue::env::DD_AGENT_HOST) and [`DD_DOGSTATSD_PORT`](crate::catalogue::env::DD_DOGSTATSD_PORT);
     /// the tags of [`DogStatsDBuilder::with_env_tags`]
     /// ([`DD_SERVICE`](crate::catalogue::env::DD_SERVICE),
     /// [`DD_ENV`](crate::catalogue::env::DD_ENV),
@@ -135,8 +78,8 @@ impl TelemetryBuilder {
     }
 
     /// Where metrics go, replacing what the environment says. Default: the
-    /// target of [`DD_DOGSTATSD_URL`], else [`DD_AGENT_HOST`] and
-    /// [`DD_DOGSTATSD_PORT`] (default port 8125), else the
+    /// target of [`DD_DOGSTATSD_URL`](crate::catalogue::env::DD_DOGSTATSD_URL), else [`DD_AGENT_HOST`](crate::catalogue::env::DD_AGENT_HOST) and
+    /// [`DD_DOGSTATSD_PORT`](crate::catalogue::env::DD_DOGSTATSD_PORT) (default port 8125), else the
     /// [fallback](Self::with_fallback).
     pub fn with_metrics_target(mut self, target: Target) -> Self {
         self.target = Some(target);
@@ -282,8 +225,10 @@ impl TelemetryBuilder {
 
     /// Like [`init`](Self::init) but strict: fails if another `metrics`
     /// recorder or a global `tracing` subscriber is installed, and on the
-    /// first tracing or logging setting that cannot be used as given
-    /// (nothing is printed; the error says it). Neither panics.
+    /// first tracing or logging setting that cannot be used as given (the
+    /// error says it, and nothing is printed for it). A span queue or batch
+    /// size above its cap is not such a setting: it is lowered to the cap
+    /// and reported once on stderr, as by `init`. Neither panics.
     ///
     /// # Errors
     /// As [`init`](Self::init), and [`InitError::Metrics`] /
@@ -393,12 +338,4 @@ pub fn init() -> Result<TelemetryGuard, InitError> {
 /// As [`TelemetryBuilder::try_init`].
 pub fn try_init() -> Result<TelemetryGuard, InitError> {
     TelemetryBuilder::from_env().try_init()
-}
-
-/// Counts the log lines the queued log writer drops as
-/// [`LOGS_DROPPED_METRIC`] (an atomic add on the logging thread).
-#[cfg(feature = "otlp")]
-fn with_drop_counter(otel: OtelBuilder) -> OtelBuilder {
-    let dropped = dogstatsd::CounterHandle::register(LOGS_DROPPED_METRIC, &[]);
-    otel.with_log_drop_hook(move |n| dropped.increment(n))
 }

@@ -17,12 +17,16 @@
 //! (`pipeline.stage.retry_timers_refused{stage}`): a refused backoff ends
 //! at once (the retry goes ahead without waiting) and a refused attempt
 //! timeout never fires (that attempt runs without its timeout).
+//!
+//! A process forked without exec starts a timer thread of its own on its
+//! first sleep (a sleep registered before the fork does not fire in it).
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::atomic::{AtomicPtr, Ordering as AtomicOrdering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -180,26 +184,67 @@ impl Timer {
     }
 }
 
-/// The timer, started on first use; `None` if its thread could not start.
+/// One process's timer (`None`: its thread could not start).
+struct Started {
+    pid: u32,
+    timer: Option<&'static Timer>,
+}
+
+/// The timer of this process, started on first use; `None` if its thread
+/// could not start. A process forked without exec has a copy of the
+/// parent's timer but not its thread (and maybe its heap's lock, taken at
+/// the fork): it starts a timer of its own on first use, so that its
+/// backoffs and timeouts fire. Lock-free, so that nothing held at a fork
+/// can block the child here.
 fn timer() -> Option<&'static Timer> {
-    static TIMER: OnceLock<Option<&'static Timer>> = OnceLock::new();
-    *TIMER.get_or_init(|| {
-        let t: &'static Timer = Box::leak(Box::new(Timer::new(MAX_TIMERS)));
-        match std::thread::Builder::new()
-            .name("pt-retry-timer".into())
-            .spawn(move || t.run())
-        {
-            Ok(_) => Some(t),
-            Err(e) => {
-                tracing::warn!(
-                    target: "pipeline_telemetry",
-                    error = %e,
-                    "cannot start the retry timer thread: async retries will not wait between attempts"
-                );
-                None
+    static CURRENT: AtomicPtr<Started> = AtomicPtr::new(std::ptr::null_mut());
+    let pid = std::process::id();
+    loop {
+        let seen = CURRENT.load(AtomicOrdering::Acquire);
+        // SAFETY: a non-null pointer here is a leaked `Started`, never freed.
+        if let Some(started) = unsafe { seen.as_ref() } {
+            if started.pid == pid {
+                return started.timer;
             }
         }
-    })
+        let started = Box::into_raw(Box::new(Started {
+            pid,
+            timer: start_timer(),
+        }));
+        if CURRENT
+            .compare_exchange(
+                seen,
+                started,
+                AtomicOrdering::AcqRel,
+                AtomicOrdering::Acquire,
+            )
+            .is_ok()
+        {
+            // SAFETY: just published; leaked for good.
+            return unsafe { &*started }.timer;
+        }
+        // Another thread started one first (a rare race on first use): its
+        // timer serves; ours stays idle, waiting on an empty heap.
+    }
+}
+
+/// A new timer and its thread.
+fn start_timer() -> Option<&'static Timer> {
+    let t: &'static Timer = Box::leak(Box::new(Timer::new(MAX_TIMERS)));
+    match std::thread::Builder::new()
+        .name("pt-retry-timer".into())
+        .spawn(move || t.run())
+    {
+        Ok(_) => Some(t),
+        Err(e) => {
+            tracing::warn!(
+                target: "pipeline_telemetry",
+                error = %e,
+                "cannot start the retry timer thread: async retries will not wait between attempts"
+            );
+            None
+        }
+    }
 }
 
 /// What a sleep does when the timer refuses it (its heap is full).

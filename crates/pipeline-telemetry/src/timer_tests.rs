@@ -102,3 +102,52 @@ fn past_the_bound_a_backoff_ends_at_once_and_a_timeout_never_fires_both_counted(
         2.0
     );
 }
+
+#[test]
+fn a_forked_child_has_a_timer_of_its_own() {
+    // The parent's timer thread runs (and is not copied by the fork).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waker = Waker::from(Arc::new(Flag(tx)));
+    let mut s = sleep(Duration::from_millis(1), "t");
+    if Pin::new(&mut s)
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending()
+    {
+        rx.recv_timeout(Duration::from_secs(10)).expect("woken");
+    }
+    // SAFETY: the child only sleeps on the retry timer and `_exit`s; glibc's
+    // allocator is fork-safe.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waker = Waker::from(Arc::new(Flag(tx)));
+        let mut cx = Context::from_waker(&waker);
+        let mut s = sleep(Duration::from_millis(20), "t");
+        let woken = Pin::new(&mut s).poll(&mut cx).is_pending()
+            && rx.recv_timeout(Duration::from_secs(30)).is_ok()
+            && Pin::new(&mut s).poll(&mut cx).is_ready();
+        // SAFETY: ends the child at once, running no parent-owned destructor.
+        unsafe { libc::_exit(if woken { 0 } else { 1 }) };
+    }
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut status = 0;
+    loop {
+        // SAFETY: waits on our own child, without blocking.
+        if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+            break;
+        }
+        if Instant::now() >= deadline {
+            // SAFETY: kills our own child, which is hung.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("the forked child did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(libc::WIFEXITED(status), "{status:#x}");
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        0,
+        "the child's sleep was never woken"
+    );
+}

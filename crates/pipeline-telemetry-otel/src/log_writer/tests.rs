@@ -64,6 +64,7 @@ fn a_stalled_writer_never_stops_the_logging_thread_and_drops_are_counted() {
         BoxMakeWriter::new(move || inner.clone()),
         QueueConfig {
             lines: 16,
+            bytes: QUEUE_BYTES,
             lossless: false,
             on_drop: Some(Arc::new(move |n| {
                 seen.fetch_add(n, Ordering::Relaxed);
@@ -111,6 +112,7 @@ fn lossless_mode_waits_and_drops_nothing() {
         BoxMakeWriter::new(move || inner.clone()),
         QueueConfig {
             lines: 4,
+            bytes: QUEUE_BYTES,
             lossless: true,
             on_drop: None,
         },
@@ -148,6 +150,7 @@ fn a_shutdown_that_cannot_finish_times_out_instead_of_hanging() {
         BoxMakeWriter::new(move || inner.clone()),
         QueueConfig {
             lines: 8,
+            bytes: QUEUE_BYTES,
             lossless: false,
             on_drop: None,
         },
@@ -164,4 +167,84 @@ fn a_shutdown_that_cannot_finish_times_out_instead_of_hanging() {
     assert!(matches!(r, Err(ShutdownError::Timeout(_))), "{r:?}");
     assert!(handle.begin_shutdown().is_none());
     drop(open);
+}
+
+#[test]
+fn the_queue_is_bounded_in_bytes_too() {
+    let (inner, open) = gated();
+    let out = Arc::clone(&inner.out);
+    let (writer, handle) = spawn(
+        BoxMakeWriter::new(move || inner.clone()),
+        QueueConfig {
+            lines: 1000,
+            bytes: 1000,
+            lossless: false,
+            on_drop: None,
+        },
+    )
+    .expect("spawn");
+    // 50 lines of 100 bytes with the writer shut: the queue holds 1,000
+    // bytes (10 lines), the writer thread at most one more line.
+    let line = [b"x".repeat(99), b"\n".to_vec()].concat();
+    for _ in 0..50 {
+        writer.make_writer().write_all(&line).expect("write");
+    }
+    drop(open);
+    let ack = handle.begin_shutdown().expect("first shutdown");
+    wait(&ack, None, Duration::MAX).expect("shutdown");
+    let s = handle.stats();
+    assert_eq!(s.exported + s.dropped, 50, "{s:?}");
+    assert!(s.exported <= 11, "{s:?}");
+    assert_eq!(
+        lines_of(&out.lock().expect("lock")).len() as u64,
+        s.exported
+    );
+}
+
+#[test]
+fn no_line_queued_during_a_shutdown_is_lost_uncounted() {
+    for round in 0..200 {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let inner = Gated {
+            out: Arc::clone(&out),
+            gate: Arc::new(Mutex::new(None)),
+        };
+        let (writer, handle) = spawn(
+            BoxMakeWriter::new(move || inner.clone()),
+            QueueConfig {
+                lines: 64,
+                bytes: QUEUE_BYTES,
+                lossless: false,
+                on_drop: None,
+            },
+        )
+        .expect("spawn");
+        let per_thread = 200;
+        let producers: Vec<_> = (0..3)
+            .map(|t| {
+                let writer = writer.clone();
+                thread::spawn(move || {
+                    for i in 0..per_thread {
+                        writer
+                            .make_writer()
+                            .write_all(&line(t * per_thread + i))
+                            .expect("write");
+                    }
+                })
+            })
+            .collect();
+        let ack = handle.begin_shutdown().expect("first shutdown");
+        wait(&ack, None, Duration::MAX).expect("shutdown");
+        for p in producers {
+            p.join().expect("producer");
+        }
+        let s = handle.stats();
+        let written = lines_of(&out.lock().expect("lock")).len() as u64;
+        assert_eq!(written, s.exported, "round {round}: {s:?}");
+        assert_eq!(
+            s.exported + s.dropped + s.failed,
+            3 * per_thread as u64,
+            "round {round}: a line was lost uncounted: {s:?}"
+        );
+    }
 }

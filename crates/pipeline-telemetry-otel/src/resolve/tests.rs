@@ -196,6 +196,35 @@ fn a_dogstatsd_url_in_dd_agent_host_gives_its_host() {
 }
 
 #[test]
+fn dd_agent_host_with_a_dogstatsd_port_gives_its_host() {
+    // The forms the DogStatsD exporter accepts in DD_AGENT_HOST: the port
+    // is DogStatsD's, the host is the Agent's (this was
+    // `http://[agent:8125]:4317` and `http://[::1]:8125:4317`).
+    for (value, endpoint) in [
+        ("agent:8125", "http://agent:4317"),
+        ("127.0.0.1:8125", "http://127.0.0.1:4317"),
+        ("[::1]:8125", "http://[::1]:4317"),
+        ("[::1]", "http://[::1]:4317"),
+        ("::1", "http://[::1]:4317"),
+        (" agent ", "http://agent:4317"),
+    ] {
+        let t = strict(&OtelBuilder::new("svc").with_agent_host(value))
+            .expect("resolves")
+            .target
+            .expect("target");
+        assert_eq!(t.endpoint, endpoint, "{value}");
+    }
+    // A value neither exporter can read says so, naming the variable.
+    let b = OtelBuilder::new("svc").with_agent_host("[::1");
+    let (r, lines) = lenient(&b, true);
+    assert_eq!(r.target, None);
+    assert!(
+        lines[0].starts_with("invalid DD_AGENT_HOST") && lines[0].contains("[::1]:8125"),
+        "{lines:?}"
+    );
+}
+
+#[test]
 fn capped_sizes_are_reported_but_never_an_error() {
     let b = from_env(&[("OTEL_BSP_MAX_QUEUE_SIZE", "100000000")]);
     let mut p = Problems::new(false);

@@ -1,0 +1,99 @@
+//! A process forked without exec (a pre-fork worker model) has a copy of
+//! the parent's log queue and guard but none of its threads. With a real
+//! `fork()`: every line the child logs reaches its stdout (none dropped in
+//! a queue nobody reads, none waited for forever in lossless mode), and the
+//! child's guard drop returns at once, even with a shutdown timeout of
+//! `Duration::MAX` (which waits without limit for threads that would
+//! answer).
+
+use std::io::Read;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use pipeline_telemetry_otel::{LogFormat, OtelBuilder, TracesExport};
+use tracing_subscriber::layer::SubscriberExt;
+
+/// More lines than the queue holds.
+const LINES: usize = 500;
+
+/// Forks a child that logs [`LINES`] lines through a layer built in the
+/// parent (stdout redirected to a pipe), drops the guard and exits; returns
+/// its exit status and the lines it wrote. A child that hangs is killed and
+/// fails the test.
+fn child_lines(lossless: bool) -> Vec<String> {
+    let (layer, guard) = OtelBuilder::new("fork-svc")
+        .with_traces(TracesExport::Off)
+        .with_log_format(LogFormat::Json)
+        .with_log_queue_lines(16)
+        .with_lossless_logs(lossless)
+        .with_shutdown_timeout(Duration::MAX)
+        .build_layer::<tracing_subscriber::Registry>()
+        .expect("layer");
+    let subscriber = tracing_subscriber::registry().with(layer);
+    let mut fds = [0; 2];
+    // SAFETY: a two-element array for the pipe's ends.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    let pid = tracing::subscriber::with_default(subscriber, || {
+        // SAFETY: the child only logs through the layer, drops the guard
+        // and `_exit`s; glibc's allocator is fork-safe.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: our own pipe's write end becomes the child's stdout.
+            unsafe {
+                libc::dup2(fds[1], 1);
+                libc::close(fds[0]);
+            }
+            for i in 0..LINES {
+                tracing::info!(n = i, "child line");
+            }
+            drop(guard);
+            // SAFETY: ends the child at once, running no parent-owned destructor.
+            unsafe { libc::_exit(0) };
+        }
+        pid
+    });
+    assert!(pid > 0, "fork failed");
+    // SAFETY: the parent's copies of the pipe's ends, owned here once.
+    let mut read = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+    drop(unsafe { OwnedFd::from_raw_fd(fds[1]) });
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = read.read_to_string(&mut out);
+        out
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut status = 0;
+    loop {
+        // SAFETY: waits on our own child, without blocking.
+        if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+            break;
+        }
+        if Instant::now() >= deadline {
+            // SAFETY: kills our own child, which is hung.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("the forked child did not exit within 60 s (lossless: {lossless})");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{status:#x}"
+    );
+    let out = reader.join().expect("reader");
+    out.lines()
+        .filter(|l| l.contains("child line"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_forked_child_writes_every_line_and_its_guard_returns() {
+    for lossless in [false, true] {
+        let lines = child_lines(lossless);
+        assert_eq!(lines.len(), LINES, "lossless: {lossless}: {lines:?}");
+        for (i, line) in lines.iter().enumerate() {
+            let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            assert_eq!(v["n"], i, "{line}");
+        }
+    }
+}
