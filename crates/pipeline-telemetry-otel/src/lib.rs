@@ -80,6 +80,7 @@ mod env;
 mod error;
 mod exception;
 mod fields;
+mod fork;
 mod guard;
 mod install;
 mod json_fmt;

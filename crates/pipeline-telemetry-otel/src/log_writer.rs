@@ -65,8 +65,9 @@ struct Counters {
 
 struct Shared {
     lossless: bool,
-    /// The process whose writer thread this is (a fork has none).
-    pid: u32,
+    /// The fork generation the writer thread started in (a forked child,
+    /// of a later generation, has no writer thread).
+    generation: u32,
     max_bytes: usize,
     /// Bytes of the lines queued and not yet taken by the writer thread.
     queued_bytes: AtomicUsize,
@@ -148,7 +149,7 @@ impl Shared {
     /// Whether this process is a fork (without exec) of the one that
     /// started the writer thread: it has no writer thread.
     fn forked(&self) -> bool {
-        std::process::id() != self.pid
+        crate::fork::forked_since(self.generation)
     }
 }
 
@@ -233,7 +234,7 @@ pub(crate) fn spawn(
     let (control_tx, control_rx) = unbounded();
     let shared = Arc::new(Shared {
         lossless: config.lossless,
-        pid: std::process::id(),
+        generation: crate::fork::generation(),
         max_bytes: config.bytes.max(1),
         queued_bytes: AtomicUsize::new(0),
         enqueuing: AtomicUsize::new(0),
