@@ -30,6 +30,8 @@ struct Started {
     run: Option<RunRef>,
     span: tracing::Span,
     start: Instant,
+    /// The run's failure sequence at the first poll.
+    since: u64,
 }
 
 pin_project! {
@@ -102,10 +104,12 @@ where
         let started = this.started.get_or_insert_with(|| {
             let run = context::current();
             let span = this.callsite.span(run.as_ref());
+            let since = run.as_ref().map_or(0, |r| r.failures.seq());
             Started {
                 run,
                 span,
                 start: clock::now(),
+                since,
             }
         });
         let _current = CurrentGuard::set(started.run.clone());
@@ -130,6 +134,7 @@ where
                     started.start,
                     Outcome::Err(ErrorView::panic(&message)),
                     *this.frame,
+                    started.since,
                 );
                 resume_unwind(payload)
             }
@@ -142,6 +147,7 @@ where
                 started.start,
                 (this.probe)(out),
                 *this.frame,
+                started.since,
             );
         }
         poll

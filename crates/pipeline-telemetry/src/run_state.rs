@@ -11,6 +11,7 @@ use pipeline_telemetry_dogstatsd::{
 
 use crate::clock::{self, Instant};
 use crate::intern::PipelineName;
+use crate::nesting::RunFailures;
 use crate::spans;
 
 /// Whether runs send a service check and, when failed, an event.
@@ -58,6 +59,8 @@ pub(crate) struct RunInner {
     cancelled: AtomicBool,
     ended: AtomicBool,
     reason: OnceLock<FailReason>,
+    /// The stage failures recorded in the run (one failure, one count).
+    pub(crate) failures: RunFailures,
 }
 
 impl RunInner {
@@ -77,6 +80,7 @@ impl RunInner {
             cancelled: AtomicBool::new(false),
             ended: AtomicBool::new(false),
             reason: OnceLock::new(),
+            failures: RunFailures::default(),
         }
     }
 

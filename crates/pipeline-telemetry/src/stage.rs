@@ -9,7 +9,7 @@ use pipeline_telemetry_dogstatsd::{CounterHandle, DistributionHandle};
 use crate::clock::{self, Instant};
 use crate::context::{self, RunKey, RunRef};
 use crate::intern::PipelineName;
-use crate::nesting::{self, Frame};
+use crate::nesting::{self, Frame, Settled};
 use crate::outcome::{ErrorView, Outcome};
 use crate::spans;
 
@@ -118,7 +118,8 @@ impl StageCallsite {
     }
 
     /// Records the end of one call of an async stage (`inner`: what the
-    /// stage calls inside it reported) and reports it to the caller's frame.
+    /// stage calls inside it reported; `since`: the run's failure sequence
+    /// when it started) and reports it to the caller's frame.
     pub(crate) fn complete(
         &self,
         run: Option<&RunRef>,
@@ -126,6 +127,7 @@ impl StageCallsite {
         start: Instant,
         outcome: Outcome<'_>,
         inner: Frame,
+        since: u64,
     ) {
         let secs = clock::seconds_since(start);
         let pipeline = run.map(|r| r.pipeline);
@@ -136,7 +138,7 @@ impl StageCallsite {
             }
             Outcome::Err(err) => {
                 self.with_handles(pipeline, |h| h.error.record(secs));
-                let error_type = self.failed(run, pipeline, span, err, inner);
+                let error_type = self.failed(run, pipeline, span, err, inner, since);
                 nesting::report(Some(error_type));
             }
         }
@@ -170,10 +172,12 @@ impl StageCallsite {
     }
 
     /// A failed call: marks the span. Unless the error passes on the
-    /// failure of the last stage call inside this one (`inner`), which was
-    /// counted there, also counts `pipeline.errors`, logs the failure and
-    /// marks `run` (the stage's run, if still current) as failed. Returns
-    /// the failure's `error_type`.
+    /// failure of a stage call inside this one, which was counted there
+    /// (in a run: a failure recorded in `run` since `since` that the error
+    /// carries; without one: the last stage call inside, `inner`), also
+    /// counts `pipeline.errors`, logs the failure and marks `run` as
+    /// failed. Returns the failure's `error_type` (the inner one's when
+    /// passed on).
     pub(crate) fn failed(
         &self,
         run: Option<&RunRef>,
@@ -181,12 +185,22 @@ impl StageCallsite {
         span: &tracing::Span,
         err: ErrorView<'_>,
         inner: Frame,
+        since: u64,
     ) -> &'static str {
-        if let Some(error_type) = inner.passed_on() {
-            spans::mark_error(span, error_type, &err);
-            return error_type;
-        }
-        let error_type = err.error_type;
+        let settled = match run {
+            Some(r) => r.failures.settle(since, &err),
+            None => match inner.passed_on() {
+                Some(t) => Settled::PassedOn(t),
+                None => Settled::Counted(err.error_type),
+            },
+        };
+        let error_type = match settled {
+            Settled::PassedOn(t) => {
+                spans::mark_error(span, t, &err);
+                return t;
+            }
+            Settled::Counted(t) => t,
+        };
         let name = catalogue::PIPELINE_ERRORS.name;
         let counter = match pipeline {
             Some(p) => CounterHandle::register(
@@ -224,6 +238,8 @@ pub struct StageGuard {
     start: Instant,
     /// The caller's frame, put back when the stage ends.
     outer: Frame,
+    /// The run's failure sequence when the stage started.
+    since: u64,
     done: bool,
 }
 
@@ -234,6 +250,10 @@ impl StageGuard {
         // No reference count taken on the run: a sync stage ends before
         // its run does (see `RunKey`).
         let run = context::current_key();
+        let since = match run {
+            Some(_) => context::with_current(|c| c.map_or(0, |r| r.failures.seq())),
+            None => 0,
+        };
         // Without a subscriber that takes INFO spans (metrics only), no
         // span is built and the run's details are not read.
         let span = if tracing::level_enabled!(tracing::Level::INFO) {
@@ -247,6 +267,7 @@ impl StageGuard {
             span,
             start: clock::now(),
             outer: nesting::enter(Frame::default()),
+            since,
             done: false,
         }
     }
@@ -299,9 +320,9 @@ impl StageGuard {
         self.callsite
             .with_handles(pipeline, |h| h.error.record(secs));
         let run = self.run.and_then(|k| k.find_current());
-        let error_type = self
-            .callsite
-            .failed(run.as_ref(), pipeline, self.span(), err, inner);
+        let error_type =
+            self.callsite
+                .failed(run.as_ref(), pipeline, self.span(), err, inner, self.since);
         nesting::report(Some(error_type));
     }
 }
