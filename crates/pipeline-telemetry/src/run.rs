@@ -258,8 +258,9 @@ impl PipelineRun {
     /// Ends the run as failed because of `reason`. The run's span gets the
     /// error status, `reason` as its description and `error.message`, and
     /// as `error.type` the type of the first stage error of the run (or
-    /// [`RUN_FAILED`](crate::RUN_FAILED)). `pipeline.errors` is not counted:
-    /// it counts failed stage calls only.
+    /// [`RUN_FAILED`](crate::RUN_FAILED)). `pipeline.errors` is counted
+    /// once for the run (`stage:run`) only when no stage failure was
+    /// counted in it.
     pub fn fail(self, reason: impl std::fmt::Display) {
         let error_type = self.inner.first_error_type();
         self.inner.end(

@@ -113,6 +113,8 @@ impl RunInner {
 
     /// Ends the run (once): `prefect.flow.duration` with its status, the
     /// span's error and reason when failed, the run events when enabled.
+    /// A failed run in which no stage failure was counted counts one
+    /// `pipeline.errors` itself (`stage:run`, the run's `error_type`).
     /// `own` is the error the run was ended with, if any.
     pub(crate) fn end(&self, failed: bool, own: Option<FailReason>) {
         if self.ended.swap(true, Ordering::AcqRel) {
@@ -128,6 +130,20 @@ impl RunInner {
         .record(secs);
         if failed {
             let reason = own.or_else(|| self.reason.get().cloned());
+            if !self.failures.any() {
+                // No stage counted this failure: the run counts it, so that
+                // a monitor on `pipeline.errors` sees every failed run.
+                let error_type = reason.as_ref().map_or(RUN_FAILED, |r| &r.error_type);
+                CounterHandle::register(
+                    catalogue::PIPELINE_ERRORS.name,
+                    &[
+                        (tags::PIPELINE, self.pipeline.name),
+                        (tags::STAGE, catalogue::RUN_STAGE),
+                        (tags::ERROR_TYPE, error_type),
+                    ],
+                )
+                .increment(1);
+            }
             match &reason {
                 Some(r) => spans::run_failed(&self.span, Some(&r.error_type), &r.message),
                 None => spans::run_failed(&self.span, None, &Failed(&self.pipeline_id)),
