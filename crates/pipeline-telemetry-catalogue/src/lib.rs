@@ -186,7 +186,7 @@ pub const PIPELINE_ERRORS: MetricDef = MetricDef {
     kind: MetricKind::Count,
     unit: "error",
     tags: &[tags::PIPELINE, tags::STAGE, tags::ERROR_TYPE],
-    description: "One per failure (an `Err` or a panic, `error_type:panic`), counted by the innermost stage that failed: a stage passing on the error of a stage it called does not count it again. A run that ends failed with no stage failure counted in it (cancelled, left unfinished, its own error, a panic outside any stage) counts one, with `stage:run` and the run's `error_type` (`run_cancelled`, `run_unfinished`, `panic`, its error's type).",
+    description: "One per failure (an `Err` or a panic, `error_type:panic`), counted by the innermost stage that failed: a stage passing on the error of a stage it called does not count it again. Each failed call counts, also a call inside a retried stage in an attempt the retry recovers from. A run that ends failed with no stage failure counted in it (cancelled, left unfinished, its own error, a panic outside any stage) counts one, with `stage:run` and the run's `error_type` (`run_cancelled`, `run_unfinished`, `panic`, its error's type).",
     layer: "pipeline",
 };
 
