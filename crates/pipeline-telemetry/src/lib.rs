@@ -97,6 +97,7 @@ mod retry_loop;
 mod run;
 #[cfg(feature = "otlp")]
 mod run_env;
+mod run_failures;
 mod run_state;
 mod spans;
 mod stage;

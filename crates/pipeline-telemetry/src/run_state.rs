@@ -11,7 +11,7 @@ use pipeline_telemetry_dogstatsd::{
 
 use crate::clock::{self, Instant};
 use crate::intern::PipelineName;
-use crate::nesting::RunFailures;
+use crate::run_failures::RunFailures;
 use crate::spans;
 
 /// Whether runs send a service check and, when failed, an event.

@@ -9,8 +9,9 @@ use pipeline_telemetry_dogstatsd::{CounterHandle, DistributionHandle};
 use crate::clock::{self, Instant};
 use crate::context::{self, RunKey, RunRef};
 use crate::intern::PipelineName;
-use crate::nesting::{self, Frame, Settled};
+use crate::nesting::{self, Frame};
 use crate::outcome::{ErrorView, Outcome};
+use crate::run_failures::{self, Settled, StageInRun};
 use crate::spans;
 
 /// Pipelines whose handles a call site caches without any lookup.
@@ -118,8 +119,8 @@ impl StageCallsite {
     }
 
     /// Records the end of one call of an async stage (`inner`: what the
-    /// stage calls inside it reported; `since`: the run's failure sequence
-    /// when it started) and reports it to the caller's frame.
+    /// stage calls inside it reported; `in_run`: the call in its run) and
+    /// reports it to the caller's frame.
     pub(crate) fn complete(
         &self,
         run: Option<&RunRef>,
@@ -127,7 +128,7 @@ impl StageCallsite {
         start: Instant,
         outcome: Outcome<'_>,
         inner: Frame,
-        since: u64,
+        in_run: StageInRun,
     ) {
         let secs = clock::seconds_since(start);
         let pipeline = run.map(|r| r.pipeline);
@@ -138,7 +139,7 @@ impl StageCallsite {
             }
             Outcome::Err(err) => {
                 self.with_handles(pipeline, |h| h.error.record(secs));
-                let error_type = self.failed(run, pipeline, span, err, inner, since);
+                let error_type = self.failed(run, pipeline, span, err, inner, in_run);
                 nesting::report(Some(error_type));
             }
         }
@@ -173,7 +174,7 @@ impl StageCallsite {
 
     /// A failed call: marks the span. Unless the error passes on the
     /// failure of a stage call inside this one, which was counted there
-    /// (in a run: a failure recorded in `run` since `since` that the error
+    /// (in a run: a failure of a stage inside `in_run` that the error
     /// carries; without one: the last stage call inside, `inner`), also
     /// counts `pipeline.errors`, logs the failure and marks `run` as
     /// failed. Returns the failure's `error_type` (the inner one's when
@@ -185,10 +186,10 @@ impl StageCallsite {
         span: &tracing::Span,
         err: ErrorView<'_>,
         inner: Frame,
-        since: u64,
+        in_run: StageInRun,
     ) -> &'static str {
         let settled = match run {
-            Some(r) => r.failures.settle(since, &err),
+            Some(r) => r.failures.settle(&in_run, &err),
             None => match inner.passed_on() {
                 Some(t) => Settled::PassedOn(t),
                 None => Settled::Counted(err.error_type),
@@ -238,8 +239,8 @@ pub struct StageGuard {
     start: Instant,
     /// The caller's frame, put back when the stage ends.
     outer: Frame,
-    /// The run's failure sequence when the stage started.
-    since: u64,
+    /// The call in its run (id 0: no run).
+    in_run: StageInRun,
     done: bool,
 }
 
@@ -250,9 +251,17 @@ impl StageGuard {
         // No reference count taken on the run: a sync stage ends before
         // its run does (see `RunKey`).
         let run = context::current_key();
-        let since = match run {
-            Some(_) => context::with_current(|c| c.map_or(0, |r| r.failures.seq())),
-            None => 0,
+        let in_run = match run {
+            Some(_) => {
+                let in_run = context::with_current(|c| {
+                    c.map_or(StageInRun::default(), |r| {
+                        r.failures.start(run_failures::current_stage())
+                    })
+                });
+                run_failures::enter_stage(in_run.id);
+                in_run
+            }
+            None => StageInRun::default(),
         };
         // Without a subscriber that takes INFO spans (metrics only), no
         // span is built and the run's details are not read.
@@ -267,7 +276,7 @@ impl StageGuard {
             span,
             start: clock::now(),
             outer: nesting::enter(Frame::default()),
-            since,
+            in_run,
             done: false,
         }
     }
@@ -298,6 +307,9 @@ impl StageGuard {
     fn end(&self, outcome: Outcome<'_>) {
         let secs = clock::seconds_since(self.start);
         let inner = nesting::restore(self.outer);
+        if self.in_run.id != 0 {
+            run_failures::restore_stage(self.in_run.parent);
+        }
         let pipeline = self.run.map(|k| k.pipeline);
         match outcome {
             Outcome::Ok => {
@@ -322,7 +334,7 @@ impl StageGuard {
         let run = self.run.and_then(|k| k.find_current());
         let error_type =
             self.callsite
-                .failed(run.as_ref(), pipeline, self.span(), err, inner, self.since);
+                .failed(run.as_ref(), pipeline, self.span(), err, inner, self.in_run);
         nesting::report(Some(error_type));
     }
 }

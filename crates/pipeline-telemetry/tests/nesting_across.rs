@@ -4,7 +4,8 @@
 //! one, an error converted by `?` (a `thiserror` `#[from]` wrapper, a
 //! `Box<dyn Error>`) each count once; an outer stage that handles an inner
 //! failure and then fails for its own reason counts its own failure, with
-//! its own `error_type`.
+//! its own `error_type`; sibling stages failing with the same message
+//! (the branches of a `join!`, tasks spawned in a stage) each count.
 
 use pipeline_telemetry::testing::{sum, values, Capture, ParsedMetric};
 use pipeline_telemetry::{instrument_stage, ErrorType, PipelineRun};
@@ -99,20 +100,46 @@ fn outer_boxed() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     Ok(())
 }
 
+/// Fails with the same message every time (a service that is down).
+#[instrument_stage]
+async fn fetch(after_yields: usize) -> Result<(), std::io::Error> {
+    for _ in 0..after_yields {
+        tokio::task::yield_now().await;
+    }
+    Err(std::io::Error::other("connection refused"))
+}
+
+#[instrument_stage]
+async fn fan_out_joined() -> Result<(), std::io::Error> {
+    // The later-started branch fails first.
+    let (a, b) = tokio::join!(fetch(3), fetch(0));
+    b?;
+    a
+}
+
+#[instrument_stage]
+async fn fan_out_spawned(run: PipelineRun) -> Result<(), std::io::Error> {
+    let a = tokio::spawn(run.scope(fetch(0)));
+    let b = tokio::spawn(run.scope(fetch(2)));
+    let (a, b) = (a.await, b.await);
+    a.map_err(std::io::Error::other)??;
+    b.map_err(std::io::Error::other)?
+}
+
+/// `pipeline.errors` of `pipeline`, summed by (stage, error_type).
 fn errors(m: &[ParsedMetric], pipeline: &str) -> Vec<(String, String, f64)> {
-    let mut v: Vec<_> = m
+    let mut by: std::collections::BTreeMap<(String, String), f64> = Default::default();
+    for p in m
         .iter()
         .filter(|p| p.name == ERRORS && p.tag("pipeline") == Some(pipeline))
-        .map(|p| {
-            (
-                p.tag("stage").unwrap_or_default().to_owned(),
-                p.tag("error_type").unwrap_or_default().to_owned(),
-                p.values.iter().sum(),
-            )
-        })
-        .collect();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    v
+    {
+        let key = (
+            p.tag("stage").unwrap_or_default().to_owned(),
+            p.tag("error_type").unwrap_or_default().to_owned(),
+        );
+        *by.entry(key).or_default() += p.values.iter().sum::<f64>();
+    }
+    by.into_iter().map(|((s, t), n)| (s, t, n)).collect()
 }
 
 fn errored(m: &[ParsedMetric], pipeline: &str, stage: &str) -> usize {
@@ -219,4 +246,27 @@ fn errors_converted_by_the_question_mark_are_counted_once() {
     for outer in ["outer_wrapped", "outer_of_wrapped", "outer_boxed"] {
         assert_eq!(errored(&m, "across_from", outer), 1, "{outer}");
     }
+}
+
+#[test]
+fn sibling_stages_failing_with_the_same_message_each_count() {
+    let capture = Capture::start();
+    let run = PipelineRun::start("across_siblings", "1");
+    let rt = runtime();
+    assert!(rt.block_on(run.scope(fan_out_joined())).is_err());
+    assert!(rt
+        .block_on(run.scope(fan_out_spawned(run.clone())))
+        .is_err());
+    // Top level, no stage around: the earlier-started branch fails first.
+    let (a, b) = rt.block_on(run.scope(async { tokio::join!(fetch(0), fetch(2)) }));
+    assert!(a.is_err() && b.is_err());
+    run.fail("failed");
+    let m = capture.finish();
+    // Two per fan-out, two at the top level; the stages around pass on.
+    assert_eq!(
+        errors(&m, "across_siblings"),
+        vec![("fetch".to_owned(), "io::Error".to_owned(), 6.0)]
+    );
+    assert_eq!(errored(&m, "across_siblings", "fan_out_joined"), 1);
+    assert_eq!(errored(&m, "across_siblings", "fan_out_spawned"), 1);
 }
