@@ -174,14 +174,19 @@ pub const PIPELINE_RUNS: MetricDef = MetricDef {
     layer: "pipeline",
 };
 
+/// The `stage` tag value of the one `pipeline.errors` a run counts when it
+/// ends failed while no stage failure was counted in it (cancelled, left
+/// unfinished, failed by its own error or a panic outside any stage).
+pub const RUN_STAGE: &str = "run";
+
 /// `pipeline.errors`: one per failure, counted by the innermost stage
-/// that failed.
+/// that failed, or by a run that failed with no failed stage.
 pub const PIPELINE_ERRORS: MetricDef = MetricDef {
     name: "pipeline.errors",
     kind: MetricKind::Count,
     unit: "error",
     tags: &[tags::PIPELINE, tags::STAGE, tags::ERROR_TYPE],
-    description: "One per failure (an `Err` or a panic, `error_type:panic`), counted by the innermost stage that failed: a stage passing on the error of a stage it called does not count it again, and a run never does.",
+    description: "One per failure (an `Err` or a panic, `error_type:panic`), counted by the innermost stage that failed: a stage passing on the error of a stage it called does not count it again. Each failed call counts, also a call inside a retried stage in an attempt the retry recovers from. A run that ends failed with no stage failure counted in it (cancelled, left unfinished, its own error, a panic outside any stage) counts one, with `stage:run` and the run's `error_type` (`run_cancelled`, `run_unfinished`, `panic`, its error's type).",
     layer: "pipeline",
 };
 

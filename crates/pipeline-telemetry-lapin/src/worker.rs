@@ -10,12 +10,14 @@ use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::{BasicProperties, Consumer};
-use pipeline_telemetry::{error_type_name, ErrorType, PipelineRun, Stage};
+use pipeline_telemetry::{error_type_name, PipelineRun, Stage};
 use tracing::Instrument;
 
 use crate::carrier::AmqpHeaders;
 use crate::error::{ConsumeError, HandlerPanicked, SettleError};
 use crate::spans::{self, DeliveryInfo, ServerAddress, SETTLEMENT_FIELD};
+
+mod typed;
 
 /// One delivery as the handler gets it: the body and what came with it
 /// (acknowledging is the [`Worker`]'s job).
@@ -85,10 +87,12 @@ pub enum Settlement {
     Nacked {
         /// Whether the broker was asked to redeliver it.
         requeue: bool,
-        /// The handler's error's `error_type`: its own
-        /// ([`ErrorType`], with [`Worker::consume_typed`] /
-        /// [`Worker::handle_typed`]) or its short type name
-        /// ([`error_type_name`]), as on `pipeline.errors` and the spans.
+        /// The failure's `error_type`, as on `pipeline.errors` and the
+        /// spans: the handler's error's own
+        /// ([`ErrorType`](pipeline_telemetry::ErrorType), with
+        /// [`Worker::consume_typed`] / [`Worker::handle_typed`]) or its short
+        /// type name ([`error_type_name`]); when the handler passed on the
+        /// failure of a stage it called, that stage's `error_type`.
         error_type: &'static str,
     },
     /// The handler panicked; the delivery was negatively acknowledged
@@ -106,9 +110,11 @@ pub enum Settlement {
 /// A failed delivery counts `pipeline.errors` once, tagged with the stage
 /// you name (`error_type` is the error's short type name
 /// ([`error_type_name`]), its own with [`consume_typed`](Self::consume_typed)
-/// for an error that implements [`ErrorType`], or `panic`); when the
-/// handler passes on the failure of a stage it called (`?`), that stage
-/// counted it and the worker's stage does not count it again. A successful
+/// for an error that implements [`ErrorType`](pipeline_telemetry::ErrorType),
+/// or `panic`); when the handler passes on the failure of a stage it
+/// called (`?`), that stage counted it, the worker's stage does not count
+/// it again, and the worker's span and [`Settlement::Nacked`] carry that
+/// stage's `error_type`. A successful
 /// delivery counts its [`Records`] in `pipeline.records`. A panic in the
 /// handler is caught: it never reaches lapin's delivery loop.
 ///
@@ -197,49 +203,6 @@ impl Worker {
         Ok(())
     }
 
-    /// [`consume`](Self::consume) for a handler whose error names its own
-    /// `error_type` ([`ErrorType`]: a SQLSTATE class, an exit code, ...).
-    ///
-    /// # Errors
-    /// As [`consume`](Self::consume).
-    pub async fn consume_typed<F, Fut, T, E>(
-        &self,
-        mut consumer: Consumer,
-        mut handler: F,
-    ) -> Result<(), ConsumeError>
-    where
-        F: FnMut(Message) -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        T: Records,
-        E: ErrorType,
-    {
-        while let Some(delivery) = consumer.next().await {
-            let delivery = delivery.map_err(ConsumeError::Consumer)?;
-            self.handle_typed(delivery, &mut handler).await?;
-        }
-        Ok(())
-    }
-
-    /// [`handle`](Self::handle) for a handler whose error names its own
-    /// `error_type` ([`ErrorType`]).
-    ///
-    /// # Errors
-    /// As [`handle`](Self::handle).
-    pub async fn handle_typed<F, Fut, T, E>(
-        &self,
-        delivery: Delivery,
-        handler: F,
-    ) -> Result<Settlement, SettleError>
-    where
-        F: FnOnce(Message) -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        T: Records,
-        E: ErrorType,
-    {
-        self.handle_with(delivery, handler, <E as ErrorType>::error_type)
-            .await
-    }
-
     /// Handles one delivery (for consumers driven by hand or by
     /// `Consumer::set_delegate`).
     ///
@@ -262,7 +225,7 @@ impl Worker {
     }
 
     /// Handles one delivery; `error_type` names the handler's error.
-    async fn handle_with<F, Fut, T, E>(
+    pub(crate) async fn handle_with<F, Fut, T, E>(
         &self,
         delivery: Delivery,
         handler: F,
@@ -324,7 +287,9 @@ impl Worker {
                 Settlement::Acked { records }
             }
             Ok(Err(e)) => {
-                let error_type = error_type(&e);
+                // What the stage reported: the handler's error type, or the
+                // inner stage's when the handler passed its failure on.
+                let error_type = run.last_error_type().unwrap_or_else(|| error_type(&e));
                 spans::record_error(&span, error_type, &e);
                 // The run's span takes the failure's `error_type` as the
                 // stage recorded it.

@@ -3,7 +3,8 @@
 //! is counted once, by that stage, with the stage's typed `error_type`
 //! (the worker's stage records `status:error` without a second count); a
 //! handler whose error implements `ErrorType` (`consume_typed`) is counted
-//! under its own `error_type`, and the settlement says the same.
+//! under its own `error_type`, and in both cases the settlement says the
+//! same.
 
 mod common;
 
@@ -117,10 +118,14 @@ fn a_handler_passing_on_a_stage_failure_is_counted_once_with_the_typed_error_typ
         common::delete(&channel, &queue).await;
         (passes_on, typed)
     });
-    assert!(
-        matches!(settled.0, Settlement::Nacked { .. }),
-        "{:?}",
-        settled.0
+    // The settlement names the failure as the metric and the spans do:
+    // the inner stage's typed `error_type`, not the handler's boxed error.
+    assert_eq!(
+        settled.0,
+        Settlement::Nacked {
+            requeue: false,
+            error_type: "rejected"
+        }
     );
     assert_eq!(
         settled.1,

@@ -27,7 +27,7 @@ pub(crate) fn expand(args: StageArgs, item: TokenStream) -> syn::Result<TokenStr
     };
     let probe_imports = quote! {
         #[allow(unused_imports)]
-        use #private::{ProbeAny as _, ProbeDebug as _, ProbeDisplay as _, ProbeOther as _, ProbeTyped as _};
+        use #private::{ProbeAny as _, ProbeDebug as _, ProbeDisplay as _, ProbeError as _, ProbeOther as _, ProbeTyped as _};
     };
     let retry = match &args.retry {
         Some(r) => Some(prepare_retry(r, &mut sig)?),
@@ -54,7 +54,7 @@ pub(crate) fn expand(args: StageArgs, item: TokenStream) -> syn::Result<TokenStr
                 async move { #fake_return #block },
                 |__pt_ret| {
                     #probe_imports
-                    (&&&&#private::Probe(__pt_ret)).__pt_outcome()
+                    (&&&&&#private::Probe(__pt_ret)).__pt_outcome()
                 },
             )
             .await
@@ -71,7 +71,7 @@ pub(crate) fn expand(args: StageArgs, item: TokenStream) -> syn::Result<TokenStr
             };
             {
                 #probe_imports
-                __pt_guard.finish((&&&&#private::Probe(&__pt_ret)).__pt_outcome());
+                __pt_guard.finish((&&&&&#private::Probe(&__pt_ret)).__pt_outcome());
             }
             __pt_ret
         }
@@ -269,7 +269,7 @@ fn retry_body(
                 },
                 |__pt_ret| {
                     #probe_imports
-                    (&&&&#private::Probe(__pt_ret)).__pt_outcome()
+                    (&&&&&#private::Probe(__pt_ret)).__pt_outcome()
                 },
             )
             .await
@@ -292,7 +292,7 @@ fn retry_body(
             };
             {
                 #probe_imports
-                __pt_guard.finish((&&&&#private::Probe(&__pt_ret)).__pt_outcome());
+                __pt_guard.finish((&&&&&#private::Probe(&__pt_ret)).__pt_outcome());
             }
             __pt_ret
         }

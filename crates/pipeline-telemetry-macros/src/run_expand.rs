@@ -33,8 +33,8 @@ pub(crate) fn expand(args: RunArgs, item: TokenStream) -> syn::Result<TokenStrea
     let end = quote! {
         {
             #[allow(unused_imports)]
-            use #private::{ProbeAny as _, ProbeDebug as _, ProbeDisplay as _, ProbeOther as _, ProbeTyped as _};
-            #private::end_run(__pt_run, (&&&&#private::Probe(&__pt_ret)).__pt_outcome());
+            use #private::{ProbeAny as _, ProbeDebug as _, ProbeDisplay as _, ProbeError as _, ProbeOther as _, ProbeTyped as _};
+            #private::end_run(__pt_run, (&&&&&#private::Probe(&__pt_ret)).__pt_outcome());
         }
     };
     let body = if sig.asyncness.is_some() {

@@ -7,8 +7,9 @@
 //! - any other error is named by its type: the last path segment without
 //!   generics (`LoadError`, `ParseIntError`), except a type named `Error`,
 //!   which keeps the crate or module it comes from (`io::Error`,
-//!   `anyhow::Error`, `lapin::Error`); a boxed trait object is
-//!   `BoxDynError`;
+//!   `anyhow::Error`, `lapin::Error`); a trait object, boxed or not
+//!   (`Box<dyn Error + Send + Sync>`, `&*boxed`, whose concrete type is not
+//!   known), is `BoxDynError`;
 //! - a panic is `panic`.
 
 use std::sync::{Mutex, PoisonError};
@@ -30,6 +31,8 @@ use hashbrown::HashMap;
 /// assert_eq!(error_type_name::<std::io::Error>(), "io::Error");
 /// assert_eq!(error_type_name::<std::num::ParseIntError>(), "ParseIntError");
 /// assert_eq!(error_type_name::<Box<dyn std::error::Error + Send>>(), "BoxDynError");
+/// // What `&*boxed` names (the concrete type is not known either).
+/// assert_eq!(error_type_name::<dyn std::error::Error + Send + Sync>(), "BoxDynError");
 /// ```
 pub fn error_type_name<E: ?Sized>() -> &'static str {
     short_type_name(std::any::type_name::<E>())
@@ -46,7 +49,7 @@ const MAX_QUALIFIED: usize = 96;
 
 /// The short form of a full type name (see [`error_type_name`]).
 pub(crate) fn short_type_name(full: &'static str) -> &'static str {
-    if full.starts_with("alloc::boxed::Box<dyn ") {
+    if full.starts_with("alloc::boxed::Box<dyn ") || full.starts_with("dyn ") {
         return "BoxDynError";
     }
     let base = full.split('<').next().unwrap_or(full);
@@ -85,6 +88,15 @@ mod tests {
         assert_eq!(short_type_name("my::Wrapper<u8>"), "Wrapper");
         assert_eq!(
             short_type_name("alloc::boxed::Box<dyn core::error::Error + core::marker::Send>"),
+            "BoxDynError"
+        );
+        // A trait object behind a reference (`fail_with_error(&*boxed)`).
+        assert_eq!(
+            short_type_name(std::any::type_name::<dyn std::error::Error + Send + Sync>()),
+            "BoxDynError"
+        );
+        assert_eq!(
+            short_type_name(std::any::type_name::<dyn std::fmt::Display>()),
             "BoxDynError"
         );
         // Made once: the same `&'static str` every time.

@@ -14,6 +14,7 @@ use crate::context;
 use crate::context::{CurrentGuard, RunRef};
 use crate::nesting::{self, Frame};
 use crate::outcome::{ErrorView, Outcome};
+use crate::run_failures::{self, StageInRun};
 use crate::stage::StageCallsite;
 
 /// Ensures a closure is higher-ranked over the borrow of the output, so
@@ -30,6 +31,8 @@ struct Started {
     run: Option<RunRef>,
     span: tracing::Span,
     start: Instant,
+    /// The call in its run (id 0: no run).
+    in_run: StageInRun,
 }
 
 pin_project! {
@@ -102,20 +105,29 @@ where
         let started = this.started.get_or_insert_with(|| {
             let run = context::current();
             let span = this.callsite.span(run.as_ref());
+            let in_run = run.as_ref().map_or(StageInRun::default(), |r| {
+                r.failures.start(run_failures::current_stage())
+            });
             Started {
                 run,
                 span,
                 start: clock::now(),
+                in_run,
             }
         });
         let _current = CurrentGuard::set(started.run.clone());
         let inner = this.inner;
         let span = &started.span;
         let outer = nesting::enter(*this.frame);
+        let in_run = started.in_run;
+        let outer_stage = (in_run.id != 0).then(|| run_failures::enter_stage(in_run.id));
         let polled = catch_unwind(AssertUnwindSafe(|| {
             let _enter = span.enter();
             inner.poll(cx)
         }));
+        if let Some(prev) = outer_stage {
+            run_failures::restore_stage(prev);
+        }
         *this.frame = nesting::restore(outer);
         let poll = match polled {
             Ok(poll) => poll,
@@ -130,6 +142,7 @@ where
                     started.start,
                     Outcome::Err(ErrorView::panic(&message)),
                     *this.frame,
+                    started.in_run,
                 );
                 resume_unwind(payload)
             }
@@ -142,6 +155,7 @@ where
                 started.start,
                 (this.probe)(out),
                 *this.frame,
+                started.in_run,
             );
         }
         poll
@@ -159,6 +173,9 @@ pin_project! {
         #[pin]
         inner: F,
         run: RunRef,
+        // The stage call of the run this future was made in (0: none), the
+        // parent of the stages it runs.
+        parent_stage: u64,
         done: bool,
     }
 
@@ -186,6 +203,7 @@ impl<F> Scoped<F> {
         Scoped {
             inner,
             run,
+            parent_stage: run_failures::current_stage(),
             done: false,
         }
     }
@@ -207,10 +225,13 @@ impl<F: Future> Future for Scoped<F> {
         let run = &*this.run;
         let _current = CurrentGuard::set(Some(run.clone()));
         let inner = this.inner;
-        match catch_unwind(AssertUnwindSafe(|| {
+        let prev_stage = run_failures::enter_stage(*this.parent_stage);
+        let polled = catch_unwind(AssertUnwindSafe(|| {
             let _enter = run.span.enter();
             inner.poll(cx)
-        })) {
+        }));
+        run_failures::restore_stage(prev_stage);
+        match polled {
             Ok(poll) => {
                 if poll.is_ready() {
                     *this.done = true;

@@ -97,6 +97,7 @@ mod retry_loop;
 mod run;
 #[cfg(feature = "otlp")]
 mod run_env;
+mod run_failures;
 mod run_state;
 mod spans;
 mod stage;
@@ -204,7 +205,7 @@ pub mod __private {
     pub use crate::backoff::{Backoff, Jitter};
     pub use crate::future::{outcome_fn, StageFuture};
     pub use crate::outcome::{
-        Outcome, Probe, ProbeAny, ProbeDebug, ProbeDisplay, ProbeOther, ProbeTyped,
+        Outcome, Probe, ProbeAny, ProbeDebug, ProbeDisplay, ProbeError, ProbeOther, ProbeTyped,
     };
     pub use crate::retry::{Attempt, RetryArgument, RetryPolicy};
     pub use crate::retry_loop::{attempts_async, attempts_sync};

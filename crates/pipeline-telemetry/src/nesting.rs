@@ -15,7 +15,11 @@
 //! `Ok` clears it, a failure leaves its `error_type`. A stage that ends in
 //! `Err` while the last stage call inside it failed is taken to pass that
 //! failure on: it marks its span and its status, and does not count
-//! `pipeline.errors` again.
+//! `pipeline.errors` again. The frame is what stages without a run go by.
+//!
+//! In a run, the failures are recorded in the run itself instead (see
+//! [`run_failures`](crate::run_failures)), which follows the work to every
+//! thread and task the run is entered in.
 
 use std::cell::Cell;
 

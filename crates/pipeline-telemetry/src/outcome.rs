@@ -1,7 +1,8 @@
 //! What a stage returned, told apart at compile time (autoref
 //! specialisation): a `Result` whose error names its own `error_type`
-//! ([`ErrorType`]), is `Display`, `Debug` or neither, or any other type
-//! (which never counts as an error).
+//! ([`ErrorType`]), is a `std::error::Error` (its `source()` chain is
+//! read to tell a passed-on failure), `Display`, `Debug` or neither, or any
+//! other type (which never counts as an error).
 
 use std::fmt;
 
@@ -27,6 +28,7 @@ pub struct ErrorView<'a> {
 
 #[derive(Clone, Copy)]
 pub(crate) enum Message<'a> {
+    Error(&'a dyn std::error::Error),
     Display(&'a dyn fmt::Display),
     Debug(&'a dyn fmt::Debug),
     None,
@@ -43,6 +45,7 @@ impl fmt::Debug for ErrorView<'_> {
 impl fmt::Display for ErrorView<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.message {
+            Message::Error(e) => fmt::Display::fmt(e, f),
             Message::Display(d) => d.fmt(f),
             Message::Debug(d) => d.fmt(f),
             Message::None => f.write_str(self.error_type),
@@ -57,6 +60,15 @@ impl<'a> ErrorView<'a> {
         ErrorView {
             error_type: error_type_name::<E>(),
             message: Message::Display(e),
+        }
+    }
+
+    /// A view of a `std::error::Error`, named by its type; its `source()`
+    /// chain tells whether it passes on the failure of a stage inside.
+    pub fn error<E: std::error::Error>(e: &'a E) -> Self {
+        ErrorView {
+            error_type: error_type_name::<E>(),
+            message: Message::Error(e),
         }
     }
 
@@ -99,6 +111,12 @@ pub trait ProbeTyped<'a> {
     /// The outcome.
     fn __pt_outcome(&self) -> Outcome<'a>;
 }
+/// `Result<T, E: std::error::Error>`: error with its message and its
+/// `source()` chain.
+pub trait ProbeError<'a> {
+    /// The outcome.
+    fn __pt_outcome(&self) -> Outcome<'a>;
+}
 /// `Result<T, E: Display>`: error with its message.
 pub trait ProbeDisplay<'a> {
     /// The outcome.
@@ -134,9 +152,10 @@ fn of_result<'a, T, E>(
     }
 }
 
-// Method resolution on `(&&&&Probe(x)).__pt_outcome()` tries, in order, the
-// impls for `&&&Probe`, `&&&&Probe`, `&&Probe`, `&Probe`, `Probe`.
-impl<'a, T, E: ErrorType> ProbeTyped<'a> for &&&Probe<'a, Result<T, E>> {
+// Method resolution on `(&&&&&Probe(x)).__pt_outcome()` tries, in order,
+// the impls for `&&&&Probe`, `&&&&&Probe`, `&&&Probe`, `&&Probe`, `&Probe`,
+// `Probe`.
+impl<'a, T, E: ErrorType> ProbeTyped<'a> for &&&&Probe<'a, Result<T, E>> {
     fn __pt_outcome(&self) -> Outcome<'a> {
         match self.0 {
             Ok(_) => Outcome::Ok,
@@ -145,7 +164,13 @@ impl<'a, T, E: ErrorType> ProbeTyped<'a> for &&&Probe<'a, Result<T, E>> {
     }
 }
 
-impl<'a, T, E: fmt::Display> ProbeDisplay<'a> for &&&&Probe<'a, Result<T, E>> {
+impl<'a, T, E: std::error::Error> ProbeError<'a> for &&&&&Probe<'a, Result<T, E>> {
+    fn __pt_outcome(&self) -> Outcome<'a> {
+        of_result(self.0, |e| Message::Error(e))
+    }
+}
+
+impl<'a, T, E: fmt::Display> ProbeDisplay<'a> for &&&Probe<'a, Result<T, E>> {
     fn __pt_outcome(&self) -> Outcome<'a> {
         of_result(self.0, |e| Message::Display(e))
     }
@@ -170,7 +195,7 @@ impl<'a, T> ProbeOther<'a> for Probe<'a, T> {
 }
 
 #[cfg(test)]
-#[allow(clippy::needless_borrow)] // the probe needs exactly four borrows
+#[allow(clippy::needless_borrow)] // the probe needs exactly five borrows
 mod tests {
     use super::*;
 
@@ -193,7 +218,7 @@ mod tests {
     #[test]
     fn probes_pick_the_richest_message() {
         let r: Result<(), std::io::Error> = Err(std::io::Error::other("disk full"));
-        match (&&&&Probe(&r)).__pt_outcome() {
+        match (&&&&&Probe(&r)).__pt_outcome() {
             Outcome::Err(e) => {
                 assert_eq!(e.to_string(), "disk full");
                 assert_eq!(e.error_type(), "io::Error");
@@ -201,12 +226,12 @@ mod tests {
             Outcome::Ok => panic!("expected an error"),
         }
         let r: Result<(), DebugOnly> = Err(DebugOnly);
-        match (&&&&Probe(&r)).__pt_outcome() {
+        match (&&&&&Probe(&r)).__pt_outcome() {
             Outcome::Err(e) => assert_eq!(e.to_string(), "DebugOnly"),
             Outcome::Ok => panic!("expected an error"),
         }
         let r: Result<(), Exit3> = Err(Exit3);
-        match (&&&&Probe(&r)).__pt_outcome() {
+        match (&&&&&Probe(&r)).__pt_outcome() {
             Outcome::Err(e) => {
                 assert_eq!(e.error_type(), "exit_3", "an ErrorType names itself");
                 assert_eq!(e.to_string(), "exited with 3");
@@ -214,8 +239,8 @@ mod tests {
             Outcome::Ok => panic!("expected an error"),
         }
         let r: Result<(), NoFmt> = Err(NoFmt);
-        assert!(matches!((&&&&Probe(&r)).__pt_outcome(), Outcome::Err(_)));
+        assert!(matches!((&&&&&Probe(&r)).__pt_outcome(), Outcome::Err(_)));
         let v = 5u8;
-        assert!(matches!((&&&&Probe(&v)).__pt_outcome(), Outcome::Ok));
+        assert!(matches!((&&&&&Probe(&v)).__pt_outcome(), Outcome::Ok));
     }
 }

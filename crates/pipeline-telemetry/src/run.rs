@@ -255,11 +255,22 @@ impl PipelineRun {
         self.inner.end(false, None);
     }
 
+    /// The `error_type` of the last failed stage call of this run: what
+    /// its `pipeline.errors` or its span said (the inner stage's
+    /// `error_type` when that call passed an inner failure on). `None` when
+    /// no stage of the run has failed. A layer that settles a message by
+    /// the failure of its stage uses it, so the settlement and the metric
+    /// agree.
+    pub fn last_error_type(&self) -> Option<&'static str> {
+        self.inner.failures.last_error_type()
+    }
+
     /// Ends the run as failed because of `reason`. The run's span gets the
     /// error status, `reason` as its description and `error.message`, and
     /// as `error.type` the type of the first stage error of the run (or
-    /// [`RUN_FAILED`](crate::RUN_FAILED)). `pipeline.errors` is not counted:
-    /// it counts failed stage calls only.
+    /// [`RUN_FAILED`](crate::RUN_FAILED)). `pipeline.errors` is counted
+    /// once for the run (`stage:run`) only when no stage failure was
+    /// counted in it.
     pub fn fail(self, reason: impl std::fmt::Display) {
         let error_type = self.inner.first_error_type();
         self.inner.end(

@@ -11,6 +11,7 @@ use pipeline_telemetry_dogstatsd::{
 
 use crate::clock::{self, Instant};
 use crate::intern::PipelineName;
+use crate::run_failures::RunFailures;
 use crate::spans;
 
 /// Whether runs send a service check and, when failed, an event.
@@ -58,6 +59,8 @@ pub(crate) struct RunInner {
     cancelled: AtomicBool,
     ended: AtomicBool,
     reason: OnceLock<FailReason>,
+    /// The stage failures recorded in the run (one failure, one count).
+    pub(crate) failures: RunFailures,
 }
 
 impl RunInner {
@@ -77,6 +80,7 @@ impl RunInner {
             cancelled: AtomicBool::new(false),
             ended: AtomicBool::new(false),
             reason: OnceLock::new(),
+            failures: RunFailures::default(),
         }
     }
 
@@ -109,6 +113,8 @@ impl RunInner {
 
     /// Ends the run (once): `prefect.flow.duration` with its status, the
     /// span's error and reason when failed, the run events when enabled.
+    /// A failed run in which no stage failure was counted counts one
+    /// `pipeline.errors` itself (`stage:run`, the run's `error_type`).
     /// `own` is the error the run was ended with, if any.
     pub(crate) fn end(&self, failed: bool, own: Option<FailReason>) {
         if self.ended.swap(true, Ordering::AcqRel) {
@@ -124,6 +130,20 @@ impl RunInner {
         .record(secs);
         if failed {
             let reason = own.or_else(|| self.reason.get().cloned());
+            if !self.failures.any() {
+                // No stage counted this failure: the run counts it, so that
+                // a monitor on `pipeline.errors` sees every failed run.
+                let error_type = reason.as_ref().map_or(RUN_FAILED, |r| &r.error_type);
+                CounterHandle::register(
+                    catalogue::PIPELINE_ERRORS.name,
+                    &[
+                        (tags::PIPELINE, self.pipeline.name),
+                        (tags::STAGE, catalogue::RUN_STAGE),
+                        (tags::ERROR_TYPE, error_type),
+                    ],
+                )
+                .increment(1);
+            }
             match &reason {
                 Some(r) => spans::run_failed(&self.span, Some(&r.error_type), &r.message),
                 None => spans::run_failed(&self.span, None, &Failed(&self.pipeline_id)),

@@ -11,6 +11,7 @@ use crate::context::{self, RunKey, RunRef};
 use crate::intern::PipelineName;
 use crate::nesting::{self, Frame};
 use crate::outcome::{ErrorView, Outcome};
+use crate::run_failures::{self, Settled, StageInRun};
 use crate::spans;
 
 /// Pipelines whose handles a call site caches without any lookup.
@@ -118,7 +119,8 @@ impl StageCallsite {
     }
 
     /// Records the end of one call of an async stage (`inner`: what the
-    /// stage calls inside it reported) and reports it to the caller's frame.
+    /// stage calls inside it reported; `in_run`: the call in its run) and
+    /// reports it to the caller's frame.
     pub(crate) fn complete(
         &self,
         run: Option<&RunRef>,
@@ -126,6 +128,7 @@ impl StageCallsite {
         start: Instant,
         outcome: Outcome<'_>,
         inner: Frame,
+        in_run: StageInRun,
     ) {
         let secs = clock::seconds_since(start);
         let pipeline = run.map(|r| r.pipeline);
@@ -136,7 +139,7 @@ impl StageCallsite {
             }
             Outcome::Err(err) => {
                 self.with_handles(pipeline, |h| h.error.record(secs));
-                let error_type = self.failed(run, pipeline, span, err, inner);
+                let error_type = self.failed(run, pipeline, span, err, inner, in_run);
                 nesting::report(Some(error_type));
             }
         }
@@ -170,10 +173,12 @@ impl StageCallsite {
     }
 
     /// A failed call: marks the span. Unless the error passes on the
-    /// failure of the last stage call inside this one (`inner`), which was
-    /// counted there, also counts `pipeline.errors`, logs the failure and
-    /// marks `run` (the stage's run, if still current) as failed. Returns
-    /// the failure's `error_type`.
+    /// failure of a stage call inside this one, which was counted there
+    /// (in a run: a failure of a stage inside `in_run` that the error
+    /// carries; without one: the last stage call inside, `inner`), also
+    /// counts `pipeline.errors`, logs the failure and marks `run` as
+    /// failed. Returns the failure's `error_type` (the inner one's when
+    /// passed on).
     pub(crate) fn failed(
         &self,
         run: Option<&RunRef>,
@@ -181,12 +186,22 @@ impl StageCallsite {
         span: &tracing::Span,
         err: ErrorView<'_>,
         inner: Frame,
+        in_run: StageInRun,
     ) -> &'static str {
-        if let Some(error_type) = inner.passed_on() {
-            spans::mark_error(span, error_type, &err);
-            return error_type;
-        }
-        let error_type = err.error_type;
+        let settled = match run {
+            Some(r) => r.failures.settle(&in_run, &err),
+            None => match inner.passed_on() {
+                Some(t) => Settled::PassedOn(t),
+                None => Settled::Counted(err.error_type),
+            },
+        };
+        let error_type = match settled {
+            Settled::PassedOn(t) => {
+                spans::mark_error(span, t, &err);
+                return t;
+            }
+            Settled::Counted(t) => t,
+        };
         let name = catalogue::PIPELINE_ERRORS.name;
         let counter = match pipeline {
             Some(p) => CounterHandle::register(
@@ -224,6 +239,8 @@ pub struct StageGuard {
     start: Instant,
     /// The caller's frame, put back when the stage ends.
     outer: Frame,
+    /// The call in its run (id 0: no run).
+    in_run: StageInRun,
     done: bool,
 }
 
@@ -234,6 +251,18 @@ impl StageGuard {
         // No reference count taken on the run: a sync stage ends before
         // its run does (see `RunKey`).
         let run = context::current_key();
+        let in_run = match run {
+            Some(_) => {
+                let in_run = context::with_current(|c| {
+                    c.map_or(StageInRun::default(), |r| {
+                        r.failures.start(run_failures::current_stage())
+                    })
+                });
+                run_failures::enter_stage(in_run.id);
+                in_run
+            }
+            None => StageInRun::default(),
+        };
         // Without a subscriber that takes INFO spans (metrics only), no
         // span is built and the run's details are not read.
         let span = if tracing::level_enabled!(tracing::Level::INFO) {
@@ -247,6 +276,7 @@ impl StageGuard {
             span,
             start: clock::now(),
             outer: nesting::enter(Frame::default()),
+            in_run,
             done: false,
         }
     }
@@ -277,6 +307,9 @@ impl StageGuard {
     fn end(&self, outcome: Outcome<'_>) {
         let secs = clock::seconds_since(self.start);
         let inner = nesting::restore(self.outer);
+        if self.in_run.id != 0 {
+            run_failures::restore_stage(self.in_run.parent);
+        }
         let pipeline = self.run.map(|k| k.pipeline);
         match outcome {
             Outcome::Ok => {
@@ -299,9 +332,9 @@ impl StageGuard {
         self.callsite
             .with_handles(pipeline, |h| h.error.record(secs));
         let run = self.run.and_then(|k| k.find_current());
-        let error_type = self
-            .callsite
-            .failed(run.as_ref(), pipeline, self.span(), err, inner);
+        let error_type =
+            self.callsite
+                .failed(run.as_ref(), pipeline, self.span(), err, inner, self.in_run);
         nesting::report(Some(error_type));
     }
 }

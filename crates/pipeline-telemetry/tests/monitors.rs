@@ -1,5 +1,6 @@
 //! The guide's monitors evaluated locally on what instrumented stages
-//! really emit: a failing stage fires "pipeline failures", a spark stage
+//! really emit: a failing stage fires "pipeline failures", and so does a
+//! run cancelled with no failed stage; a spark stage
 //! averaging 7 s fires "stage duration spike" (3 s does not), and runs that
 //! stop fire "no pipelines running".
 
@@ -55,6 +56,39 @@ fn runs(capture: &mut Capture, start: u64, minutes: u64, fail_at: Option<u64>) -
     points
 }
 
+/// One run per minute for `minutes`; at minute `bad_at` the run is
+/// cancelled (dropped without `finish`) while none of its stages failed.
+fn runs_one_cancelled(capture: &mut Capture, start: u64, minutes: u64, bad_at: u64) -> Vec<Point> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let mut points = Vec::new();
+    for m in 0..minutes {
+        let run = PipelineRun::start("daily_etl", m);
+        if m == bad_at {
+            // A future of the run dropped before it completed, then the run.
+            rt.block_on(async {
+                tokio::select! {
+                    biased;
+                    _ = run.scope(async {
+                        let _ = extract();
+                        std::future::pending::<()>().await;
+                    }) => unreachable!("never ends"),
+                    _ = async {} => {}
+                }
+            });
+            drop(run);
+        } else {
+            rt.block_on(run.scope(async {
+                let _ = extract();
+            }));
+            run.finish();
+        }
+        points.extend(capture.take_points(start + m * 60));
+    }
+    points
+}
+
 /// Spark stage durations (as the stage timer would record them) for 10 minutes.
 fn spark_durations(capture: &mut Capture, seconds: f64) -> Vec<Point> {
     let h = DistributionHandle::register(
@@ -83,6 +117,9 @@ fn the_guides_monitors_fire_on_real_emissions() {
     let failures = pipeline_failures(&routing);
     assert_ne!(failures.evaluate(&healthy, T0 + 600), MonitorState::Alert);
     assert_eq!(failures.evaluate(&failing, T0 + 600), MonitorState::Alert);
+    // A run that fails with no failed stage (cancelled) fires it too.
+    let cancelled = runs_one_cancelled(&mut capture, T0, 10, 8);
+    assert_eq!(failures.evaluate(&cancelled, T0 + 600), MonitorState::Alert);
 
     let spike = stage_duration_spike(&routing);
     let slow = spark_durations(&mut capture, 7.0);

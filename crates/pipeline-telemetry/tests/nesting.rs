@@ -94,6 +94,22 @@ fn retried() -> Result<(), std::io::Error> {
     Ok(())
 }
 
+static FLAKY_CALLS: AtomicU32 = AtomicU32::new(0);
+
+#[instrument_stage]
+fn flaky_inner() -> Result<(), ExitCode> {
+    if FLAKY_CALLS.fetch_add(1, Ordering::Relaxed) < 2 {
+        return Err(ExitCode(3));
+    }
+    Ok(())
+}
+
+#[instrument_stage(retry(attempts = 3, backoff = "none"))]
+fn recovers_on_attempt_3() -> Result<(), std::io::Error> {
+    flaky_inner()?;
+    Ok(())
+}
+
 static WRAPPER: Stage = Stage::new("wrapper");
 
 fn errors_of(m: &[ParsedMetric], stage: &str) -> Vec<(String, f64)> {
@@ -191,4 +207,34 @@ fn a_typed_error_keeps_its_error_type_under_the_attribute() {
     assert!(inner_sync().is_err());
     let m = capture.finish();
     assert_eq!(errors_of(&m, "inner_sync"), vec![("exit_3".into(), 1.0)]);
+}
+
+#[test]
+fn a_retry_that_recovers_keeps_the_counts_of_the_failed_inner_calls() {
+    // Documented semantics: each failed call of a stage counts, also in an
+    // attempt the retry recovers from; the retried stage counts nothing.
+    let capture = Capture::start();
+    let run = PipelineRun::start("nested_retry_ok", "1");
+    run.in_scope(recovers_on_attempt_3)
+        .expect("attempt 3 succeeds");
+    run.finish();
+    let m = capture.finish();
+    assert_eq!(FLAKY_CALLS.load(Ordering::Relaxed), 3);
+    assert_eq!(errors_of(&m, "flaky_inner"), vec![("exit_3".into(), 2.0)]);
+    assert!(errors_of(&m, "recovers_on_attempt_3").is_empty(), "{m:?}");
+    assert!(errors_of(&m, "run").is_empty(), "{m:?}");
+    assert_eq!(
+        sum(
+            &m,
+            "pipeline.stage.retries",
+            &[("stage", "recovers_on_attempt_3")]
+        ),
+        2.0
+    );
+    let ok = values(
+        &m,
+        "prefect.flow.duration",
+        &[("flow", "nested_retry_ok"), ("status", "ok")],
+    );
+    assert_eq!(ok.len(), 1, "the run is ok: {m:?}");
 }

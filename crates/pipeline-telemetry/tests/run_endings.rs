@@ -2,15 +2,19 @@
 //! `finish()` (its future cancelled by a timeout, `select!`, an abort or a
 //! runtime shutting down; or left through `?` on an error of no stage) is
 //! `status:failed`, never `ok`, and `#[instrument_run]` fails its run on
-//! any `Err`. Checked on the `prefect.flow.duration` lines the exporter
+//! any `Err`; a failed run in which no stage failure was counted counts
+//! one `pipeline.errors` (`stage:run`) with why it failed, so that the
+//! "Pipeline failures" monitor sees it. Checked on the
+//! `prefect.flow.duration` and `pipeline.errors` lines the exporter
 //! writes (in memory here; over real UDP in the suite's
 //! `tests/run_endings_udp.rs`).
 
 use std::future::pending;
 use std::time::Duration;
 
-use pipeline_telemetry::testing::{values, Capture, ParsedMetric};
+use pipeline_telemetry::testing::{sum, values, Capture, ParsedMetric};
 use pipeline_telemetry::{instrument_run, instrument_stage, PipelineRun};
+use tokio::sync::oneshot;
 
 const FLOW: &str = "prefect.flow.duration";
 
@@ -20,10 +24,17 @@ fn extract() -> Result<u32, std::io::Error> {
 }
 
 /// A run's code as users write it: stages in `scope`, then `finish`.
-async fn job(pipeline: &'static str) -> Result<(), std::io::Error> {
+/// Says `started` from inside the run, then never ends.
+async fn job(
+    pipeline: &'static str,
+    started: Option<oneshot::Sender<()>>,
+) -> Result<(), std::io::Error> {
     let run = PipelineRun::start(pipeline, "1");
     run.scope(async {
         extract()?;
+        if let Some(tx) = started {
+            let _ = tx.send(());
+        }
         pending::<()>().await;
         Ok::<_, std::io::Error>(())
     })
@@ -82,16 +93,22 @@ fn runs_that_end_badly_are_failed_never_ok() {
     let rt = runtime();
     rt.block_on(async {
         // A timeout around the run's code.
-        let r = tokio::time::timeout(Duration::from_millis(20), job("timed_out")).await;
+        // (A timeout polls its future before its deadline: the run starts.)
+        let r = tokio::time::timeout(Duration::from_millis(20), job("timed_out", None)).await;
         assert!(r.is_err(), "timed out");
-        // `select!`: another branch wins.
+        // `select!`: another branch wins, once the run has started.
+        let (tx, rx) = oneshot::channel();
         tokio::select! {
-            _ = job("lost_select") => unreachable!("never ends"),
-            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            _ = job("lost_select", Some(tx)) => unreachable!("never ends"),
+            r = rx => r.expect("the run started"),
         }
-        // An aborted task.
-        let task = tokio::spawn(job("aborted"));
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // An aborted task, aborted once its run has started.
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(job("aborted", Some(tx)));
+        tokio::time::timeout(Duration::from_secs(30), rx)
+            .await
+            .expect("the run started in time")
+            .expect("the run started");
         task.abort();
         assert!(task.await.expect_err("aborted").is_cancelled());
         // `#[instrument_run]` cancelled.
@@ -141,8 +158,51 @@ fn runs_that_end_badly_are_failed_never_ok() {
     .collect();
     assert!(wrong.is_empty(), "(ok, failed) runs: {wrong:?}");
     assert_eq!(statuses(&m, "finished"), (1, 0));
-    // A failed run counts no stage error of its own.
-    assert_eq!(values(&m, "pipeline.errors", &[]).len(), 0, "{m:?}");
+    // No stage failed: each failed run counts one `pipeline.errors` itself,
+    // `stage:run`, with why it failed.
+    let run_errors = |flow, error_type| {
+        values(
+            &m,
+            "pipeline.errors",
+            &[
+                ("pipeline", flow),
+                ("stage", "run"),
+                ("error_type", error_type),
+            ],
+        )
+        .iter()
+        .sum::<f64>()
+    };
+    for flow in [
+        "timed_out",
+        "lost_select",
+        "aborted",
+        "ir_cancelled",
+        "shut_down",
+    ] {
+        assert_eq!(run_errors(flow, "run_cancelled"), 1.0, "{flow}: {m:?}");
+    }
+    assert_eq!(run_errors("ends_early", "run_unfinished"), 1.0, "{m:?}");
+    for flow in ["ir_config_error", "ir_async_config_error"] {
+        assert_eq!(run_errors(flow, "io::Error"), 1.0, "{flow}: {m:?}");
+    }
+    // Nothing else for these runs (other tests' runs may be captured too).
+    let flows = [
+        "timed_out",
+        "lost_select",
+        "aborted",
+        "ir_cancelled",
+        "shut_down",
+        "ends_early",
+        "ir_config_error",
+        "ir_async_config_error",
+    ];
+    let counted: f64 = flows
+        .iter()
+        .map(|f| sum(&m, "pipeline.errors", &[("pipeline", f)]))
+        .sum();
+    assert_eq!(counted, 8.0, "{m:?}");
+    assert_eq!(sum(&m, "pipeline.errors", &[("pipeline", "finished")]), 0.0);
 }
 
 #[test]
@@ -207,7 +267,8 @@ fn a_run_span_says_why_a_dropped_run_failed() {
             .build()
             .expect("runtime");
         rt.block_on(async {
-            let r = tokio::time::timeout(Duration::from_millis(10), job("span_cancelled")).await;
+            let r =
+                tokio::time::timeout(Duration::from_millis(10), job("span_cancelled", None)).await;
             assert!(r.is_err());
         });
         assert!(early_return("span_ends_early").is_err());
