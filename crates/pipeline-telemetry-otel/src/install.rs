@@ -295,7 +295,7 @@ impl OtelBuilder {
                     lossless: self.lossless_logs,
                     on_drop: self.log_drop_hook.take(),
                 };
-                match log_writer::spawn(BoxMakeWriter::new(std::io::stdout), config) {
+                match log_writer::spawn_stdout(config) {
                     Ok((writer, handle)) => {
                         guard.log_writer = Some(handle);
                         BoxMakeWriter::new(writer)

@@ -76,6 +76,12 @@ struct Shared {
     stopped: AtomicBool,
     counters: Counters,
     inner: BoxMakeWriter,
+    /// The file descriptor `inner` writes to when it is the process's
+    /// standard output: a forked child writes its lines there with
+    /// `write(2)`, taking no lock (std's stdout lock may have been held by
+    /// another thread of the parent at the fork, and stays held in the
+    /// child, which has no such thread).
+    raw_fd: Option<i32>,
     on_drop: Option<DropHook>,
 }
 
@@ -83,6 +89,13 @@ impl Shared {
     /// Writes `line` on the caller's thread (after shutdown, or when the
     /// writer thread is gone).
     fn write_direct(&self, line: &[u8]) {
+        if let (Some(fd), true) = (self.raw_fd, self.forked()) {
+            match write_fd(fd, line) {
+                Ok(()) => self.counters.written.fetch_add(1, Ordering::Relaxed),
+                Err(_) => self.counters.failed.fetch_add(1, Ordering::Relaxed),
+            };
+            return;
+        }
         let mut w = self.inner.make_writer();
         match w.write_all(line).and_then(|()| w.flush()) {
             Ok(()) => self.counters.written.fetch_add(1, Ordering::Relaxed),
@@ -213,6 +226,9 @@ impl std::fmt::Debug for LogWriterHandle {
     }
 }
 
+/// How long [`spawn`] waits for the writer thread to be set up.
+const READY_WAIT: Duration = Duration::from_secs(5);
+
 /// Settings of the queued writer.
 pub(crate) struct QueueConfig {
     pub(crate) lines: usize,
@@ -226,9 +242,26 @@ pub(crate) struct QueueConfig {
 ///
 /// # Errors
 /// The operating system's error when the thread cannot be started.
+#[cfg(test)]
 pub(crate) fn spawn(
     inner: BoxMakeWriter,
     config: QueueConfig,
+) -> io::Result<(QueuedWriter, LogWriterHandle)> {
+    spawn_with(inner, config, None)
+}
+
+/// [`spawn`] in front of the process's standard output.
+///
+/// # Errors
+/// The operating system's error when the thread cannot be started.
+pub(crate) fn spawn_stdout(config: QueueConfig) -> io::Result<(QueuedWriter, LogWriterHandle)> {
+    spawn_with(BoxMakeWriter::new(io::stdout), config, Some(1))
+}
+
+fn spawn_with(
+    inner: BoxMakeWriter,
+    config: QueueConfig,
+    raw_fd: Option<i32>,
 ) -> io::Result<(QueuedWriter, LogWriterHandle)> {
     let (data_tx, data_rx) = bounded::<Vec<u8>>(config.lines.max(1));
     let (control_tx, control_rx) = unbounded();
@@ -241,17 +274,27 @@ pub(crate) fn spawn(
         stopped: AtomicBool::new(false),
         counters: Counters::default(),
         inner,
+        raw_fd,
         on_drop: config.on_drop,
     });
     let worker = Arc::clone(&shared);
+    let (ready_tx, ready_rx) = bounded::<()>(1);
     thread::Builder::new()
         .name("pt-log-writer".to_owned())
         .spawn(move || {
             // Whatever the writing itself logs must not come back here.
             let _no_subscriber =
                 tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+            let _ = ready_tx.send(());
             worker::run(&worker, &data_rx, &control_rx);
         })?;
+    // Setting the thread's default subscriber takes `tracing`'s global
+    // dispatcher and callsite locks. Return only once that is done: a
+    // process forked just after (a pre-fork worker) would otherwise copy
+    // those locks held by a thread it does not have, and its first new
+    // log callsite would wait on them forever. Bounded, in case the
+    // thread is slow to be scheduled.
+    let _ = ready_rx.recv_timeout(READY_WAIT);
     Ok((
         QueuedWriter {
             shared: Arc::clone(&shared),
@@ -320,3 +363,24 @@ pub(crate) fn wait(
 #[cfg(test)]
 mod tests;
 mod worker;
+
+/// Writes all of `buf` to `fd` with `write(2)`, retrying on interruption.
+fn write_fd(fd: i32, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        // SAFETY: `buf` is a valid slice for its length; `fd` is only
+        // written to.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        buf = buf.get(n.unsigned_abs()..).unwrap_or_default();
+    }
+    Ok(())
+}

@@ -97,3 +97,79 @@ fn a_forked_child_writes_every_line_and_its_guard_returns() {
         }
     }
 }
+
+/// A child forked while another thread of the parent holds std's stdout
+/// lock (printing, as a test harness or the application does) inherits
+/// that lock held by a thread it does not have: its log lines must still
+/// be written (with `write(2)`, not through the lock) and it must exit.
+#[test]
+fn a_child_forked_while_stdout_is_locked_writes_and_exits() {
+    let (layer, guard) = OtelBuilder::new("fork-svc")
+        .with_traces(TracesExport::Off)
+        .with_log_format(LogFormat::Json)
+        .build_layer::<tracing_subscriber::Registry>()
+        .expect("layer");
+    let subscriber = tracing_subscriber::registry().with(layer);
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let lock = std::io::stdout().lock();
+        locked_tx.send(()).expect("locked");
+        let _ = release_rx.recv();
+        drop(lock);
+    });
+    locked_rx.recv().expect("stdout locked");
+    let mut fds = [0; 2];
+    // SAFETY: a two-element array for the pipe's ends.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    let pid = tracing::subscriber::with_default(subscriber, || {
+        // SAFETY: the child logs through the layer and `_exit`s.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: our own pipe's write end becomes the child's stdout.
+            unsafe {
+                libc::dup2(fds[1], 1);
+                libc::close(fds[0]);
+            }
+            tracing::info!("child line while stdout is locked");
+            // SAFETY: ends the child at once.
+            unsafe { libc::_exit(0) };
+        }
+        pid
+    });
+    assert!(pid > 0, "fork failed");
+    // SAFETY: the parent's copies of the pipe's ends, owned here once.
+    let mut read = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+    drop(unsafe { OwnedFd::from_raw_fd(fds[1]) });
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = read.read_to_string(&mut out);
+        out
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut status = 0;
+    let hung = loop {
+        // SAFETY: waits on our own child, without blocking.
+        if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+            break false;
+        }
+        if Instant::now() >= deadline {
+            // SAFETY: kills our own child, which is hung.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            break true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    release_tx.send(()).expect("release");
+    holder.join().expect("holder");
+    assert!(!hung, "the forked child hung on the stdout lock");
+    let out = reader.join().expect("reader");
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.contains("child line while stdout is locked"))
+            .count(),
+        1,
+        "{out}"
+    );
+    drop(guard);
+}
