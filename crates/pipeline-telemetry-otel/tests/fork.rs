@@ -16,6 +16,21 @@ use tracing_subscriber::layer::SubscriberExt;
 /// More lines than the queue holds.
 const LINES: usize = 500;
 
+/// One fork at a time in this binary. A fork copies every lock as it is:
+/// one held by another test's thread at that moment (`tracing`'s global
+/// callsite and dispatcher locks while that test builds its subscriber,
+/// or std's stdout lock) stays held in the child, which has no such
+/// thread, and its first new log callsite would wait forever. That is a
+/// hazard of forking a process with other threads, not of the writer under
+/// test; each test here controls what its own threads hold at its fork.
+static ONE_FORK_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_fork_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_FORK_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Forks a child that logs [`LINES`] lines through a layer built in the
 /// parent (stdout redirected to a pipe), drops the guard and exits; returns
 /// its exit status and the lines it wrote. A child that hangs is killed and
@@ -88,6 +103,7 @@ fn child_lines(lossless: bool) -> Vec<String> {
 
 #[test]
 fn a_forked_child_writes_every_line_and_its_guard_returns() {
+    let _one = one_fork_at_a_time();
     for lossless in [false, true] {
         let lines = child_lines(lossless);
         assert_eq!(lines.len(), LINES, "lossless: {lossless}: {lines:?}");
@@ -104,6 +120,7 @@ fn a_forked_child_writes_every_line_and_its_guard_returns() {
 /// be written (with `write(2)`, not through the lock) and it must exit.
 #[test]
 fn a_child_forked_while_stdout_is_locked_writes_and_exits() {
+    let _one = one_fork_at_a_time();
     let (layer, guard) = OtelBuilder::new("fork-svc")
         .with_traces(TracesExport::Off)
         .with_log_format(LogFormat::Json)
