@@ -5,6 +5,28 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// The receive buffer asked for (the kernel caps it at `net.core.rmem_max`).
+/// The Agent asks for a large one too (`dogstatsd_so_rcvbuf`): a test's
+/// reader thread starved for a moment on a loaded 2-core machine must not
+/// have the kernel drop what the emitter sent, which no emitter can see.
+const RECEIVE_BUFFER: i32 = 8 << 20;
+
+/// Asks for a receive buffer of `bytes` (best effort).
+fn set_receive_buffer(socket: &UdpSocket, bytes: i32) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid socket descriptor and a pointer to an `i32` of the
+    // size passed.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            std::ptr::from_ref(&bytes).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        );
+    }
+}
+
 /// A DogStatsD receiver on a real UDP socket bound on loopback: the bytes it
 /// returns are exactly what the emitter sent.
 #[derive(Debug)]
@@ -20,6 +42,7 @@ impl UdpReceiver {
     pub fn bind() -> std::io::Result<Self> {
         let socket = UdpSocket::bind("127.0.0.1:0")?;
         socket.set_read_timeout(Some(Duration::from_millis(50)))?;
+        set_receive_buffer(&socket, RECEIVE_BUFFER);
         Ok(UdpReceiver { socket })
     }
 
