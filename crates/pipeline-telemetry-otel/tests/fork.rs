@@ -31,6 +31,38 @@ fn one_fork_at_a_time() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Closes the parent's write end of the pipe `fds` and reads its read end
+/// to the end on a thread of its own.
+fn read_pipe(fds: [i32; 2]) -> std::thread::JoinHandle<String> {
+    // SAFETY: the parent's copies of the pipe's ends, owned here once.
+    let mut read = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+    drop(unsafe { OwnedFd::from_raw_fd(fds[1]) });
+    std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = read.read_to_string(&mut out);
+        out
+    })
+}
+
+/// Waits for our child `pid` to exit, at most `limit`: its wait status, or
+/// `None` when it hung (it is then killed).
+fn wait_or_kill(pid: libc::pid_t, limit: Duration) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    let mut status = 0;
+    loop {
+        // SAFETY: waits on our own child, without blocking.
+        if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            // SAFETY: kills our own child, which is hung.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Forks a child that logs [`LINES`] lines through a layer built in the
 /// parent (stdout redirected to a pipe), drops the guard and exits; returns
 /// its exit status and the lines it wrote. A child that hangs is killed and
@@ -68,28 +100,10 @@ fn child_lines(lossless: bool) -> Vec<String> {
         pid
     });
     assert!(pid > 0, "fork failed");
-    // SAFETY: the parent's copies of the pipe's ends, owned here once.
-    let mut read = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fds[0]) });
-    drop(unsafe { OwnedFd::from_raw_fd(fds[1]) });
-    let reader = std::thread::spawn(move || {
-        let mut out = String::new();
-        let _ = read.read_to_string(&mut out);
-        out
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut status = 0;
-    loop {
-        // SAFETY: waits on our own child, without blocking.
-        if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
-            break;
-        }
-        if Instant::now() >= deadline {
-            // SAFETY: kills our own child, which is hung.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            panic!("the forked child did not exit within 60 s (lossless: {lossless})");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let reader = read_pipe(fds);
+    let Some(status) = wait_or_kill(pid, Duration::from_secs(60)) else {
+        panic!("the forked child did not exit within 60 s (lossless: {lossless})");
+    };
     assert!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "{status:#x}"
@@ -155,28 +169,8 @@ fn a_child_forked_while_stdout_is_locked_writes_and_exits() {
         pid
     });
     assert!(pid > 0, "fork failed");
-    // SAFETY: the parent's copies of the pipe's ends, owned here once.
-    let mut read = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fds[0]) });
-    drop(unsafe { OwnedFd::from_raw_fd(fds[1]) });
-    let reader = std::thread::spawn(move || {
-        let mut out = String::new();
-        let _ = read.read_to_string(&mut out);
-        out
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut status = 0;
-    let hung = loop {
-        // SAFETY: waits on our own child, without blocking.
-        if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
-            break false;
-        }
-        if Instant::now() >= deadline {
-            // SAFETY: kills our own child, which is hung.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            break true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let reader = read_pipe(fds);
+    let hung = wait_or_kill(pid, Duration::from_secs(30)).is_none();
     release_tx.send(()).expect("release");
     holder.join().expect("holder");
     assert!(!hung, "the forked child hung on the stdout lock");
