@@ -138,16 +138,7 @@ fn a_handler_passing_on_a_stage_failure_is_counted_once_with_the_typed_error_typ
     drop(telemetry);
 
     // The exporter has shut down: everything it sent is in the socket.
-    let lines: Vec<String> = udp
-        .drain(Duration::from_millis(200))
-        .iter()
-        .flat_map(|d| {
-            String::from_utf8_lossy(d)
-                .lines()
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let lines: Vec<String> = udp.drain_lines(Duration::from_millis(200));
     let m: Vec<ParsedMetric> = lines
         .iter()
         .filter(|l| !l.is_empty() && !l.starts_with("datadog."))

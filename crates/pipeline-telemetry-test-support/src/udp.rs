@@ -72,6 +72,19 @@ impl UdpReceiver {
         drain_with(quiet, |buf| self.socket.recv(buf).ok())
     }
 
+    /// The lines of [`drain`](Self::drain)'s datagrams, in order.
+    pub fn drain_lines(&self, quiet: Duration) -> Vec<String> {
+        self.drain(quiet)
+            .iter()
+            .flat_map(|d| {
+                String::from_utf8_lossy(d)
+                    .lines()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// Every line received until `done` accepts what arrived so far (checked
     /// after each datagram) or `limit` passes; returns the lines either way.
     pub fn lines_until(&self, limit: Duration, done: impl Fn(&[String]) -> bool) -> Vec<String> {

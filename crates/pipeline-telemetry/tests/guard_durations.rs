@@ -28,16 +28,7 @@ fn shutdown_with_duration_max_flushes_and_returns() {
     metrics::counter!("pt.guard_durations").increment(3);
     telemetry.flush();
     telemetry.shutdown(Duration::MAX).expect("clean shutdown");
-    let lines: Vec<String> = receiver
-        .drain(Duration::from_millis(200))
-        .iter()
-        .flat_map(|d| {
-            String::from_utf8_lossy(d)
-                .lines()
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let lines: Vec<String> = receiver.drain_lines(Duration::from_millis(200));
     assert!(
         lines
             .iter()

@@ -181,16 +181,7 @@ fn a_bad_tracing_or_logging_setting_is_reported_once_and_metrics_arrive() {
         }
 
         // The metric arrived (the child has exited: this is all it sent).
-        let lines: Vec<String> = receiver
-            .drain(Duration::from_millis(200))
-            .iter()
-            .flat_map(|d| {
-                String::from_utf8_lossy(d)
-                    .lines()
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        let lines: Vec<String> = receiver.drain_lines(Duration::from_millis(200));
         assert!(
             lines
                 .iter()

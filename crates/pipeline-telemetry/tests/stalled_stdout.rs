@@ -127,14 +127,8 @@ fn a_stdout_nobody_reads_never_stops_the_runs() {
 
     // The drops are in the client telemetry.
     let sent: u64 = receiver
-        .drain(Duration::from_millis(200))
-        .iter()
-        .flat_map(|d| {
-            String::from_utf8_lossy(d)
-                .lines()
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        })
+        .drain_lines(Duration::from_millis(200))
+        .into_iter()
         .filter_map(|l| {
             let rest = l.strip_prefix(LOGS_DROPPED_METRIC)?.strip_prefix(':')?;
             rest.split('|').next()?.parse::<u64>().ok()
