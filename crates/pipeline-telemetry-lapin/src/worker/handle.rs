@@ -161,7 +161,7 @@ impl Worker {
         if self.run_per_delivery {
             PipelineRun::continue_from(self.pipeline(), &hop)
         } else {
-            PipelineRun::continue_from(self.pipeline(), &hop) // TEMP until main has PipelineRun::join
+            PipelineRun::join(self.pipeline(), &hop)
         }
     }
 }
