@@ -13,11 +13,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use lapin::options::{
-    BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    QueueDeclareOptions,
+    BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions,
 };
-use lapin::types::{AMQPValue, FieldTable, LongString};
-use lapin::{BasicProperties, Channel};
+use lapin::types::FieldTable;
+use lapin::Channel;
 use pipeline_telemetry::testing::MemorySink;
 use pipeline_telemetry::{MetricsTarget, Stage, TelemetryGuard};
 use pipeline_telemetry_lapin::{Message, ServerAddress, TracedChannel, TracedConsumer, Worker};
@@ -71,43 +70,6 @@ impl InFlight {
     }
 }
 
-/// A queue whose rejected messages go to `<queue>_dead`.
-async fn declare_with_dead_letters(channel: &Channel, queue: &str) -> String {
-    let dlq = format!("{queue}_dead");
-    common::declare(channel, &dlq).await;
-    let mut args = FieldTable::default();
-    args.insert(
-        "x-dead-letter-exchange".into(),
-        AMQPValue::LongString(LongString::from("")),
-    );
-    args.insert(
-        "x-dead-letter-routing-key".into(),
-        AMQPValue::LongString(LongString::from(dlq.as_str())),
-    );
-    channel
-        .queue_declare(queue.into(), QueueDeclareOptions::default(), args)
-        .await
-        .expect("declare with a dead-letter queue");
-    dlq
-}
-
-async fn publish(channel: &Channel, queue: &str, bodies: &[String]) {
-    for body in bodies {
-        channel
-            .basic_publish(
-                "".into(),
-                queue.into(),
-                BasicPublishOptions::default(),
-                body.as_bytes(),
-                BasicProperties::default(),
-            )
-            .await
-            .expect("publish")
-            .await
-            .expect("confirm");
-    }
-}
-
 /// A channel with prefetch `prefetch`, wrapped with the broker's address.
 async fn traced_channel(conn: &lapin::Connection, prefetch: u16) -> TracedChannel {
     let server = ServerAddress::from_uri(&peers::amqp_url()).expect("AMQP URL parses");
@@ -132,15 +94,6 @@ fn cancel_when(channel: Channel, tag: &'static str, done: Arc<Notify>) {
     });
 }
 
-/// The broker's (ready, unacknowledged) counts of `queue` once they equal
-/// `expected`, or the last seen after 20 s.
-fn broker_counts_become(queue: &str, expected: (u64, u64)) -> Option<(u64, u64)> {
-    common::wait_for(Duration::from_secs(20), || {
-        common::broker_counts(queue).filter(|c| *c == expected)
-    })
-    .or_else(|| common::broker_counts(queue))
-}
-
 #[test]
 fn prefetch_8_runs_8_handlers_at_once_and_the_broker_loses_nothing() {
     peers::require_tcp("127.0.0.1:5672", "RabbitMQ");
@@ -150,13 +103,13 @@ fn prefetch_8_runs_8_handlers_at_once_and_the_broker_loses_nothing() {
     let total = 24usize;
     let conn = rt.block_on(common::connect());
     let publisher = rt.block_on(conn.create_channel()).expect("channel");
-    let dlq = rt.block_on(declare_with_dead_letters(&publisher, &queue));
+    let dlq = rt.block_on(common::declare_with_dead_letters(&publisher, &queue));
     // Every sixth message is rejected by its handler: dead-lettered.
     let bodies: Vec<String> = (0..total)
         .map(|i| if i % 6 == 5 { "reject" } else { "ok" }.to_owned())
         .collect();
     let rejected = bodies.iter().filter(|b| *b == "reject").count() as u64;
-    rt.block_on(publish(&publisher, &queue, &bodies));
+    rt.block_on(common::publish(&publisher, &queue, &bodies));
 
     let in_flight = Arc::new(InFlight::default());
     // Only 8 handlers in flight at the same time pass it.
@@ -211,9 +164,9 @@ fn prefetch_8_runs_8_handlers_at_once_and_the_broker_loses_nothing() {
 
     // The broker's view: every delivery settled once, the rejected ones
     // dead-lettered, nothing left unacknowledged.
-    assert_eq!(broker_counts_become(&queue, (0, 0)), Some((0, 0)));
+    assert_eq!(common::broker_counts_become(&queue, (0, 0)), Some((0, 0)));
     assert_eq!(
-        broker_counts_become(&dlq, (rejected, 0)),
+        common::broker_counts_become(&dlq, (rejected, 0)),
         Some((rejected, 0))
     );
     // A second settlement of a delivery tag is a channel error
@@ -248,7 +201,7 @@ fn with_concurrency_bounds_the_handlers_below_the_prefetch() {
     let publisher = rt.block_on(conn.create_channel()).expect("channel");
     rt.block_on(common::declare(&publisher, &queue));
     let bodies: Vec<String> = (0..total).map(|i| i.to_string()).collect();
-    rt.block_on(publish(&publisher, &queue, &bodies));
+    rt.block_on(common::publish(&publisher, &queue, &bodies));
 
     let in_flight = Arc::new(InFlight::default());
     let barrier = Arc::new(Barrier::new(2));
@@ -290,7 +243,7 @@ fn with_concurrency_bounds_the_handlers_below_the_prefetch() {
         .expect("consume ended cleanly");
     assert_eq!(in_flight.finished.load(Ordering::SeqCst), total);
     assert_eq!(in_flight.max.load(Ordering::SeqCst), 2);
-    assert_eq!(broker_counts_become(&queue, (0, 0)), Some((0, 0)));
+    assert_eq!(common::broker_counts_become(&queue, (0, 0)), Some((0, 0)));
     rt.block_on(async {
         common::delete(&publisher, &queue).await;
         let _ = conn.close(200, "done".into()).await;
@@ -308,7 +261,7 @@ fn each_delivery_is_acked_as_its_handler_completes() {
     rt.block_on(common::declare(&publisher, &queue));
     let mut bodies: Vec<String> = vec!["hold".to_owned()];
     bodies.extend((1..8).map(|i| i.to_string()));
-    rt.block_on(publish(&publisher, &queue, &bodies));
+    rt.block_on(common::publish(&publisher, &queue, &bodies));
 
     let release = Arc::new(Notify::new());
     let finished = Arc::new(AtomicUsize::new(0));
@@ -348,7 +301,7 @@ fn each_delivery_is_acked_as_its_handler_completes() {
     });
     // While the first delivery is held in its handler, the broker sees the
     // seven others acknowledged: one unacknowledged, none ready.
-    let while_held = broker_counts_become(&queue, (0, 1));
+    let while_held = common::broker_counts_become(&queue, (0, 1));
     release.notify_one();
     let result = rt.block_on(consuming).expect("consume task");
     assert_eq!(
@@ -359,7 +312,7 @@ fn each_delivery_is_acked_as_its_handler_completes() {
     result
         .expect("watchdog: every delivery handled")
         .expect("consume ended cleanly");
-    assert_eq!(broker_counts_become(&queue, (0, 0)), Some((0, 0)));
+    assert_eq!(common::broker_counts_become(&queue, (0, 0)), Some((0, 0)));
     rt.block_on(async {
         common::delete(&publisher, &queue).await;
         let _ = conn.close(200, "done".into()).await;
@@ -377,7 +330,7 @@ fn a_plain_consumer_is_handled_one_at_a_time_unless_told() {
     let channel = rt.block_on(conn.create_channel()).expect("channel");
     rt.block_on(common::declare(&channel, &queue));
     let bodies: Vec<String> = (0..total).map(|i| i.to_string()).collect();
-    rt.block_on(publish(&channel, &queue, &bodies));
+    rt.block_on(common::publish(&channel, &queue, &bodies));
     rt.block_on(channel.basic_qos(8, BasicQosOptions::default()))
         .expect("basic.qos");
 
@@ -415,7 +368,7 @@ fn a_plain_consumer_is_handled_one_at_a_time_unless_told() {
         .expect("watchdog: every delivery handled")
         .expect("consume ended cleanly");
     assert_eq!(in_flight.max.load(Ordering::SeqCst), 1);
-    assert_eq!(broker_counts_become(&queue, (0, 0)), Some((0, 0)));
+    assert_eq!(common::broker_counts_become(&queue, (0, 0)), Some((0, 0)));
     rt.block_on(async {
         common::delete(&channel, &queue).await;
         let _ = conn.close(200, "done".into()).await;
