@@ -1,0 +1,353 @@
+//! `pipeline-telemetry-cli dev` end to end: the README's example sends its
+//! metrics to it through a recording relay, and what the page and the API
+//! show is compared with what was sent; hostile datagrams do not stop it;
+//! a real browser renders the page.
+
+mod dev;
+
+use std::collections::BTreeSet;
+use std::net::UdpSocket;
+use std::process::Command;
+
+use dev::{lines, run_example, Dev, Relay};
+use serde_json::Value;
+
+/// The metric names each widget of the shipped dashboard queries.
+fn widget_metrics() -> Vec<(String, BTreeSet<String>)> {
+    let text = std::fs::read_to_string(dev::root().join("dashboards/pipeline.json"))
+        .expect("the shipped dashboard");
+    let dashboard: Value = serde_json::from_str(&text).expect("JSON");
+    let mut out = Vec::new();
+    let mut stack: Vec<&Value> = dashboard["widgets"]
+        .as_array()
+        .expect("widgets")
+        .iter()
+        .collect();
+    while let Some(w) = stack.pop() {
+        let def = &w["definition"];
+        if def["type"] == "group" {
+            stack.extend(def["widgets"].as_array().expect("group widgets"));
+            continue;
+        }
+        let metrics = def["requests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r["queries"].as_array().into_iter().flatten())
+            .filter_map(|q| q["query"].as_str())
+            .filter_map(|q| {
+                q.split_once(':')
+                    .and_then(|(_, rest)| rest.split('{').next())
+            })
+            .map(str::to_owned)
+            .collect();
+        out.push((def["title"].as_str().expect("title").to_owned(), metrics));
+    }
+    out
+}
+
+/// The Agent's weight of a distribution value sent at `rate`: int64(1/rate).
+fn weight(rate: f64) -> f64 {
+    if rate > 0.0 && rate < 1.0 {
+        (1.0 / rate).trunc()
+    } else {
+        1.0
+    }
+}
+
+/// Runs the example against a fresh `dev` through the relay; returns the
+/// server (holding what it received) and the datagrams sent.
+fn example_against_dev() -> (Dev, Vec<Vec<u8>>) {
+    let server = Dev::start();
+    let relay = Relay::to(server.dogstatsd_port);
+    let stdout = run_example(relay.port);
+    assert!(
+        stdout.contains("metrics sent to the Datadog Agent"),
+        "{stdout}"
+    );
+    // The example flushed everything before it exited; the relay forwards
+    // what is still in its socket before it stops.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let sent = relay.finish();
+    assert!(!sent.is_empty(), "the example sent nothing");
+    server.wait_for_datagrams(sent.len() as u64);
+    (server, sent)
+}
+
+#[test]
+fn the_example_shows_on_the_dev_page_as_sent() {
+    let (server, sent) = example_against_dev();
+    let lines = lines(&sent);
+    let runs: Vec<_> = lines
+        .iter()
+        .filter(|l| l.name == "prefect.flow.duration" && l.kind == "d")
+        .collect();
+    let count = |failed: bool| -> f64 {
+        runs.iter()
+            .filter(|l| !failed || l.tags.iter().any(|t| t == "status:failed"))
+            .map(|l| l.values as f64 * weight(l.rate))
+            .sum()
+    };
+    let (all, failed) = (count(false), count(true));
+    // The example's known behaviour: four runs, run 3 fails in spark.
+    assert_eq!((all, failed), (4.0, 1.0), "{runs:?}");
+    let errors: f64 = lines
+        .iter()
+        .filter(|l| l.name == "pipeline.errors")
+        .map(|l| l.sum / l.rate)
+        .sum();
+    assert!(errors >= 1.0);
+
+    let dashboard = server.json("/api/dashboard");
+    let failed_pct = &dashboard["Failed runs (%)"];
+    let series = failed_pct.as_object().expect("a widget object");
+    assert_eq!(series.len(), 1, "{failed_pct}");
+    let value = series
+        .values()
+        .next()
+        .and_then(|p| p[0][1].as_f64())
+        .expect("a value");
+    assert_eq!(value, 100.0 * failed / all, "{dashboard:#}");
+
+    let fed: BTreeSet<String> = lines.iter().map(|l| l.name.clone()).collect();
+    let widgets = widget_metrics();
+    assert_eq!(
+        dashboard.as_object().map(|o| o.len()),
+        Some(widgets.len()),
+        "every widget is in the answer"
+    );
+    let mut shown = 0;
+    for (title, metrics) in &widgets {
+        let answer = dashboard[title]
+            .as_object()
+            .unwrap_or_else(|| panic!("{title} is missing"));
+        let has_data = answer
+            .values()
+            .any(|pts| pts.as_array().is_some_and(|p| !p.is_empty()));
+        if metrics.iter().any(|m| fed.contains(m)) {
+            assert!(has_data, "{title} ({metrics:?}) has no data: {answer:?}");
+            shown += 1;
+        } else {
+            assert!(
+                !has_data,
+                "{title} ({metrics:?}) has data the example did not send: {answer:?}"
+            );
+        }
+    }
+    assert!(shown >= 8, "only {shown} widgets fed");
+
+    let monitors = server.json("/api/monitors");
+    let failures = monitors
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["name"] == "Pipeline failures"))
+        .expect("the Pipeline failures monitor");
+    assert_eq!(failures["state"], "ALERT", "{monitors:#}");
+    assert_eq!(failures["value"].as_f64(), Some(errors));
+    let reason = failures["reason"].as_str().expect("a reason");
+    assert!(
+        reason.starts_with(&format!("{errors} > 0 (critical) over the last 5m")),
+        "{reason}"
+    );
+
+    let (status, page) = server.get("/?pipeline=daily_etl");
+    assert_eq!(status, 200);
+    for (title, _) in &widgets {
+        assert!(
+            page.contains(&format!("<h3>{title}</h3>")),
+            "the page lacks {title}"
+        );
+    }
+    assert!(
+        page.contains("<svg") && page.contains("ALERT") && page.contains("http-equiv=\"refresh\"")
+    );
+}
+
+/// A deterministic stream of hostile datagrams (xorshift).
+fn hostile(n: usize) -> Vec<Vec<u8>> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let pieces: &[&[u8]] = &[
+        b"pipeline.errors:1|c|#stage:<script>alert(1)</script>",
+        b"pipeline.records:1e308:1e308|c|@1e-300|#stage:x",
+        b"prefect.flow.duration:5|d|@0.0000001|#status:ok",
+        b"x:1|c|T18446744073709551615",
+        b"|||:::###@@@",
+        b"\xff\xfe\x00:1|g",
+        b"_e{5,4}:title|text",
+    ];
+    (0..n)
+        .map(|_| {
+            let mut d = Vec::new();
+            for _ in 0..(next() % 6) {
+                if next() % 3 == 0 {
+                    let len = (next() % 200) as usize;
+                    d.extend((0..len).map(|_| (next() % 256) as u8));
+                } else {
+                    d.extend_from_slice(pieces[(next() as usize) % pieces.len()]);
+                    // A long, unique tag now and then: new series.
+                    if next() % 4 == 0 {
+                        d.extend_from_slice(
+                            format!("|#k:{}{}", next(), "v".repeat((next() % 3000) as usize))
+                                .as_bytes(),
+                        );
+                    }
+                }
+                d.push(b'\n');
+            }
+            d
+        })
+        .collect()
+}
+
+#[test]
+fn hostile_datagrams_do_not_stop_it_and_are_escaped_on_the_page() {
+    let server = Dev::start();
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("binds");
+    let datagrams = hostile(1_500);
+    for (i, chunk) in datagrams.chunks(100).enumerate() {
+        for d in chunk {
+            socket
+                .send_to(d, ("127.0.0.1", server.dogstatsd_port))
+                .expect("sends");
+        }
+        // Paced: the kernel's buffer holds each batch.
+        server.wait_for_datagrams((100 * i + chunk.len()) as u64);
+    }
+    let status = server.json("/api/status");
+    assert!(status["rejected_lines"].as_u64() > Some(0), "{status}");
+    let (code, page) = server.get("/");
+    assert_eq!(code, 200);
+    assert!(
+        !page.contains("<script>"),
+        "a tag reached the page unescaped"
+    );
+    assert!(page.contains("stage:&lt;script&gt;alert(1)&lt;/script&gt;"));
+    let dashboard = server.json("/api/dashboard");
+    assert!(dashboard["Failed stage calls by stage"]
+        .as_object()
+        .is_some_and(|s| s.contains_key("stage:<script>alert(1)</script>")));
+    // Anything else on the HTTP side is refused, and the server goes on.
+    for path in ["/nope", "/%ff%00", "/api/dashboard?pipeline=%E2%9C%93&&=&x"] {
+        let (code, _) = server.get(path);
+        assert!(code == 404 || code == 200, "{path}: {code}");
+    }
+    assert_eq!(server.get("/api/monitors").0, 200);
+}
+
+/// Decodes a PNG with Python's standard library and prints
+/// `width height distinct_colours non_white_fraction`.
+const PNG_STATS: &str = r#"
+import sys, zlib, struct
+data = open(sys.argv[1], 'rb').read()
+assert data[:8] == b'\x89PNG\r\n\x1a\n', 'not a PNG'
+pos, idat, ihdr = 8, b'', None
+while pos < len(data):
+    n, kind = struct.unpack('>I4s', data[pos:pos + 8])
+    body = data[pos + 8:pos + 8 + n]
+    if kind == b'IHDR': ihdr = struct.unpack('>IIBBBBB', body)
+    if kind == b'IDAT': idat += body
+    pos += 12 + n
+w, h, depth, ctype = ihdr[:4]
+assert depth == 8 and ctype in (2, 6), ihdr
+bpp = 3 if ctype == 2 else 4
+raw, stride, prev, colours, ink = zlib.decompress(idat), w * bpp, bytearray(w * bpp), set(), 0
+for y in range(h):
+    f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+    for i in range(stride):
+        a = line[i - bpp] if i >= bpp else 0
+        b, c = prev[i], (prev[i - bpp] if i >= bpp else 0)
+        if f == 1: line[i] = (line[i] + a) & 255
+        elif f == 2: line[i] = (line[i] + b) & 255
+        elif f == 3: line[i] = (line[i] + (a + b) // 2) & 255
+        elif f == 4:
+            p = a + b - c; pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+    for x in range(0, stride, bpp * 4):
+        px = bytes(line[x:x + 3]); colours.add(px); ink += px != b'\xff\xff\xff'
+    prev = line
+print(w, h, len(colours), ink / (h * ((stride + bpp * 4 - 1) // (bpp * 4))))
+"#;
+
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+#[test]
+fn a_real_browser_renders_the_page() {
+    let Some(browser) = chromium() else {
+        panic!(
+            "headless Chromium is needed (PT_REQUIRE_PEERS={}): run scripts/setup-peers.sh, which installs \
+             Debian's chromium with apt-get, or apt-get install -y chromium",
+            std::env::var("PT_REQUIRE_PEERS").unwrap_or_default()
+        );
+    };
+    let (server, _) = example_against_dev();
+    let dir = std::env::temp_dir().join(format!("pt-dev-browser-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let png = dir.join("dev-dashboard.png");
+    let url = format!("http://{}/", server.http);
+    let out = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-default-apps",
+            // Anything not on loopback goes to a dead loopback proxy.
+            "--proxy-server=127.0.0.1:9",
+        ])
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .args(["--window-size=1400,2400", &url])
+        .output()
+        .expect("chromium runs");
+    assert!(
+        png.exists(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let size = std::fs::metadata(&png).expect("screenshot").len();
+    assert!(
+        size > 50_000,
+        "a {size}-byte screenshot is too small to show the page"
+    );
+    let stats = Command::new("python3")
+        .arg("-c")
+        .arg(PNG_STATS)
+        .arg(&png)
+        .output()
+        .expect("python3 runs");
+    let stats = String::from_utf8_lossy(&stats.stdout);
+    let f: Vec<f64> = stats
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    assert_eq!(f.len(), 4, "PNG stats: {stats}");
+    assert_eq!((f[0], f[1]), (1400.0, 2400.0));
+    assert!(f[2] >= 20.0, "{} colours: a blank page", f[2]);
+    assert!(
+        f[3] > 0.2,
+        "{:.3} of the page is not white: a blank page",
+        f[3]
+    );
+    if let Some(keep) = std::env::var_os("PT_DEV_SCREENSHOT") {
+        std::fs::copy(&png, keep).expect("copies the screenshot");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
