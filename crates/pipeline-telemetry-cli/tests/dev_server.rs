@@ -60,7 +60,7 @@ fn weight(rate: f64) -> f64 {
 fn example_against_dev() -> (Dev, Vec<Vec<u8>>) {
     let server = Dev::start();
     let relay = Relay::to(server.dogstatsd_port);
-    let stdout = run_example(relay.port);
+    let stdout = run_example(relay.port, &format!("http://{}", server.http));
     assert!(
         stdout.contains("metrics sent to the Datadog Agent"),
         "{stdout}"
@@ -147,6 +147,31 @@ fn the_example_shows_on_the_dev_page_as_sent() {
     assert!(
         reason.starts_with(&format!("{errors} > 0 (critical) over the last 5m")),
         "{reason}"
+    );
+
+    // The spans, exported by the OpenTelemetry SDK over OTLP/HTTP: one
+    // trace per run, run 3 failed in its spark stage.
+    let traces = server.json("/api/traces");
+    let traces = traces.as_array().expect("traces");
+    assert_eq!(traces.len(), 4, "{traces:#?}");
+    let failed: Vec<&Value> = traces.iter().filter(|t| t["failed"] == true).collect();
+    assert_eq!(failed.len(), 1, "{traces:#?}");
+    assert!(
+        failed[0]["title"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("pipeline_id:3")),
+        "{}",
+        failed[0]["title"]
+    );
+    let failed_stages: Vec<&Value> = failed[0]["spans"]
+        .as_array()
+        .expect("spans")
+        .iter()
+        .filter(|s| s["error"] == true && s["depth"].as_u64() > Some(0))
+        .collect();
+    assert!(
+        !failed_stages.is_empty() && failed_stages.iter().all(|s| s["resource"] == "spark"),
+        "{failed_stages:#?}"
     );
 
     let (status, page) = server.get("/?pipeline=daily_etl");
@@ -237,6 +262,27 @@ fn hostile_datagrams_do_not_stop_it_and_are_escaped_on_the_page() {
         assert!(code == 404 || code == 200, "{path}: {code}");
     }
     assert_eq!(server.get("/api/monitors").0, 200);
+}
+
+#[test]
+fn listens_on_a_unix_datagram_socket_too() {
+    let dir = std::env::temp_dir().join(format!("pt-dev-unix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("dsd.socket");
+    let server = Dev::start_on(&format!("unix://{}", path.display()));
+    let client = std::os::unix::net::UnixDatagram::unbound().expect("socket");
+    client
+        .send_to(b"pipeline.runs:2|c|#pipeline:unix", &path)
+        .expect("sends");
+    server.wait_for_datagrams(1);
+    let pipeline_runs = &server.json("/api/dashboard")["Pipeline runs"];
+    assert_eq!(
+        pipeline_runs["pipeline:unix"][0][1].as_f64(),
+        Some(2.0),
+        "{pipeline_runs}"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Decodes a PNG with Python's standard library and prints

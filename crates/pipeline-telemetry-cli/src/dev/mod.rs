@@ -5,14 +5,17 @@
 //! evaluates the dashboard's widgets and the guide's monitors over it with
 //! the monitors crate's evaluator ([`view`]) and serves them as a page
 //! ([`page`], graphs in [`svg`]) and as JSON (`/api/dashboard`,
-//! `/api/monitors`).
+//! `/api/monitors`). Spans exported over OTLP/HTTP to the same address
+//! (`POST /v1/traces`) show as waterfalls of the recent runs ([`traces`]).
 
 mod api;
 mod formula;
 mod http;
+mod otlp;
 mod page;
 mod store;
 mod svg;
+mod traces;
 mod view;
 
 use std::collections::BTreeMap;
@@ -31,7 +34,11 @@ use serde_json::Value;
 use http::{Request, Response};
 use page::Status;
 use store::{Limits, Store};
+use traces::Traces;
 use view::Kept;
+
+/// Recent traces shown on the page and in `/api/traces`.
+const RECENT_TRACES: usize = 10;
 
 /// The default DogStatsD address: the Agent's.
 pub(crate) const DEFAULT_DOGSTATSD: &str = "127.0.0.1:8125";
@@ -190,11 +197,45 @@ struct App {
     dashboard: Value,
     monitors: Vec<Monitor>,
     store: Arc<Mutex<Store>>,
+    traces: Mutex<Traces>,
     dogstatsd: String,
 }
 
 impl App {
+    /// `POST /v1/traces`: an OTLP/HTTP protobuf trace export.
+    fn export_traces(&self, request: &Request) -> Response {
+        if !matches!(request.content_encoding.as_str(), "" | "identity") {
+            return Response::text(415, "send uncompressed OTLP (no Content-Encoding)\n");
+        }
+        if request.content_type.starts_with("application/json") {
+            return Response::text(415, "send OTLP/HTTP protobuf (application/x-protobuf)\n");
+        }
+        let mut traces = self.traces.lock().unwrap_or_else(PoisonError::into_inner);
+        match otlp::decode_traces(&request.body) {
+            Ok(spans) => {
+                traces.add(spans);
+                // An empty ExportTraceServiceResponse: everything accepted.
+                Response::new(200, "application/x-protobuf", Vec::new())
+            }
+            Err(why) => {
+                traces.rejected_exports += 1;
+                Response::text(400, &format!("not an OTLP trace export: {why}\n"))
+            }
+        }
+    }
+
+    fn recent_traces(&self) -> Vec<traces::Trace> {
+        let traces = self.traces.lock().unwrap_or_else(PoisonError::into_inner);
+        traces.recent(RECENT_TRACES)
+    }
+
     fn handle(&self, request: &Request) -> Response {
+        if request.method == "POST" {
+            return match request.path.as_str() {
+                "/v1/traces" => self.export_traces(request),
+                _ => Response::text(404, "POST /v1/traces only (OTLP/HTTP traces)\n"),
+            };
+        }
         let now = unix_now();
         let (kept, status) = {
             let mut store = lock(&self.store);
@@ -220,15 +261,22 @@ impl App {
         match request.path.as_str() {
             "/" | "/index.html" => {
                 let title = self.dashboard["title"].as_str().unwrap_or("Dashboard");
-                let body = page::html(title, &snapshot(), &status, kept.agent.flush_interval_secs);
+                let body = page::html(
+                    title,
+                    &snapshot(),
+                    &status,
+                    kept.agent.flush_interval_secs,
+                    &self.recent_traces(),
+                );
                 Response::new(200, "text/html; charset=utf-8", body)
             }
             "/api/dashboard" => api::json(&api::dashboard(&snapshot())),
             "/api/monitors" => api::json(&api::monitors(&snapshot())),
             "/api/status" => api::json(&api::status(&status)),
+            "/api/traces" => api::json(&traces::json(&self.recent_traces())),
             _ => Response::text(
                 404,
-                "not found: try /, /api/dashboard, /api/monitors or /api/status\n",
+                "not found: try /, /api/dashboard, /api/monitors, /api/traces or /api/status\n",
             ),
         }
     }
@@ -276,12 +324,17 @@ pub(crate) fn run(options: &Options, routing: &Routing) -> Result<(), DevError> 
         out,
         "pipeline-telemetry dev: try DD_AGENT_HOST=127.0.0.1 DD_DOGSTATSD_PORT={port_hint} cargo run --example etl_pipeline"
     );
+    let _ = writeln!(
+        out,
+        "pipeline-telemetry dev: traces: OTEL_EXPORTER_OTLP_ENDPOINT=http://{page} (OTLP/HTTP protobuf)"
+    );
     let _ = out.flush();
     drop(out);
     let app = App {
         dashboard,
         monitors: guide_monitors(routing),
         store,
+        traces: Mutex::new(Traces::default()),
         dogstatsd,
     };
     http::serve(listener, |r| app.handle(r));

@@ -7,6 +7,7 @@ use pipeline_telemetry_monitors::MonitorState;
 
 use super::store::{Limits, Stats};
 use super::svg::{chart, escape, number, PALETTE};
+use super::traces::{self, Trace};
 use super::view::{Shape, Snapshot, Widget};
 
 /// Seconds between two reloads of the page.
@@ -95,7 +96,13 @@ fn widget(out: &mut String, w: &Widget, snap: &Snapshot, step: u64) {
 }
 
 /// The whole page.
-pub(crate) fn html(title: &str, snap: &Snapshot, status: &Status, step: u64) -> String {
+pub(crate) fn html(
+    title: &str,
+    snap: &Snapshot,
+    status: &Status,
+    step: u64,
+    recent: &[Trace],
+) -> String {
     let mut out = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"{REFRESH_SECS}\">\
          <title>{t} (pipeline-telemetry dev)</title><style>{STYLE}</style></head><body><h1>{t}</h1>",
@@ -171,6 +178,14 @@ pub(crate) fn html(title: &str, snap: &Snapshot, status: &Status, step: u64) -> 
     if current.is_some() {
         out.push_str("</div>");
     }
+    out.push_str("<h2>Recent runs (traces over OTLP/HTTP)</h2>");
+    if recent.is_empty() {
+        out.push_str(
+            "<div class=\"nodata\">No traces yet: export them here with \
+             OTEL_EXPORTER_OTLP_ENDPOINT=http://&lt;this address&gt;</div>",
+        );
+    }
+    traces::section(recent, &mut out);
     out.push_str("</body></html>\n");
     out
 }

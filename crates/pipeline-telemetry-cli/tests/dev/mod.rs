@@ -33,10 +33,17 @@ fn port_after(line: &str, prefix: &str) -> Option<String> {
 }
 
 impl Dev {
-    /// Starts it and reads the addresses it bound from its first lines.
+    /// Starts it on free loopback ports and reads the addresses it bound
+    /// from its first lines.
     pub(crate) fn start() -> Dev {
+        Dev::start_on("127.0.0.1:0")
+    }
+
+    /// Starts it with DogStatsD on `dogstatsd` (`host:port` or
+    /// `unix:///path`; `dogstatsd_port` is 0 for a Unix socket).
+    pub(crate) fn start_on(dogstatsd: &str) -> Dev {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pipeline-telemetry-cli"))
-            .args(["dev", "--dogstatsd", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .args(["dev", "--dogstatsd", dogstatsd, "--http", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .spawn()
             .expect("dev starts");
@@ -47,15 +54,18 @@ impl Dev {
                 let _ = tx.send(line);
             }
         });
-        let (mut udp, mut http) = (None, None);
-        while udp.is_none() || http.is_none() {
+        let (mut receiver, mut http) = (None, None);
+        while receiver.is_none() || http.is_none() {
             let line = rx.recv_timeout(WATCHDOG).expect("dev prints its addresses");
-            udp = udp.or_else(|| port_after(&line, "DogStatsD on udp://127.0.0.1:"));
+            receiver =
+                receiver.or_else(|| line.split_once("DogStatsD on ").map(|(_, a)| a.to_owned()));
             http = http.or_else(|| port_after(&line, "dashboard on http://"));
         }
+        let receiver = receiver.unwrap_or_default();
         Dev {
             child,
-            dogstatsd_port: udp.and_then(|p| p.parse().ok()).expect("a UDP port"),
+            dogstatsd_port: port_after(&receiver, "udp://127.0.0.1:")
+                .map_or(0, |p| p.parse().expect("a UDP port")),
             http: http.expect("an HTTP address"),
         }
     }
@@ -183,16 +193,16 @@ pub(crate) fn build_example() -> PathBuf {
         .expect("the example's executable")
 }
 
-/// Runs the example against `port` as the README says
-/// (`DD_AGENT_HOST=127.0.0.1`), and returns its standard output.
-pub(crate) fn run_example(port: u16) -> String {
+/// Runs the example as the README says (`DD_AGENT_HOST=127.0.0.1`), its
+/// DogStatsD to `port` and its spans over OTLP/HTTP to `otlp` (an
+/// `http://host:port` endpoint), and returns its standard output.
+pub(crate) fn run_example(port: u16, otlp: &str) -> String {
     let exe = build_example();
     let child = Command::new(exe)
         .env("DD_AGENT_HOST", "127.0.0.1")
         .env("DD_DOGSTATSD_PORT", port.to_string())
         .env_remove("DD_DOGSTATSD_URL")
-        // Traces: to a loopback port nobody listens on.
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
