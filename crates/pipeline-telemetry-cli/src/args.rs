@@ -35,7 +35,9 @@ commands:
                                      states live on http://127.0.0.1:8877/ (JSON at
                                      /api/dashboard and /api/monitors); keeps <minutes>
                                      of history (default 60). Then run your pipeline with
-                                     DD_AGENT_HOST=127.0.0.1 DD_DOGSTATSD_PORT=8125
+                                     DD_AGENT_HOST=127.0.0.1 DD_DOGSTATSD_PORT=8125, and
+                                     OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:8877
+                                     for its spans as waterfalls (/api/traces)
   help                               print this help
 
 routing options (monitors, generate, replay, dev):

@@ -101,10 +101,12 @@ pub(crate) fn chart(series: &[Series], from: u64, until: u64, step: u64, bars: b
         if bars {
             for &(t, v) in &s.points {
                 let (top, bottom) = (y(v.max(0.0)), y(v.min(0.0)));
+                // The interval still running is cut at the frame.
+                let left = x(t) + bar_w * i as f64;
+                let width = bar_w.min(W - RIGHT - left).max(0.5);
                 let _ = write!(
                     svg,
-                    "<rect x=\"{:.1}\" y=\"{top:.1}\" width=\"{bar_w:.1}\" height=\"{:.1}\" fill=\"{color}\"/>",
-                    x(t) + bar_w * i as f64,
+                    "<rect x=\"{left:.1}\" y=\"{top:.1}\" width=\"{width:.1}\" height=\"{:.1}\" fill=\"{color}\"/>",
                     (bottom - top).max(0.5)
                 );
             }
