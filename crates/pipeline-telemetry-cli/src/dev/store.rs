@@ -92,6 +92,8 @@ pub(crate) struct Store {
     series: HashMap<Key, Vec<(u64, Slot)>>,
     samples: usize,
     stats: Stats,
+    /// The second of the last eviction: at most one pass a second.
+    evicted_at: u64,
 }
 
 /// A sample rate as the Agent reads it: outside `(0, 1]` it is 1.
@@ -110,6 +112,7 @@ impl Store {
             series: HashMap::new(),
             samples: 0,
             stats: Stats::default(),
+            evicted_at: 0,
         }
     }
 
@@ -148,7 +151,9 @@ impl Store {
                 self.stats.last_rejection = Some(why.chars().take(160).collect());
             }
         }
-        self.evict(now);
+        if now != self.evicted_at {
+            self.evict(now);
+        }
     }
 
     fn ingest_line(&mut self, line: &str, now: u64) -> Result<(), String> {
@@ -234,6 +239,7 @@ impl Store {
 
     /// Forgets the flush intervals that left the window.
     pub(crate) fn evict(&mut self, now: u64) {
+        self.evicted_at = now;
         let oldest = now.saturating_sub(self.limits.window_secs);
         let mut freed = 0;
         self.series.retain(|_, buckets| {
