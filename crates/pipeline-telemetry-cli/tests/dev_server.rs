@@ -66,8 +66,7 @@ fn example_against_dev() -> (Dev, Vec<Vec<u8>>) {
         "{stdout}"
     );
     // The example flushed everything before it exited; the relay forwards
-    // what is still in its socket before it stops.
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // what is still queued in its socket, then stops.
     let sent = relay.finish();
     assert!(!sent.is_empty(), "the example sent nothing");
     server.wait_for_datagrams(sent.len() as u64);

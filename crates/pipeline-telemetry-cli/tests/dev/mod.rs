@@ -134,12 +134,20 @@ impl Relay {
         let (stop2, seen2) = (Arc::clone(&stop), Arc::clone(&seen));
         let thread = std::thread::spawn(move || {
             let mut buf = vec![0u8; 65_536];
-            while !stop2.load(Ordering::Relaxed) {
-                if let Ok(n) = socket.recv(&mut buf) {
-                    socket
-                        .send_to(&buf[..n], ("127.0.0.1", dev_port))
-                        .expect("relays");
-                    seen2.lock().expect("lock").push(buf[..n].to_vec());
+            loop {
+                match socket.recv(&mut buf) {
+                    Ok(n) => {
+                        socket
+                            .send_to(&buf[..n], ("127.0.0.1", dev_port))
+                            .expect("relays");
+                        seen2.lock().expect("lock").push(buf[..n].to_vec());
+                    }
+                    // Asked to stop and nothing is queued any more: a
+                    // loopback datagram is in this socket's queue as soon
+                    // as its sender's send returned, so once the sender
+                    // has exited an empty queue means everything was read.
+                    Err(_) if stop2.load(Ordering::Relaxed) => break,
+                    Err(_) => {}
                 }
             }
         });
@@ -151,7 +159,8 @@ impl Relay {
         }
     }
 
-    /// Stops relaying and returns the datagrams relayed.
+    /// Stops relaying once what is queued is relayed (call it after every
+    /// sender has exited), and returns the datagrams relayed.
     pub(crate) fn finish(mut self) -> Vec<Vec<u8>> {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
