@@ -5,8 +5,10 @@
 use serde_json::{json, Map, Value};
 
 use super::http::Response;
+use super::logs;
+use super::otlp::LogRecord;
 use super::page::Status;
-use super::view::Snapshot;
+use super::view::{Shape, Snapshot};
 
 pub(crate) fn json(v: &Value) -> Response {
     Response::new(200, "application/json", format!("{v:#}\n"))
@@ -80,4 +82,22 @@ pub(crate) fn status(status: &Status) -> Value {
         "max_samples": status.limits.max_samples,
         "window_secs": status.limits.window_secs,
     })
+}
+
+/// `{ "<log-stream widget title>": [record, ...] }`: what each log stream
+/// finds, newest first (at most the rows the page shows).
+pub(crate) fn logs(snap: &Snapshot, records: &[LogRecord]) -> Value {
+    let mut out = Map::new();
+    for w in &snap.widgets {
+        if let Shape::Logs { query, .. } = &w.shape {
+            let found: Vec<Value> = records
+                .iter()
+                .filter(|r| logs::matches(query, r))
+                .take(logs::MAX_ROWS)
+                .map(logs::json)
+                .collect();
+            out.insert(w.title.clone(), Value::Array(found));
+        }
+    }
+    Value::Object(out)
 }

@@ -6,11 +6,13 @@
 //! the monitors crate's evaluator ([`view`]) and serves them as a page
 //! ([`page`], graphs in [`svg`]) and as JSON (`/api/dashboard`,
 //! `/api/monitors`). Spans exported over OTLP/HTTP to the same address
-//! (`POST /v1/traces`) show as waterfalls of the recent runs ([`traces`]).
+//! (`POST /v1/traces`) show as waterfalls of the recent runs ([`traces`]),
+//! and log records (`POST /v1/logs`) in the log-stream widget ([`logs`]).
 
 mod api;
 mod formula;
 mod http;
+mod logs;
 mod otlp;
 mod page;
 mod store;
@@ -32,6 +34,7 @@ use pipeline_telemetry_monitors::{dashboard, Monitor};
 use serde_json::Value;
 
 use http::{Request, Response};
+use logs::Logs;
 use page::Status;
 use store::{Limits, Store};
 use traces::Traces;
@@ -198,17 +201,55 @@ struct App {
     monitors: Vec<Monitor>,
     store: Arc<Mutex<Store>>,
     traces: Mutex<Traces>,
+    logs: Mutex<Logs>,
     dogstatsd: String,
 }
 
 impl App {
-    /// `POST /v1/traces`: an OTLP/HTTP protobuf trace export.
-    fn export_traces(&self, request: &Request) -> Response {
+    /// Why an OTLP/HTTP export cannot be read, if it cannot.
+    fn unreadable(request: &Request) -> Option<Response> {
         if !matches!(request.content_encoding.as_str(), "" | "identity") {
-            return Response::text(415, "send uncompressed OTLP (no Content-Encoding)\n");
+            return Some(Response::text(
+                415,
+                "send uncompressed OTLP (no Content-Encoding)\n",
+            ));
         }
         if request.content_type.starts_with("application/json") {
-            return Response::text(415, "send OTLP/HTTP protobuf (application/x-protobuf)\n");
+            return Some(Response::text(
+                415,
+                "send OTLP/HTTP protobuf (application/x-protobuf)\n",
+            ));
+        }
+        None
+    }
+
+    /// `POST /v1/logs`: an OTLP/HTTP protobuf log export.
+    fn export_logs(&self, request: &Request) -> Response {
+        if let Some(refused) = App::unreadable(request) {
+            return refused;
+        }
+        let mut logs = self.logs.lock().unwrap_or_else(PoisonError::into_inner);
+        match otlp::decode_logs(&request.body) {
+            Ok(records) => {
+                logs.add(records);
+                Response::new(200, "application/x-protobuf", Vec::new())
+            }
+            Err(why) => {
+                logs.rejected_exports += 1;
+                Response::text(400, &format!("not an OTLP log export: {why}\n"))
+            }
+        }
+    }
+
+    fn records(&self) -> Vec<otlp::LogRecord> {
+        let logs = self.logs.lock().unwrap_or_else(PoisonError::into_inner);
+        logs.newest_first()
+    }
+
+    /// `POST /v1/traces`: an OTLP/HTTP protobuf trace export.
+    fn export_traces(&self, request: &Request) -> Response {
+        if let Some(refused) = App::unreadable(request) {
+            return refused;
         }
         let mut traces = self.traces.lock().unwrap_or_else(PoisonError::into_inner);
         match otlp::decode_traces(&request.body) {
@@ -233,7 +274,8 @@ impl App {
         if request.method == "POST" {
             return match request.path.as_str() {
                 "/v1/traces" => self.export_traces(request),
-                _ => Response::text(404, "POST /v1/traces only (OTLP/HTTP traces)\n"),
+                "/v1/logs" => self.export_logs(request),
+                _ => Response::text(404, "POST /v1/traces or /v1/logs only (OTLP/HTTP)\n"),
             };
         }
         let now = unix_now();
@@ -267,6 +309,7 @@ impl App {
                     &status,
                     kept.agent.flush_interval_secs,
                     &self.recent_traces(),
+                    &self.records(),
                 );
                 Response::new(200, "text/html; charset=utf-8", body)
             }
@@ -274,9 +317,10 @@ impl App {
             "/api/monitors" => api::json(&api::monitors(&snapshot())),
             "/api/status" => api::json(&api::status(&status)),
             "/api/traces" => api::json(&traces::json(&self.recent_traces())),
+            "/api/logs" => api::json(&api::logs(&snapshot(), &self.records())),
             _ => Response::text(
                 404,
-                "not found: try /, /api/dashboard, /api/monitors, /api/traces or /api/status\n",
+                "not found: try /, /api/dashboard, /api/monitors, /api/traces, /api/logs or /api/status\n",
             ),
         }
     }
@@ -326,7 +370,7 @@ pub(crate) fn run(options: &Options, routing: &Routing) -> Result<(), DevError> 
     );
     let _ = writeln!(
         out,
-        "pipeline-telemetry dev: traces: OTEL_EXPORTER_OTLP_ENDPOINT=http://{page} (OTLP/HTTP protobuf)"
+        "pipeline-telemetry dev: spans and logs: OTEL_EXPORTER_OTLP_ENDPOINT=http://{page} (OTLP/HTTP protobuf; logs with PIPELINE_TELEMETRY_OTLP_LOGS=1)"
     );
     let _ = out.flush();
     drop(out);
@@ -335,6 +379,7 @@ pub(crate) fn run(options: &Options, routing: &Routing) -> Result<(), DevError> 
         monitors: guide_monitors(routing),
         store,
         traces: Mutex::new(Traces::default()),
+        logs: Mutex::new(Logs::default()),
         dogstatsd,
     };
     http::serve(listener, |r| app.handle(r));

@@ -194,18 +194,22 @@ fn span(buf: &[u8], service: &str) -> Result<Span, &'static str> {
     Ok(s)
 }
 
-/// Reads an `ExportTraceServiceRequest`.
-pub(crate) fn decode_traces(body: &[u8]) -> Result<Vec<Span>, &'static str> {
-    let mut spans = Vec::new();
+/// Calls `f` with each item (span or log record: field 2 of a scope's
+/// message) of an export request, and its resource's `service.name`. Trace
+/// and log exports share that shape: `Resource{Spans,Logs}` (resource = 1,
+/// scopes = 2), `Scope{Spans,Logs}` (items = 2).
+fn each_item<'a>(
+    body: &'a [u8],
+    mut f: impl FnMut(&'a [u8], &str) -> Result<(), &'static str>,
+) -> Result<(), &'static str> {
     fields(body, |n, w| {
-        let (1, Wire::Bytes(resource_spans)) = (n, w) else {
+        let (1, Wire::Bytes(resource_items)) = (n, w) else {
             return Ok(());
         };
-        // Resource first (field 1), then the scope spans (field 2) in
-        // whatever order they come: collect both, then decode.
+        // The resource and the scopes come in any order: collect both.
         let mut service = String::new();
         let mut scopes = Vec::new();
-        fields(resource_spans, |n, w| {
+        fields(resource_items, |n, w| {
             match (n, w) {
                 (1, Wire::Bytes(resource)) => fields(resource, |n, w| {
                     if let (1, Wire::Bytes(kv)) = (n, w) {
@@ -222,16 +226,85 @@ pub(crate) fn decode_traces(body: &[u8]) -> Result<Vec<Span>, &'static str> {
             Ok(())
         })?;
         for scope in scopes {
-            fields(scope, |n, w| {
-                if let (2, Wire::Bytes(b)) = (n, w) {
-                    spans.push(span(b, &service)?);
-                }
-                Ok(())
+            fields(scope, |n, w| match (n, w) {
+                (2, Wire::Bytes(item)) => f(item, &service),
+                _ => Ok(()),
             })?;
         }
         Ok(())
+    })
+}
+
+/// Reads an `ExportTraceServiceRequest`.
+pub(crate) fn decode_traces(body: &[u8]) -> Result<Vec<Span>, &'static str> {
+    let mut spans = Vec::new();
+    each_item(body, |b, service| {
+        spans.push(span(b, service)?);
+        Ok(())
     })?;
     Ok(spans)
+}
+
+/// One decoded log record.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LogRecord {
+    /// Unix nanoseconds (the observed time when the record has none).
+    pub time_ns: u64,
+    pub severity: String,
+    pub body: String,
+    pub attributes: Vec<(String, String)>,
+    pub trace_id: String,
+    pub service: String,
+}
+
+impl LogRecord {
+    /// The value of attribute `key`.
+    pub(crate) fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn log_record(buf: &[u8], service: &str) -> Result<LogRecord, &'static str> {
+    let mut r = LogRecord {
+        time_ns: 0,
+        severity: String::new(),
+        body: String::new(),
+        attributes: Vec::new(),
+        trace_id: String::new(),
+        service: service.to_owned(),
+    };
+    let mut observed = 0;
+    fields(buf, |n, w| {
+        match (n, w) {
+            (1, Wire::Fixed64(t)) => r.time_ns = t,
+            (11, Wire::Fixed64(t)) => observed = t,
+            (3, Wire::Bytes(b)) => r.severity = text(b),
+            (5, Wire::Bytes(b)) => r.body = any_value(b)?,
+            (6, Wire::Bytes(b)) if r.attributes.len() < 2 * MAX_ATTRIBUTES => {
+                r.attributes.push(key_value(b)?)
+            }
+            (9, Wire::Bytes(b)) => r.trace_id = hex(b),
+            _ => {}
+        }
+        Ok(())
+    })?;
+    if r.time_ns == 0 {
+        r.time_ns = observed;
+    }
+    Ok(r)
+}
+
+/// Reads an `ExportLogsServiceRequest`.
+pub(crate) fn decode_logs(body: &[u8]) -> Result<Vec<LogRecord>, &'static str> {
+    let mut records = Vec::new();
+    each_item(body, |b, service| {
+        records.push(log_record(b, service)?);
+        Ok(())
+    })?;
+    Ok(records)
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 
 use pipeline_telemetry_monitors::MonitorState;
 
+use super::logs;
+use super::otlp::LogRecord;
 use super::store::{Limits, Stats};
 use super::svg::{chart, escape, number, PALETTE};
 use super::traces::{self, Trace};
@@ -33,7 +35,8 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:22px 0 8px;color:#4b2b
 .legend span.sw{display:inline-block;width:10px;height:10px;margin:0 4px 0 10px}.err{color:#b00020;font-size:12px}\
 table{border-collapse:collapse;background:#fff;width:100%}td,th{border:1px solid #ddd;padding:6px 8px;text-align:left;font-size:13px}\
 .state{font-weight:700;padding:2px 8px;border-radius:4px;color:#fff}.OK{background:#2ca02c}.ALERT{background:#d62728}\
-.WARN{background:#e6a00d}.NODATA{background:#888}form{margin:8px 0}input{width:120px}";
+.WARN{background:#e6a00d}.NODATA{background:#888}form{margin:8px 0}input{width:120px}\
+table.logs td,table.logs th{font-size:11px;padding:3px 5px}";
 
 fn state_class(s: MonitorState) -> &'static str {
     match s {
@@ -44,12 +47,24 @@ fn state_class(s: MonitorState) -> &'static str {
     }
 }
 
-fn widget(out: &mut String, w: &Widget, snap: &Snapshot, step: u64) {
+fn widget(out: &mut String, w: &Widget, snap: &Snapshot, step: u64, records: &[LogRecord]) {
     let _ = write!(out, "<div class=\"card\"><h3>{}</h3>", escape(&w.title));
     for q in &w.queries {
         let _ = write!(out, "<code>{}</code><br>", escape(q));
     }
     match &w.shape {
+        Shape::Logs { query, columns } => {
+            let found: Vec<&LogRecord> =
+                records.iter().filter(|r| logs::matches(query, r)).collect();
+            if found.is_empty() {
+                out.push_str(
+                    "<div class=\"nodata\">No log records found: export them here over OTLP/HTTP \
+                     (PIPELINE_TELEMETRY_OTLP_LOGS=1 with OTEL_EXPORTER_OTLP_ENDPOINT)</div>",
+                );
+            } else {
+                logs::table(&found, columns, out);
+            }
+        }
         Shape::NotDrawn(why) => {
             let _ = write!(
                 out,
@@ -102,6 +117,7 @@ pub(crate) fn html(
     status: &Status,
     step: u64,
     recent: &[Trace],
+    records: &[LogRecord],
 ) -> String {
     let mut out = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"{REFRESH_SECS}\">\
@@ -173,7 +189,7 @@ pub(crate) fn html(
             let _ = write!(out, "<h2>{}</h2><div class=\"grid\">", escape(group));
             current = Some(group);
         }
-        widget(&mut out, w, snap, step);
+        widget(&mut out, w, snap, step, records);
     }
     if current.is_some() {
         out.push_str("</div>");

@@ -32,6 +32,11 @@ pub(crate) enum Shape {
         unit: String,
         precision: usize,
     },
+    /// A log stream: the records its search finds (received over OTLP).
+    Logs {
+        query: String,
+        columns: Vec<String>,
+    },
     /// Not drawn by `dev`, with the reason.
     NotDrawn(String),
 }
@@ -165,9 +170,13 @@ impl Context<'_> {
             "log_stream" => {
                 let q = def["query"].as_str().unwrap_or_default();
                 w.queries.push(q.to_owned());
-                w.shape = Shape::NotDrawn(format!(
-                    "log stream `{q}`: dev receives metrics only (no logs yet)"
-                ));
+                let columns = def["columns"].as_array().into_iter().flatten();
+                w.shape = Shape::Logs {
+                    query: q.to_owned(),
+                    columns: columns
+                        .filter_map(|c| c.as_str().map(str::to_owned))
+                        .collect(),
+                };
                 return w;
             }
             other => {

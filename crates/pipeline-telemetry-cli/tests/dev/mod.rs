@@ -1,5 +1,7 @@
 //! Helpers of the `dev` tests: the server as a child process, a recording
 //! UDP relay, a one-shot HTTP GET, and the README's example.
+// Shared by dev_server.rs and dev_browser.rs, each using a part of it.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, UdpSocket};
@@ -203,15 +205,18 @@ pub(crate) fn build_example() -> PathBuf {
 }
 
 /// Runs the example as the README says (`DD_AGENT_HOST=127.0.0.1`), its
-/// DogStatsD to `port` and its spans over OTLP/HTTP to `otlp` (an
-/// `http://host:port` endpoint), and returns its standard output.
-pub(crate) fn run_example(port: u16, otlp: &str) -> String {
+/// DogStatsD to `port` and its spans and log records over OTLP/HTTP to
+/// `otlp` (an `http://host:port` endpoint), and returns its standard output
+/// and standard error (its human-readable log lines).
+pub(crate) fn run_example(port: u16, otlp: &str) -> (String, String) {
     let exe = build_example();
     let child = Command::new(exe)
         .env("DD_AGENT_HOST", "127.0.0.1")
         .env("DD_DOGSTATSD_PORT", port.to_string())
         .env_remove("DD_DOGSTATSD_URL")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp)
+        .env("PIPELINE_TELEMETRY_OTLP_LOGS", "1")
+        .env_remove("PIPELINE_TELEMETRY_LOG_FORMAT")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -229,7 +234,10 @@ pub(crate) fn run_example(port: u16, otlp: &str) -> String {
         "the example failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// One DogStatsD metric line as read here, independently of the crates
@@ -277,4 +285,23 @@ pub(crate) fn lines(datagrams: &[Vec<u8>]) -> Vec<Line> {
         }
     }
     out
+}
+
+/// Runs the example against a fresh `dev` through the relay; returns the
+/// server (holding what it received), the datagrams sent, and the
+/// example's standard output (its log lines, then its last words).
+pub(crate) fn example_against_dev() -> (Dev, Vec<Vec<u8>>, String) {
+    let server = Dev::start();
+    let relay = Relay::to(server.dogstatsd_port);
+    let (stdout, _) = run_example(relay.port, &format!("http://{}", server.http));
+    assert!(
+        stdout.contains("metrics sent to the Datadog Agent"),
+        "{stdout}"
+    );
+    // The example flushed everything before it exited; the relay forwards
+    // what is still queued in its socket, then stops.
+    let sent = relay.finish();
+    assert!(!sent.is_empty(), "the example sent nothing");
+    server.wait_for_datagrams(sent.len() as u64);
+    (server, sent, stdout)
 }
