@@ -181,11 +181,11 @@ pub(crate) fn read(path: &Path) -> std::io::Result<LoggedApp> {
                 else {
                     continue;
                 };
+                // Counted as Spark's own status store counts them
+                // (`AppStatusListener.onTaskEnd`).
                 match e["Task End Reason"]["Reason"].as_str() {
                     Some("Success") => job.num_completed_tasks += 1,
-                    Some("TaskKilled") => job.num_killed_tasks += 1,
-                    // Resubmitted is a shuffle map task redone, not a failure.
-                    Some("Resubmitted") => {}
+                    Some("TaskKilled" | "TaskCommitDenied") => job.num_killed_tasks += 1,
                     _ => job.num_failed_tasks += 1,
                 }
             }
@@ -228,4 +228,147 @@ pub(crate) fn read(path: &Path) -> std::io::Result<LoggedApp> {
             .count() as u64;
     }
     Ok(app)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::parse_time;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name)
+    }
+
+    fn rest(name: &str) -> Vec<Value> {
+        let text = std::fs::read_to_string(fixture(name)).expect("fixture");
+        serde_json::from_str::<Value>(&text)
+            .expect("json")
+            .as_array()
+            .expect("a list")
+            .clone()
+    }
+
+    /// The event log of a real Spark run (`record_event_log.py`) gives the
+    /// jobs its REST API gave at the end of the same run.
+    #[test]
+    fn the_event_log_says_what_the_rest_api_said() {
+        let app = read(&fixture("eventlog.jsonl")).expect("read");
+        assert_eq!(app.name, "pt-spark-test");
+        assert!(app.id.starts_with("local-"), "{}", app.id);
+        let api = rest("eventlog_jobs.json");
+        assert_eq!(app.jobs.len(), api.len());
+        for want in &api {
+            let id = want["jobId"].as_u64().expect("id");
+            let got = app
+                .jobs
+                .iter()
+                .find(|j| j.job_id == id)
+                .unwrap_or_else(|| panic!("job {id}"));
+            let text = |k: &str| want[k].as_str().map(str::to_owned);
+            let n = |k: &str| want[k].as_u64().unwrap_or_else(|| panic!("{k}"));
+            assert_eq!(Some(got.name.clone()), text("name"), "job {id}");
+            assert_eq!(got.description, text("description"), "job {id}");
+            assert_eq!(got.job_group, text("jobGroup"), "job {id}");
+            let status = match want["status"].as_str() {
+                Some("SUCCEEDED") => JobStatus::Succeeded,
+                Some("FAILED") => JobStatus::Failed,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(got.status, status, "job {id}");
+            let time = |k: &str| want[k].as_str().and_then(parse_time);
+            assert_eq!(got.submission_time, time("submissionTime"), "job {id}");
+            assert_eq!(got.completion_time, time("completionTime"), "job {id}");
+            let mut stages: Vec<u64> = want["stageIds"]
+                .as_array()
+                .expect("stages")
+                .iter()
+                .filter_map(Value::as_u64)
+                .collect();
+            stages.sort_unstable();
+            let mut got_stages = got.stage_ids.clone();
+            got_stages.sort_unstable();
+            assert_eq!(got_stages, stages, "job {id}");
+            assert_eq!(
+                [
+                    got.num_tasks,
+                    got.num_completed_tasks,
+                    got.num_failed_tasks,
+                    got.num_killed_tasks,
+                    got.num_skipped_tasks,
+                    got.num_completed_stages,
+                    got.num_skipped_stages,
+                    got.num_failed_stages,
+                ],
+                [
+                    n("numTasks"),
+                    n("numCompletedTasks"),
+                    n("numFailedTasks"),
+                    n("numKilledTasks"),
+                    n("numSkippedTasks"),
+                    n("numCompletedStages"),
+                    n("numSkippedStages"),
+                    n("numFailedStages"),
+                ],
+                "job {id}: tasks, completed, failed, killed, skipped; stages completed, skipped, failed"
+            );
+        }
+        let failed = rest("eventlog_stages_failed.json");
+        assert!(!failed.is_empty());
+        for stage in &failed {
+            let id = stage["stageId"].as_u64().expect("stage id");
+            assert_eq!(
+                app.reasons.get(&id).map(String::as_str),
+                stage["failureReason"].as_str(),
+                "stage {id}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_log_is_found_by_id_or_as_the_newest_of_its_name() {
+        let dir = std::env::temp_dir().join(format!(
+            "pt-spark-find-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let log = std::fs::read_to_string(fixture("eventlog.jsonl")).expect("fixture");
+        let id = read(&fixture("eventlog.jsonl")).expect("read").id;
+        let since = SystemTime::now() - Duration::from_secs(60);
+        assert_eq!(find(&dir, Some(&id), None, since), None);
+        std::fs::write(dir.join(format!("{id}.inprogress")), &log).expect("write");
+        assert_eq!(
+            find(&dir, Some(&id), None, since),
+            Some(dir.join(format!("{id}.inprogress")))
+        );
+        std::fs::write(dir.join(&id), &log).expect("write");
+        assert_eq!(find(&dir, Some(&id), None, since), Some(dir.join(&id)));
+        let other = log.replace("pt-spark-test", "another-app");
+        std::fs::write(dir.join("local-1"), other).expect("write");
+        let named = find(&dir, None, Some("pt-spark-test"), since).expect("by name");
+        assert!(named.starts_with(&dir));
+        assert_eq!(
+            application(&named).map(|(_, n)| n).as_deref(),
+            Some("pt-spark-test")
+        );
+        assert_eq!(
+            find(&dir, None, Some("no-such-app"), since),
+            None,
+            "no log of that name"
+        );
+        assert_eq!(
+            find(
+                &dir,
+                None,
+                None,
+                SystemTime::now() + Duration::from_secs(3600)
+            ),
+            None,
+            "none written since"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
