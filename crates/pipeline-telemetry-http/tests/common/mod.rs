@@ -98,17 +98,30 @@ async fn fail() -> Result<String, (StatusCode, &'static str)> {
     Err((StatusCode::INTERNAL_SERVER_ERROR, "the warehouse is gone"))
 }
 
-pub(crate) fn app() -> Router {
+/// The routes behind `layer`, and `/bare/{id}` (the `item` handler)
+/// without it.
+pub(crate) fn app_with(layer: HttpTelemetryLayer) -> Router {
     Router::new()
         .route("/items/{id}", get(item))
         .route("/fail", get(fail))
         .route("/health", get(|| async { "ok" }))
-        .layer(HttpTelemetryLayer::new().with_request_metric(true))
+        .layer(layer)
+        .merge(Router::new().route("/bare/{id}", get(item)))
+}
+
+pub(crate) fn app() -> Router {
+    app_with(HttpTelemetryLayer::new().with_request_metric(true))
 }
 
 /// Telemetry to the test agent and a real UDP DogStatsD socket, and the
 /// app served on a free loopback port.
 pub(crate) fn start(label: &str) -> Harness {
+    start_with(label, None, app())
+}
+
+/// [`start`] with a trace filter (`PIPELINE_TELEMETRY_TRACE_FILTER`
+/// directives) and the app to serve.
+pub(crate) fn start_with(label: &str, trace_filter: Option<&str>, app: Router) -> Harness {
     let agent = agent::agent();
     let token = agent::token(label);
     let statsd = UdpReceiver::bind().expect("bind the DogStatsD receiver");
@@ -118,10 +131,15 @@ pub(crate) fn start(label: &str) -> Harness {
         .with_metrics_target(target)
         .with_flush_interval(Duration::from_millis(100))
         .with_otel(|o| {
-            o.with_endpoint(agent.otlp_http.clone())
+            let o = o
+                .with_endpoint(agent.otlp_http.clone())
                 .with_protocol(Protocol::HttpProtobuf)
                 .with_header(agent::TOKEN_HEADER, token.clone())
-                .with_batch_delay(Duration::from_millis(100))
+                .with_batch_delay(Duration::from_millis(100));
+            match trace_filter {
+                Some(directives) => o.with_trace_filter(directives),
+                None => o,
+            }
         })
         .try_init()
         .expect("telemetry init");
@@ -137,7 +155,7 @@ pub(crate) fn start(label: &str) -> Harness {
     rt.spawn(async move {
         axum::serve(
             listener,
-            app().into_make_service_with_connect_info::<SocketAddr>(),
+            app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .await
     });
