@@ -2,7 +2,8 @@
 //! whatever the subscriber: with none at all, and with a plain
 //! `tracing_subscriber` registry plus a `tracing-opentelemetry` layer the
 //! user set up (not the project's subscriber, which also remembers span
-//! fields). A real axum server on loopback echoes the headers it received.
+//! fields); and so does a reqwest 0.12 client traced with `ClientSpan`. A
+//! real axum server on loopback echoes the headers it received.
 
 use std::net::SocketAddr;
 
@@ -11,7 +12,8 @@ use axum::routing::get;
 use axum::Router;
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use pipeline_telemetry::PipelineRun;
-use pipeline_telemetry_http::TracedSend;
+use pipeline_telemetry_http::{ClientSpan, TracedSend};
+use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -99,4 +101,57 @@ fn the_runs_pipeline_id_travels_without_the_projects_subscriber() {
     let fields: Vec<&str> = traceparent.split('-').collect();
     assert_eq!(fields.len(), 4, "{traceparent:?}");
     assert_eq!(fields[1], run_trace, "the call continues the run's trace");
+
+    // A reqwest 0.12 client, traced with ClientSpan, under the user's
+    // subscriber. (One test for all cases: tracing caches each callsite's
+    // interest for every thread, so a test without a subscriber running
+    // beside one with a scoped subscriber could disable the other's spans.)
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("user")));
+    let (baggage, traceparent, run_trace) = tracing::subscriber::with_default(subscriber, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let run = PipelineRun::start("caller_012", "run-012-3");
+            let (baggage, traceparent) = call_with_reqwest_0_12(addr, &run).await;
+            let trace = run.span().context().span().span_context().trace_id();
+            run.finish();
+            (baggage, traceparent, trace.to_string())
+        })
+    });
+    assert_eq!(baggage, "pipeline_id=run-012-3");
+    let fields: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(fields.len(), 4, "{traceparent:?}");
+    assert_eq!(
+        fields[1], run_trace,
+        "the reqwest 0.12 call continues the run's trace"
+    );
+}
+
+/// A reqwest 0.12 call traced by hand with `ClientSpan`, inside a run;
+/// returns what the echo server received and the run's trace id.
+async fn call_with_reqwest_0_12(addr: SocketAddr, run: &PipelineRun) -> (String, String) {
+    let client = reqwest012::Client::new();
+    let body = run
+        .scope(async {
+            let mut request = client
+                .get(format!("http://{addr}/echo?q=1"))
+                .build()
+                .expect("request");
+            let call = ClientSpan::start(request.method(), request.url().as_str());
+            call.inject(request.headers_mut());
+            let response = client
+                .execute(request)
+                .instrument(call.span().clone())
+                .await
+                .expect("call");
+            call.on_response(response.status());
+            response.text().await.expect("body")
+        })
+        .await;
+    let (baggage, traceparent) = body.split_once('\n').expect("two lines");
+    (baggage.to_owned(), traceparent.to_owned())
 }
