@@ -44,11 +44,14 @@
 //!
 //! ```
 //! use axum::{extract::Path, http::StatusCode, routing::post, Router};
+//! use pipeline_telemetry::Stage;
 //! use pipeline_telemetry_http::{HttpTelemetryLayer, IncomingContext};
+//!
+//! static INGEST: Stage = Stage::new("ingest");
 //!
 //! async fn ingest(ctx: IncomingContext, Path(batch): Path<u32>) -> StatusCode {
 //!     let run = ctx.start_run("ingest");
-//!     run.record_records("ingest", u64::from(batch));
+//!     run.record_records(&INGEST, u64::from(batch));
 //!     run.finish();
 //!     StatusCode::ACCEPTED
 //! }

@@ -281,7 +281,7 @@ impl Worker {
             Ok(Ok(value)) => {
                 let records = value.records();
                 if records > 0 {
-                    run.record_records(stage.name(), records);
+                    run.record_records(stage, records);
                 }
                 run.finish();
                 Settlement::Acked { records }

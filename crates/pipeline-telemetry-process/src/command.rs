@@ -291,7 +291,7 @@ impl Prepared {
             let report = d.read(self.started);
             dbt::record(&report, &self.span);
             if report.rows_affected > 0 {
-                run.record_records(stage.name(), report.rows_affected);
+                run.record_records(stage, report.rows_affected);
             }
             report
         });

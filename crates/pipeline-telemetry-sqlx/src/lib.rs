@@ -52,7 +52,7 @@
 //!         Ok::<_, DbError>(done.rows_affected())
 //!     }))
 //!     .await?;
-//! run.record_records("load", n);
+//! run.record_records(&LOAD, n);
 //! run.finish();
 //! # Ok(()) }
 //! ```

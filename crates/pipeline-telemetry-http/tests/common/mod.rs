@@ -76,6 +76,7 @@ impl std::error::Error for StoreError {}
 #[instrument_stage]
 async fn store(n: u64) -> Result<u64, StoreError> {
     tokio::task::yield_now().await;
+    pipeline_telemetry::record_records(n);
     Ok(n)
 }
 
@@ -83,11 +84,9 @@ async fn store(n: u64) -> Result<u64, StoreError> {
 /// stage in it, answers with the run's pipeline_id.
 async fn item(ctx: IncomingContext, Path(id): Path<u64>) -> Result<String, StatusCode> {
     let run = ctx.start_run("ingest_api");
-    let n = run
-        .scope(store(id))
+    run.scope(store(id))
         .await
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-    run.record_records("store", n);
     let id = run.pipeline_id().to_owned();
     run.finish();
     Ok(id)
