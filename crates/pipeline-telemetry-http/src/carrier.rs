@@ -81,6 +81,9 @@ impl IncomingContext {
     /// Starts a NEW run of `pipeline` for this request, under the caller's
     /// `pipeline_id` (a fresh one when it sent none): it counts
     /// `pipeline.runs` and records `prefect.flow.duration` when it ends.
+    /// When the request is a part of the caller's run rather than a run of
+    /// its own, use [`join_run`](Self::join_run). The layer never starts
+    /// or joins a run by itself: the handler chooses.
     ///
     /// Its span continues the caller's trace: called in the handler, where
     /// the request span is current, it is a child of the request span;
@@ -95,6 +98,41 @@ impl IncomingContext {
             None => match &self.pipeline_id {
                 Some(id) => PipelineRun::start(pipeline, id),
                 None => PipelineRun::start(pipeline, fresh_pipeline_id()),
+            },
+        }
+    }
+
+    /// Joins the caller's run, as a PART of it, for this request: the
+    /// request's work is a stage of a run the caller started (and counts),
+    /// not a run of its own. The part keeps the caller's `pipeline_id` (a
+    /// fresh one when it sent none) and continues its trace as
+    /// [`start_run`](Self::start_run) does (through the request span, or
+    /// directly when the request span is not in the trace); its stages are
+    /// tagged with `pipeline` and their failures counted as usual, but it
+    /// counts no `pipeline.runs` and records no `prefect.flow.duration`:
+    /// the caller's run counts those once. See
+    /// [`PipelineRun::join`].
+    ///
+    /// ```
+    /// use axum::http::StatusCode;
+    /// use pipeline_telemetry_http::IncomingContext;
+    ///
+    /// // A worker endpoint the pipeline's orchestrator calls per batch.
+    /// async fn load_batch(ctx: IncomingContext) -> StatusCode {
+    ///     let part = ctx.join_run("nightly_etl");
+    ///     // part.scope(load(..)).await ...
+    ///     part.finish();
+    ///     StatusCode::NO_CONTENT
+    /// }
+    /// let _app: axum::Router =
+    ///     axum::Router::new().route("/load", axum::routing::post(load_batch));
+    /// ```
+    pub fn join_run(&self, pipeline: &str) -> PipelineRun {
+        match self.remote_carrier() {
+            Some(carrier) => PipelineRun::join(pipeline, &carrier),
+            None => match &self.pipeline_id {
+                Some(id) => PipelineRun::join_id(pipeline, id),
+                None => PipelineRun::join_id(pipeline, fresh_pipeline_id()),
             },
         }
     }

@@ -4,7 +4,8 @@
 //! OpenTelemetry layer), the run started in the handler is a child of the
 //! caller's span itself, in the caller's trace, with the caller's
 //! `pipeline_id`; likewise for a route without the layer, where
-//! `IncomingContext` reads the headers. Datadog's APM test agent shows
+//! `IncomingContext` reads the headers, and for parts of the caller's run
+//! (`join_run`) in both cases. Datadog's APM test agent shows
 //! what was exported.
 
 mod common;
@@ -21,10 +22,14 @@ fn a_run_continues_the_callers_trace_when_the_request_span_is_filtered_out() {
     );
     let filtered_trace = unique_trace_id(11);
     let bare_trace = unique_trace_id(12);
+    let part_trace = unique_trace_id(13);
+    let bare_part_trace = unique_trace_id(14);
     let client = reqwest::blocking::Client::new();
     for (path, trace, id) in [
         ("/items/3", &filtered_trace, "filtered-3"),
         ("/bare/4", &bare_trace, "bare-4"),
+        ("/parts/5", &part_trace, "part-5"),
+        ("/bare-parts/6", &bare_part_trace, "bare-part-6"),
     ] {
         let resp = client
             .get(h.url(path))
@@ -38,18 +43,25 @@ fn a_run_continues_the_callers_trace_when_the_request_span_is_filtered_out() {
 
     h.shutdown();
     let spans = h.spans(|s| {
-        [&filtered_trace, &bare_trace].iter().all(|t| {
-            s.iter()
-                .filter(|s| &&s.trace_id == t && s.name.starts_with("pipeline."))
-                .count()
-                >= 2
-        })
+        [&filtered_trace, &bare_trace, &part_trace, &bare_part_trace]
+            .iter()
+            .all(|t| {
+                s.iter()
+                    .filter(|s| &&s.trace_id == t && s.name.starts_with("pipeline."))
+                    .count()
+                    >= 2
+            })
     });
     assert!(
         spans.iter().all(|s| !is_server(s)),
         "the filter left the request spans out: {spans:#?}"
     );
-    for (trace, id) in [(&filtered_trace, "filtered-3"), (&bare_trace, "bare-4")] {
+    for (trace, id) in [
+        (&filtered_trace, "filtered-3"),
+        (&bare_trace, "bare-4"),
+        (&part_trace, "part-5"),
+        (&bare_part_trace, "bare-part-6"),
+    ] {
         let run = spans
             .iter()
             .find(|s| &s.trace_id == trace && s.name == "pipeline.run")

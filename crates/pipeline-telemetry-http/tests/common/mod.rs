@@ -92,20 +92,37 @@ async fn item(ctx: IncomingContext, Path(id): Path<u64>) -> Result<String, Statu
     Ok(id)
 }
 
+/// `GET /parts/{id}`: joins the caller's run as a part (pipeline
+/// `ingest_part`), runs a stage in it, answers with its pipeline_id.
+async fn part(ctx: IncomingContext, Path(id): Path<u64>) -> Result<String, StatusCode> {
+    let part = ctx.join_run("ingest_part");
+    part.scope(store(id))
+        .await
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    let id = part.pipeline_id().to_owned();
+    part.finish();
+    Ok(id)
+}
+
 /// `GET /fail`: a handler error turned into a 500.
 async fn fail() -> Result<String, (StatusCode, &'static str)> {
     Err((StatusCode::INTERNAL_SERVER_ERROR, "the warehouse is gone"))
 }
 
-/// The routes behind `layer`, and `/bare/{id}` (the `item` handler)
-/// without it.
+/// The routes behind `layer`, and `/bare/{id}` (the `item` handler) and
+/// `/bare-parts/{id}` (the `part` handler) without it.
 pub(crate) fn app_with(layer: HttpTelemetryLayer) -> Router {
     Router::new()
         .route("/items/{id}", get(item))
+        .route("/parts/{id}", get(part))
         .route("/fail", get(fail))
         .route("/health", get(|| async { "ok" }))
         .layer(layer)
-        .merge(Router::new().route("/bare/{id}", get(item)))
+        .merge(
+            Router::new()
+                .route("/bare/{id}", get(item))
+                .route("/bare-parts/{id}", get(part)),
+        )
 }
 
 pub(crate) fn app() -> Router {
