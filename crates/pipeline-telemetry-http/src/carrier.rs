@@ -30,7 +30,8 @@ use pipeline_telemetry::PipelineRun;
 pub struct IncomingContext {
     pipeline_id: Option<String>,
     trace_id: Option<String>,
-    /// The caller's trace context and baggage, when it sent a valid one.
+    /// The caller's trace context and baggage (`None` only for
+    /// `Default`).
     remote: Option<ExtractedContext>,
     /// The layer's request span is in the trace (enabled, and recorded by
     /// an OpenTelemetry layer): a run started under it continues the trace
@@ -49,7 +50,7 @@ impl IncomingContext {
         let trace_id = remote.trace_id();
         IncomingContext {
             pipeline_id: remote.pipeline_id.clone(),
-            remote: trace_id.is_some().then_some(remote),
+            remote: Some(remote),
             trace_id,
             request_span_recorded: false,
         }
@@ -60,8 +61,8 @@ impl IncomingContext {
     #[cfg(feature = "server")]
     pub(crate) fn continue_in(&mut self, span: &tracing::Span) {
         if let Some(remote) = &self.remote {
-            // The span cannot take it (disabled, filtered): `is_recorded`
-            // says so below.
+            // Nothing to continue (a fresh trace), or the span cannot take
+            // it (disabled, filtered: `is_recorded` says so below).
             let _ = remote.set_parent(span);
         }
         self.request_span_recorded = is_recorded(span);
@@ -137,13 +138,15 @@ impl IncomingContext {
         }
     }
 
-    /// The caller's context as headers, when a run must continue it itself
-    /// (the request span is not in the trace).
+    /// The caller's context as headers, when a run must continue the
+    /// caller's span itself: the caller sent a valid trace context and the
+    /// request span is not in the trace. Otherwise the run is a child of
+    /// the current span (the request span, or a new trace).
     fn remote_carrier(&self) -> Option<BTreeMap<String, String>> {
         let remote = self
             .remote
             .as_ref()
-            .filter(|_| !self.request_span_recorded)?;
+            .filter(|r| !self.request_span_recorded && r.is_valid())?;
         let mut carrier = BTreeMap::new();
         otel::propagator().inject_context(remote.context(), &mut Map(&mut carrier));
         Some(carrier)
