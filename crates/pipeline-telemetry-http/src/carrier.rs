@@ -12,7 +12,13 @@ use pipeline_telemetry::PipelineRun;
 
 /// What the caller sent about its trace and run, as the layer found it in
 /// the request headers. The layer puts it in the request's extensions; in
-/// an axum handler take it as an extractor (feature `axum`).
+/// an axum handler take it as an extractor (feature `axum`), in another
+/// tower service read `req.extensions().get::<IncomingContext>()`, and
+/// without the layer make it with [`from_headers`](Self::from_headers).
+///
+/// The handler chooses what the request is, the layer never does:
+/// [`start_run`](Self::start_run) for a run of its own,
+/// [`join_run`](Self::join_run) for a part of the caller's run.
 ///
 /// ```
 /// use pipeline_telemetry_http::IncomingContext;
