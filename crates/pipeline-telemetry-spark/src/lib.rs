@@ -38,7 +38,10 @@
 //!
 //! fn run_spark_job() -> std::io::Result<()> {
 //!     // spark-submit --conf spark.eventLog.enabled=true \
-//!     //   --conf spark.eventLog.dir=file:///tmp/spark-events ...
+//!     //   --conf spark.eventLog.dir=file:///tmp/spark-events \
+//!     //   --conf spark.eventLog.compress=false \
+//!     //   --conf spark.eventLog.rolling.enabled=false ...
+//!     // (Spark 4 compresses and rolls event logs by default.)
 //!     Ok(())
 //! }
 //!

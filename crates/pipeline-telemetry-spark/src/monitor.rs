@@ -35,6 +35,10 @@ pub const DEFAULT_MAX_JOB_NAMES: usize = 100;
 /// # fn spark_submit() -> std::io::Result<()> { Ok(()) }
 /// let monitor = SparkMonitor::new("http://127.0.0.1:4040")
 ///     .with_interval(Duration::from_secs(2))
+///     // The application takes its UI down when it ends: the final read
+///     // takes the jobs it missed from the event log (see
+///     // `with_event_log_dir` for the spark-submit flags).
+///     .with_event_log_dir("/tmp/spark-events")
 ///     .start()?;
 /// spark_submit()?;
 /// let stats = monitor.stop()?; // a final read, then the thread ends
@@ -146,7 +150,10 @@ impl SparkMonitor {
 
     /// Where the application writes its event log
     /// (`--conf spark.eventLog.enabled=true --conf
-    /// spark.eventLog.dir=file:///that/dir`, uncompressed, not rolling):
+    /// spark.eventLog.dir=file:///that/dir`, uncompressed and not rolling:
+    /// since Spark 4.0 both need saying, `--conf
+    /// spark.eventLog.compress=false --conf
+    /// spark.eventLog.rolling.enabled=false`):
     /// when the final read finds the REST API gone, because the
     /// application ended and took its UI with it (a `spark-submit` that
     /// ended before the next poll, or before the first), the jobs not yet
@@ -167,6 +174,9 @@ impl SparkMonitor {
     ///             .args(["--conf", "spark.ui.port=4040"])
     ///             .args(["--conf", "spark.eventLog.enabled=true"])
     ///             .args(["--conf", "spark.eventLog.dir=file:///tmp/spark-events"])
+    ///             // Spark 4 compresses and rolls event logs by default.
+    ///             .args(["--conf", "spark.eventLog.compress=false"])
+    ///             .args(["--conf", "spark.eventLog.rolling.enabled=false"])
     ///             .arg("etl.py")
     ///             .status()
     ///     })?;
