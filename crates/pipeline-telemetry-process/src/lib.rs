@@ -32,10 +32,11 @@
 //! let run = PipelineRun::start("nightly", "42");
 //! let mut cmd = Command::new("./export.sh");
 //! cmd.arg("--token=abc"); // shown as --token=REDACTED on the span
-//! ProcessStage::new(&EXPORT, cmd)
-//!     .with_timeout(Duration::from_secs(60))
-//!     .run_async(&run)
-//!     .await?;
+//! let export = ProcessStage::new(&EXPORT, cmd)
+//!     .with_command_args(true) // off by default: the executable's name only
+//!     .with_timeout(Duration::from_secs(60));
+//! // A stage of the run current where it is awaited.
+//! run.scope(export.run_async()).await?;
 //! run.finish();
 //! # Ok(()) }
 //! ```
@@ -49,8 +50,11 @@ mod error_type;
 mod exec;
 mod group;
 mod output;
+mod prepare;
+mod pump;
 mod redact;
 mod spans;
+mod watchdog;
 
 pub use carrier::{EnvCarrier, CONTEXT_VARS, PIPELINE_ID_VAR};
 pub use command::{ProcessOutput, ProcessStage, DEFAULT_GRACE, DEFAULT_STDERR_TAIL};

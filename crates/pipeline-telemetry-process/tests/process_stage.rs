@@ -28,6 +28,8 @@ fn sh(script: &str) -> Command {
 fn exit_codes_signals_missing_and_binary_stderr() {
     let h = common::init("process");
     let run = PipelineRun::start("process_tests", "run-proc-1");
+    // The stages below run in this run: it is current on this thread.
+    let entered = run.enter();
 
     // Success: the child sees the run's context, and the secret is redacted.
     let mut ok = sh("echo \"$TRACEPARENT|$BAGGAGE|$PIPELINE_ID\"; echo progress >&2");
@@ -35,7 +37,8 @@ fn exit_codes_signals_missing_and_binary_stderr() {
     let out = ProcessStage::new(&OK, ok)
         .with_stdout_capture(4096)
         .with_forward_output(true)
-        .run(&run)
+        .with_command_args(true)
+        .run()
         .expect("exit 0");
     let env_seen = String::from_utf8(out.stdout.clone()).expect("utf-8");
     let mut parts = env_seen.trim().split('|');
@@ -48,7 +51,7 @@ fn exit_codes_signals_missing_and_binary_stderr() {
 
     // Non-zero exit.
     let err = ProcessStage::new(&EXIT, sh("echo 'disk full' >&2; exit 3"))
-        .run(&run)
+        .run()
         .expect_err("exit 3");
     assert!(matches!(err, ProcessError::Exit { code: 3, .. }), "{err:?}");
     assert_eq!(err.error_type(), "exit_3");
@@ -56,13 +59,13 @@ fn exit_codes_signals_missing_and_binary_stderr() {
 
     // Killed by a signal.
     let err = ProcessStage::new(&SIGNAL, sh("kill -9 $$"))
-        .run(&run)
+        .run()
         .expect_err("signal");
     assert_eq!(err.error_type(), "signal_9", "{err:?}");
 
     // An executable that does not exist.
     let err = ProcessStage::new(&MISSING, Command::new("/nonexistent/etl-tool"))
-        .run(&run)
+        .run()
         .expect_err("missing");
     assert_eq!(err.error_type(), "not_found");
     assert!(err.to_string().contains("/nonexistent/etl-tool"), "{err}");
@@ -73,13 +76,18 @@ fn exit_codes_signals_missing_and_binary_stderr() {
         sh("head -c 20971520 /dev/urandom >&2; printf 'last words\\n' >&2; exit 2"),
     )
     .with_stderr_tail(2048)
-    .run(&run)
+    .run()
     .expect_err("exit 2");
     let tail = err.stderr_tail().expect("tail").to_owned();
     assert!(tail.len() <= 2048 + 8, "tail of {} bytes", tail.len());
     assert!(tail.ends_with("last words"), "{tail:?}");
     assert!(!tail.contains('\0'));
 
+    // Every stage's watchdog process has exited (and been waited for).
+    let watchdogs = common::children_named(std::process::id(), "pipeline-telemetry-watchdog");
+    assert!(watchdogs.is_empty(), "{watchdogs:?}");
+
+    drop(entered);
     run.finish();
     h.guard.flush();
 
@@ -148,6 +156,12 @@ fn exit_codes_signals_missing_and_binary_stderr() {
     assert_eq!(ok_span.parent_span_id.as_ref(), Some(&stage_span.span_id));
 
     let exit = by_stage("export_exit");
+    // Arguments are recorded only when asked for: the executable alone.
+    for key in ["process.command_args", "process.command_line"] {
+        assert!(!exit.attributes.contains_key(key), "{key}: {exit:#?}");
+    }
+    assert_eq!(attr(exit, "process.executable.name"), "sh");
+    assert_eq!(attr(exit, "resource.name"), "sh");
     assert_eq!(attr(exit, "process.exit.code"), "3");
     assert_eq!(attr(exit, "error.type"), "exit_3");
     assert!(exit
