@@ -53,6 +53,7 @@ mod output;
 mod prepare;
 mod pump;
 mod redact;
+mod redact_values;
 mod spans;
 mod watchdog;
 
@@ -64,5 +65,5 @@ pub use output::MAX_FORWARDED_LINE;
 /// Retries of a stage: re-exported from `pipeline_telemetry`, where they
 /// live so that `#[instrument_stage(retry(...))]` can use them.
 pub use pipeline_telemetry::{Attempt, AttemptTimeout, Backoff, Jitter, RetryPolicy, ATTEMPT_SPAN};
-pub use redact::{Redaction, REDACTED};
+pub use redact::{Redaction, REDACTED, SECRET_SHORT_FLAGS};
 pub use spans::{PROCESS_SPAN, STDERR_TAIL_ATTR};

@@ -33,7 +33,17 @@ fn exit_codes_signals_missing_and_binary_stderr() {
 
     // Success: the child sees the run's context, and the secret is redacted.
     let mut ok = sh("echo \"$TRACEPARENT|$BAGGAGE|$PIPELINE_ID\"; echo progress >&2");
-    ok.args(["sh", "--password", "hunter2"]);
+    ok.args([
+        "sh",
+        "--password",
+        "hunter2",
+        "--vars",
+        r#"{"db_password": "pw-in-json"}"#,
+        "--vars",
+        "db_password: pw-in-yaml",
+        "-p",
+        "pw-short",
+    ]);
     let out = ProcessStage::new(&OK, ok)
         .with_stdout_capture(4096)
         .with_forward_output(true)
@@ -142,10 +152,11 @@ fn exit_codes_signals_missing_and_binary_stderr() {
         .parse::<u32>()
         .is_ok_and(|p| p > 1));
     let args = attr(ok_span, "process.command_args");
-    assert!(
-        args.contains("REDACTED") && !args.contains("hunter2"),
-        "{args}"
-    );
+    assert!(args.contains("REDACTED"), "{args}");
+    for secret in ["hunter2", "pw-in-json", "pw-in-yaml", "pw-short"] {
+        assert!(!args.contains(secret), "{secret} in {args}");
+        assert!(!attr(ok_span, "process.command_line").contains(secret));
+    }
     // The child's TRACEPARENT names the process span as its parent.
     assert_eq!(tp[1], ok_span.trace_id, "{traceparent}");
     assert_eq!(tp[2], ok_span.span_id, "{traceparent}");
