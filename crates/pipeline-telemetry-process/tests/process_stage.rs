@@ -17,6 +17,7 @@ static EXIT: Stage = Stage::new("export_exit");
 static SIGNAL: Stage = Stage::new("export_signal");
 static MISSING: Stage = Stage::new("export_missing");
 static NOISY: Stage = Stage::new("export_noisy");
+static OUTSIDE: Stage = Stage::new("export_outside_run");
 
 fn sh(script: &str) -> Command {
     let mut c = Command::new("/bin/sh");
@@ -99,13 +100,32 @@ fn exit_codes_signals_missing_and_binary_stderr() {
 
     drop(entered);
     run.finish();
+
+    // Outside any run: a stage call without a run (no `pipeline` tag), and
+    // the child gets no run id, not even one set on the command.
+    let mut outside = sh("echo \"[$PIPELINE_ID]\"");
+    outside.env("PIPELINE_ID", "not-a-run");
+    let out = ProcessStage::new(&OUTSIDE, outside)
+        .with_stdout_capture(64)
+        .run()
+        .expect("exit 0");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
     h.guard.flush();
 
     // The wire: one error per failed stage with the stage's tags; a duration each.
     let lines = h.udp.lines_until(Duration::from_secs(10), |l| {
         common::matching(l, "pipeline.errors", &["stage:export_noisy"]).len() == 1
             && common::matching(l, "pipeline.stage.duration", &["stage:export_noisy"]).len() == 1
+            && common::matching(l, "pipeline.stage.duration", &["stage:export_outside_run"]).len()
+                == 1
     });
+    let outside = common::matching(
+        &lines,
+        "pipeline.stage.duration",
+        &["stage:export_outside_run", "status:ok"],
+    );
+    assert_eq!(outside.len(), 1, "{lines:#?}");
+    assert!(!outside[0].contains("pipeline:"), "{outside:?}");
     for stage in [
         "export_exit",
         "export_signal",
@@ -133,11 +153,12 @@ fn exit_codes_signals_missing_and_binary_stderr() {
 
     // The spans the test agent received.
     let spans = agent::poll_spans(&h.token, |s| {
-        s.iter().filter(|s| s.name == "process.run").count() >= 5
+        s.iter().filter(|s| s.name == "process.run").count() >= 6
             && s.iter().any(|s| s.name == "pipeline.run")
     });
     let process: Vec<_> = spans.iter().filter(|s| s.name == "process.run").collect();
-    assert_eq!(process.len(), 5, "{spans:#?}");
+    // Five in the run, one outside it.
+    assert_eq!(process.len(), 6, "{spans:#?}");
     let attr = |s: &agent::Span, k: &str| s.attributes.get(k).cloned().unwrap_or_default();
     let by_stage = |stage: &str| {
         process
