@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{kill_process_group, test_kill_process_group, Pid, Signal};
 
+use crate::registry::Registered;
 use crate::watchdog::Watchdog;
 
 /// How often the group is looked at while it is given time to exit.
@@ -26,6 +27,16 @@ impl Group {
             return None;
         }
         Pid::from_raw(raw).map(|pgid| Group { pgid })
+    }
+
+    /// A group by id, with the same refusals as [`of_leader`](Self::of_leader).
+    pub(crate) fn of_id(id: i32) -> Option<Self> {
+        Self::of_leader(u32::try_from(id).ok()?)
+    }
+
+    /// The group id, as the pid of its leader.
+    pub(crate) fn pid(&self) -> Pid {
+        self.pgid
     }
 
     /// The group id.
@@ -115,6 +126,8 @@ pub(crate) struct GroupGuard {
     group: Option<Group>,
     grace: Duration,
     watchdog: Option<Watchdog>,
+    /// In the registry of live groups until the stage ends.
+    _registered: Option<Registered>,
 }
 
 impl GroupGuard {
@@ -123,6 +136,7 @@ impl GroupGuard {
             group,
             grace,
             watchdog,
+            _registered: group.map(Registered::new),
         }
     }
 

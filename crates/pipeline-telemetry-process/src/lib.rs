@@ -71,7 +71,9 @@
 //! No signal handler is installed: what SIGINT and SIGTERM do is the
 //! application's decision. An application that handles them stays alive,
 //! ends its stages as it chooses (dropping a `run_async` future ends its
-//! group), and when it exits the watchdogs end whatever is left.
+//! group; [`interrupt_children`] and [`terminate_children`] pass the signal
+//! on to every running stage's group), and when it exits the watchdogs end
+//! whatever is left.
 //!
 //! Limits: a process that leaves the group (`setsid`, a daemon) is out of
 //! reach, as it chose to be. Without `/bin/sh` (a distroless image) no
@@ -93,6 +95,7 @@ mod prepare;
 mod pump;
 mod redact;
 mod redact_values;
+mod registry;
 mod spans;
 mod watchdog;
 
@@ -105,4 +108,5 @@ pub use output::MAX_FORWARDED_LINE;
 /// live so that `#[instrument_stage(retry(...))]` can use them.
 pub use pipeline_telemetry::{Attempt, AttemptTimeout, Backoff, Jitter, RetryPolicy, ATTEMPT_SPAN};
 pub use redact::{Redaction, REDACTED, SECRET_SHORT_FLAGS};
+pub use registry::{interrupt_children, terminate_children};
 pub use spans::{PROCESS_SPAN, STDERR_TAIL_ATTR};
