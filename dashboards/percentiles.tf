@@ -21,6 +21,6 @@ resource "datadog_metric_tag_configuration" "prefect_flow_duration" {
 resource "datadog_metric_tag_configuration" "spark_job_duration" {
   metric_name         = "spark.job.duration"
   metric_type         = "distribution"
-  tags                = ["app", "job", "status", "service", "env", "version", "host"]
+  tags                = ["app_name", "job", "status", "service", "env", "version", "host"]
   include_percentiles = true
 }

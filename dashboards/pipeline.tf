@@ -370,7 +370,7 @@ resource "datadog_dashboard_json" "pipeline" {
                     {
                       "data_source": "metrics",
                       "name": "query1",
-                      "query": "sum:spark.executors.active{$env,$service} by {app}"
+                      "query": "sum:spark.executors.active{$env,$service} by {app_name}"
                     }
                   ],
                   "response_format": "timeseries"

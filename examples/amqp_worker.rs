@@ -2,7 +2,9 @@
 //! worker consumes them: one trace from the producer's run through every
 //! `rabbitmq.send` span to the worker's `rabbitmq.process` spans, the same
 //! `pipeline_id` on both sides, `pipeline.records` counted by the worker
-//! and `rabbitmq.queue.length` polled while it runs.
+//! (up to the channel's prefetch of batches at once, each a part of the
+//! producer's run, not a run of its own) and `rabbitmq.queue.length`
+//! polled while it runs.
 //!
 //! ```text
 //! cargo run --example amqp_worker              # producer and worker in one process
@@ -19,18 +21,25 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, QueueDeclareOptions,
+    BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
 use pipeline_telemetry::{instrument_stage, PipelineRun, Stage};
 use pipeline_telemetry_lapin::{
-    CollectorGuard, Message, QueueLengthCollector, ServerAddress, Settlement, TracedPublish, Worker,
+    CollectorGuard, Message, QueueLengthCollector, ServerAddress, TracedChannel, TracedPublish,
+    Worker,
 };
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The pipeline: the producer's runs, which the worker's deliveries are
+/// parts of.
+const PIPELINE: &str = "amqp_ingest";
 
 /// The worker's handler, run as this stage for each delivery.
 static LOAD_BATCH: Stage = Stage::new("load_batch");
@@ -47,7 +56,7 @@ impl std::fmt::Display for BadBatch {
 impl std::error::Error for BadBatch {}
 
 /// A plain `#[instrument_stage]` function, called inside the worker's
-/// handler unchanged: a stage of the delivery's run.
+/// handler unchanged: a stage of the delivery's part of the run.
 #[instrument_stage]
 fn parse(body: &[u8]) -> Result<Vec<u64>, BadBatch> {
     let text = std::str::from_utf8(body).map_err(|e| BadBatch(e.to_string()))?;
@@ -57,7 +66,11 @@ fn parse(body: &[u8]) -> Result<Vec<u64>, BadBatch> {
 }
 
 #[instrument_stage]
-async fn publish_batches(channel: &Channel, queue: &str, batches: u32) -> Result<u32, BoxError> {
+async fn publish_batches(
+    channel: &TracedChannel,
+    queue: &str,
+    batches: u32,
+) -> Result<u32, BoxError> {
     for b in 0..batches {
         let rows: Vec<String> = (0..10 + b).map(|r| (b * 100 + r).to_string()).collect();
         channel
@@ -75,26 +88,22 @@ async fn publish_batches(channel: &Channel, queue: &str, batches: u32) -> Result
 }
 
 async fn produce(
-    channel: &Channel,
+    channel: &TracedChannel,
     queue: &str,
     batches: u32,
     pipeline_id: &str,
 ) -> Result<(), BoxError> {
-    let run = PipelineRun::start("amqp_ingest", pipeline_id);
+    let run = PipelineRun::start(PIPELINE, pipeline_id);
     let sent = run.scope(publish_batches(channel, queue, batches)).await?;
     println!("producer: published {sent} batches of run {pipeline_id} to {queue}");
     run.finish();
     Ok(())
 }
 
-async fn consume(
-    channel: &Channel,
-    queue: &str,
-    batches: u32,
-    server: ServerAddress,
-) -> Result<(), BoxError> {
+async fn consume(channel: &TracedChannel, queue: &str, batches: u32) -> Result<(), BoxError> {
+    // The worker handles up to the prefetch (10) batches at once.
     channel.basic_qos(10, BasicQosOptions::default()).await?;
-    let mut consumer = channel
+    let consumer = channel
         .basic_consume(
             queue.into(),
             "amqp_worker_example".into(),
@@ -102,24 +111,31 @@ async fn consume(
             FieldTable::default(),
         )
         .await?;
-    let worker = Worker::new("amqp_worker", queue, &LOAD_BATCH).with_server(server);
-    for _ in 0..batches {
-        let delivery = tokio::time::timeout(Duration::from_secs(30), consumer.next())
-            .await
-            .map_err(|_| "no batch arrived within 30 s")?
-            .ok_or("the consumer was cancelled")??;
-        let settlement = worker
-            .handle(delivery, |msg: Message| async move {
-                let rows = parse(&msg.data)?;
-                tokio::time::sleep(Duration::from_millis(5)).await; // "load" them
-                Ok::<_, BadBatch>(rows)
-            })
-            .await?;
-        match settlement {
-            Settlement::Acked { records } => println!("worker: batch acked, {records} records"),
-            other => println!("worker: batch not processed: {other:?}"),
+    let tag = consumer.consumer().tag();
+    let handled = AtomicU32::new(0);
+    // Each batch is a part of the producer's run of the same pipeline (no
+    // run of its own): its stages show under `amqp_ingest`.
+    let worker = Worker::new(&LOAD_BATCH, queue).with_pipeline(PIPELINE);
+    let work = worker.consume(consumer, |msg: Message| {
+        let (handled, tag) = (&handled, tag.clone());
+        async move {
+            let rows = parse(&msg.data)?;
+            tokio::time::sleep(Duration::from_millis(5)).await; // "load" them
+            println!("worker: batch of {} records", rows.len());
+            // A real worker consumes until it is shut down; this one stops
+            // after the run's batches (the others still settle theirs).
+            if handled.fetch_add(1, Ordering::SeqCst) + 1 == batches {
+                channel
+                    .basic_cancel(tag, BasicCancelOptions::default())
+                    .await
+                    .map_err(|e| BadBatch(e.to_string()))?;
+            }
+            Ok::<_, BadBatch>(rows)
         }
-    }
+    });
+    tokio::time::timeout(Duration::from_secs(30), work)
+        .await
+        .map_err(|_| "the batches were not all handled within 30 s")??;
     Ok(())
 }
 
@@ -155,7 +171,9 @@ async fn main_async(role: &str) -> Result<(), BoxError> {
             .into())
         }
     };
-    let channel = connection.create_channel().await?;
+    // The broker's address, given once: every span of the channel names it.
+    let server = ServerAddress::from_uri(&url).ok_or("AMQP_URL does not parse")?;
+    let channel = TracedChannel::new(connection.create_channel().await?, server);
     channel
         .queue_declare(
             queue.as_str().into(),
@@ -163,11 +181,9 @@ async fn main_async(role: &str) -> Result<(), BoxError> {
             FieldTable::default(),
         )
         .await?;
-    let server = ServerAddress::from_uri(&url).ok_or("AMQP_URL does not parse")?;
-
     match role {
         "produce" => produce(&channel, &queue, batches, &pipeline_id).await?,
-        "consume" => consume(&channel, &queue, batches, server).await?,
+        "consume" => consume(&channel, &queue, batches).await?,
         _ => {
             produce(&channel, &queue, batches, &pipeline_id).await?;
             // rabbitmq.queue.length: the batches wait in the queue...
@@ -176,7 +192,7 @@ async fn main_async(role: &str) -> Result<(), BoxError> {
                 .with_interval(Duration::from_millis(500))
                 .start()?;
             polls(&collector, 1).await;
-            consume(&channel, &queue, batches, server).await?;
+            consume(&channel, &queue, batches).await?;
             // ... and are gone once the worker acknowledged them.
             polls(&collector, collector.stats().polls + 1).await;
             println!("queue-length collector: {:?}", collector.stats());

@@ -37,13 +37,16 @@ fn extract(batch: u32) -> Result<Vec<u32>, StageError> {
     std::thread::sleep(Duration::from_millis(2 + u64::from(batch % 3)));
     let rows: Vec<u32> = (0..100 + batch * 10).collect();
     tracing::info!(rows = rows.len(), batch, "extracted");
+    pipeline_telemetry::record_records(rows.len() as u64);
     Ok(rows)
 }
 
 #[instrument_stage(stage = "dbt")]
 async fn transform(rows: Vec<u32>) -> Result<Vec<u32>, StageError> {
     tokio::time::sleep(Duration::from_millis(5)).await;
-    Ok(rows.into_iter().filter(|r| r % 10 != 0).collect())
+    let rows: Vec<u32> = rows.into_iter().filter(|r| r % 10 != 0).collect();
+    pipeline_telemetry::record_records(rows.len() as u64);
+    Ok(rows)
 }
 
 #[instrument_stage]
@@ -59,6 +62,7 @@ fn spark(rows: &[u32], fail: bool) -> Result<usize, StageError> {
 #[instrument_stage]
 async fn load(n: usize) -> Result<usize, StageError> {
     tokio::time::sleep(Duration::from_millis(3)).await;
+    pipeline_telemetry::record_records(n as u64);
     Ok(n)
 }
 
@@ -72,12 +76,9 @@ async fn run_once(id: u32, fail: bool) -> Result<(), StageError> {
         .scope(async {
             for batch in 0..3 {
                 let rows = extract(batch)?;
-                run.record_records("extract", rows.len() as u64);
                 let rows = transform(rows).await?;
-                run.record_records("dbt", rows.len() as u64);
                 let n = spark(&rows, fail && batch == 2)?;
-                let loaded = load(n).await?;
-                run.record_records("load", loaded as u64);
+                load(n).await?;
             }
             PUBLISH.run(|| {
                 tracing::info!("report published");
@@ -130,5 +131,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "  DD_AGENT_HOST=127.0.0.1 DD_SERVICE=etl DD_ENV=dev cargo run --example etl_pipeline"
     );
+    println!("No Datadog account? `cargo run -p pipeline-telemetry-cli -- dev` serves the dashboard and monitors on http://127.0.0.1:8877/ from what DD_AGENT_HOST=127.0.0.1 cargo run --example etl_pipeline sends it.");
     Ok(())
 }

@@ -65,7 +65,7 @@ async fn ingest(
         .await
     {
         Ok(n) => {
-            run.record_records("store", n);
+            run.record_records(&STORE, n);
             run.finish();
             (
                 StatusCode::ACCEPTED,

@@ -59,7 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         })
         .await?;
-    run.record_records("extract", rows);
+    run.record_records(&EXTRACT, rows);
     eprintln!("orchestrated: extract succeeded on its third attempt ({rows} rows)");
 
     // A subprocess: it sees the run's trace context in its environment.

@@ -18,3 +18,5 @@ if [ "$want" != "$have" ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check -r "$REQ" >&2
   echo "$want" >.venv/.peers-stamp
 fi
+# Headless Chromium for the dev page's browser test.
+scripts/setup-browser.sh || echo "setup-peers: no chromium: the dev page browser test will fail" >&2

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use pipeline_telemetry::{instrument_stage, testing::Capture, PipelineRun};
+use pipeline_telemetry::{instrument_stage, testing::Capture, PipelineRun, Stage};
 use pipeline_telemetry_dogstatsd::{CounterHandle, DistributionHandle};
 
 struct Counting;
@@ -39,6 +39,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// The stage whose records the loop counts.
+static LOAD_STAGE: Stage = Stage::new("load");
+
 fn allocs() -> u64 {
     ALLOCS.with(Cell::get)
 }
@@ -50,6 +53,7 @@ fn transform(x: u64) -> Result<u64, std::io::Error> {
 
 #[instrument_stage(stage = "load")]
 async fn load(x: u64) -> Result<u64, std::io::Error> {
+    pipeline_telemetry::record_records(1);
     Ok(x + 1)
 }
 
@@ -73,7 +77,8 @@ fn stage_calls_allocate_nothing_after_warm_up() {
     let _ = poll_once(load(1));
     counter.increment(1);
     dist.record(1.0);
-    run.record_records("load", 1);
+    run.record_records(&LOAD_STAGE, 1);
+    run.in_scope(|| LOAD_STAGE.record_records(1));
 
     let before = allocs();
     for i in 0..1_000u64 {
@@ -81,7 +86,7 @@ fn stage_calls_allocate_nothing_after_warm_up() {
         std::hint::black_box(poll_once(load(i)));
         counter.increment(1);
         dist.record(i as f64);
-        run.record_records("load", 1);
+        run.record_records(&LOAD_STAGE, 1);
     }
     let after = allocs();
     drop(entered);

@@ -21,7 +21,9 @@ impl std::error::Error for SparkError {}
 
 #[instrument_stage]
 fn extract(i: u32) -> Result<Vec<u32>, std::io::Error> {
-    Ok((0..i % 7 + 1).collect())
+    let rows: Vec<u32> = (0..i % 7 + 1).collect();
+    pipeline_telemetry::record_records(rows.len() as u64);
+    Ok(rows)
 }
 
 #[instrument_stage(stage = "dbt")]
@@ -52,7 +54,6 @@ async fn run_pipeline(id: u32) -> Result<(), Box<dyn std::error::Error>> {
         .scope(async {
             for i in 0..BATCHES {
                 let rows = extract(i)?;
-                run.record_records("extract", rows.len() as u64);
                 let n = transform(rows).await?;
                 load(n).await?;
             }

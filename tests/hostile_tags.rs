@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use pipeline_telemetry::PipelineRun;
+use pipeline_telemetry::{PipelineRun, Stage};
 use pipeline_telemetry_dogstatsd::parse::parse_datagram;
 use pipeline_telemetry_dogstatsd::{DogStatsDBuilder, Target, EMPTY_TAG_VALUE};
 use pipeline_telemetry_test_support::UdpReceiver;
@@ -31,7 +31,9 @@ fn no_input_can_inject_a_metric_line() {
         .expect("start");
     for (i, h) in HOSTILE.iter().enumerate() {
         let run = PipelineRun::start(h, *h);
-        run.record_records(h, i as u64 + 1);
+        // A stage named by hostile input (leaked: a test's stage is static).
+        let stage: &'static Stage = Box::leak(Box::new(Stage::new(h)));
+        run.record_records(stage, i as u64 + 1);
         run.finish();
         metrics::counter!(format!("hostile.{h}"), "k" => h.to_string()).increment(1);
         metrics::histogram!("hostile.histogram", *h => *h).record(1.0);
@@ -82,7 +84,8 @@ fn catalogue_tags_always_carry_a_value_and_dd_tags_are_cleaned() {
         .start()
         .expect("start");
     let run = PipelineRun::start("", "");
-    run.record_records("", 3);
+    static UNNAMED: Stage = Stage::new("");
+    run.record_records(&UNNAMED, 3);
     run.finish();
     drop(guard);
     let datagrams = receiver.drain(Duration::from_millis(300));

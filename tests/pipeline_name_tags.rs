@@ -14,6 +14,7 @@ use pipeline_telemetry_test_support::UdpReceiver;
 
 #[instrument_stage]
 fn load() -> Result<(), std::io::Error> {
+    pipeline_telemetry::record_records(1);
     Ok(())
 }
 
@@ -43,7 +44,6 @@ fn flow_and_pipeline_tags_are_equal_for_every_name() {
     for (i, name) in names().iter().enumerate() {
         let run = PipelineRun::start(name, i);
         run.in_scope(load).expect("load");
-        run.record_records("load", 1);
         reported.push(run.pipeline().to_owned());
         run.finish();
     }

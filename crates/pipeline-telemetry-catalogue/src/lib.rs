@@ -47,8 +47,9 @@ pub mod tags {
     /// A Spark job's bounded name: its job group or a user-chosen
     /// description, never its id or call site.
     pub const JOB: &str = "job";
-    /// A Spark application name.
-    pub const APP: &str = "app";
+    /// A Spark application name, as Datadog's Spark integration tags its
+    /// own metrics (`app_name`), so both filter and group alike.
+    pub const APP_NAME: &str = "app_name";
     /// The run id. Never a metric tag by default (cardinality); it is put
     /// on spans and log lines.
     pub const PIPELINE_ID: &str = "pipeline_id";
@@ -259,7 +260,7 @@ pub const SPARK_JOB_DURATION: MetricDef = MetricDef {
     name: "spark.job.duration",
     kind: MetricKind::Distribution,
     unit: "second",
-    tags: &[tags::APP, tags::JOB, tags::STATUS],
+    tags: &[tags::APP_NAME, tags::JOB, tags::STATUS],
     description: "Duration of one Spark job, in seconds.",
     layer: "spark",
 };
@@ -269,7 +270,7 @@ pub const SPARK_EXECUTORS_ACTIVE: MetricDef = MetricDef {
     name: "spark.executors.active",
     kind: MetricKind::Gauge,
     unit: "executor",
-    tags: &[tags::APP],
+    tags: &[tags::APP_NAME],
     description: "Active Spark executors of an application.",
     layer: "spark",
 };

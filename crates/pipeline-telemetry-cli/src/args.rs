@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use pipeline_telemetry_monitors::guide::Routing;
 
+use crate::dev;
+
 pub(crate) const USAGE: &str = "\
 usage: pipeline-telemetry-cli <command> [options]
 
@@ -25,9 +27,21 @@ commands:
                                      evaluate the monitors over a capture of
                                      DogStatsD lines (optionally '<unix> <line>')
                                      and print which would notify
+  dev [--dogstatsd <addr>] [--http <addr>] [--window <minutes>] [--dashboard <file>]
+                                     a local stand-in for Datadog: receive DogStatsD
+                                     (default 127.0.0.1:8125; udp://host:port or
+                                     unix:///path), aggregate it as the Agent does, and
+                                     serve the dashboard's widgets and the monitors'
+                                     states live on http://127.0.0.1:8877/ (JSON at
+                                     /api/dashboard and /api/monitors); keeps <minutes>
+                                     of history (default 60). Then run your pipeline with
+                                     DD_AGENT_HOST=127.0.0.1 DD_DOGSTATSD_PORT=8125, and
+                                     OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:8877
+                                     for its spans as waterfalls (/api/traces), with
+                                     PIPELINE_TELEMETRY_OTLP_LOGS=1 for the log stream
   help                               print this help
 
-routing options (monitors, generate, replay):
+routing options (monitors, generate, replay, dev):
   --slack <channel>                  Slack channel for @slack-<channel>
   --email <address>                  e-mail address to notify
 ";
@@ -65,6 +79,10 @@ pub(crate) enum Command {
         fail_on_notify: bool,
         routing: Routing,
     },
+    Dev {
+        options: dev::Options,
+        routing: Routing,
+    },
 }
 
 /// A command line that does not parse.
@@ -93,6 +111,12 @@ pub(crate) fn parse(args: &[String]) -> Result<Command, UsageError> {
     let mut fail_on_notify = false;
     let mut slack = None;
     let mut email = None;
+    let mut dev = dev::Options {
+        dogstatsd: dev::DEFAULT_DOGSTATSD.to_owned(),
+        http: dev::DEFAULT_HTTP.to_owned(),
+        window_minutes: dev::DEFAULT_WINDOW_MINUTES,
+        dashboard: None,
+    };
     let mut it = rest.iter();
     while let Some(arg) = it.next() {
         let mut value = |name: &str| {
@@ -120,6 +144,20 @@ pub(crate) fn parse(args: &[String]) -> Result<Command, UsageError> {
                 );
             }
             "--root" => root = PathBuf::from(value("--root")?),
+            "--dogstatsd" => dev.dogstatsd = value("--dogstatsd")?,
+            "--http" => dev.http = value("--http")?,
+            "--dashboard" => dev.dashboard = Some(PathBuf::from(value("--dashboard")?)),
+            "--window" => {
+                let v = value("--window")?;
+                dev.window_minutes = match v.parse() {
+                    Ok(m) if (1..=24 * 60).contains(&m) => m,
+                    _ => {
+                        return Err(usage(format!(
+                            "--window takes 1 to 1440 minutes, not {v:?}"
+                        )))
+                    }
+                };
+            }
             "--slack" => slack = Some(value("--slack")?),
             "--email" => email = Some(value("--email")?),
             "--fail-on-notify" => fail_on_notify = true,
@@ -144,6 +182,10 @@ pub(crate) fn parse(args: &[String]) -> Result<Command, UsageError> {
         "monitors" => no_positional(Command::Monitors { format, routing }),
         "metrics-doc" => no_positional(Command::MetricsDoc),
         "generate" => no_positional(Command::Generate { root, routing }),
+        "dev" => no_positional(Command::Dev {
+            options: dev,
+            routing,
+        }),
         "replay" => match positional.as_slice() {
             [capture] => Ok(Command::Replay {
                 capture: PathBuf::from(capture),
@@ -196,6 +238,30 @@ mod tests {
     }
 
     #[test]
+    fn parses_dev_options() {
+        match parse(&args("dev")) {
+            Ok(Command::Dev { options, .. }) => {
+                assert_eq!(options.dogstatsd, "127.0.0.1:8125");
+                assert_eq!(options.http, "127.0.0.1:8877");
+                assert_eq!(options.window_minutes, 60);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&args(
+            "dev --dogstatsd unix:///tmp/d.sock --http 127.0.0.1:0 --window 5",
+        )) {
+            Ok(Command::Dev { options, .. }) => {
+                assert_eq!(options.dogstatsd, "unix:///tmp/d.sock");
+                assert_eq!(
+                    (options.http.as_str(), options.window_minutes),
+                    ("127.0.0.1:0", 5)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn rejects_bad_command_lines() {
         for bad in [
             "dance",
@@ -204,6 +270,9 @@ mod tests {
             "monitors --format yaml",
             "replay a --now soon",
             "dashboard x",
+            "dev --window 0",
+            "dev --http",
+            "dev x",
         ] {
             assert!(parse(&args(bad)).is_err(), "{bad}");
         }

@@ -1,10 +1,12 @@
 //! `pipeline-telemetry-cli`: prints the dashboard, the monitors, the log
 //! pipeline and the metric catalogue generated from the pipeline-telemetry
 //! catalogue, writes
-//! the committed copies, and replays DogStatsD captures against the
-//! monitors.
+//! the committed copies, replays DogStatsD captures against the
+//! monitors, and serves the dashboard and monitors live from local
+//! DogStatsD traffic (`dev`).
 
 mod args;
+mod dev;
 mod replay;
 
 use std::path::Path;
@@ -23,6 +25,7 @@ use pipeline_telemetry_monitors::{dashboard, dashboard_tf, logs, render, terrafo
 enum CliError {
     Io { path: String, source: io::Error },
     Capture { path: String, source: CaptureError },
+    Dev(dev::DevError),
 }
 
 impl fmt::Display for CliError {
@@ -33,6 +36,7 @@ impl fmt::Display for CliError {
                 Some(cause) => write!(f, "{path}: {source}: {cause}"),
                 None => write!(f, "{path}: {source}"),
             },
+            CliError::Dev(e) => write!(f, "dev: {e}"),
         }
     }
 }
@@ -76,6 +80,7 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
         }
         Command::MetricsDoc => print!("{}", pipeline_telemetry_catalogue::markdown::render()),
         Command::Generate { root, routing } => generate(&root, &routing)?,
+        Command::Dev { options, routing } => dev::run(&options, &routing).map_err(CliError::Dev)?,
         Command::Replay {
             capture,
             now,

@@ -1,79 +1,97 @@
-//! Outgoing calls: a CLIENT span per `reqwest` request and the W3C headers
-//! (`traceparent`, `tracestate`, `baggage` with `pipeline_id`) injected
-//! into it, so the called service continues the same trace and run.
+//! Outgoing calls with any HTTP client: a CLIENT span per request and the
+//! W3C headers (`traceparent`, `tracestate`, `baggage` with `pipeline_id`)
+//! injected into its `http::HeaderMap`, so the called service continues the
+//! same trace and run.
 
-use std::future::Future;
+use http::{HeaderMap, Method, StatusCode};
+use pipeline_telemetry::{otel, PipelineRun};
+use tracing::Span;
 
-use pipeline_telemetry::otel;
-use tracing::Instrument;
+use crate::spans::{self, ClientUrl};
 
-use crate::error::SendError;
-use crate::spans;
-
-/// Sends a `reqwest` request inside a CLIENT span, child of the current
-/// span (the stage or run making the call), with the context injected.
+/// The CLIENT span of one outgoing request, for any HTTP client built on
+/// the `http` crate (reqwest 0.12 or 0.13, hyper, ...). The `reqwest`
+/// feature's `TracedSend` and the `reqwest-middleware` feature's
+/// `TracingMiddleware` are built on it.
+///
+/// Start it where the request is sent (inside the run or stage making the
+/// call), [`inject`](Self::inject) the context into the request's headers,
+/// send the request inside [`span`](Self::span), and report what came
+/// back. With reqwest (0.12 and 0.13 alike):
 ///
 /// ```no_run
-/// use pipeline_telemetry_http::TracedSend;
+/// use pipeline_telemetry_http::ClientSpan;
+/// use tracing::Instrument;
 ///
-/// # async fn demo() -> Result<(), pipeline_telemetry_http::SendError> {
-/// let client = reqwest::Client::new();
-/// let response = client
-///     .post("http://127.0.0.1:8080/ingest")
-///     .body("[1,2,3]")
-///     .send_traced()
-///     .await?;
-/// # let _ = response; Ok(()) }
+/// # async fn demo(client: reqwest::Client) -> Result<reqwest::Response, reqwest::Error> {
+/// let mut request = client.get("http://127.0.0.1:8080/items/7").build()?;
+/// let call = ClientSpan::start(request.method(), request.url().as_str());
+/// call.inject(request.headers_mut());
+/// match client.execute(request).instrument(call.span().clone()).await {
+///     Ok(response) => {
+///         call.on_response(response.status());
+///         Ok(response)
+///     }
+///     Err(e) => {
+///         call.on_error(if e.is_timeout() { "timeout" } else { "request" }, &e);
+///         Err(e)
+///     }
+/// }
+/// # }
 /// ```
-pub trait TracedSend {
-    /// Like `RequestBuilder::send`, traced and with the context injected.
-    fn send_traced(self) -> impl Future<Output = Result<reqwest::Response, SendError>> + Send;
+#[derive(Debug, Clone)]
+pub struct ClientSpan {
+    span: Span,
 }
 
-impl TracedSend for reqwest::RequestBuilder {
-    fn send_traced(self) -> impl Future<Output = Result<reqwest::Response, SendError>> + Send {
-        send(self)
+impl ClientSpan {
+    /// Opens the CLIENT span of a request of `method` to `url` (an
+    /// absolute URL; what does not parse is simply not recorded), a child
+    /// of the current span. `url.scheme`, `server.address`, `server.port`
+    /// and `url.path` are recorded, never the query.
+    pub fn start(method: &Method, url: &str) -> Self {
+        let uri = http::Uri::try_from(url).ok();
+        let parts = uri.as_ref().map(ClientUrl::from_uri).unwrap_or_default();
+        Self::from_span(spans::make_client_span(method, parts))
     }
-}
 
-/// The function behind [`TracedSend::send_traced`].
-///
-/// # Errors
-///
-/// [`SendError::Build`] when the request cannot be built (bad URL, header
-/// or body; nothing is sent and no span is made), and [`SendError::Send`]
-/// when it was sent but no response came (connection refused, timeout,
-/// ...). An HTTP error status is a response, not an error.
-pub async fn send(builder: reqwest::RequestBuilder) -> Result<reqwest::Response, SendError> {
-    let (client, request) = builder.build_split();
-    let mut request = match request {
-        Ok(r) => r,
-        // Nothing was sent: no span.
-        Err(e) => return Err(SendError::Build(e)),
-    };
-    let span = spans::make_client_span(request.method(), request.url());
-    otel::inject_context(&span, request.headers_mut());
-    match client.execute(request).instrument(span.clone()).await {
-        Ok(response) => {
-            spans::on_client_response(&span, response.status());
-            Ok(response)
-        }
-        Err(e) => {
-            spans::mark_error(&span, transport_error_type(&e), &e);
-            Err(SendError::Send(e))
+    /// Wraps a span made elsewhere (for instance with
+    /// [`spans::make_client_span`]).
+    pub fn from_span(span: Span) -> Self {
+        ClientSpan { span }
+    }
+
+    /// The CLIENT span: send the request inside it
+    /// (`.instrument(call.span().clone())`).
+    pub fn span(&self) -> &Span {
+        &self.span
+    }
+
+    /// Writes `traceparent` and `tracestate` of the CLIENT span, and
+    /// `baggage` with the `pipeline_id` of the current run, into `headers`.
+    ///
+    /// The `pipeline_id` comes from the run current here
+    /// ([`PipelineRun::current`]), so it travels with any subscriber or
+    /// none; outside a run, from the span scope or the baggage received.
+    /// Without an OpenTelemetry layer no `traceparent` is written.
+    pub fn inject(&self, headers: &mut HeaderMap) {
+        match PipelineRun::current() {
+            Some(run) => {
+                otel::inject_context_with_pipeline_id(&self.span, run.pipeline_id(), headers);
+            }
+            None => otel::inject_context(&self.span, headers),
         }
     }
-}
 
-/// A bounded `error.type` for a request that got no response.
-fn transport_error_type(e: &reqwest::Error) -> &'static str {
-    if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connect"
-    } else if e.is_body() || e.is_decode() {
-        "body"
-    } else {
-        "request"
+    /// Records the response status; a 4xx or 5xx marks the span as an
+    /// error (the request did not do what the caller asked).
+    pub fn on_response(&self, status: StatusCode) {
+        spans::on_client_response(&self.span, status);
+    }
+
+    /// Marks the span as failed without a response: `error_type` is a
+    /// bounded name (`timeout`, `connect`, ...), `error` its description.
+    pub fn on_error(&self, error_type: &str, error: &dyn std::fmt::Display) {
+        spans::mark_error(&self.span, error_type, error);
     }
 }

@@ -3,14 +3,63 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
 use tracing::Span;
 
+use crate::layer::OnResponseFn;
 use crate::metric::RequestMetric;
 use crate::spans;
+
+/// What a traced request carries until its response: the span, the
+/// opt-in metric, the response hook.
+pub(crate) struct Traced {
+    span: Span,
+    metric: Option<RequestMetric>,
+    on_response: Option<(Arc<OnResponseFn>, Instant)>,
+}
+
+impl Traced {
+    pub(crate) fn new(
+        span: Span,
+        metric: Option<RequestMetric>,
+        on_response: Option<Arc<OnResponseFn>>,
+    ) -> Self {
+        Traced {
+            span,
+            metric,
+            on_response: on_response.map(|hook| (hook, Instant::now())),
+        }
+    }
+
+    fn respond<B>(self, response: Response<B>) -> Response<B> {
+        spans::on_server_response(&self.span, response.status());
+        if let Some(metric) = &self.metric {
+            metric.record(spans::status_class(response.status()));
+        }
+        match self.on_response {
+            Some((hook, start)) => {
+                let (parts, body) = response.into_parts();
+                hook(&parts, start.elapsed(), &self.span);
+                Response::from_parts(parts, body)
+            }
+            None => response,
+        }
+    }
+
+    /// The inner service failed without a response: the connection is
+    /// closed, the span is an error of type `handler_error`.
+    fn fail<E: std::fmt::Display>(self, err: &E) {
+        spans::mark_error(&self.span, "handler_error", err);
+        if let Some(metric) = &self.metric {
+            metric.record(spans::status_class(StatusCode::INTERNAL_SERVER_ERROR));
+        }
+    }
+}
 
 pin_project! {
     /// The response future of
@@ -21,25 +70,31 @@ pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        span: Span,
-        metric: Option<RequestMetric>,
+        // `None` for a skipped request, and once the response is ready.
+        traced: Option<Traced>,
     }
 }
 
 impl<F> std::fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture")
-            .field("span", &self.span)
+            .field("span", &self.traced.as_ref().map(|t| &t.span))
             .finish_non_exhaustive()
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: F, span: Span, metric: Option<RequestMetric>) -> Self {
+    pub(crate) fn traced(inner: F, traced: Traced) -> Self {
         ResponseFuture {
             inner,
-            span,
-            metric,
+            traced: Some(traced),
+        }
+    }
+
+    pub(crate) fn untraced(inner: F) -> Self {
+        ResponseFuture {
+            inner,
+            traced: None,
         }
     }
 }
@@ -54,31 +109,21 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = {
-            let _enter = this.span.enter();
+            let _enter = this.traced.as_ref().map(|t| t.span.enter());
             match this.inner.poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(r) => r,
             }
         };
-        let status = match &result {
-            Ok(response) => {
-                spans::on_server_response(this.span, response.status());
-                response.status()
-            }
-            Err(err) => {
-                on_failure(this.span, err);
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+        let Some(traced) = this.traced.take() else {
+            return Poll::Ready(result);
         };
-        if let Some(metric) = this.metric.take() {
-            metric.record(spans::status_class(status));
-        }
-        Poll::Ready(result)
+        Poll::Ready(match result {
+            Ok(response) => Ok(traced.respond(response)),
+            Err(err) => {
+                traced.fail(&err);
+                Err(err)
+            }
+        })
     }
-}
-
-/// The inner service failed without a response: the connection is
-/// closed, the span is an error of type `handler_error`.
-fn on_failure<E: std::fmt::Display>(span: &Span, err: &E) {
-    spans::mark_error(span, "handler_error", err);
 }

@@ -5,15 +5,44 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
-use axum::extract::MatchedPath;
-use http::Request;
+use http::request::Parts;
 use pipeline_telemetry_catalogue as catalogue;
 use pipeline_telemetry_dogstatsd::DistributionHandle;
 
 use crate::spans;
 
-/// `route` tag of a request no route matched (a 404 of the router).
+/// `route` tag of a request no route matched (a 404 of the router, or
+/// any request without the `axum` feature, where no route is known).
 pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// The matched route, kept without copying it.
+#[cfg(feature = "axum")]
+type Route = axum::extract::MatchedPath;
+#[cfg(not(feature = "axum"))]
+type Route = std::convert::Infallible;
+
+fn route_of(req: &Parts) -> Option<Route> {
+    #[cfg(feature = "axum")]
+    {
+        req.extensions.get::<Route>().cloned()
+    }
+    #[cfg(not(feature = "axum"))]
+    {
+        let _ = req;
+        None
+    }
+}
+
+fn route_str(route: &Route) -> &str {
+    #[cfg(feature = "axum")]
+    {
+        route.as_str()
+    }
+    #[cfg(not(feature = "axum"))]
+    {
+        match *route {}
+    }
+}
 
 const METHODS: [&str; 10] = [
     "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE", "_OTHER",
@@ -59,16 +88,16 @@ fn handle(route: &str, method: usize, class: usize) -> DistributionHandle {
 /// The opt-in request duration: its bounded tags, taken at the start.
 #[derive(Debug)]
 pub(crate) struct RequestMetric {
-    route: Option<MatchedPath>,
+    route: Option<Route>,
     method: usize,
     start: Instant,
 }
 
 impl RequestMetric {
-    pub(crate) fn start<B>(req: &Request<B>) -> Self {
-        let name = spans::method_name(req.method());
+    pub(crate) fn start(req: &Parts) -> Self {
+        let name = spans::method_name(&req.method);
         RequestMetric {
-            route: req.extensions().get::<MatchedPath>().cloned(),
+            route: route_of(req),
             method: METHODS
                 .iter()
                 .position(|m| *m == name)
@@ -78,10 +107,7 @@ impl RequestMetric {
     }
 
     pub(crate) fn record(&self, status_class: &str) {
-        let route = self
-            .route
-            .as_ref()
-            .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+        let route = self.route.as_ref().map_or(UNMATCHED_ROUTE, route_str);
         let class = CLASSES
             .iter()
             .position(|c| *c == status_class)

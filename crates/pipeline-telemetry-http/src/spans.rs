@@ -3,13 +3,13 @@
 //!
 //! Every value that comes from the request is bounded here: the method is
 //! one of the registered methods or `_OTHER`, header values are read only
-//! when they are visible ASCII and cut to a fixed length, and the raw path
-//! and query string are never recorded (only axum's matched route).
+//! when they are visible ASCII and cut to a fixed length, the path
+//! (`url.path`, as the conventions require) is cut to [`MAX_PATH_LEN`], and
+//! the query string is never recorded. Span names and metric tags use the
+//! matched route (axum's `MatchedPath`), never the path.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, MatchedPath};
-use http::{Method, Request, StatusCode, Version};
+use http::request::Parts;
+use http::{Method, StatusCode, Version};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use tracing::field::Empty;
 use tracing::Span;
@@ -29,6 +29,21 @@ pub const MAX_USER_AGENT_LEN: usize = 256;
 
 /// Longest `server.address` kept, in bytes (a DNS name's limit).
 pub const MAX_HOST_LEN: usize = 253;
+
+/// Longest `url.path` kept, in bytes (longer paths are cut at a character
+/// boundary).
+pub const MAX_PATH_LEN: usize = 1024;
+
+/// The path as `url.path` records it: no query, at most [`MAX_PATH_LEN`]
+/// bytes. `http::Uri` admits only visible ASCII in a path, so the cut
+/// always falls on a character boundary.
+pub(crate) fn url_path(path: &str) -> &str {
+    let mut end = path.len().min(MAX_PATH_LEN);
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    &path[..end]
+}
 
 /// The method as the conventions want it: a registered method, or `_OTHER`
 /// (an arbitrary method is an unbounded value).
@@ -81,12 +96,12 @@ pub(crate) fn header_text(
 
 /// `server.address` and `server.port` from the request's URI or `Host`
 /// header, when they look like a host name or address.
-fn server_address<B>(req: &Request<B>) -> (Option<&str>, Option<u16>) {
+fn server_address(req: &Parts) -> (Option<&str>, Option<u16>) {
     let authority = req
-        .uri()
+        .uri
         .authority()
         .map(|a| a.as_str())
-        .or_else(|| header_text(req.headers(), http::header::HOST, MAX_HOST_LEN + 6));
+        .or_else(|| header_text(&req.headers, http::header::HOST, MAX_HOST_LEN + 6));
     let Some(authority) = authority else {
         return (None, None);
     };
@@ -118,31 +133,55 @@ fn protocol_version(v: Version) -> &'static str {
     }
 }
 
+/// The matched route of a request: axum's `MatchedPath` (present when the
+/// layer is added with `Router::layer` or `route_layer`, feature `axum`).
+pub fn route(req: &Parts) -> Option<&str> {
+    #[cfg(feature = "axum")]
+    {
+        req.extensions
+            .get::<axum::extract::MatchedPath>()
+            .map(axum::extract::MatchedPath::as_str)
+    }
+    #[cfg(not(feature = "axum"))]
+    {
+        let _ = req;
+        None
+    }
+}
+
+/// The peer's IP from axum's `ConnectInfo<SocketAddr>` (feature `axum`).
+fn client_address(req: &Parts) -> Option<std::net::IpAddr> {
+    #[cfg(feature = "axum")]
+    {
+        req.extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|axum::extract::ConnectInfo(addr)| addr.ip())
+    }
+    #[cfg(not(feature = "axum"))]
+    {
+        let _ = req;
+        None
+    }
+}
+
 /// Opens the SERVER span of one request (not yet entered, no parent set),
-/// with the caller's `pipeline_id` when it sent one.
+/// with the caller's `pipeline_id` when it sent one: what the layer does
+/// unless [`with_make_span`](crate::HttpTelemetryLayer::with_make_span)
+/// replaces it. A replacement can call it and add to the span, or make its
+/// own span; the layer records `http.response.status_code`, `error.type`
+/// and `otel.status_code` on whatever span it gets, when it declares them.
 ///
-/// The route comes from axum's [`MatchedPath`] (present when the layer is
-/// added with `Router::layer` or `route_layer`); without it, no
-/// `http.route` is recorded and the span is named after the method only.
-/// Every attribute is given when the span is created (recording fields
-/// later costs a lookup per field in the OpenTelemetry layer).
-pub fn make_server_span<B>(
-    req: &Request<B>,
-    scheme: &'static str,
-    pipeline_id: Option<&str>,
-) -> Span {
-    let method = method_name(req.method());
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str);
+/// The route comes from [`route`]; without one, no `http.route` is
+/// recorded and the span is named after the method only. Every attribute
+/// is given when the span is created (recording fields later costs a
+/// lookup per field in the OpenTelemetry layer).
+pub fn make_server_span(req: &Parts, scheme: &'static str, pipeline_id: Option<&str>) -> Span {
+    let method = method_name(&req.method);
+    let route = route(req);
     let name = span_name(method, route);
     let (host, port) = server_address(req);
-    let client = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| tracing::field::display(addr.ip()));
-    let user_agent = header_text(req.headers(), http::header::USER_AGENT, MAX_USER_AGENT_LEN);
+    let client = client_address(req).map(tracing::field::display);
+    let user_agent = header_text(&req.headers, http::header::USER_AGENT, MAX_USER_AGENT_LEN);
     tracing::info_span!(
         target: TARGET,
         "http.server.request",
@@ -153,7 +192,8 @@ pub fn make_server_span<B>(
         { semconv::HTTP_REQUEST_METHOD } = method,
         { semconv::HTTP_ROUTE } = route,
         { semconv::URL_SCHEME } = scheme,
-        { semconv::NETWORK_PROTOCOL_VERSION } = protocol_version(req.version()),
+        { semconv::URL_PATH } = url_path(req.uri.path()),
+        { semconv::NETWORK_PROTOCOL_VERSION } = protocol_version(req.version),
         { semconv::SERVER_ADDRESS } = host,
         { semconv::SERVER_PORT } = port.map(i64::from),
         { semconv::CLIENT_ADDRESS } = client,
@@ -202,10 +242,41 @@ pub fn mark_error(span: &Span, error_type: &str, description: impl std::fmt::Dis
     );
 }
 
+/// The parts of an outgoing request's URL a CLIENT span records.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientUrl<'a> {
+    /// `url.scheme`, e.g. `https`.
+    pub scheme: Option<&'a str>,
+    /// `server.address`: the host name or address.
+    pub host: Option<&'a str>,
+    /// `server.port`: the port, explicit or the scheme's default.
+    pub port: Option<u16>,
+    /// `url.path` (cut to [`MAX_PATH_LEN`]); never the query.
+    pub path: Option<&'a str>,
+}
+
+impl<'a> ClientUrl<'a> {
+    /// The parts of an `http::Uri` (absolute: `http://host:port/path`).
+    pub fn from_uri(uri: &'a http::Uri) -> Self {
+        let scheme = uri.scheme_str();
+        let default_port = match scheme {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        };
+        ClientUrl {
+            scheme,
+            host: uri.host(),
+            port: uri.port_u16().or(default_port),
+            path: Some(uri.path()),
+        }
+    }
+}
+
 /// Opens the CLIENT span of one outgoing request, a child of the current
-/// span. Only the method, scheme, host and port of the URL are recorded:
-/// its path and query (which may carry ids or secrets) never are.
-pub fn make_client_span(method: &Method, url: &reqwest::Url) -> Span {
+/// span. The method, scheme, host, port and path of the URL are recorded:
+/// its query (which may carry ids or secrets) never is.
+pub fn make_client_span(method: &Method, url: ClientUrl<'_>) -> Span {
     let method = method_name(method);
     let name = span_name(method, None);
     let span = tracing::info_span!(
@@ -216,9 +287,10 @@ pub fn make_client_span(method: &Method, url: &reqwest::Url) -> Span {
         "operation.name" = CLIENT_OPERATION,
         "resource.name" = name.as_str(),
         { semconv::HTTP_REQUEST_METHOD } = method,
-        { semconv::URL_SCHEME } = url.scheme(),
-        { semconv::SERVER_ADDRESS } = url.host_str(),
-        { semconv::SERVER_PORT } = url.port_or_known_default().map(i64::from),
+        { semconv::URL_SCHEME } = url.scheme,
+        { semconv::URL_PATH } = url.path.map(url_path),
+        { semconv::SERVER_ADDRESS } = url.host,
+        { semconv::SERVER_PORT } = url.port.map(i64::from),
         { semconv::HTTP_RESPONSE_STATUS_CODE } = Empty,
         { semconv::ERROR_TYPE } = Empty,
         otel.status_code = Empty,
@@ -242,11 +314,13 @@ mod tests {
     #[test]
     fn hostile_host_headers_are_dropped() {
         let req = |host: &str| {
-            Request::builder()
+            http::Request::builder()
                 .uri("/x")
                 .header("host", host)
                 .body(())
                 .expect("request")
+                .into_parts()
+                .0
         };
         assert_eq!(
             server_address(&req("api.example:8080")),
@@ -255,6 +329,18 @@ mod tests {
         assert_eq!(server_address(&req("[::1]:80")), (Some("[::1]"), Some(80)));
         assert_eq!(server_address(&req("evil host\"")), (None, None));
         assert_eq!(server_address(&req(&"a".repeat(400))), (None, None));
+    }
+
+    #[test]
+    fn paths_are_cut_and_urls_split_without_their_query() {
+        assert_eq!(url_path("/items/7"), "/items/7");
+        assert_eq!(url_path(&"/a".repeat(1000)).len(), MAX_PATH_LEN);
+        let uri: http::Uri = "https://api.example/items/7?token=x".parse().expect("uri");
+        let url = ClientUrl::from_uri(&uri);
+        assert_eq!(url.scheme, Some("https"));
+        assert_eq!(url.host, Some("api.example"));
+        assert_eq!(url.port, Some(443));
+        assert_eq!(url.path, Some("/items/7"));
     }
 
     #[test]

@@ -98,7 +98,7 @@ fn benches(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let run = PipelineRun::start("bench_producer", "run-1");
-    let worker = Worker::new("bench_consumer", "bench", &HANDLE);
+    let worker = Worker::new(&HANDLE, "bench").with_run_per_delivery("bench_consumer");
 
     let mut g = c.benchmark_group("lapin_cpu");
     g.bench_function("bare", |b| {
@@ -152,7 +152,7 @@ fn benches(c: &mut Criterion) {
             FieldTable::default(),
         ))
         .expect("consume");
-    let worker = Worker::new("bench_consumer", queue.as_str(), &HANDLE);
+    let worker = Worker::new(&HANDLE, queue.as_str()).with_run_per_delivery("bench_consumer");
 
     let mut g = c.benchmark_group("lapin_roundtrip");
     g.bench_function("bare", |b| {

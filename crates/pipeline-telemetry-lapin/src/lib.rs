@@ -3,13 +3,18 @@
 //! `rabbitmq.send` / `rabbitmq.process`, and the `rabbitmq.queue.length`
 //! gauge.
 //!
+//! - [`TracedChannel`]: a lapin channel and the broker's address, given
+//!   once where the channel is made (lapin does not expose it), so that
+//!   every span of the channel carries `server.address` / `server.port`.
 //! - [`TracedPublish::publish_traced`]: `basic_publish` inside a PRODUCER
 //!   span, with W3C `traceparent`/`tracestate` and `baggage` (carrying the
 //!   run's `pipeline_id`) in the message headers.
 //! - [`Worker`]: around each delivery, continues the producer's trace and
-//!   `pipeline_id`, opens the CONSUMER span, runs the handler as a stage,
-//!   acknowledges or negatively acknowledges by its result, counts records;
-//!   a panicking handler is caught, nacked and counted.
+//!   `pipeline_id`, opens the CONSUMER span, runs the handler as a stage of
+//!   the producer's run (joined, not a run of its own, unless
+//!   [`Worker::with_run_per_delivery`]), acknowledges or negatively
+//!   acknowledges by its result, counts records; up to the channel's
+//!   prefetch at once; a panicking handler is caught, nacked and counted.
 //! - [`QueueLengthCollector`]: polls queues' ready counts (passive
 //!   `queue.declare` on its own channel) into `rabbitmq.queue.length`.
 //! - [`AmqpHeaders`]: the headers table as the workspace's
@@ -18,7 +23,9 @@
 //! ```no_run
 //! use lapin::{options::*, types::FieldTable, BasicProperties, Connection, ConnectionProperties};
 //! use pipeline_telemetry::{PipelineRun, Stage};
-//! use pipeline_telemetry_lapin::{Message, QueueLengthCollector, TracedPublish, Worker};
+//! use pipeline_telemetry_lapin::{
+//!     Message, QueueLengthCollector, ServerAddress, TracedChannel, TracedPublish, Worker,
+//! };
 //!
 //! static HANDLE: Stage = Stage::new("handle_batch");
 //!
@@ -29,7 +36,8 @@
 //!     let _queue_length = QueueLengthCollector::new(url).with_queue("batches").start()?;
 //!
 //!     let conn = Connection::connect(url, ConnectionProperties::default()).await?;
-//!     let channel = conn.create_channel().await?;
+//!     let server = ServerAddress::from_uri(url).ok_or("AMQP URL does not parse")?;
+//!     let channel = TracedChannel::new(conn.create_channel().await?, server);
 //!     channel
 //!         .queue_declare("batches".into(), QueueDeclareOptions::default(), FieldTable::default())
 //!         .await?;
@@ -46,11 +54,14 @@
 //!     .await?;
 //!     run.finish();
 //!
-//!     // Worker: one call around each delivery.
+//!     // Worker: one call around each delivery, up to 8 at once, each a
+//!     // part of the producer's run of "ingest".
+//!     channel.basic_qos(8, BasicQosOptions::default()).await?;
 //!     let consumer = channel
 //!         .basic_consume("batches".into(), "worker".into(), BasicConsumeOptions::default(), FieldTable::default())
 //!         .await?;
-//!     Worker::new("ingest_worker", "batches", &HANDLE)
+//!     Worker::new(&HANDLE, "batches")
+//!         .with_pipeline("ingest")
 //!         .consume(consumer, |msg: Message| async move {
 //!             Ok::<_, std::io::Error>(msg.data.len())
 //!         })
@@ -63,6 +74,7 @@
 #![deny(missing_docs)]
 
 mod carrier;
+mod channel;
 mod collector;
 mod error;
 mod publish;
@@ -70,6 +82,7 @@ mod spans;
 mod worker;
 
 pub use carrier::AmqpHeaders;
+pub use channel::{TracedChannel, TracedConsumer};
 pub use collector::{
     CollectorGuard, CollectorStats, QueueLengthCollector, CONNECTION_NAME, DEFAULT_INTERVAL,
     POLL_ERRORS_METRIC,

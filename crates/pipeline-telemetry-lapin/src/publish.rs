@@ -8,6 +8,7 @@ use lapin::{BasicProperties, Channel, PublisherConfirm};
 use tracing::Instrument;
 
 use crate::carrier::AmqpHeaders;
+use crate::channel::TracedChannel;
 use crate::error::PublishError;
 use crate::spans::{self, ServerAddress};
 
@@ -46,14 +47,16 @@ fn inject(span: &tracing::Span, headers: &mut FieldTable) {
 }
 
 /// `basic_publish` with a PRODUCER span and the trace context in the
-/// message headers, as an extension of lapin's [`Channel`].
+/// message headers, as an extension of lapin's [`Channel`] and of
+/// [`TracedChannel`] (whose spans also name the broker: `server.address`,
+/// `server.port`).
 ///
 /// ```no_run
-/// use lapin::{options::BasicPublishOptions, BasicProperties, Channel};
+/// use lapin::{options::BasicPublishOptions, BasicProperties};
 /// use pipeline_telemetry::PipelineRun;
-/// use pipeline_telemetry_lapin::TracedPublish;
+/// use pipeline_telemetry_lapin::{TracedChannel, TracedPublish};
 ///
-/// # async fn f(channel: Channel) -> Result<(), Box<dyn std::error::Error>> {
+/// # async fn f(channel: TracedChannel) -> Result<(), Box<dyn std::error::Error>> {
 /// let run = PipelineRun::start("ingest", "run-42");
 /// run.scope(async {
 ///     channel
@@ -79,20 +82,10 @@ pub trait TracedPublish {
         payload: &'a [u8],
         properties: BasicProperties,
     ) -> impl Future<Output = Result<PublisherConfirm, PublishError>> + Send + 'a;
-
-    /// [`publish_traced`](Self::publish_traced) with the broker's address
-    /// on the span (`server.address`, `server.port`).
-    fn publish_traced_to<'a>(
-        &'a self,
-        server: &'a ServerAddress,
-        exchange: &'a str,
-        routing_key: &'a str,
-        options: BasicPublishOptions,
-        payload: &'a [u8],
-        properties: BasicProperties,
-    ) -> impl Future<Output = Result<PublisherConfirm, PublishError>> + Send + 'a;
 }
 
+/// A plain channel: the span names no broker (lapin does not expose the
+/// address); wrap the channel in a [`TracedChannel`] for that.
 impl TracedPublish for Channel {
     fn publish_traced<'a>(
         &'a self,
@@ -112,10 +105,12 @@ impl TracedPublish for Channel {
             properties,
         )
     }
+}
 
-    fn publish_traced_to<'a>(
+/// The span carries the channel's `server.address` and `server.port`.
+impl TracedPublish for TracedChannel {
+    fn publish_traced<'a>(
         &'a self,
-        server: &'a ServerAddress,
         exchange: &'a str,
         routing_key: &'a str,
         options: BasicPublishOptions,
@@ -123,8 +118,8 @@ impl TracedPublish for Channel {
         properties: BasicProperties,
     ) -> impl Future<Output = Result<PublisherConfirm, PublishError>> + Send + 'a {
         publish(
-            self,
-            Some(server),
+            self.channel(),
+            Some(self.server()),
             exchange,
             routing_key,
             options,

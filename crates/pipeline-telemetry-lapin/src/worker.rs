@@ -1,23 +1,17 @@
 //! [`Worker`]: what every lapin consumer writes around each delivery, in
 //! one call.
 
-use std::collections::BTreeMap;
-use std::fmt::Display;
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
+use lapin::BasicProperties;
+use pipeline_telemetry::Stage;
 
-use futures_util::{FutureExt, StreamExt};
-use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicNackOptions};
-use lapin::{BasicProperties, Consumer};
-use pipeline_telemetry::{error_type_name, PipelineRun, Stage};
-use tracing::Instrument;
+use crate::spans::ServerAddress;
 
-use crate::carrier::AmqpHeaders;
-use crate::error::{ConsumeError, HandlerPanicked, SettleError};
-use crate::spans::{self, DeliveryInfo, ServerAddress, SETTLEMENT_FIELD};
-
+mod consume;
+mod handle;
+mod records;
 mod typed;
+
+pub use records::Records;
 
 /// One delivery as the handler gets it: the body and what came with it
 /// (acknowledging is the [`Worker`]'s job).
@@ -34,43 +28,6 @@ pub struct Message {
     pub redelivered: bool,
     /// Its properties and headers.
     pub properties: BasicProperties,
-}
-
-/// How many records a handler's success value stands for, counted as
-/// `pipeline.records` under the worker's stage.
-pub trait Records {
-    /// The number of records.
-    fn records(&self) -> u64;
-}
-
-impl Records for () {
-    fn records(&self) -> u64 {
-        0
-    }
-}
-
-impl Records for u64 {
-    fn records(&self) -> u64 {
-        *self
-    }
-}
-
-impl Records for u32 {
-    fn records(&self) -> u64 {
-        u64::from(*self)
-    }
-}
-
-impl Records for usize {
-    fn records(&self) -> u64 {
-        *self as u64
-    }
-}
-
-impl<T> Records for Vec<T> {
-    fn records(&self) -> u64 {
-        self.len() as u64
-    }
 }
 
 /// What became of one delivery.
@@ -91,8 +48,9 @@ pub enum Settlement {
         /// spans: the handler's error's own
         /// ([`ErrorType`](pipeline_telemetry::ErrorType), with
         /// [`Worker::consume_typed`] / [`Worker::handle_typed`]) or its short
-        /// type name ([`error_type_name`]); when the handler passed on the
-        /// failure of a stage it called, that stage's `error_type`.
+        /// type name ([`error_type_name`](pipeline_telemetry::error_type_name));
+        /// when the handler passed on the failure of a stage it called,
+        /// that stage's `error_type`.
         error_type: &'static str,
     },
     /// The handler panicked; the delivery was negatively acknowledged
@@ -100,68 +58,130 @@ pub enum Settlement {
     Panicked,
 }
 
-/// Runs a handler around each delivery of a queue: continues the
-/// producer's trace and `pipeline_id` from the message headers, opens the
-/// `rabbitmq.process` CONSUMER span, runs the handler as a stage of a run
-/// of `pipeline` (so `#[instrument_stage]` functions called inside are
-/// stages of that run), then acknowledges the delivery on `Ok` and
-/// negatively acknowledges it on `Err` or panic.
+/// Runs a handler around each delivery of a queue, as the stage you name:
+/// continues the producer's trace and `pipeline_id` from the message
+/// headers, opens the `rabbitmq.process` CONSUMER span, runs the handler
+/// as a stage (so `#[instrument_stage]` functions called inside are stages
+/// too), then acknowledges the delivery on `Ok` and negatively
+/// acknowledges it on `Err` or panic, each delivery as soon as its handler
+/// completes.
+///
+/// # Which run a delivery belongs to
+///
+/// A delivery is work done for the run that published it, not a run of
+/// its own. By default it **joins** the producer's run
+/// ([`PipelineRun::join`](pipeline_telemetry::PipelineRun::join)): same
+/// trace, same `pipeline_id`, its stages tagged with the worker's pipeline
+/// ([`with_pipeline`](Self::with_pipeline), else the queue's name) and
+/// their failures counted as usual, but no `pipeline.runs` point and no
+/// `prefect.flow.duration` of its own: the producer's run counts those
+/// once, so a worker that is one step of a larger pipeline does not
+/// inflate its run count. When each message really is a run of its own
+/// (a job queue: one message, one pipeline run),
+/// [`with_run_per_delivery`](Self::with_run_per_delivery) makes each
+/// delivery a new run of that pipeline, child of the producer's trace,
+/// with the producer's `pipeline_id`.
+///
+/// # How many at once
+///
+/// [`consume`](Self::consume) handles up to N deliveries at once, each
+/// settled as it completes: N is [`with_concurrency`](Self::with_concurrency)
+/// when given, else the prefetch (`basic.qos`) of the channel the consumer
+/// came from when it was opened with [`TracedChannel::basic_consume`](crate::TracedChannel::basic_consume),
+/// else 1 (a plain lapin `Consumer` does not say which channel, hence
+/// which prefetch, it belongs to). The handlers run concurrently on the
+/// task that awaits `consume` (as `for_each_concurrent` does); work that
+/// needs other threads should be spawned by the handler.
+///
+/// # Failures
 ///
 /// A failed delivery counts `pipeline.errors` once, tagged with the stage
-/// you name (`error_type` is the error's short type name
-/// ([`error_type_name`]), its own with [`consume_typed`](Self::consume_typed)
-/// for an error that implements [`ErrorType`](pipeline_telemetry::ErrorType),
-/// or `panic`); when the handler passes on the failure of a stage it
-/// called (`?`), that stage counted it, the worker's stage does not count
-/// it again, and the worker's span and [`Settlement::Nacked`] carry that
-/// stage's `error_type`. A successful
-/// delivery counts its [`Records`] in `pipeline.records`. A panic in the
-/// handler is caught: it never reaches lapin's delivery loop.
-///
-/// Each delivery is one run of `pipeline` (one `pipeline.runs` point) that
-/// carries the producer's `pipeline_id`.
+/// you name (`error_type` is the error's short type name, its own with
+/// [`consume_typed`](Self::consume_typed) for an error that implements
+/// [`ErrorType`](pipeline_telemetry::ErrorType), or `panic`); when the
+/// handler passes on the failure of a stage it called (`?`), that stage
+/// counted it, the worker's stage does not count it again, and the
+/// worker's span and [`Settlement::Nacked`] carry that stage's
+/// `error_type`. A successful delivery counts its [`Records`] in
+/// `pipeline.records`. A panic in the handler is caught: it never reaches
+/// lapin's delivery loop.
 ///
 /// ```no_run
-/// use lapin::Consumer;
+/// use lapin::options::{BasicConsumeOptions, BasicQosOptions};
+/// use lapin::types::FieldTable;
 /// use pipeline_telemetry::Stage;
-/// use pipeline_telemetry_lapin::{Message, Worker};
+/// use pipeline_telemetry_lapin::{Message, TracedChannel, Worker};
 ///
 /// static PROCESS: Stage = Stage::new("process_batch");
 ///
-/// # async fn f(consumer: Consumer) -> Result<(), Box<dyn std::error::Error>> {
-/// let worker = Worker::new("ingest_worker", "batches", &PROCESS);
-/// worker
+/// # async fn f(channel: TracedChannel) -> Result<(), Box<dyn std::error::Error>> {
+/// channel.basic_qos(8, BasicQosOptions::default()).await?;
+/// let consumer = channel
+///     .basic_consume("batches".into(), "worker".into(), BasicConsumeOptions::default(), FieldTable::default())
+///     .await?;
+/// Worker::new(&PROCESS, "batches")
+///     .with_pipeline("ingest") // the producer's pipeline, which this worker is a step of
 ///     .consume(consumer, |msg: Message| async move {
 ///         let rows: Vec<u8> = msg.data; // parse, load, ...
 ///         Ok::<_, std::io::Error>(rows) // counts rows.len() records
 ///     })
-///     .await?;
+///     .await?; // up to 8 deliveries at once
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
 pub struct Worker {
-    pipeline: String,
-    queue: String,
     stage: &'static Stage,
+    queue: String,
+    pipeline: Option<String>,
+    run_per_delivery: bool,
     requeue_on_error: bool,
     server: Option<ServerAddress>,
+    concurrency: Option<usize>,
 }
 
 impl Worker {
-    /// A worker for deliveries of `queue`, each a run of `pipeline` whose
-    /// handler is the stage `stage`.
-    pub fn new(
-        pipeline: impl Into<String>,
-        queue: impl Into<String>,
-        stage: &'static Stage,
-    ) -> Self {
+    /// A worker whose handler is the stage `stage`, for deliveries of
+    /// `queue`. Each delivery joins the producer's run (see
+    /// [which run](Self#which-run-a-delivery-belongs-to)).
+    pub fn new(stage: &'static Stage, queue: impl Into<String>) -> Self {
         Worker {
-            pipeline: pipeline.into(),
-            queue: queue.into(),
             stage,
+            queue: queue.into(),
+            pipeline: None,
+            run_per_delivery: false,
             requeue_on_error: false,
             server: None,
+            concurrency: None,
         }
+    }
+
+    /// The pipeline whose runs the deliveries are part of: the `pipeline`
+    /// tag of the worker's stages (default: the queue's name). Name the
+    /// producer's pipeline, so that its stages and the worker's show
+    /// together.
+    pub fn with_pipeline(mut self, pipeline: impl Into<String>) -> Self {
+        self.pipeline = Some(pipeline.into());
+        self.run_per_delivery = false;
+        self
+    }
+
+    /// Makes each delivery a run of its own of `pipeline` (one
+    /// `pipeline.runs` point and one `prefect.flow.duration` per
+    /// delivery), continuing the producer's trace and `pipeline_id`:
+    /// for queues of jobs where one message is one pipeline run.
+    pub fn with_run_per_delivery(mut self, pipeline: impl Into<String>) -> Self {
+        self.pipeline = Some(pipeline.into());
+        self.run_per_delivery = true;
+        self
+    }
+
+    /// How many deliveries [`consume`](Self::consume) handles at once
+    /// (at least 1). Default: the prefetch of the consumer's channel, when
+    /// known (see [how many at once](Self#how-many-at-once)), else 1.
+    /// More than the prefetch never runs: the broker does not send more.
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = Some(n.max(1));
+        self
     }
 
     /// Whether a delivery whose handler returned `Err` is requeued
@@ -173,204 +193,20 @@ impl Worker {
     }
 
     /// The broker's address, put on the spans (`server.address`,
-    /// `server.port`).
+    /// `server.port`), for deliveries that do not come through a
+    /// [`TracedChannel`](crate::TracedChannel) (which names its own).
     pub fn with_server(mut self, server: ServerAddress) -> Self {
         self.server = Some(server);
         self
     }
 
-    /// Handles every delivery of `consumer`, one after the other, until
-    /// the consumer is cancelled (`Ok`) or fails.
-    ///
-    /// # Errors
-    /// When the consumer stream reports an error (channel or connection
-    /// lost) or a delivery cannot be settled.
-    pub async fn consume<F, Fut, T, E>(
-        &self,
-        mut consumer: Consumer,
-        mut handler: F,
-    ) -> Result<(), ConsumeError>
-    where
-        F: FnMut(Message) -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        T: Records,
-        E: Display,
-    {
-        while let Some(delivery) = consumer.next().await {
-            let delivery = delivery.map_err(ConsumeError::Consumer)?;
-            self.handle(delivery, &mut handler).await?;
-        }
-        Ok(())
-    }
-
-    /// Handles one delivery (for consumers driven by hand or by
-    /// `Consumer::set_delegate`).
-    ///
-    /// # Errors
-    /// When the delivery cannot be acknowledged or negatively
-    /// acknowledged (the handler's own error is reported in the
-    /// [`Settlement`], not here).
-    pub async fn handle<F, Fut, T, E>(
-        &self,
-        delivery: Delivery,
-        handler: F,
-    ) -> Result<Settlement, SettleError>
-    where
-        F: FnOnce(Message) -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        T: Records,
-        E: Display,
-    {
-        self.handle_with(delivery, handler, by_type::<E>).await
-    }
-
-    /// Handles one delivery; `error_type` names the handler's error.
-    pub(crate) async fn handle_with<F, Fut, T, E>(
-        &self,
-        delivery: Delivery,
-        handler: F,
-        error_type: fn(&E) -> &'static str,
-    ) -> Result<Settlement, SettleError>
-    where
-        F: FnOnce(Message) -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        T: Records,
-        E: Display,
-    {
-        let Delivery {
-            delivery_tag,
-            exchange,
-            routing_key,
-            redelivered,
-            properties,
-            data,
-            acker,
-        } = delivery;
-        let span = spans::consumer(
-            &DeliveryInfo {
-                queue: &self.queue,
-                routing_key: routing_key.as_str(),
-                delivery_tag,
-                body_size: data.len(),
-                props: &properties,
-            },
-            self.server.as_ref(),
-        );
-        let run = self.continue_run(&span, &properties);
-        span.record("pipeline_id", run.pipeline_id());
-
-        let message = Message {
-            data,
-            exchange: exchange.to_string(),
-            routing_key: routing_key.to_string(),
-            redelivered,
-            properties,
-        };
-        // The handler is called inside the future, so a panic while it
-        // builds its future is caught too.
-        let stage = self.stage;
-        let work = run.scope(
-            stage.run_async_with_error_type(async move { handler(message).await }, error_type),
-        );
-        let result = AssertUnwindSafe(work)
-            .catch_unwind()
-            .instrument(span.clone())
-            .await;
-
-        let settlement = match result {
-            Ok(Ok(value)) => {
-                let records = value.records();
-                if records > 0 {
-                    run.record_records(stage.name(), records);
-                }
-                run.finish();
-                Settlement::Acked { records }
-            }
-            Ok(Err(e)) => {
-                // What the stage reported: the handler's error type, or the
-                // inner stage's when the handler passed its failure on.
-                let error_type = run.last_error_type().unwrap_or_else(|| error_type(&e));
-                spans::record_error(&span, error_type, &e);
-                // The run's span takes the failure's `error_type` as the
-                // stage recorded it.
-                run.fail(&e);
-                Settlement::Nacked {
-                    requeue: self.requeue_on_error,
-                    error_type,
-                }
-            }
-            Err(panic) => {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                let panicked = HandlerPanicked { message };
-                spans::record_error(&span, "panic", &panicked);
-                run.fail(&panicked);
-                Settlement::Panicked
-            }
-        };
-        // A failure was counted once (`pipeline.errors`), by the stage; the
-        // failed run only marks its span and `prefect.flow.duration`.
-
-        let settled = match &settlement {
-            Settlement::Acked { .. } => {
-                span.record(SETTLEMENT_FIELD, "ack");
-                acker
-                    .ack(BasicAckOptions::default())
-                    .await
-                    .map_err(SettleError::Ack)
-            }
-            Settlement::Nacked { requeue, .. } => {
-                span.record(SETTLEMENT_FIELD, if *requeue { "requeue" } else { "nack" });
-                acker
-                    .nack(BasicNackOptions {
-                        multiple: false,
-                        requeue: *requeue,
-                    })
-                    .await
-                    .map_err(SettleError::Nack)
-            }
-            Settlement::Panicked => {
-                span.record(SETTLEMENT_FIELD, "nack");
-                acker
-                    .nack(BasicNackOptions {
-                        multiple: false,
-                        requeue: false,
-                    })
-                    .await
-                    .map_err(SettleError::Nack)
-            }
-        };
-        if let Err(e) = &settled {
-            spans::record_error(&span, "lapin::Error", e);
-        }
-        settled.map(|_| settlement)
-    }
-
-    /// Opens the delivery's run: its span is a child of the CONSUMER span,
-    /// itself a child of the producer's span when the headers carry one.
-    /// Missing or hostile headers start a new trace under a fresh
-    /// `pipeline_id`.
-    fn continue_run(&self, span: &tracing::Span, properties: &BasicProperties) -> PipelineRun {
-        let empty = lapin::types::FieldTable::default();
-        let table = properties.headers().as_ref().unwrap_or(&empty);
-        let remote = pipeline_telemetry::otel::extract(&AmqpHeaders(table));
-        // No (valid) remote context: the CONSUMER span starts a new trace.
-        let _ = remote.set_parent(span);
-        let mut hop: BTreeMap<String, String> = BTreeMap::new();
-        match &remote.pipeline_id {
-            Some(id) => {
-                pipeline_telemetry::otel::inject_context_with_pipeline_id(span, id, &mut hop)
-            }
-            None => pipeline_telemetry::otel::inject_context(span, &mut hop),
-        }
-        PipelineRun::continue_from(&self.pipeline, &hop)
+    /// The pipeline the deliveries' stages are tagged with.
+    fn pipeline(&self) -> &str {
+        self.pipeline.as_deref().unwrap_or(&self.queue)
     }
 }
 
 /// The `error_type` of an error that does not name its own.
 fn by_type<E>(_: &E) -> &'static str {
-    error_type_name::<E>()
+    pipeline_telemetry::error_type_name::<E>()
 }

@@ -2,12 +2,14 @@
 //! twice more) exchange messages through the real RabbitMQ: Datadog's APM
 //! test agent receives one trace, every `rabbitmq.process` CONSUMER span a
 //! child of a `rabbitmq.send` PRODUCER span of the other process, with the
-//! producer run's `pipeline_id`.
+//! producer run's `pipeline_id`; the PRODUCER spans name the broker
+//! (`server.address`, `server.port`) given once to the `TracedChannel`.
 
 mod common;
 
 use std::collections::HashMap;
 
+use pipeline_telemetry_lapin::ServerAddress;
 use pipeline_telemetry_test_support::agent::{self, Span};
 use pipeline_telemetry_test_support::peers;
 
@@ -30,6 +32,7 @@ fn one_trace_from_producer_process_to_consumer_process() {
     let token = agent::token("lapin-cross-process");
     let queue = common::unique("xproc");
     let pipeline_id = format!("xproc-{}", std::process::id());
+    let server = ServerAddress::from_uri(&peers::amqp_url()).expect("AMQP URL parses");
     let envs = [
         ("PT_LAPIN_TOKEN", token.as_str()),
         ("PT_LAPIN_QUEUE", queue.as_str()),
@@ -106,6 +109,18 @@ fn one_trace_from_producer_process_to_consumer_process() {
             queue
         );
         assert_eq!(s.attributes["messaging.message.body.size"], "5");
+        // The producer gave the broker's address once, to its
+        // `TracedChannel`, never at a publish.
+        assert_eq!(
+            s.attributes.get("server.address"),
+            Some(&server.host),
+            "{s:#?}"
+        );
+        assert_eq!(
+            s.attributes.get("server.port"),
+            Some(&server.port.to_string()),
+            "{s:#?}"
+        );
     }
 
     // The consumer's run and its stages hang under the CONSUMER span, with

@@ -144,7 +144,7 @@ fn hostile_headers_and_panicking_handlers_never_escape() {
 
     // lapin's delivery loop calls the delegate; the worker is inside it.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let worker = Worker::new("lapin_hostile", queue.as_str(), &HANDLE);
+    let worker = Worker::new(&HANDLE, queue.as_str()).with_pipeline("lapin_hostile");
     let consumer = rt
         .block_on(channel.basic_consume(
             queue.as_str().into(),

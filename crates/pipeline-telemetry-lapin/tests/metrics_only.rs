@@ -82,7 +82,7 @@ fn pipeline_id_travels_without_traces() {
             .expect("in time")
             .expect("open")
             .expect("delivery");
-        let worker = Worker::new("consumer", queue.as_str(), &HANDLE);
+        let worker = Worker::new(&HANDLE, queue.as_str()).with_pipeline("consumer");
         let (tx, rx) = std::sync::mpsc::channel();
         let settled = worker
             .handle(delivery, move |_m: Message| async move {

@@ -100,7 +100,8 @@ fn a_handler_passing_on_a_stage_failure_is_counted_once_with_the_typed_error_typ
             .await
             .expect("consume");
         let first = next(&mut consumer).await;
-        let passes_on = Worker::new("lapin_nested", queue.as_str(), &HANDLE)
+        let passes_on = Worker::new(&HANDLE, queue.as_str())
+            .with_pipeline("lapin_nested")
             .handle(first, |msg: Message| async move {
                 load(msg.data.len()).await?;
                 Ok::<_, Box<dyn std::error::Error + Send + Sync>>(1u64)
@@ -108,7 +109,8 @@ fn a_handler_passing_on_a_stage_failure_is_counted_once_with_the_typed_error_typ
             .await
             .expect("settled");
         let second = next(&mut consumer).await;
-        let typed = Worker::new("lapin_nested", queue.as_str(), &HANDLE_TYPED)
+        let typed = Worker::new(&HANDLE_TYPED, queue.as_str())
+            .with_pipeline("lapin_nested")
             .handle_typed(
                 second,
                 |_msg: Message| async move { Err::<u64, _>(Rejected) },

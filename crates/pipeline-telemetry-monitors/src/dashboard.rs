@@ -257,7 +257,7 @@ pub fn dashboard() -> Value {
         vec![
             timeseries(
                 "Active Spark executors",
-                &[scoped(sum, &SPARK_EXECUTORS_ACTIVE).by(tags::APP)],
+                &[scoped(sum, &SPARK_EXECUTORS_ACTIVE).by(tags::APP_NAME)],
                 &[("query1", "")],
                 "line",
             ),

@@ -5,7 +5,8 @@
 //!    expiry, gauges last value, distribution samples kept).
 //! 2. Space aggregation: at each interval the series of a group are
 //!    combined (`avg:`, `sum:`, ...). Distributions are aggregated over all
-//!    samples of all series; counts are read as a per-second rate (how
+//!    samples of all series, each with its Agent weight (a value sent with
+//!    `|@0.5` counts twice); counts are read as a per-second rate (how
 //!    Datadog stores DogStatsD counts), or per interval with `.as_count()`.
 //! 3. Time aggregation over the intervals in `(now - window, now]`
 //!    (`avg(last_10m)`, ...). A change query first takes, interval by
@@ -197,7 +198,7 @@ impl MonitorQuery {
                     samples = spaced
                         .iter()
                         .filter(|(b, _)| in_window(**b))
-                        .map(|(_, v)| *v)
+                        .map(|(_, v)| (*v, 1))
                         .collect();
                 }
                 percentile(&mut samples, p)
@@ -238,17 +239,25 @@ impl MonitorQuery {
 }
 
 /// One space-aggregated value per flush interval.
-fn space_series(query: &MetricQuery, members: &[Series], flush: u64) -> BTreeMap<u64, f64> {
-    let mut per_bucket: BTreeMap<u64, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+pub(crate) fn space_series(
+    query: &MetricQuery,
+    members: &[Series],
+    flush: u64,
+) -> BTreeMap<u64, f64> {
+    type Pools = (Vec<(f64, u64)>, Vec<(f64, u64)>);
+    let mut per_bucket: BTreeMap<u64, Pools> = BTreeMap::new();
     for s in members {
         for (b, v) in &s.buckets {
             let (values, samples) = per_bucket.entry(*b).or_default();
             match v {
-                Flushed::Count(c) => values.push(match query.modifier {
-                    Some(TypeModifier::AsCount) => *c,
-                    _ => *c / flush as f64,
-                }),
-                Flushed::Gauge(g) => values.push(*g),
+                Flushed::Count(c) => values.push((
+                    match query.modifier {
+                        Some(TypeModifier::AsCount) => *c,
+                        _ => *c / flush as f64,
+                    },
+                    1,
+                )),
+                Flushed::Gauge(g) => values.push((*g, 1)),
                 Flushed::Samples(x) => samples.extend(x),
             }
         }
@@ -266,7 +275,7 @@ fn space_series(query: &MetricQuery, members: &[Series], flush: u64) -> BTreeMap
         .collect()
 }
 
-fn window_samples(members: &[Series], in_window: impl Fn(u64) -> bool) -> Vec<f64> {
+fn window_samples(members: &[Series], in_window: impl Fn(u64) -> bool) -> Vec<(f64, u64)> {
     members
         .iter()
         .flat_map(|s| s.buckets.iter())
@@ -278,21 +287,25 @@ fn window_samples(members: &[Series], in_window: impl Fn(u64) -> bool) -> Vec<f6
         .collect()
 }
 
-fn space_aggregate(space: SpaceAggregation, values: &mut [f64]) -> Option<f64> {
+/// Aggregates `(value, weight)` pairs: a value of weight `n` counts as `n`
+/// values (the Agent's sketch: `Cnt += n`, `Sum += n * v`).
+fn space_aggregate(space: SpaceAggregation, values: &mut [(f64, u64)]) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
+    let count: f64 = values.iter().map(|(_, n)| *n as f64).sum();
+    let sum: f64 = values.iter().map(|(v, n)| v * *n as f64).sum();
     match space {
-        SpaceAggregation::Avg => Some(values.iter().sum::<f64>() / values.len() as f64),
-        SpaceAggregation::Sum => Some(values.iter().sum()),
-        SpaceAggregation::Min => values.iter().copied().reduce(f64::min),
-        SpaceAggregation::Max => values.iter().copied().reduce(f64::max),
-        SpaceAggregation::Count => Some(values.len() as f64),
+        SpaceAggregation::Avg => Some(sum / count),
+        SpaceAggregation::Sum => Some(sum),
+        SpaceAggregation::Min => values.iter().map(|(v, _)| *v).reduce(f64::min),
+        SpaceAggregation::Max => values.iter().map(|(v, _)| *v).reduce(f64::max),
+        SpaceAggregation::Count => Some(count),
         SpaceAggregation::Percentile(p) => percentile(values, p),
     }
 }
 
-fn time_aggregate(aggregation: TimeAggregation, mut values: Vec<f64>) -> Option<f64> {
+fn time_aggregate(aggregation: TimeAggregation, values: Vec<f64>) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
@@ -301,18 +314,27 @@ fn time_aggregate(aggregation: TimeAggregation, mut values: Vec<f64>) -> Option<
         TimeAggregation::Sum => Some(values.iter().sum()),
         TimeAggregation::Min => values.iter().copied().reduce(f64::min),
         TimeAggregation::Max => values.iter().copied().reduce(f64::max),
-        TimeAggregation::Percentile => percentile(&mut values, 50.0),
+        TimeAggregation::Percentile => {
+            let mut weighted: Vec<(f64, u64)> = values.iter().map(|v| (*v, 1)).collect();
+            percentile(&mut weighted, 50.0)
+        }
     }
 }
 
-/// Nearest-rank percentile (Datadog's sketches are within 1 % of it).
-fn percentile(values: &mut [f64], p: f64) -> Option<f64> {
-    if values.is_empty() {
-        return None;
+/// Nearest-rank percentile of weighted values, a value of weight `n`
+/// standing for `n` values (Datadog's sketches are within 1 % of it).
+fn percentile(values: &mut [(f64, u64)], p: f64) -> Option<f64> {
+    values.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total: f64 = values.iter().map(|(_, n)| *n as f64).sum();
+    let rank = ((p / 100.0) * total).ceil().max(1.0);
+    let mut seen = 0.0;
+    for (v, n) in values.iter() {
+        seen += *n as f64;
+        if seen >= rank {
+            return Some(*v);
+        }
     }
-    values.sort_by(f64::total_cmp);
-    let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
-    values.get(rank.clamp(1, values.len()) - 1).copied()
+    values.last().map(|(v, _)| *v)
 }
 
 #[cfg(test)]
@@ -321,10 +343,21 @@ mod tests {
 
     #[test]
     fn percentile_is_nearest_rank() {
-        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
+        let mut v: Vec<(f64, u64)> = (1..=100).map(|i| (f64::from(i), 1)).collect();
         assert_eq!(percentile(&mut v, 95.0), Some(95.0));
         assert_eq!(percentile(&mut v, 50.0), Some(50.0));
-        assert_eq!(percentile(&mut [3.0], 99.0), Some(3.0));
+        assert_eq!(percentile(&mut [(3.0, 1)], 99.0), Some(3.0));
+        assert_eq!(percentile(&mut [], 50.0), None);
+    }
+
+    #[test]
+    fn weights_count_as_that_many_values() {
+        // 1 once and 10 three times: the median is 10, the mean 7.75.
+        let mut v = vec![(1.0, 1), (10.0, 3)];
+        assert_eq!(percentile(&mut v, 50.0), Some(10.0));
+        assert_eq!(space_aggregate(SpaceAggregation::Avg, &mut v), Some(7.75));
+        assert_eq!(space_aggregate(SpaceAggregation::Count, &mut v), Some(4.0));
+        assert_eq!(space_aggregate(SpaceAggregation::Sum, &mut v), Some(31.0));
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! - [`Monitor::evaluate`] and [`MonitorQuery::evaluate`]: what a monitor
 //!   would say over captured or synthetic [`Point`]s, following Datadog's
 //!   semantics for counts, gauges and distributions (see [`eval`]);
+//! - [`MetricQuery::timeseries`]: what a dashboard graph of a query shows
+//!   over the same points;
 //! - [`check`]: every query only uses metrics and tag keys of the catalogue.
 //!
 //! Testing an alert before it reaches Datadog:
@@ -47,6 +49,7 @@ pub mod query;
 pub mod render;
 pub mod rollup;
 pub mod terraform;
+pub mod timeseries;
 
 pub use eval::{EvalOptions, GroupEvaluation, MonitorState};
 pub use monitor::Monitor;
@@ -54,6 +57,7 @@ pub use parse::ParseQueryError;
 pub use point::{points_from_parsed, Point, PointError, PointKind};
 pub use query::{MetricQuery, MonitorQuery};
 pub use rollup::AgentModel;
+pub use timeseries::GroupSeries;
 
 /// Parses `query` and evaluates it at `now` (unix seconds) over `points`.
 ///

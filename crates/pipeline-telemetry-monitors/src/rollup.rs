@@ -6,7 +6,8 @@
 //!   `dogstatsd_expiry_seconds`, then the series stops;
 //! - gauges: the last value of the interval;
 //! - sets: the number of distinct values of the interval;
-//! - distributions: every sample is kept.
+//! - distributions: every sample is kept, with the weight the Agent gives
+//!   it: `int64(1 / rate)` for a value sent with `|@rate` ([`agent_weight`]).
 //!
 //! Histograms and timers never match a query on their bare name (the
 //! Agent only sends `<name>.avg`, `<name>.max`, ...).
@@ -69,8 +70,8 @@ pub(crate) enum Flushed {
     Count(f64),
     /// A gauge or set value.
     Gauge(f64),
-    /// Distribution samples.
-    Samples(Vec<f64>),
+    /// Distribution samples and their weights ([`agent_weight`]).
+    Samples(Vec<(f64, u64)>),
 }
 
 /// One series (a metric name and a set of tags) after the Agent.
@@ -90,6 +91,29 @@ impl Series {
             _ => None,
         })
     }
+}
+
+/// How many samples the Agent counts for one distribution value sent with
+/// sample rate `rate`: `int64(1 / rate)` in float64 arithmetic, truncated
+/// (`quantile.Agent.Insert`, reached from `pkg/aggregator/sketch_map.go`),
+/// and 1 for a rate outside `(0, 1]`.
+///
+/// ```
+/// use pipeline_telemetry_monitors::rollup::agent_weight;
+/// assert_eq!(agent_weight(1.0), 1);
+/// assert_eq!(agent_weight(0.5), 2);
+/// assert_eq!(agent_weight(0.3), 3); // 1 / 0.3 = 3.33...
+/// // The float64 nearest 1/99 comes back as 98.99999999999999.
+/// assert_eq!(agent_weight(0.010101010101010102), 98);
+/// assert_eq!(agent_weight(0.0), 1);
+/// assert_eq!(agent_weight(1.5), 1);
+/// ```
+pub fn agent_weight(rate: f64) -> u64 {
+    if rate.is_nan() || rate <= 0.0 || rate >= 1.0 {
+        return 1;
+    }
+    // `as` saturates, like Go's conversion on amd64 for finite values.
+    ((1.0 / rate) as u64).max(1)
 }
 
 /// Every series of `query.metric` matching the query's scope, as flushed
@@ -134,7 +158,10 @@ pub(crate) fn series(
             (PointKind::Count, Flushed::Count(c)) => {
                 *c += p.values.iter().sum::<f64>() / p.sample_rate
             }
-            (PointKind::Distribution, Flushed::Samples(s)) => s.extend(&p.values),
+            (PointKind::Distribution, Flushed::Samples(s)) => {
+                let weight = agent_weight(p.sample_rate);
+                s.extend(p.values.iter().map(|v| (*v, weight)));
+            }
             (PointKind::Gauge, slot) => {
                 if let Some(last) = p.values.last() {
                     *slot = Flushed::Gauge(*last);

@@ -345,3 +345,38 @@ fn no_pipelines_running_is_quiet_on_a_steady_healthy_stream() {
         .collect();
     assert_state(&monitor, &sparse, T0 + 60 * MIN, MonitorState::Ok, false);
 }
+
+/// The Agent counts a distribution value sent with `|@rate` as
+/// `int64(1 / rate)` samples (`quantile.Agent.Insert`; the dogstatsd crate's
+/// `tests/agent_parser` ports it): `count:` and the average weigh it so.
+#[test]
+fn sampled_distribution_values_weigh_as_the_agent_counts_them() {
+    use pipeline_telemetry_dogstatsd::parse::parse_datagram;
+    use pipeline_telemetry_monitors::parse::parse_metric_query;
+    use pipeline_telemetry_monitors::point::points_from_parsed;
+    use pipeline_telemetry_monitors::AgentModel;
+
+    let lines = parse_datagram(
+        "prefect.flow.duration:10|d|@0.5|#status:failed\n\
+         prefect.flow.duration:1:1|d|#status:ok\n\
+         prefect.flow.duration:4|d|@0.3|#status:ok\n",
+    )
+    .expect("parses");
+    let points = points_from_parsed(&lines, 1_000).expect("points");
+    let agent = AgentModel::default();
+    let value = |q: &str| {
+        let graph = parse_metric_query(q)
+            .expect("query")
+            .timeseries(&points, 900, 1_000, &agent);
+        assert_eq!(graph.len(), 1, "{q}: {graph:?}");
+        graph[0].points[0].1
+    };
+    // 2 (10 at @0.5) + 2 (1 and 1) + 3 (4 at @0.3: int64(3.33...)).
+    assert_eq!(value("count:prefect.flow.duration{*}"), 7.0);
+    assert_eq!(value("count:prefect.flow.duration{status:failed}"), 2.0);
+    assert_eq!(
+        value("avg:prefect.flow.duration{*}"),
+        (20.0 + 2.0 + 12.0) / 7.0
+    );
+    assert_eq!(value("p50:prefect.flow.duration{*}"), 4.0);
+}

@@ -124,9 +124,11 @@ impl Prepared {
         timeout: Option<Duration>,
     ) -> Result<ProcessOutput, ProcessError> {
         let command = self.view.resource.clone();
-        if let (Some(report), Some(run)) = (&report, run) {
-            if report.rows_affected > 0 {
-                run.record_records(stage.name(), report.rows_affected);
+        if let Some(report) = report.as_ref().filter(|r| r.rows_affected > 0) {
+            match run {
+                Some(run) => run.record_records(stage, report.rows_affected),
+                // Outside a run, as the stage's own metrics: no `pipeline` tag.
+                None => stage.record_records(report.rows_affected),
             }
         }
         let tail = ended.stderr_tail;

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::api::{ApplicationInfo, JobStatus};
+use crate::api::{ApplicationInfo, JobData, JobStatus};
 use crate::client::Client;
 use crate::emit::{self, JobNames};
 use crate::error::{PollError, StartError};
+use crate::event_log;
 use crate::guard::{Shared, SparkMonitorGuard};
 use crate::monitor::SparkMonitor;
 use crate::spans;
@@ -21,7 +22,10 @@ use crate::tracker::JobTracker;
 #[derive(Debug, Clone)]
 struct App {
     id: String,
+    /// Its name as Spark gives it (span attribute), maybe empty.
     name: String,
+    /// Its bounded `app_name` tag.
+    tag: String,
     /// `{id}` or `{id}/{attempt}`.
     path: String,
 }
@@ -35,6 +39,8 @@ pub(crate) struct Collector {
     tracker: JobTracker,
     names: JobNames,
     started: Instant,
+    /// When the monitor started, for the event logs written since.
+    started_at: std::time::SystemTime,
     reached: bool,
     failures: u32,
     outage_reported: bool,
@@ -66,7 +72,7 @@ impl Collector {
                         }
                     };
                     let _ = ready_tx.send(Ok(()));
-                    let names = JobNames::new(cfg.naming, cfg.max_job_names);
+                    let names = JobNames::new(cfg.naming, cfg.max_job_names, &emit::JOB_NAMES);
                     Collector {
                         cfg,
                         client,
@@ -76,6 +82,7 @@ impl Collector {
                         tracker: JobTracker::default(),
                         names,
                         started: Instant::now(),
+                        started_at: std::time::SystemTime::now(),
                         reached: false,
                         failures: 0,
                         outage_reported: false,
@@ -110,7 +117,11 @@ impl Collector {
                 // Stopped (guard dropped its sender): one final read.
                 _ => {
                     if let Err(e) = self.poll() {
-                        self.failed(&e, true);
+                        // The UI may have gone with the application: its
+                        // event log still has every job.
+                        if !self.read_event_log() {
+                            self.failed(&e, true);
+                        }
                     }
                     return;
                 }
@@ -154,7 +165,7 @@ impl Collector {
         let source = std::error::Error::source(e).map(|s| s.to_string());
         if last {
             tracing::warn!(parent: &self.parent, error = %e, source,
-                "the final read of Spark's REST API failed: jobs that finished since the last poll are not reported");
+                "the final read of Spark's REST API failed (and no event log was found): jobs that finished since the last poll are not reported");
         } else {
             tracing::warn!(parent: &self.parent, error = %e, source,
                 "Spark's REST API cannot be read; retrying (reported once until it recovers)");
@@ -173,18 +184,43 @@ impl Collector {
             tracing::info!(parent: &self.parent, "Spark's REST API answers again");
         }
         self.failures = 0;
-        let new = self
-            .tracker
-            .newly_finished(&jobs.items, jobs.malformed == 0);
-        let reasons = if new.iter().any(|j| j.status == JobStatus::Failed) {
-            self.failure_reasons(&app.path)
-        } else {
-            HashMap::new()
-        };
+        self.report(&app, &jobs.items, jobs.malformed == 0, |c, new| {
+            if new.iter().any(|j| j.status == JobStatus::Failed) {
+                c.failure_reasons(&app.path)
+            } else {
+                HashMap::new()
+            }
+        });
+        self.shared
+            .update(|s| s.malformed_elements += jobs.malformed as u64);
+        let executors = self.client.executors(&app.path)?;
+        let active = emit::active_executors(&executors.items);
+        emit::executors_gauge(&app.tag, active);
+        self.shared.update(|s| {
+            s.polls += 1;
+            s.executors_active = Some(active);
+            s.malformed_elements += executors.malformed as u64;
+        });
+        Ok(())
+    }
+
+    /// Reports the jobs of `jobs` that finished since the last report
+    /// (metrics, spans, stats); `reasons` gives the failure reason of each
+    /// failed stage when a new job failed.
+    fn report(
+        &mut self,
+        app: &App,
+        jobs: &[JobData],
+        complete: bool,
+        reasons: impl FnOnce(&Self, &[&JobData]) -> HashMap<u64, String>,
+    ) {
+        let mut tracker = std::mem::take(&mut self.tracker);
+        let new = tracker.newly_finished(jobs, complete);
+        let reasons = reasons(self, &new);
         let (mut reported, mut without_times) = (0, 0);
         for job in new {
             let tag = self.names.tag(job);
-            if !emit::job_duration(&app.name, &tag, job) {
+            if !emit::job_duration(&app.tag, &tag, job) {
                 without_times += 1;
                 continue;
             }
@@ -203,22 +239,53 @@ impl Collector {
                 }
             }
         }
+        self.tracker = tracker;
         let tracked = self.tracker.len() as u64;
         self.shared.update(|s| {
             s.jobs_reported += reported;
             s.jobs_without_times += without_times;
-            s.malformed_elements += jobs.malformed as u64;
             s.tracked_jobs = tracked;
         });
-        let executors = self.client.executors(&app.path)?;
-        let active = emit::active_executors(&executors.items);
-        emit::executors_gauge(&app.name, active);
-        self.shared.update(|s| {
-            s.polls += 1;
-            s.executors_active = Some(active);
-            s.malformed_elements += executors.malformed as u64;
-        });
-        Ok(())
+    }
+
+    /// The final read when the REST API is gone with the application: its
+    /// jobs from its event log, when the monitor knows where the logs are.
+    /// False when there is no log to read.
+    fn read_event_log(&mut self) -> bool {
+        let Some(dir) = self.cfg.event_log_dir.clone() else {
+            return false;
+        };
+        let id = self
+            .app
+            .as_ref()
+            .map(|a| a.id.clone())
+            .or_else(|| self.cfg.app_id.clone());
+        let found = event_log::find(
+            &dir,
+            id.as_deref(),
+            self.cfg.app_name.as_deref(),
+            self.started_at,
+        );
+        let Some(logged) = found.and_then(|p| event_log::read(&p).ok()) else {
+            return false;
+        };
+        let app = match &self.app {
+            Some(app) => app.clone(),
+            None => {
+                let app = App {
+                    path: logged.id.clone(),
+                    tag: emit::app_tag(&emit::APP_NAMES, &logged.name),
+                    name: logged.name.clone(),
+                    id: logged.id.clone(),
+                };
+                self.shared.update(|s| s.app_id = Some(app.id.clone()));
+                app
+            }
+        };
+        let reasons = logged.reasons;
+        self.report(&app, &logged.jobs, true, move |_, _| reasons);
+        self.shared.update(|s| s.event_log_reads += 1);
+        true
     }
 
     /// The failure reason of each failed stage (best effort: none when the
@@ -265,11 +332,8 @@ impl Collector {
         };
         let app = App {
             path: info.path(),
-            name: if info.name.is_empty() {
-                info.id.clone()
-            } else {
-                info.name
-            },
+            tag: emit::app_tag(&emit::APP_NAMES, &info.name),
+            name: info.name,
             id: info.id,
         };
         self.shared.update(|s| s.app_id = Some(app.id.clone()));

@@ -31,6 +31,10 @@ pub struct MonitorStats {
     pub app_id: Option<String>,
     /// Outages reported (one log line and one count each).
     pub outages_reported: u64,
+    /// Final reads made from the application's event log, its REST API
+    /// being gone (see
+    /// [`with_event_log_dir`](crate::SparkMonitor::with_event_log_dir)).
+    pub event_log_reads: u64,
 }
 
 /// The stats, shared between the guard and the monitor's thread.
@@ -50,9 +54,13 @@ impl Shared {
     }
 }
 
-/// A running [`SparkMonitor`](crate::SparkMonitor). Stopping it (or
-/// dropping it) does a final read of the API, reports what finished since
-/// the last poll, and ends the thread, waiting at most the stop timeout.
+/// A running [`SparkMonitor`](crate::SparkMonitor). Stopping it does a
+/// final read of the API, reports what finished since the last poll, and
+/// ends the thread: [`stop`](Self::stop) waits for that at most the stop
+/// timeout, [`stop_async`](Self::stop_async) awaits it. Dropping it never
+/// waits, in async code or not: the thread is told to stop, does its final
+/// read and ends on its own (so a process that exits right away may end
+/// before that read: stop it for a clean end).
 /// Keep it alive for as long as the Spark work runs; stop it before the
 /// application's UI goes away (e.g. before `SparkSession.stop()`), or
 /// watch a history server, so that the final read sees every job.
@@ -124,10 +132,13 @@ impl SparkMonitorGuard {
 }
 
 impl Drop for SparkMonitorGuard {
+    /// Tells the thread to stop (it does its final read and ends on its
+    /// own) and returns at once: never blocks, on a runtime's thread or
+    /// any other.
     fn drop(&mut self) {
-        if let Err(e) = self.stop_inner() {
-            tracing::warn!(error = %e, "stopping the Spark monitor");
-        }
+        self.stop.take();
+        // Detached: not joined.
+        self.thread.take();
     }
 }
 

@@ -20,7 +20,7 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// The default time during which an unreachable API is expected (the
 /// application is starting) and not reported.
 pub const DEFAULT_STARTUP_GRACE: Duration = Duration::from_secs(60);
-/// The default cap on distinct `job` tag values.
+/// The default cap on distinct `job` tag values in a process.
 pub const DEFAULT_MAX_JOB_NAMES: usize = 100;
 
 /// Polls Spark's monitoring REST API while a stage runs: emits
@@ -54,6 +54,7 @@ pub struct SparkMonitor {
     pub(crate) naming: JobNaming,
     pub(crate) max_job_names: usize,
     pub(crate) spans: bool,
+    pub(crate) event_log_dir: Option<std::path::PathBuf>,
     pub(crate) tracer_provider: Option<SdkTracerProvider>,
 }
 
@@ -76,6 +77,7 @@ impl SparkMonitor {
             naming: JobNaming::default(),
             max_job_names: DEFAULT_MAX_JOB_NAMES,
             spans: true,
+            event_log_dir: None,
             tracer_provider: None,
         }
     }
@@ -133,10 +135,45 @@ impl SparkMonitor {
         self
     }
 
-    /// Cap on distinct `job` tag values (default 100); later ones are
-    /// tagged `job:other`.
+    /// Cap on distinct `job` tag values in this process (default 100),
+    /// shared by all its monitors, one after the other or at once: a name
+    /// tagged before keeps its tag, a new one gets room only while fewer
+    /// than `max` names were tagged in the process, else `job:other`.
     pub fn with_max_job_names(mut self, max: usize) -> Self {
         self.max_job_names = max;
+        self
+    }
+
+    /// Where the application writes its event log
+    /// (`--conf spark.eventLog.enabled=true --conf
+    /// spark.eventLog.dir=file:///that/dir`, uncompressed, not rolling):
+    /// when the final read finds the REST API gone, because the
+    /// application ended and took its UI with it (a `spark-submit` that
+    /// ended before the next poll, or before the first), the jobs not yet
+    /// reported are read from the application's log there (by the id
+    /// found while it ran, else [`with_app_id`](Self::with_app_id), else
+    /// the newest log written since the monitor started, named as
+    /// [`with_app_name`](Self::with_app_name) says). The log is Spark's own
+    /// record, the one its history server serves.
+    ///
+    /// ```no_run
+    /// use std::process::Command;
+    /// use pipeline_telemetry_spark::SparkMonitor;
+    ///
+    /// let status = SparkMonitor::new("http://127.0.0.1:4040")
+    ///     .with_event_log_dir("/tmp/spark-events")
+    ///     .watch(|| {
+    ///         Command::new("spark-submit")
+    ///             .args(["--conf", "spark.ui.port=4040"])
+    ///             .args(["--conf", "spark.eventLog.enabled=true"])
+    ///             .args(["--conf", "spark.eventLog.dir=file:///tmp/spark-events"])
+    ///             .arg("etl.py")
+    ///             .status()
+    ///     })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn with_event_log_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.event_log_dir = Some(dir.into());
         self
     }
 
@@ -180,7 +217,8 @@ impl SparkMonitor {
     }
 
     /// Runs `f` with the monitor attached: started before, stopped (with a
-    /// final read) after. When the monitor cannot start, that is logged
+    /// final read, from the event log when the application ended with `f`
+    /// and [`with_event_log_dir`](Self::with_event_log_dir) is set) after. When the monitor cannot start, that is logged
     /// and `f` runs anyway: monitoring never fails the stage.
     pub fn watch<T>(self, f: impl FnOnce() -> T) -> T {
         let guard = self.start().map_err(crate::guard::log_start_error).ok();

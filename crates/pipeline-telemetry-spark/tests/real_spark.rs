@@ -191,7 +191,7 @@ fn a_real_spark_application_is_reported_as_its_api_says() {
     let mut samples = Vec::new();
     for l in lines.iter().filter(|l| is_duration(l)) {
         for m in parse_datagram(l).unwrap_or_else(|e| panic!("{l}: {e}")) {
-            assert_eq!(m.tag("app"), Some(APP), "{l}");
+            assert_eq!(m.tag("app_name"), Some(APP), "{l}");
             for v in &m.values {
                 samples.push((
                     m.tag("job").expect("job").to_owned(),
@@ -217,7 +217,7 @@ fn a_real_spark_application_is_reported_as_its_api_says() {
         .iter()
         .filter(|l| l.starts_with("spark.executors.active:"))
         .flat_map(|l| parse_datagram(l).unwrap_or_default())
-        .filter(|m| m.tag("app") == Some(APP))
+        .filter(|m| m.tag("app_name") == Some(APP))
         .flat_map(|m| m.values)
         .collect();
     // Executors may still be registering at the first polls: never more

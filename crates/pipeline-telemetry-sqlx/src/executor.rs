@@ -10,14 +10,22 @@ use futures_util::stream::{BoxStream, Stream};
 use futures_util::FutureExt;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArguments, PgQueryResult, PgRow, PgStatement, PgTypeInfo, Postgres};
-use sqlx::{Either, Execute, Executor, SqlStr};
+use sqlx::{Describe, Either, Execute, Executor, SqlStr};
 use tracing::{Instrument, Span};
 
 use crate::spans::{self, Server};
 
 /// An executor (`&PgPool`, `&mut PgConnection`, a transaction's
 /// connection) whose queries open a CLIENT span each. Get one from
-/// [`TracedPool::on`](crate::TracedPool::on); `&TracedPool` is one too.
+/// [`TracedPool::on`](crate::TracedPool::on); `&TracedPool` is one too, and
+/// so is `&mut *tx` of a [`TracedTransaction`](crate::TracedTransaction)
+/// (a `&mut Traced<Transaction>`).
+///
+/// Queries of every kind go through it: `sqlx::query`, `query_as`,
+/// `query_scalar`, `raw_sql`, and the checked `query!`/`query_as!` macros.
+/// Statement preparation (`prepare`, and `describe`, which sqlx's macros
+/// use at compile time against a connection of their own) is forwarded
+/// without a span: it runs no query of the pipeline's.
 #[derive(Debug)]
 pub struct Traced<E> {
     pub(crate) inner: E,
@@ -119,6 +127,13 @@ where
         'c: 'e,
     {
         self.inner.prepare_with(sql, parameters)
+    }
+
+    fn describe<'e>(self, sql: SqlStr) -> BoxFuture<'e, Result<Describe<Postgres>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        self.inner.describe(sql)
     }
 }
 

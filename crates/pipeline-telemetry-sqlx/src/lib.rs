@@ -32,7 +32,19 @@
 //! query before it runs (its text, to strip literals from), times it
 //! exactly, runs it inside the span (so the stage is its parent), and gets
 //! the `sqlx::Error` with its SQLSTATE. User code stays ordinary sqlx:
-//! `sqlx::query(..).bind(..).execute(&db)` with `db` a [`TracedPool`].
+//! `sqlx::query(..).bind(..).execute(&db)` with `db` a [`TracedPool`], the
+//! checked `sqlx::query!(..).execute(&db)` as well, and in a transaction
+//! from [`TracedPool::begin`], `.execute(&mut *tx)`.
+//!
+//! ## With sqlx as users add it
+//!
+//! `sqlx = { version = "0.9", features = ["runtime-tokio", "postgres"] }`
+//! (default features on: `macros`, `migrate`, `json`, `any`) and this crate
+//! build together: its executors implement every method of
+//! `sqlx::Executor`, `describe` included (which `macros` adds), and it
+//! turns `macros` on itself so that the method set is the same in every
+//! build. A pool of your own is wrapped as it is ([`TracedPool::new`]):
+//! none of its options changes.
 //!
 //! ```no_run
 //! use pipeline_telemetry::{PipelineRun, Stage};
@@ -52,7 +64,7 @@
 //!         Ok::<_, DbError>(done.rows_affected())
 //!     }))
 //!     .await?;
-//! run.record_records("load", n);
+//! run.record_records(&LOAD, n);
 //! run.finish();
 //! # Ok(()) }
 //! ```
@@ -63,7 +75,9 @@ mod executor;
 mod pool;
 pub mod spans;
 pub mod sql;
+mod transaction;
 
 pub use error::{error_type, sqlstate, sqlstate_error_type, ConnectError, DbError};
 pub use executor::Traced;
-pub use pool::{TracedPool, CONNECT_TIMEOUT};
+pub use pool::TracedPool;
+pub use transaction::TracedTransaction;

@@ -82,7 +82,7 @@ where
             callsite,
             probe,
             started: None,
-            frame: Frame::default(),
+            frame: Frame::of(callsite),
             done: false,
         }
     }

@@ -38,7 +38,9 @@
 //!
 //! #[instrument_stage]
 //! fn extract() -> Result<Vec<u32>, std::io::Error> {
-//!     Ok(vec![1, 2, 3])
+//!     let rows = vec![1, 2, 3];
+//!     pipeline_telemetry::record_records(rows.len() as u64);
+//!     Ok(rows)
 //! }
 //!
 //! #[instrument_stage(stage = "dbt")]
@@ -52,7 +54,6 @@
 //!     let run = PipelineRun::start("daily_etl", "42");
 //!     run.scope(async {
 //!         let rows = extract()?;
-//!         run.record_records("extract", rows.len() as u64);
 //!         transform(rows).await
 //!     })
 //!     .await?;
@@ -92,12 +93,14 @@ mod init;
 mod intern;
 mod nesting;
 mod outcome;
+mod records;
 mod retry;
 mod retry_loop;
 mod run;
 #[cfg(feature = "otlp")]
 mod run_env;
 mod run_failures;
+mod run_join;
 mod run_state;
 mod spans;
 mod stage;
@@ -192,6 +195,7 @@ pub use pipeline_telemetry_macros::instrument_run;
 pub use pipeline_telemetry_macros::instrument_stage;
 #[cfg(feature = "otlp")]
 pub use pipeline_telemetry_otel as otel;
+pub use records::record_records;
 pub use retry::{Attempt, AttemptTimeout, RetryPolicy, ATTEMPT_SPAN};
 pub use run::PipelineRun;
 pub use run_state::{RUN_CANCELLED, RUN_FAILED, RUN_SERVICE_CHECK, RUN_UNFINISHED};

@@ -17,21 +17,52 @@
 //! failure on: it marks its span and its status, and does not count
 //! `pipeline.errors` again. The frame is what stages without a run go by.
 //!
+//! The frame also names the stage whose body is running, so that
+//! [`record_records`](crate::record_records) counts for the current stage
+//! without the stage's name being written again.
+//!
 //! In a run, the failures are recorded in the run itself instead (see
 //! [`run_failures`](crate::run_failures)), which follows the work to every
 //! thread and task the run is entered in.
 
 use std::cell::Cell;
 
-/// What the stage calls inside one stage call reported.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+use crate::stage::StageCallsite;
+
+/// What the stage calls inside one stage call reported, and which stage
+/// that call is.
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Frame {
     /// The `error_type` of the failure the last stage call inside this one
     /// ended with, if it failed (`None`: no call yet, or it succeeded).
     failed_inner: Option<&'static str>,
+    /// The stage of this call (`None`: outside any stage).
+    stage: Option<&'static StageCallsite>,
 }
 
+impl PartialEq for Frame {
+    fn eq(&self, other: &Self) -> bool {
+        self.failed_inner == other.failed_inner
+            && match (self.stage, other.stage) {
+                (Some(a), Some(b)) => std::ptr::eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+    }
+}
+
+impl Eq for Frame {}
+
 impl Frame {
+    /// The fresh frame of a call of `stage`.
+    #[inline]
+    pub(crate) const fn of(stage: &'static StageCallsite) -> Frame {
+        Frame {
+            failed_inner: None,
+            stage: Some(stage),
+        }
+    }
+
     /// The inner failure this stage's own error passes on, if any.
     #[inline]
     pub(crate) fn passed_on(&self) -> Option<&'static str> {
@@ -40,7 +71,19 @@ impl Frame {
 }
 
 thread_local! {
-    static FRAME: Cell<Frame> = const { Cell::new(Frame { failed_inner: None }) };
+    static FRAME: Cell<Frame> = const {
+        Cell::new(Frame {
+            failed_inner: None,
+            stage: None,
+        })
+    };
+}
+
+/// The stage whose body is running here (sync stage or a poll of an
+/// async one), if any.
+#[inline]
+pub(crate) fn current_stage() -> Option<&'static StageCallsite> {
+    FRAME.try_with(|f| f.get().stage).unwrap_or(None)
 }
 
 /// Puts `frame` in place as the current stage's frame; returns the one it
@@ -64,6 +107,7 @@ pub(crate) fn report(failed: Option<&'static str>) {
     let _ = FRAME.try_with(|f| {
         f.set(Frame {
             failed_inner: failed,
+            stage: f.get().stage,
         })
     });
 }
@@ -98,5 +142,21 @@ mod tests {
         report(Some("LoadError"));
         report(None);
         assert_eq!(restore(caller).passed_on(), None);
+    }
+
+    #[test]
+    fn the_frame_names_the_running_stage_until_it_ends() {
+        static OUTER: StageCallsite = StageCallsite::new("outer");
+        static INNER: StageCallsite = StageCallsite::new("inner");
+        assert!(current_stage().is_none());
+        let caller = enter(Frame::of(&OUTER));
+        let outer = enter(Frame::of(&INNER));
+        assert_eq!(current_stage().map(StageCallsite::stage), Some("inner"));
+        restore(outer);
+        // The inner call reports to the outer frame, which keeps its stage.
+        report(Some("io::Error"));
+        assert_eq!(current_stage().map(StageCallsite::stage), Some("outer"));
+        restore(caller);
+        assert!(current_stage().is_none());
     }
 }

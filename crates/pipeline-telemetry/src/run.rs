@@ -2,8 +2,6 @@
 
 use std::future::Future;
 
-use pipeline_telemetry_catalogue::{self as catalogue, tags};
-use pipeline_telemetry_dogstatsd::CounterHandle;
 use std::sync::Arc;
 
 use crate::context::{self, RunGuard, RunRef};
@@ -11,7 +9,7 @@ use crate::error_type::error_type_name;
 use crate::future::Scoped;
 use crate::intern;
 use crate::outcome::Outcome;
-use crate::run_state::{FailReason, RunInner};
+use crate::run_state::{FailReason, RunInner, RunKind};
 use crate::spans;
 
 /// One run of a pipeline: a cheap, cloneable, `Send` handle.
@@ -52,19 +50,19 @@ use crate::spans;
 ///
 /// #[instrument_stage]
 /// fn extract() -> Result<u64, std::io::Error> {
+///     pipeline_telemetry::record_records(1_000);
 ///     Ok(1_000)
 /// }
 ///
 /// let run = PipelineRun::start("daily_etl", "42");
 /// let rows = run.in_scope(extract)?;
-/// run.record_records("extract", rows);
 /// run.finish();
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[must_use = "a run ends when its last handle is dropped; keep it for as long as its stages run"]
 #[derive(Debug, Clone)]
 pub struct PipelineRun {
-    inner: RunRef,
+    pub(crate) inner: RunRef,
 }
 
 impl PipelineRun {
@@ -123,11 +121,20 @@ impl PipelineRun {
     }
 
     fn open(pipeline: &str, pipeline_id: String, parent: impl FnOnce(&tracing::Span)) -> Self {
+        Self::open_as(RunKind::Run, pipeline, pipeline_id, parent)
+    }
+
+    pub(crate) fn open_as(
+        kind: RunKind,
+        pipeline: &str,
+        pipeline_id: String,
+        parent: impl FnOnce(&tracing::Span),
+    ) -> Self {
         let name = intern::intern(pipeline);
         let span = spans::run_span(name.name, &pipeline_id);
         parent(&span);
         PipelineRun {
-            inner: Arc::new(RunInner::start(name, pipeline_id, span)),
+            inner: Arc::new(RunInner::start(kind, name, pipeline_id, span)),
         }
     }
 
@@ -170,18 +177,6 @@ impl PipelineRun {
     /// Whether a stage of this run has failed.
     pub fn has_failed(&self) -> bool {
         self.inner.has_failed()
-    }
-
-    /// Counts `n` records processed by `stage` (`pipeline.records`).
-    pub fn record_records(&self, stage: &str, n: u64) {
-        CounterHandle::register(
-            catalogue::PIPELINE_RECORDS.name,
-            &[
-                (tags::PIPELINE, self.inner.pipeline.name),
-                (tags::STAGE, stage),
-            ],
-        )
-        .increment(n);
     }
 
     /// Wraps `fut` so that this run is current, and its span entered,

@@ -37,6 +37,16 @@ pub const RUN_CANCELLED: &str = "run_cancelled";
 /// an error that no stage returned). The run ends `status:failed`.
 pub const RUN_UNFINISHED: &str = "run_unfinished";
 
+/// Whether a run handle is a run of its own or a part of another
+/// process's run (see [`PipelineRun::join`](crate::PipelineRun::join_id)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunKind {
+    /// A run: counts `pipeline.runs` and `prefect.flow.duration`.
+    Run,
+    /// A part of a run another process started and counts.
+    Part,
+}
+
 /// Why a run failed: the first stage error (or panic) of the run, or the
 /// error the run was ended with.
 #[derive(Debug, Clone)]
@@ -53,6 +63,7 @@ pub(crate) struct RunInner {
     pub(crate) pipeline: PipelineName,
     pub(crate) pipeline_id: String,
     pub(crate) span: tracing::Span,
+    pub(crate) kind: RunKind,
     start: Instant,
     failed: AtomicBool,
     /// A future of the run was dropped before it completed.
@@ -64,17 +75,25 @@ pub(crate) struct RunInner {
 }
 
 impl RunInner {
-    /// Starts a run: counts `pipeline.runs`.
-    pub(crate) fn start(pipeline: PipelineName, pipeline_id: String, span: tracing::Span) -> Self {
-        CounterHandle::register(
-            catalogue::PIPELINE_RUNS.name,
-            &[(tags::PIPELINE, pipeline.name)],
-        )
-        .increment(1);
+    /// Starts a run: counts `pipeline.runs` (not for a part of a run).
+    pub(crate) fn start(
+        kind: RunKind,
+        pipeline: PipelineName,
+        pipeline_id: String,
+        span: tracing::Span,
+    ) -> Self {
+        if kind == RunKind::Run {
+            CounterHandle::register(
+                catalogue::PIPELINE_RUNS.name,
+                &[(tags::PIPELINE, pipeline.name)],
+            )
+            .increment(1);
+        }
         RunInner {
             pipeline,
             pipeline_id,
             span,
+            kind,
             start: clock::now(),
             failed: AtomicBool::new(false),
             cancelled: AtomicBool::new(false),
@@ -121,13 +140,15 @@ impl RunInner {
             return;
         }
         let failed = failed || own.is_some();
-        let secs = clock::seconds_since(self.start);
-        let st = if failed { status::FAILED } else { status::OK };
-        DistributionHandle::register(
-            catalogue::PREFECT_FLOW_DURATION.name,
-            &[(tags::FLOW, self.pipeline.name), (tags::STATUS, st)],
-        )
-        .record(secs);
+        if self.kind == RunKind::Run {
+            let secs = clock::seconds_since(self.start);
+            let st = if failed { status::FAILED } else { status::OK };
+            DistributionHandle::register(
+                catalogue::PREFECT_FLOW_DURATION.name,
+                &[(tags::FLOW, self.pipeline.name), (tags::STATUS, st)],
+            )
+            .record(secs);
+        }
         if failed {
             let reason = own.or_else(|| self.reason.get().cloned());
             if !self.failures.any() {
@@ -149,7 +170,7 @@ impl RunInner {
                 None => spans::run_failed(&self.span, None, &Failed(&self.pipeline_id)),
             }
         }
-        if RUN_EVENTS.load(Ordering::Relaxed) {
+        if self.kind == RunKind::Run && RUN_EVENTS.load(Ordering::Relaxed) {
             self.send_run_events(failed);
         }
     }

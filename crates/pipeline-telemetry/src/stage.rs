@@ -275,7 +275,7 @@ impl StageGuard {
             run,
             span,
             start: clock::now(),
-            outer: nesting::enter(Frame::default()),
+            outer: nesting::enter(Frame::of(callsite)),
             in_run,
             done: false,
         }

@@ -100,7 +100,8 @@ fn sync_stages_in_a_run_are_tagged_with_its_pipeline() {
     let capture = Capture::start();
     let run = PipelineRun::start("daily_etl", "42");
     let rows = run.in_scope(|| extract(3)).expect("extract");
-    run.record_records("extract", rows.len() as u64);
+    static EXTRACT: pipeline_telemetry::Stage = pipeline_telemetry::Stage::new("extract");
+    run.record_records(&EXTRACT, rows.len() as u64);
     assert_eq!(run.in_scope(|| count_rows(&rows)), 3);
     run.finish();
     let m = capture.finish();

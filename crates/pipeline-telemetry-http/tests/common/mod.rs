@@ -76,6 +76,7 @@ impl std::error::Error for StoreError {}
 #[instrument_stage]
 async fn store(n: u64) -> Result<u64, StoreError> {
     tokio::task::yield_now().await;
+    pipeline_telemetry::record_records(n);
     Ok(n)
 }
 
@@ -83,13 +84,23 @@ async fn store(n: u64) -> Result<u64, StoreError> {
 /// stage in it, answers with the run's pipeline_id.
 async fn item(ctx: IncomingContext, Path(id): Path<u64>) -> Result<String, StatusCode> {
     let run = ctx.start_run("ingest_api");
-    let n = run
-        .scope(store(id))
+    run.scope(store(id))
         .await
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-    run.record_records("store", n);
     let id = run.pipeline_id().to_owned();
     run.finish();
+    Ok(id)
+}
+
+/// `GET /parts/{id}`: joins the caller's run as a part (pipeline
+/// `ingest_part`), runs a stage in it, answers with its pipeline_id.
+async fn part(ctx: IncomingContext, Path(id): Path<u64>) -> Result<String, StatusCode> {
+    let part = ctx.join_run("ingest_part");
+    part.scope(store(id))
+        .await
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    let id = part.pipeline_id().to_owned();
+    part.finish();
     Ok(id)
 }
 
@@ -98,17 +109,35 @@ async fn fail() -> Result<String, (StatusCode, &'static str)> {
     Err((StatusCode::INTERNAL_SERVER_ERROR, "the warehouse is gone"))
 }
 
-pub(crate) fn app() -> Router {
+/// The routes behind `layer`, and `/bare/{id}` (the `item` handler) and
+/// `/bare-parts/{id}` (the `part` handler) without it.
+pub(crate) fn app_with(layer: HttpTelemetryLayer) -> Router {
     Router::new()
         .route("/items/{id}", get(item))
+        .route("/parts/{id}", get(part))
         .route("/fail", get(fail))
         .route("/health", get(|| async { "ok" }))
-        .layer(HttpTelemetryLayer::new().with_request_metric(true))
+        .layer(layer)
+        .merge(
+            Router::new()
+                .route("/bare/{id}", get(item))
+                .route("/bare-parts/{id}", get(part)),
+        )
+}
+
+pub(crate) fn app() -> Router {
+    app_with(HttpTelemetryLayer::new().with_request_metric(true))
 }
 
 /// Telemetry to the test agent and a real UDP DogStatsD socket, and the
 /// app served on a free loopback port.
 pub(crate) fn start(label: &str) -> Harness {
+    start_with(label, None, app())
+}
+
+/// [`start`] with a trace filter (`PIPELINE_TELEMETRY_TRACE_FILTER`
+/// directives) and the app to serve.
+pub(crate) fn start_with(label: &str, trace_filter: Option<&str>, app: Router) -> Harness {
     let agent = agent::agent();
     let token = agent::token(label);
     let statsd = UdpReceiver::bind().expect("bind the DogStatsD receiver");
@@ -118,10 +147,15 @@ pub(crate) fn start(label: &str) -> Harness {
         .with_metrics_target(target)
         .with_flush_interval(Duration::from_millis(100))
         .with_otel(|o| {
-            o.with_endpoint(agent.otlp_http.clone())
+            let o = o
+                .with_endpoint(agent.otlp_http.clone())
                 .with_protocol(Protocol::HttpProtobuf)
                 .with_header(agent::TOKEN_HEADER, token.clone())
-                .with_batch_delay(Duration::from_millis(100))
+                .with_batch_delay(Duration::from_millis(100));
+            match trace_filter {
+                Some(directives) => o.with_trace_filter(directives),
+                None => o,
+            }
         })
         .try_init()
         .expect("telemetry init");
@@ -137,7 +171,7 @@ pub(crate) fn start(label: &str) -> Harness {
     rt.spawn(async move {
         axum::serve(
             listener,
-            app().into_make_service_with_connect_info::<SocketAddr>(),
+            app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .await
     });

@@ -3,12 +3,11 @@
 
 use std::future::Future;
 
-use futures_util::StreamExt;
 use lapin::message::Delivery;
-use lapin::Consumer;
 use pipeline_telemetry::ErrorType;
 
 use super::{Message, Records, Settlement, Worker};
+use crate::channel::TracedConsumer;
 use crate::error::{ConsumeError, SettleError};
 
 impl Worker {
@@ -19,20 +18,17 @@ impl Worker {
     /// As [`consume`](Self::consume).
     pub async fn consume_typed<F, Fut, T, E>(
         &self,
-        mut consumer: Consumer,
-        mut handler: F,
+        consumer: impl Into<TracedConsumer>,
+        handler: F,
     ) -> Result<(), ConsumeError>
     where
-        F: FnMut(Message) -> Fut,
+        F: Fn(Message) -> Fut,
         Fut: Future<Output = Result<T, E>>,
         T: Records,
         E: ErrorType,
     {
-        while let Some(delivery) = consumer.next().await {
-            let delivery = delivery.map_err(ConsumeError::Consumer)?;
-            self.handle_typed(delivery, &mut handler).await?;
-        }
-        Ok(())
+        self.consume_with(consumer.into(), handler, <E as ErrorType>::error_type)
+            .await
     }
 
     /// [`handle`](Self::handle) for a handler whose error names its own
@@ -51,7 +47,12 @@ impl Worker {
         T: Records,
         E: ErrorType,
     {
-        self.handle_with(delivery, handler, <E as ErrorType>::error_type)
-            .await
+        self.handle_at(
+            delivery,
+            handler,
+            <E as ErrorType>::error_type,
+            self.server.as_ref(),
+        )
+        .await
     }
 }

@@ -6,9 +6,9 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
-use lapin::types::FieldTable;
-use lapin::{Channel, Connection, ConnectionProperties};
+use lapin::options::{BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use pipeline_telemetry::otel::Protocol;
 use pipeline_telemetry::{MetricsTarget, TelemetryBuilder, TelemetryGuard};
 use pipeline_telemetry_test_support::{agent, peers};
@@ -56,6 +56,43 @@ pub(crate) async fn declare(channel: &Channel, queue: &str) {
         .expect("queue.declare");
 }
 
+/// A queue whose rejected messages go to `<queue>_dead`.
+pub(crate) async fn declare_with_dead_letters(channel: &Channel, queue: &str) -> String {
+    let dlq = format!("{queue}_dead");
+    declare(channel, &dlq).await;
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString(LongString::from("")),
+    );
+    args.insert(
+        "x-dead-letter-routing-key".into(),
+        AMQPValue::LongString(LongString::from(dlq.as_str())),
+    );
+    channel
+        .queue_declare(queue.into(), QueueDeclareOptions::default(), args)
+        .await
+        .expect("declare with a dead-letter queue");
+    dlq
+}
+
+pub(crate) async fn publish(channel: &Channel, queue: &str, bodies: &[String]) {
+    for body in bodies {
+        channel
+            .basic_publish(
+                "".into(),
+                queue.into(),
+                BasicPublishOptions::default(),
+                body.as_bytes(),
+                BasicProperties::default(),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("confirm");
+    }
+}
+
 /// Deletes a queue (ignores a missing one).
 pub(crate) async fn delete(channel: &Channel, queue: &str) {
     let _ = channel
@@ -86,6 +123,15 @@ pub(crate) fn broker_counts(queue: &str) -> Option<(u64, u64)> {
         (f.next()? == queue).then_some(())?;
         Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
     })
+}
+
+/// The broker's (ready, unacknowledged) counts of `queue` once they equal
+/// `expected`, or the last seen after 20 s.
+pub(crate) fn broker_counts_become(queue: &str, expected: (u64, u64)) -> Option<(u64, u64)> {
+    wait_for(Duration::from_secs(20), || {
+        broker_counts(queue).filter(|c| *c == expected)
+    })
+    .or_else(|| broker_counts(queue))
 }
 
 /// Polls `check` every 100 ms until it returns `Some` or `limit` passes.

@@ -9,7 +9,9 @@ use lapin::types::FieldTable;
 use lapin::BasicProperties;
 use pipeline_telemetry::testing::MemorySink;
 use pipeline_telemetry::{instrument_stage, MetricsTarget, PipelineRun, Stage};
-use pipeline_telemetry_lapin::{Message, ServerAddress, Settlement, TracedPublish, Worker};
+use pipeline_telemetry_lapin::{
+    Message, ServerAddress, Settlement, TracedChannel, TracedPublish, Worker,
+};
 use pipeline_telemetry_test_support::peers;
 
 use super::{connect, declare, runtime, telemetry, ROLE_VAR};
@@ -59,16 +61,15 @@ fn server() -> ServerAddress {
 
 async fn produce(queue: &str, count: u32, pipeline_id: &str) {
     let conn = connect().await;
-    let channel = conn.create_channel().await.expect("channel");
+    // The broker's address is given once, with the channel.
+    let channel = TracedChannel::new(conn.create_channel().await.expect("channel"), server());
     declare(&channel, queue).await;
-    let server = server();
     let run = PipelineRun::start("lapin_producer", pipeline_id);
     run.scope(PUBLISH.run_async(async {
         for i in 0..count {
             let body = format!("{i},{},{}", i + 1, i + 2);
             channel
-                .publish_traced_to(
-                    &server,
+                .publish_traced(
                     "",
                     queue,
                     BasicPublishOptions::default(),
@@ -100,7 +101,9 @@ async fn consume(queue: &str, count: u32) {
         )
         .await
         .expect("basic.consume");
-    let worker = Worker::new("lapin_consumer", queue, &HANDLE).with_server(server());
+    let worker = Worker::new(&HANDLE, queue)
+        .with_pipeline("lapin_consumer")
+        .with_server(server());
     for _ in 0..count {
         let delivery = tokio::time::timeout(Duration::from_secs(20), consumer.next())
             .await

@@ -144,11 +144,11 @@ pub(crate) fn metrics() -> &'static (MemorySink, DogStatsDGuard) {
     })
 }
 
-/// Every metric line sent so far (after a flush) tagged `app:<app>`.
+/// Every metric line sent so far (after a flush) tagged `app_name:<app>`.
 pub(crate) fn lines_of_app(app: &str) -> Vec<ParsedMetric> {
     let (sink, guard) = metrics();
     guard.flush();
-    let tag = format!("app:{app}");
+    let tag = format!("app_name:{app}");
     sink.lines()
         .iter()
         .flat_map(|l| parse_datagram(l).unwrap_or_else(|e| panic!("{l}: {e}")))

@@ -1,0 +1,387 @@
+//! `pipeline-telemetry-cli dev`: a local stand-in for the Datadog backend.
+//!
+//! A DogStatsD receiver (UDP, or a Unix datagram socket) keeps what
+//! arrives as the Agent aggregates it ([`store`]); a small HTTP server
+//! evaluates the dashboard's widgets and the guide's monitors over it with
+//! the monitors crate's evaluator ([`view`]) and serves them as a page
+//! ([`page`], graphs in [`svg`]) and as JSON (`/api/dashboard`,
+//! `/api/monitors`). Spans exported over OTLP/HTTP to the same address
+//! (`POST /v1/traces`) show as waterfalls of the recent runs ([`traces`]),
+//! and log records (`POST /v1/logs`) in the log-stream widget ([`logs`]).
+
+mod api;
+mod formula;
+mod http;
+mod logs;
+mod otlp;
+mod page;
+mod store;
+mod svg;
+mod traces;
+mod view;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{self, Write as _};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs, UdpSocket};
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pipeline_telemetry_monitors::guide::{guide_monitors, Routing};
+use pipeline_telemetry_monitors::{dashboard, Monitor};
+use serde_json::Value;
+
+use http::{Request, Response};
+use logs::Logs;
+use page::Status;
+use store::{Limits, Store};
+use traces::Traces;
+use view::Kept;
+
+/// Recent traces shown on the page and in `/api/traces`.
+const RECENT_TRACES: usize = 10;
+
+/// The default DogStatsD address: the Agent's.
+pub(crate) const DEFAULT_DOGSTATSD: &str = "127.0.0.1:8125";
+/// The default page address: a loopback port no Datadog component uses.
+pub(crate) const DEFAULT_HTTP: &str = "127.0.0.1:8877";
+/// The default history window, in minutes.
+pub(crate) const DEFAULT_WINDOW_MINUTES: u64 = 60;
+/// The Agent's receive buffer (`dogstatsd_so_rcvbuf`), so that a burst is
+/// not dropped by the kernel while the receiver is busy.
+const RECEIVE_BUFFER: usize = 8 * 1024 * 1024;
+
+/// `dev`'s options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Options {
+    pub dogstatsd: String,
+    pub http: String,
+    pub window_minutes: u64,
+    pub dashboard: Option<PathBuf>,
+}
+
+/// Why `dev` could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub(crate) enum DevError {
+    Bind {
+        what: &'static str,
+        addr: String,
+        source: io::Error,
+    },
+    Dashboard {
+        path: String,
+        source: io::Error,
+    },
+    DashboardJson {
+        path: String,
+        source: serde_json::Error,
+    },
+}
+
+impl fmt::Display for DevError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DevError::Bind { what, addr, source } => {
+                write!(f, "cannot listen for {what} on {addr}: {source}")
+            }
+            DevError::Dashboard { path, source } => write!(f, "{path}: {source}"),
+            DevError::DashboardJson { path, source } => {
+                write!(f, "{path}: not a dashboard JSON: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DevError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DevError::Bind { source, .. } | DevError::Dashboard { source, .. } => Some(source),
+            DevError::DashboardJson { source, .. } => Some(source),
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
+    store.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+enum Receiver {
+    Udp(UdpSocket),
+    Unix(UnixDatagram),
+}
+
+impl Receiver {
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Receiver::Udp(s) => s.recv(buf),
+            Receiver::Unix(s) => s.recv(buf),
+        }
+    }
+}
+
+fn resolve(addr: &str, what: &'static str) -> Result<SocketAddr, DevError> {
+    let bind_err = |source| DevError::Bind {
+        what,
+        addr: addr.to_owned(),
+        source,
+    };
+    addr.to_socket_addrs()
+        .map_err(bind_err)?
+        .next()
+        .ok_or_else(|| bind_err(io::Error::new(io::ErrorKind::NotFound, "no address")))
+}
+
+fn warn_if_public(addr: &SocketAddr, what: &str) {
+    if !addr.ip().is_loopback() {
+        eprintln!("warning: {what} listens on {addr}, which is not a loopback address");
+    }
+}
+
+/// Binds the DogStatsD socket: `host:port`, `udp://host:port` or
+/// `unix:///path` (also `unixgram://`). Returns it and its description.
+fn bind_dogstatsd(spec: &str) -> Result<(Receiver, String), DevError> {
+    let bind_err = |source| DevError::Bind {
+        what: "DogStatsD",
+        addr: spec.to_owned(),
+        source,
+    };
+    if let Some(path) = spec
+        .strip_prefix("unix://")
+        .or_else(|| spec.strip_prefix("unixgram://"))
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+            std::fs::remove_file(path).map_err(bind_err)?;
+        }
+        let socket = UnixDatagram::bind(path).map_err(bind_err)?;
+        return Ok((Receiver::Unix(socket), format!("unix://{path}")));
+    }
+    let addr = resolve(spec.strip_prefix("udp://").unwrap_or(spec), "DogStatsD")?;
+    warn_if_public(&addr, "DogStatsD");
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        None,
+    )
+    .map_err(bind_err)?;
+    // Best effort: the kernel caps it (net.core.rmem_max).
+    let _ = socket.set_recv_buffer_size(RECEIVE_BUFFER);
+    socket.bind(&addr.into()).map_err(bind_err)?;
+    let socket: UdpSocket = socket.into();
+    let local = socket.local_addr().map_err(bind_err)?;
+    Ok((Receiver::Udp(socket), format!("udp://{local}")))
+}
+
+fn load_dashboard(path: Option<&PathBuf>) -> Result<Value, DevError> {
+    let Some(path) = path else {
+        return Ok(dashboard::dashboard());
+    };
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| DevError::Dashboard {
+        path: shown.clone(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| DevError::DashboardJson {
+        path: shown,
+        source,
+    })
+}
+
+struct App {
+    dashboard: Value,
+    monitors: Vec<Monitor>,
+    store: Arc<Mutex<Store>>,
+    traces: Mutex<Traces>,
+    logs: Mutex<Logs>,
+    dogstatsd: String,
+}
+
+impl App {
+    /// Why an OTLP/HTTP export cannot be read, if it cannot.
+    fn unreadable(request: &Request) -> Option<Response> {
+        if !matches!(request.content_encoding.as_str(), "" | "identity") {
+            return Some(Response::text(
+                415,
+                "send uncompressed OTLP (no Content-Encoding)\n",
+            ));
+        }
+        if request.content_type.starts_with("application/json") {
+            return Some(Response::text(
+                415,
+                "send OTLP/HTTP protobuf (application/x-protobuf)\n",
+            ));
+        }
+        None
+    }
+
+    /// `POST /v1/logs`: an OTLP/HTTP protobuf log export.
+    fn export_logs(&self, request: &Request) -> Response {
+        if let Some(refused) = App::unreadable(request) {
+            return refused;
+        }
+        let mut logs = self.logs.lock().unwrap_or_else(PoisonError::into_inner);
+        match otlp::decode_logs(&request.body) {
+            Ok(records) => {
+                logs.add(records);
+                Response::new(200, "application/x-protobuf", Vec::new())
+            }
+            Err(why) => {
+                logs.rejected_exports += 1;
+                Response::text(400, &format!("not an OTLP log export: {why}\n"))
+            }
+        }
+    }
+
+    fn records(&self) -> Vec<otlp::LogRecord> {
+        let logs = self.logs.lock().unwrap_or_else(PoisonError::into_inner);
+        logs.newest_first()
+    }
+
+    /// `POST /v1/traces`: an OTLP/HTTP protobuf trace export.
+    fn export_traces(&self, request: &Request) -> Response {
+        if let Some(refused) = App::unreadable(request) {
+            return refused;
+        }
+        let mut traces = self.traces.lock().unwrap_or_else(PoisonError::into_inner);
+        match otlp::decode_traces(&request.body) {
+            Ok(spans) => {
+                traces.add(spans);
+                // An empty ExportTraceServiceResponse: everything accepted.
+                Response::new(200, "application/x-protobuf", Vec::new())
+            }
+            Err(why) => {
+                traces.rejected_exports += 1;
+                Response::text(400, &format!("not an OTLP trace export: {why}\n"))
+            }
+        }
+    }
+
+    fn recent_traces(&self) -> Vec<traces::Trace> {
+        let traces = self.traces.lock().unwrap_or_else(PoisonError::into_inner);
+        traces.recent(RECENT_TRACES)
+    }
+
+    fn handle(&self, request: &Request) -> Response {
+        if request.method == "POST" {
+            return match request.path.as_str() {
+                "/v1/traces" => self.export_traces(request),
+                "/v1/logs" => self.export_logs(request),
+                _ => Response::text(404, "POST /v1/traces or /v1/logs only (OTLP/HTTP)\n"),
+            };
+        }
+        let now = unix_now();
+        let (kept, status) = {
+            let mut store = lock(&self.store);
+            store.evict(now);
+            let (points, first) = store.points();
+            let kept = Kept {
+                points,
+                first,
+                window_secs: store.limits().window_secs,
+                agent: store.agent(),
+            };
+            let status = Status {
+                dogstatsd: self.dogstatsd.clone(),
+                stats: store.stats().clone(),
+                series: store.series_count(),
+                samples: store.sample_count(),
+                limits: store.limits(),
+            };
+            (kept, status)
+        };
+        let chosen: BTreeMap<String, String> = request.query.clone();
+        let snapshot = || view::snapshot(&self.dashboard, &self.monitors, &kept, now, &chosen);
+        match request.path.as_str() {
+            "/" | "/index.html" => {
+                let title = self.dashboard["title"].as_str().unwrap_or("Dashboard");
+                let body = page::html(
+                    title,
+                    &snapshot(),
+                    &status,
+                    kept.agent.flush_interval_secs,
+                    &self.recent_traces(),
+                    &self.records(),
+                );
+                Response::new(200, "text/html; charset=utf-8", body)
+            }
+            "/api/dashboard" => api::json(&api::dashboard(&snapshot())),
+            "/api/monitors" => api::json(&api::monitors(&snapshot())),
+            "/api/status" => api::json(&api::status(&status)),
+            "/api/traces" => api::json(&traces::json(&self.recent_traces())),
+            "/api/logs" => api::json(&api::logs(&snapshot(), &self.records())),
+            _ => Response::text(
+                404,
+                "not found: try /, /api/dashboard, /api/monitors, /api/traces, /api/logs or /api/status\n",
+            ),
+        }
+    }
+}
+
+/// Runs `dev` until the process is stopped.
+pub(crate) fn run(options: &Options, routing: &Routing) -> Result<(), DevError> {
+    let dashboard = load_dashboard(options.dashboard.as_ref())?;
+    let (receiver, dogstatsd) = bind_dogstatsd(&options.dogstatsd)?;
+    let http_addr = resolve(&options.http, "HTTP")?;
+    warn_if_public(&http_addr, "the dashboard page");
+    let listener = TcpListener::bind(http_addr).map_err(|source| DevError::Bind {
+        what: "HTTP",
+        addr: options.http.clone(),
+        source,
+    })?;
+    let page = listener.local_addr().map_or(http_addr, |a| a);
+    let store = Arc::new(Mutex::new(Store::new(Limits::new(options.window_minutes))));
+    let ingest = Arc::clone(&store);
+    std::thread::Builder::new()
+        .name("dogstatsd-receiver".into())
+        .spawn(move || {
+            let mut buf = vec![0u8; 65_536];
+            loop {
+                // A failed receive (e.g. an ICMP error surfaced on the
+                // socket) loses nothing that can be read: go on.
+                if let Ok(n) = receiver.recv(&mut buf) {
+                    lock(&ingest).ingest(&buf[..n], unix_now());
+                }
+            }
+        })
+        .map_err(|source| DevError::Bind {
+            what: "DogStatsD",
+            addr: dogstatsd.clone(),
+            source,
+        })?;
+    let port_hint = dogstatsd.rsplit(':').next().unwrap_or("8125");
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "pipeline-telemetry dev: DogStatsD on {dogstatsd}");
+    let _ = writeln!(
+        out,
+        "pipeline-telemetry dev: dashboard on http://{page}/ (JSON: /api/dashboard, /api/monitors)"
+    );
+    let _ = writeln!(
+        out,
+        "pipeline-telemetry dev: try DD_AGENT_HOST=127.0.0.1 DD_DOGSTATSD_PORT={port_hint} cargo run --example etl_pipeline"
+    );
+    let _ = writeln!(
+        out,
+        "pipeline-telemetry dev: spans and logs: OTEL_EXPORTER_OTLP_ENDPOINT=http://{page} (OTLP/HTTP protobuf; logs with PIPELINE_TELEMETRY_OTLP_LOGS=1)"
+    );
+    let _ = out.flush();
+    drop(out);
+    let app = App {
+        dashboard,
+        monitors: guide_monitors(routing),
+        store,
+        traces: Mutex::new(Traces::default()),
+        logs: Mutex::new(Logs::default()),
+        dogstatsd,
+    };
+    http::serve(listener, |r| app.handle(r));
+    Ok(())
+}
