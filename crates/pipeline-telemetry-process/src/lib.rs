@@ -52,8 +52,9 @@
 //! The child's group of its own keeps Ctrl-C in a terminal (SIGINT to the
 //! terminal's foreground group) from reaching it behind the stage's back,
 //! but then nothing in the kernel ends it when this process dies. Each
-//! stage therefore starts a watchdog: a small `/bin/sh` process (shown as
-//! `pipeline-telemetry-watchdog` in `ps`), in a group of its own, that
+//! stage therefore starts a watchdog: a small `/bin/sh -c <script>`
+//! process (with `pipeline-telemetry-watchdog` as its `$0`, visible in
+//! `ps -f`), in a group of its own, that
 //! holds the read end of a pipe whose write end only this process holds.
 //! The child writes its group id into that pipe between `fork` and `exec`;
 //! at the stage's normal end this process writes `done` and the watchdog
