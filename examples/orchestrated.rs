@@ -68,11 +68,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "-c",
         "echo \"exporting for $PIPELINE_ID\"; echo \"my parent span: $TRACEPARENT\" >&2",
     ]);
-    ProcessStage::new(&EXPORT, export)
+    // The stage runs in the run current where it is awaited: `run.scope`.
+    let export = ProcessStage::new(&EXPORT, export)
         .with_timeout(Duration::from_secs(30))
-        .with_forward_output(true)
-        .run_async(&run)
-        .await?;
+        .with_forward_output(true);
+    run.scope(export.run_async()).await?;
 
     // dbt, when it is installed.
     match find_dbt() {
@@ -99,11 +99,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             if std::env::var_os("PT_DBT_SCHEMA").is_none() {
                 cmd.env("PT_DBT_SCHEMA", "pt_orchestrated_example");
             }
-            match ProcessStage::new(&DBT, cmd)
-                .with_timeout(Duration::from_secs(600))
-                .run_async(&run)
-                .await
-            {
+            let dbt = ProcessStage::new(&DBT, cmd).with_timeout(Duration::from_secs(600));
+            match run.scope(dbt.run_async()).await {
                 Ok(out) => {
                     let rows = out.dbt.map_or(0, |r| r.rows_affected);
                     eprintln!("orchestrated: dbt built {rows} rows");

@@ -117,12 +117,15 @@ fn shutdown_errors_name_the_failing_exporter_once() {
 fn layer_errors_from_real_operations_say_things_once() {
     static S: Stage = Stage::new("missing_program");
     let run = PipelineRun::start("error_chains", "1");
-    let e = pipeline_telemetry_process::ProcessStage::new(
-        &S,
-        Command::new("/nonexistent/pipeline-telemetry-no-such-program"),
-    )
-    .run(&run)
-    .expect_err("the program does not exist");
+    let e = run
+        .in_scope(|| {
+            pipeline_telemetry_process::ProcessStage::new(
+                &S,
+                Command::new("/nonexistent/pipeline-telemetry-no-such-program"),
+            )
+            .run()
+        })
+        .expect_err("the program does not exist");
     assert!(
         assert_own_say_once(&e, 1).len() >= 2,
         "the OS error is the source"

@@ -53,8 +53,7 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("process_stage", |b| {
         b.iter(|| {
-            ProcessStage::new(&TRUE, Command::new("/bin/true"))
-                .run(&run)
+            run.in_scope(|| ProcessStage::new(&TRUE, Command::new("/bin/true")).run())
                 .expect("true")
         })
     });
@@ -64,7 +63,7 @@ fn bench(c: &mut Criterion) {
         .expect("runtime");
     g.bench_function("process_stage_async", |b| {
         b.iter(|| {
-            rt.block_on(ProcessStage::new(&TRUE, Command::new("/bin/true")).run_async(&run))
+            rt.block_on(run.scope(ProcessStage::new(&TRUE, Command::new("/bin/true")).run_async()))
                 .expect("true")
         })
     });

@@ -1,27 +1,19 @@
 //! [`ProcessStage`]: a command run as a pipeline stage.
 
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, SystemTime};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
 
-use pipeline_telemetry::{PipelineRun, Stage};
+use pipeline_telemetry::Stage;
 
-use crate::carrier::{EnvCarrier, PIPELINE_ID_VAR};
-use crate::dbt::{self, DbtInvocation, DbtReport};
+use crate::dbt::DbtReport;
 use crate::error::ProcessError;
-use crate::output::{OutputCollector, Stream};
 use crate::redact::Redaction;
-use crate::spans::{self, CommandView};
 
 /// Default bound of the stderr tail kept for the span and the error.
 pub const DEFAULT_STDERR_TAIL: usize = 4 * 1024;
 
 /// Default time a process group is given between SIGTERM and SIGKILL.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
-
-/// How long the output of an exited process is still read (a process that
-/// escaped the group may keep the pipes open).
-const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 
 /// A command (`dbt run`, a script, any executable) run as one call of a
 /// pipeline [`Stage`].
@@ -30,16 +22,27 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 /// span, `pipeline.stage.duration`, `pipeline.errors` when the process
 /// fails); inside it a `process.run` span carries the process's
 /// semantic-convention attributes (`process.executable.name`,
-/// `process.command_args` with secrets redacted, `process.pid`,
-/// `process.exit.code`), `error.type` (`exit_<code>`, `signal_<n>`,
-/// `timeout`, `not_found`) and the tail of its stderr.
+/// `process.executable.path`, `process.pid`, `process.exit.code`),
+/// `error.type` (`exit_<code>`, `signal_<n>`, `timeout`, `not_found`) and
+/// the tail of its stderr. The arguments (`process.command_args`,
+/// `process.command_line`) are recorded only when asked for with
+/// [`with_command_args`](Self::with_command_args), as OpenTelemetry's
+/// conventions advise, and then with secrets redacted.
+///
+/// The stage runs in the run current where it is called (entered with
+/// `run.scope(..)`, `run.in_scope(..)` or `run.enter()`), as every
+/// [`Stage`] call does; outside any run it is a stage call without a run
+/// (metrics without the `pipeline` tag, the child without `PIPELINE_ID`).
 ///
 /// The child runs in a process group of its own with the run's context in
 /// `TRACEPARENT`, `TRACESTATE`, `BAGGAGE` and `PIPELINE_ID`. When the stage
 /// ends (the process exited, timed out, or the async stage was dropped),
 /// whatever is left of the group gets SIGTERM and, after the grace
-/// period, SIGKILL: no process started by the stage outlives it (unless
-/// it left the group itself with `setsid`).
+/// period, SIGKILL. When this whole process ends first (Ctrl-C, SIGTERM,
+/// SIGKILL, the OOM killer, a panic that aborts), a watchdog process
+/// ends the group: see [the crate documentation](crate#no-child-outlives-its-pipeline).
+/// A process that leaves the group itself (`setsid`, a daemon) is out of
+/// reach.
 ///
 /// When the command is dbt (`dbt run`, `dbt build`, `dbt test`, ...), its
 /// `target/run_results.json` becomes one span per model or test (real
@@ -58,10 +61,12 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 /// let run = PipelineRun::start("daily_etl", "42");
 /// let mut dbt = Command::new("dbt");
 /// dbt.args(["run", "--project-dir", "transform"]);
-/// let out = ProcessStage::new(&DBT, dbt)
-///     .with_timeout(Duration::from_secs(1800))
-///     .with_forward_output(true)
-///     .run(&run)?;
+/// let out = run.in_scope(|| {
+///     ProcessStage::new(&DBT, dbt)
+///         .with_timeout(Duration::from_secs(1800))
+///         .with_forward_output(true)
+///         .run()
+/// })?;
 /// println!("exit {}", out.status);
 /// run.finish();
 /// # Ok(()) }
@@ -77,6 +82,7 @@ pub struct ProcessStage {
     pub(crate) stdout_capture: Option<usize>,
     pub(crate) forward_output: bool,
     pub(crate) redaction: Redaction,
+    pub(crate) command_args: bool,
     pub(crate) dbt: bool,
 }
 
@@ -108,6 +114,7 @@ impl ProcessStage {
             stdout_capture: None,
             forward_output: false,
             redaction: Redaction::default(),
+            command_args: false,
             dbt: true,
         }
     }
@@ -153,7 +160,31 @@ impl ProcessStage {
         self
     }
 
-    /// The rule that redacts secrets from the arguments on the span.
+    /// Records the arguments on the `process.run` span
+    /// (`process.command_args`, a JSON array, and `process.command_line`),
+    /// redacted by the stage's [`Redaction`]. Off by default: the span then
+    /// names the executable only (and, for dbt, its sub-command), since
+    /// arguments often carry secrets that no rule can recognise.
+    ///
+    /// ```
+    /// use std::process::Command;
+    /// use pipeline_telemetry::Stage;
+    /// use pipeline_telemetry_process::ProcessStage;
+    ///
+    /// static EXPORT: Stage = Stage::new("export");
+    /// let mut cmd = Command::new("./export.sh");
+    /// cmd.args(["--vars", r#"{"db_password": "x"}"#]);
+    /// // On the span: ["./export.sh","--vars","{\"db_password\":\"REDACTED\"}"]
+    /// let stage = ProcessStage::new(&EXPORT, cmd).with_command_args(true);
+    /// # drop(stage);
+    /// ```
+    pub fn with_command_args(mut self, record: bool) -> Self {
+        self.command_args = record;
+        self
+    }
+
+    /// The rule that redacts secrets from the arguments on the span (when
+    /// they are recorded: [`with_command_args`](Self::with_command_args)).
     pub fn with_redaction(mut self, redaction: Redaction) -> Self {
         self.redaction = redaction;
         self
@@ -165,9 +196,14 @@ impl ProcessStage {
         self
     }
 
-    /// Runs the process to its end as a call of the stage in `run`,
-    /// blocking this thread (use [`run_async`](Self::run_async) in async
-    /// code).
+    /// Runs the process to its end as a call of the stage in the current
+    /// run, blocking this thread (use [`run_async`](Self::run_async) in
+    /// async code).
+    ///
+    /// The current run is the one entered here with `run.in_scope(..)`,
+    /// `run.enter()` or, around a function, `#[instrument_stage]`; with
+    /// none, the stage is recorded without a run, as any [`Stage`] call
+    /// outside a run.
     ///
     /// # Errors
     ///
@@ -178,176 +214,45 @@ impl ProcessStage {
     /// [`ProcessError::Timeout`] when it runs past the stage's timeout (its
     /// process group is terminated), and [`ProcessError::Io`] when waiting
     /// for it fails. Each is recorded on the stage's span and metrics.
-    pub fn run(self, run: &PipelineRun) -> Result<ProcessOutput, ProcessError> {
+    pub fn run(self) -> Result<ProcessOutput, ProcessError> {
         let stage = self.stage;
-        run.in_scope(|| stage.run_typed(|| self.execute_sync(run)))
+        stage.run_typed(|| self.execute_sync())
     }
 
-    /// Runs the process as a call of the stage in `run`, without blocking
-    /// the runtime. Dropping the future terminates the process group
-    /// (SIGTERM, then SIGKILL after the grace period).
+    /// Runs the process as a call of the stage in the run current at its
+    /// first poll (`run.scope(..)`), without blocking the runtime: waiting
+    /// for the process group and reading dbt's results happen on tokio's
+    /// blocking pool. Dropping the future terminates the process group
+    /// (SIGTERM, then SIGKILL after the grace period). With no current run,
+    /// the stage is recorded without a run, as any [`Stage`] call outside
+    /// a run.
+    ///
+    /// Must be polled inside a tokio runtime (it uses `tokio::process`).
+    ///
+    /// ```no_run
+    /// use std::process::Command;
+    /// use pipeline_telemetry::{PipelineRun, Stage};
+    /// use pipeline_telemetry_process::ProcessStage;
+    ///
+    /// static DBT: Stage = Stage::new("dbt");
+    ///
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let run = PipelineRun::start("daily_etl", "42");
+    /// run.scope(async {
+    ///     let mut dbt = Command::new("dbt");
+    ///     dbt.arg("build");
+    ///     ProcessStage::new(&DBT, dbt).run_async().await
+    /// })
+    /// .await?;
+    /// run.finish();
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
     /// As [`run`](Self::run).
-    pub async fn run_async(self, run: &PipelineRun) -> Result<ProcessOutput, ProcessError> {
+    pub async fn run_async(self) -> Result<ProcessOutput, ProcessError> {
         let stage = self.stage;
-        run.scope(stage.run_async_typed(self.execute_async(run)))
-            .await
+        stage.run_async_typed(self.execute_async()).await
     }
-
-    /// Everything before the spawn: the span, the environment, the group,
-    /// the pipes, dbt detection.
-    pub(crate) fn prepare(&mut self, run: &PipelineRun) -> Prepared {
-        let view = CommandView::of(&self.command, &self.redaction);
-        let span = spans::process_span(&view, self.stage.name());
-        let mut env = EnvCarrier::new();
-        pipeline_telemetry::otel::inject_context_with_pipeline_id(
-            &span,
-            run.pipeline_id(),
-            &mut env,
-        );
-        env.apply_to(&mut self.command);
-        self.command.env(PIPELINE_ID_VAR, run.pipeline_id());
-        self.command.process_group(0);
-        self.command.stdin(Stdio::null());
-        let forward = self.forward_output.then(|| span.clone());
-        let out = OutputCollector::new(Stream::Stdout, None, self.stdout_capture, forward.clone());
-        let err = OutputCollector::new(
-            Stream::Stderr,
-            (self.stderr_tail > 0).then_some(self.stderr_tail),
-            None,
-            forward,
-        );
-        self.command.stdout(if out.wants_bytes() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-        self.command.stderr(if err.wants_bytes() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-        let dbt = if self.dbt {
-            DbtInvocation::detect(&self.command)
-        } else {
-            None
-        };
-        Prepared {
-            view,
-            span,
-            out,
-            err,
-            dbt,
-            started: SystemTime::now(),
-        }
-    }
-}
-
-/// A command ready to spawn.
-#[derive(Debug)]
-pub(crate) struct Prepared {
-    pub(crate) view: CommandView,
-    pub(crate) span: tracing::Span,
-    pub(crate) out: OutputCollector,
-    pub(crate) err: OutputCollector,
-    pub(crate) dbt: Option<DbtInvocation>,
-    pub(crate) started: SystemTime,
-}
-
-/// How the process ended, before it is judged.
-#[derive(Debug)]
-pub(crate) struct Ended {
-    pub(crate) pid: u32,
-    pub(crate) status: Option<ExitStatus>,
-    pub(crate) timed_out: bool,
-    pub(crate) wait_error: Option<std::io::Error>,
-    pub(crate) stdout: Vec<u8>,
-    pub(crate) stderr_tail: String,
-}
-
-impl Prepared {
-    /// The spawn error, recorded on the span.
-    pub(crate) fn spawn_failed(&self, source: std::io::Error) -> ProcessError {
-        let err = ProcessError::Spawn {
-            program: self.view.path.clone(),
-            source,
-        };
-        spans::record_failure(&self.span, &err);
-        err
-    }
-
-    /// Judges the end: the span, dbt's results, the error or the output.
-    pub(crate) fn finish(
-        self,
-        ended: Ended,
-        run: &PipelineRun,
-        stage: &'static Stage,
-        timeout: Option<Duration>,
-    ) -> Result<ProcessOutput, ProcessError> {
-        let command = self.view.resource.clone();
-        let report = self.dbt.as_ref().map(|d| {
-            let report = d.read(self.started);
-            dbt::record(&report, &self.span);
-            if report.rows_affected > 0 {
-                run.record_records(stage, report.rows_affected);
-            }
-            report
-        });
-        let tail = ended.stderr_tail;
-        let err = match (ended.timed_out, ended.status, ended.wait_error) {
-            (true, _, _) => Some(ProcessError::Timeout {
-                command,
-                after: timeout.unwrap_or_default(),
-                stderr_tail: tail.clone(),
-            }),
-            (false, _, Some(source)) => Some(ProcessError::Io { command, source }),
-            (false, Some(status), None) if status.success() => None,
-            (false, Some(status), None) => Some(match status.code() {
-                Some(code) => ProcessError::Exit {
-                    command,
-                    code,
-                    failed: report
-                        .as_ref()
-                        .map(|r| r.failed.clone())
-                        .unwrap_or_default(),
-                    stderr_tail: tail.clone(),
-                },
-                None => ProcessError::Signal {
-                    command,
-                    signal: status.signal().unwrap_or(0),
-                    stderr_tail: tail.clone(),
-                },
-            }),
-            (false, None, None) => Some(ProcessError::Io {
-                command,
-                source: std::io::Error::other("the process's exit status was not received"),
-            }),
-        };
-        match (err, ended.status) {
-            (Some(err), _) => {
-                spans::record_failure(&self.span, &err);
-                Err(err)
-            }
-            (None, Some(status)) => {
-                spans::record_success(&self.span, Some(&tail));
-                Ok(ProcessOutput {
-                    pid: ended.pid,
-                    status,
-                    stdout: ended.stdout,
-                    stderr_tail: tail,
-                    dbt: report,
-                })
-            }
-            (None, None) => Err(ProcessError::Io {
-                command: self.view.resource,
-                source: std::io::Error::other("no exit status"),
-            }),
-        }
-    }
-}
-
-pub(crate) const fn drain_limit() -> Duration {
-    DRAIN_LIMIT
 }

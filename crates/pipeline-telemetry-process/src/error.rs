@@ -31,7 +31,9 @@ pub enum ProcessError {
         StderrTail(stderr_tail)
     )]
     Exit {
-        /// The command (executable and first argument).
+        /// The command as the span's resource names it: the executable
+        /// (with dbt's sub-command, or a first argument that is a word when
+        /// the arguments are recorded).
         command: String,
         /// The exit code.
         code: i32,
@@ -43,7 +45,9 @@ pub enum ProcessError {
     /// The process was killed by a signal it did not handle.
     #[error("`{command}` was killed by signal {signal}{}", StderrTail(stderr_tail))]
     Signal {
-        /// The command (executable and first argument).
+        /// The command as the span's resource names it: the executable
+        /// (with dbt's sub-command, or a first argument that is a word when
+        /// the arguments are recorded).
         command: String,
         /// The signal number.
         signal: i32,
@@ -54,7 +58,9 @@ pub enum ProcessError {
     /// terminated.
     #[error("`{command}` timed out after {after:?}{}", StderrTail(stderr_tail))]
     Timeout {
-        /// The command (executable and first argument).
+        /// The command as the span's resource names it: the executable
+        /// (with dbt's sub-command, or a first argument that is a word when
+        /// the arguments are recorded).
         command: String,
         /// The timeout.
         after: Duration,
@@ -64,7 +70,9 @@ pub enum ProcessError {
     /// Waiting for the process failed.
     #[error("waiting for `{command}` failed")]
     Io {
-        /// The command (executable and first argument).
+        /// The command as the span's resource names it: the executable
+        /// (with dbt's sub-command, or a first argument that is a word when
+        /// the arguments are recorded).
         command: String,
         /// What the operating system said.
         #[source]

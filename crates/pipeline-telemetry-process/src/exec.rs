@@ -1,35 +1,47 @@
 //! Running the prepared command: blocking ([`ProcessStage::run`]) and on
 //! tokio ([`ProcessStage::run_async`]). Both read the output while the
 //! process runs, enforce the timeout on the whole group, and leave no
-//! process of the group behind.
+//! process of the group behind. The async path does no blocking work on
+//! the runtime's threads: the scans of `/proc` that wait for the group and
+//! the reading of dbt's results run on tokio's blocking pool.
 
-use std::io::Read;
 use std::process::ExitStatus;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use pipeline_telemetry::PipelineRun;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use rustix::process::Signal;
 
-use crate::command::{drain_limit, Ended, ProcessOutput, ProcessStage};
+use crate::command::{ProcessOutput, ProcessStage};
 use crate::error::ProcessError;
 use crate::group::{Group, GroupGuard};
 use crate::output::OutputCollector;
+use crate::prepare::{drain_limit, read_dbt, Ended};
+use crate::pump::{collect, pump_async, pump_thread};
 use crate::spans;
-
-const READ_BUF: usize = 16 * 1024;
+use crate::watchdog::Watchdog;
 
 impl ProcessStage {
-    pub(crate) fn execute_sync(mut self, run: &PipelineRun) -> Result<ProcessOutput, ProcessError> {
-        let mut prepared = self.prepare(run);
+    pub(crate) fn execute_sync(mut self) -> Result<ProcessOutput, ProcessError> {
+        let run = PipelineRun::current();
+        let mut prepared = self.prepare(run.as_ref());
+        let watchdog = Watchdog::start(self.grace);
+        // This thread waits for the child to end: the parent-death signal
+        // (sent when the forking thread ends) is right here.
+        Watchdog::arm(watchdog.as_ref(), &mut self.command, true);
         let mut child = match self.command.spawn() {
             Ok(c) => c,
-            Err(e) => return Err(prepared.spawn_failed(e)),
+            Err(e) => {
+                if let Some(w) = watchdog {
+                    w.disarm();
+                }
+                return Err(prepared.spawn_failed(e));
+            }
         };
         let pid = child.id();
         spans::record_pid(&prepared.span, pid);
         let group = Group::of_leader(pid);
-        let mut guard = GroupGuard::new(group, self.grace);
+        let mut guard = GroupGuard::new(group, self.grace, watchdog);
 
         let out_collector = std::mem::replace(&mut prepared.out, OutputCollector::none());
         let err_collector = std::mem::replace(&mut prepared.err, OutputCollector::none());
@@ -65,7 +77,9 @@ impl ProcessStage {
                 g.terminate_blocking(self.grace, || {});
             }
         }
-        guard.disarm();
+        if let Some(w) = guard.disarm() {
+            w.disarm();
+        }
         let (status, wait_error) = match waited {
             Ok(Ok(s)) => (Some(s), None),
             Ok(Err(e)) => (None, Some(e)),
@@ -84,27 +98,34 @@ impl ProcessStage {
             stdout,
             stderr_tail: tail.unwrap_or_default(),
         };
-        prepared.finish(ended, run, self.stage, self.timeout)
+        let report = read_dbt(prepared.dbt.take(), prepared.started, &prepared.span);
+        prepared.finish(ended, report, run.as_ref(), self.stage, self.timeout)
     }
 
-    pub(crate) async fn execute_async(
-        mut self,
-        run: &PipelineRun,
-    ) -> Result<ProcessOutput, ProcessError> {
-        let mut prepared = self.prepare(run);
+    pub(crate) async fn execute_async(mut self) -> Result<ProcessOutput, ProcessError> {
+        let run = PipelineRun::current();
+        let mut prepared = self.prepare(run.as_ref());
+        let watchdog = Watchdog::start(self.grace);
+        // No parent-death signal: tokio forks on the worker polling this
+        // future, a thread that may end while the child runs.
+        Watchdog::arm(watchdog.as_ref(), &mut self.command, false);
         let mut command = tokio::process::Command::from(std::mem::replace(
             &mut self.command,
             std::process::Command::new(""),
         ));
         let mut child = match command.spawn() {
             Ok(c) => c,
-            Err(e) => return Err(prepared.spawn_failed(e)),
+            Err(e) => {
+                // Its process is reaped on a thread of its own.
+                drop(watchdog);
+                return Err(prepared.spawn_failed(e));
+            }
         };
         let pid = child.id().unwrap_or(0);
         spans::record_pid(&prepared.span, pid);
         let group = Group::of_leader(pid);
         // Terminates the group if this future is dropped before the end.
-        let mut guard = GroupGuard::new(group, self.grace);
+        let mut guard = GroupGuard::new(group, self.grace, watchdog);
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
         let (exited_tx, exited_rx) = tokio::sync::oneshot::channel::<()>();
@@ -113,6 +134,7 @@ impl ProcessStage {
 
         let waiting = async {
             let mut timed_out = false;
+            let mut left = grace;
             let status = match timeout {
                 None => child.wait().await,
                 Some(t) => match tokio::time::timeout(t, child.wait()).await {
@@ -120,22 +142,31 @@ impl ProcessStage {
                     Err(_) => {
                         timed_out = true;
                         if let Some(g) = group {
-                            g.terminate(grace, || {
-                                let _ = child.try_wait();
-                            })
-                            .await;
+                            let termed = tokio::time::Instant::now();
+                            g.signal(Signal::TERM);
+                            if tokio::time::timeout(grace, child.wait()).await.is_err() {
+                                g.signal(Signal::KILL);
+                            }
+                            left = grace.saturating_sub(termed.elapsed());
                         }
                         child.wait().await
                     }
                 },
             };
-            if let Some(g) = group {
-                if g.has_live_members() {
-                    g.terminate(grace, || {}).await;
-                }
-            }
+            // The rest of the group, waited for on the blocking pool
+            // (`/proc` is scanned until it is gone).
+            let cleaned = match group {
+                None => true,
+                Some(g) => tokio::task::spawn_blocking(move || {
+                    if g.has_live_members() {
+                        g.terminate_blocking(left, || {});
+                    }
+                })
+                .await
+                .is_ok(),
+            };
             let _ = exited_tx.send(());
-            (status, timed_out)
+            (status, timed_out, cleaned)
         };
         let out = &mut prepared.out;
         let err = &mut prepared.err;
@@ -149,8 +180,10 @@ impl ProcessStage {
                 } => {}
             }
         };
-        let ((status, timed_out), ()) = tokio::join!(waiting, reading);
-        guard.disarm();
+        let ((status, timed_out, cleaned), ()) = tokio::join!(waiting, reading);
+        // Not cleaned (the blocking pool refused the work): the guard ends
+        // the group when it is dropped, at the end of this function.
+        let watchdog = if cleaned { guard.disarm() } else { None };
         let (_, stdout) = std::mem::replace(&mut prepared.out, OutputCollector::none()).finish();
         let (tail, _) = std::mem::replace(&mut prepared.err, OutputCollector::none()).finish();
         let (status, wait_error) = match status {
@@ -165,62 +198,20 @@ impl ProcessStage {
             stdout,
             stderr_tail: tail.unwrap_or_default(),
         };
-        prepared.finish(ended, run, self.stage, self.timeout)
-    }
-}
-
-/// Reads `pipe` into `collector` on a thread of its own; the collector comes back
-/// through the channel at end of file.
-fn pump_thread<R: Read + Send + 'static>(
-    pipe: Option<R>,
-    mut collector: OutputCollector,
-) -> mpsc::Receiver<OutputCollector> {
-    let (tx, rx) = mpsc::channel();
-    let Some(mut pipe) = pipe else {
-        let _ = tx.send(collector);
-        return rx;
-    };
-    let spawned = std::thread::Builder::new()
-        .name("pt-process-output".into())
-        .spawn(move || {
-            let mut buf = vec![0u8; READ_BUF];
-            loop {
-                match pipe.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => collector.feed(&buf[..n]),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(_) => break,
-                }
+        // dbt's results (up to 64 MiB of JSON) and the watchdog's exit,
+        // on the blocking pool.
+        let dbt = prepared.dbt.take();
+        let span = prepared.span.clone();
+        let started = prepared.started;
+        let report = tokio::task::spawn_blocking(move || {
+            if let Some(w) = watchdog {
+                w.disarm();
             }
-            let _ = tx.send(collector);
-        });
-    if spawned.is_err() {
-        // No thread: the pipe is dropped and the child gets EPIPE.
-        let (tx, rx2) = mpsc::channel();
-        let _ = tx.send(OutputCollector::none());
-        return rx2;
-    }
-    rx
-}
-
-/// The tail and captured bytes of a pumped stream, waiting at most the
-/// drain limit after the process ended.
-fn collect(rx: mpsc::Receiver<OutputCollector>) -> (Option<String>, Vec<u8>) {
-    match rx.recv_timeout(drain_limit()) {
-        Ok(collector) => collector.finish(),
-        Err(_) => (None, Vec::new()),
-    }
-}
-
-async fn pump_async<R: AsyncRead + Unpin>(pipe: Option<R>, collector: &mut OutputCollector) {
-    let Some(mut pipe) = pipe else { return };
-    let mut buf = vec![0u8; READ_BUF];
-    loop {
-        match pipe.read(&mut buf).await {
-            Ok(0) => break,
-            Ok(n) => collector.feed(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        }
+            read_dbt(dbt, started, &span)
+        })
+        .await
+        .ok()
+        .flatten();
+        prepared.finish(ended, report, run.as_ref(), self.stage, self.timeout)
     }
 }

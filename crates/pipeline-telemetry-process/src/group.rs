@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{kill_process_group, test_kill_process_group, Pid, Signal};
 
+use crate::registry::Registered;
+use crate::watchdog::Watchdog;
+
 /// How often the group is looked at while it is given time to exit.
 const POLL: Duration = Duration::from_millis(10);
 
@@ -24,6 +27,16 @@ impl Group {
             return None;
         }
         Pid::from_raw(raw).map(|pgid| Group { pgid })
+    }
+
+    /// A group by id, with the same refusals as [`of_leader`](Self::of_leader).
+    pub(crate) fn of_id(id: i32) -> Option<Self> {
+        Self::of_leader(u32::try_from(id).ok()?)
+    }
+
+    /// The group id, as the pid of its leader.
+    pub(crate) fn pid(&self) -> Pid {
+        self.pgid
     }
 
     /// The group id.
@@ -68,27 +81,6 @@ impl Group {
         self.signal(Signal::KILL);
         reap();
     }
-
-    /// [`terminate_blocking`](Self::terminate_blocking) without blocking the
-    /// async runtime.
-    pub(crate) async fn terminate(&self, grace: Duration, mut reap: impl FnMut()) {
-        if !self.signal(Signal::TERM) {
-            return;
-        }
-        let deadline = tokio::time::Instant::now().checked_add(grace);
-        loop {
-            reap();
-            if !self.has_live_members() {
-                return;
-            }
-            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
-                break;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-        self.signal(Signal::KILL);
-        reap();
-    }
 }
 
 /// Live (non-zombie) processes of group `pgid`, from `/proc`; `None` where
@@ -127,26 +119,38 @@ pub(crate) fn parse_stat(stat: &str) -> Option<(char, i32)> {
 /// Terminates the group on drop unless disarmed: what stops a cancelled
 /// async stage (its future dropped) from leaving processes behind. The
 /// SIGTERM is sent at once; the SIGKILL after the grace period comes from
-/// a short-lived thread, since a drop cannot wait.
+/// a short-lived thread, since a drop cannot wait. The stage's watchdog
+/// stays armed until the group is gone.
 #[derive(Debug)]
 pub(crate) struct GroupGuard {
     group: Option<Group>,
     grace: Duration,
+    watchdog: Option<Watchdog>,
+    /// In the registry of live groups until the stage ends.
+    _registered: Option<Registered>,
 }
 
 impl GroupGuard {
-    pub(crate) fn new(group: Option<Group>, grace: Duration) -> Self {
-        GroupGuard { group, grace }
+    pub(crate) fn new(group: Option<Group>, grace: Duration, watchdog: Option<Watchdog>) -> Self {
+        GroupGuard {
+            group,
+            grace,
+            watchdog,
+            _registered: group.map(Registered::new),
+        }
     }
 
-    /// The stage ended normally and cleaned up itself.
-    pub(crate) fn disarm(&mut self) {
+    /// The stage ended normally and cleaned up itself: its watchdog, to
+    /// be disarmed (off the async runtime).
+    pub(crate) fn disarm(&mut self) -> Option<Watchdog> {
         self.group = None;
+        self.watchdog.take()
     }
 }
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
+        let watchdog = self.watchdog.take();
         let Some(group) = self.group.take() else {
             return;
         };
@@ -156,8 +160,15 @@ impl Drop for GroupGuard {
         let grace = self.grace;
         let spawned = std::thread::Builder::new()
             .name("pt-process-kill".into())
-            .spawn(move || group.terminate_blocking(grace, || {}));
+            .spawn(move || {
+                group.terminate_blocking(grace, || {});
+                if let Some(w) = watchdog {
+                    w.disarm();
+                }
+            });
         if spawned.is_err() {
+            // No thread: SIGKILL now; the watchdog, dropped armed, sees
+            // its pipe close and ends whatever is left.
             group.signal(Signal::KILL);
         }
     }
@@ -194,17 +205,6 @@ mod tests {
         group.terminate_blocking(Duration::MAX, || {
             let _ = child.try_wait();
         });
-        assert!(child.try_wait().expect("wait").is_some());
-    }
-
-    #[tokio::test]
-    async fn async_terminate_takes_any_grace() {
-        let (mut child, group) = group_child();
-        group
-            .terminate(Duration::MAX, || {
-                let _ = child.try_wait();
-            })
-            .await;
         assert!(child.try_wait().expect("wait").is_some());
     }
 

@@ -5,31 +5,61 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::redact_values::redact_values;
+
 /// What a redacted secret is replaced with.
 pub const REDACTED: &str = "REDACTED";
 
-/// Words that mark an argument (or the flag before it) as a secret.
-const SECRET_WORDS: [&str; 7] = [
+/// Words that mark an argument, a key or the flag before a value as a
+/// secret.
+const SECRET_WORDS: [&str; 10] = [
     "password",
     "passwd",
+    "pwd",
     "secret",
     "token",
     "api_key",
     "apikey",
     "credential",
+    "private_key",
+    "access_key",
 ];
+
+/// Short flags whose value is a secret: `-p` (mysql, mariadb, sshpass,
+/// 7-Zip), `-P` (zip, unzip), `-k` (openssl's passphrase). Their value is
+/// redacted attached (`-pSECRET`) or as the next argument (`-p SECRET`).
+/// Tools that give these letters another meaning (psql's `-p` port,
+/// curl's `-k`) lose a harmless value on the span.
+pub const SECRET_SHORT_FLAGS: [&str; 3] = ["-p", "-P", "-k"];
+
+/// Flags whose value is `user:password` (curl, wget): the password part is
+/// redacted.
+const USER_FLAGS: [&str; 3] = ["-u", "--user", "--proxy-user"];
 
 type Rule = dyn Fn(Option<&str>, &str) -> Option<String> + Send + Sync;
 
 /// The rule that redacts a command's arguments before they are put on its
 /// span.
 ///
-/// The default rule replaces with [`REDACTED`]:
+/// Arguments reach a span only when asked for
+/// ([`ProcessStage::with_command_args`](crate::ProcessStage::with_command_args)).
+/// The default rule then replaces with [`REDACTED`]:
 /// - the value of `--flag=value` / `key=value` when the flag or key names a
-///   secret (`password`, `passwd`, `secret`, `token`, `api_key`, `apikey`,
-///   `credential`, any case, `-` and `_` alike);
+///   secret (`password`, `passwd`, `pwd`, `secret`, `token`, `api_key`,
+///   `apikey`, `credential`, `private_key`, `access_key`, anywhere in the
+///   name, any case, `-` and `_` alike);
 /// - the argument after such a flag (`--password hunter2`);
+/// - the value of a short flag of [`SECRET_SHORT_FLAGS`] (`-p`, `-P`,
+///   `-k`), attached (`-pSECRET`) or next (`-p SECRET`);
+/// - the password of `user:password` after `-u`, `--user`, `--proxy-user`;
+/// - values of secret keys inside an argument: JSON (`--vars
+///   '{"db_password": "x"}'`, at any depth, a secret key's whole value),
+///   YAML (`--vars "db_password: x"`, `{db_password: x}`) and `key=value`
+///   text (`sh -c "PASSWORD=x ./run"`, `?token=abc&page=2`);
 /// - the password of a URL (`postgres://user:pass@host` keeps the user).
+///
+/// No rule recognises a secret that nothing names (`tool hunter2`): keep
+/// such arguments off the span (the default) or add a rule.
 ///
 /// A custom rule sees each argument with the one before it and returns the
 /// replacement, or `None` to keep the argument; it runs after the default
@@ -43,6 +73,11 @@ type Rule = dyn Fn(Option<&str>, &str) -> Option<String> + Send + Sync;
 /// assert_eq!(
 ///     r.redact_all(args.iter().copied()),
 ///     ["--password", "REDACTED", "--db=postgres://me:REDACTED@db/x", "--threads=4"]
+/// );
+/// let args = ["run", "--vars", r#"{"db_password": "x"}"#, "-phunter2", "-p", "s3"];
+/// assert_eq!(
+///     r.redact_all(args.iter().copied()),
+///     ["run", "--vars", r#"{"db_password":"REDACTED"}"#, "-pREDACTED", "-p", "REDACTED"]
 /// );
 ///
 /// let r = Redaction::default().with_rule(|_prev, arg| {
@@ -121,7 +156,7 @@ impl Redaction {
     }
 }
 
-fn names_secret(word: &str) -> bool {
+pub(crate) fn names_secret(word: &str) -> bool {
     let w: String = word
         .trim_start_matches('-')
         .chars()
@@ -137,20 +172,42 @@ fn names_secret(word: &str) -> bool {
 }
 
 fn default_rule(prev: Option<&str>, arg: &str) -> Option<String> {
-    if let Some((key, _)) = arg.split_once('=') {
+    if let Some((key, value)) = arg.split_once('=') {
         if names_secret(key) {
             return Some(format!("{key}={REDACTED}"));
         }
+        // `--vars={"db_password": "x"}`
+        if key.starts_with('-') {
+            if let Some(v) = redact_values(value) {
+                return Some(format!("{key}={v}"));
+            }
+        }
     }
-    if prev.is_some_and(|p| p.starts_with('-') && !p.contains('=') && names_secret(p)) {
-        return Some(REDACTED.to_owned());
+    if let Some(prev) = prev {
+        let flag = prev.starts_with('-') && !prev.contains('=');
+        if flag && (names_secret(prev) || SECRET_SHORT_FLAGS.contains(&prev)) {
+            return Some(REDACTED.to_owned());
+        }
+        if USER_FLAGS.contains(&prev) {
+            if let Some((user, _)) = arg.split_once(':') {
+                return Some(format!("{user}:{REDACTED}"));
+            }
+        }
     }
-    redact_url_password(arg)
+    if let Some(flag) = SECRET_SHORT_FLAGS
+        .iter()
+        .find(|f| arg.len() > f.len() && arg.starts_with(**f) && arg[f.len()..] != *REDACTED)
+    {
+        return Some(format!("{flag}{REDACTED}"));
+    }
+    let text = redact_values(arg);
+    let url = redact_url_password(text.as_deref().unwrap_or(arg));
+    url.or(text)
 }
 
 /// `scheme://user:password@host...` → `scheme://user:REDACTED@host...`,
 /// wherever it appears in the argument.
-fn redact_url_password(arg: &str) -> Option<String> {
+pub(crate) fn redact_url_password(arg: &str) -> Option<String> {
     let scheme_end = arg.find("://")? + 3;
     let rest = &arg[scheme_end..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -195,6 +252,46 @@ mod tests {
                 "REDACTED",
                 "http://u@host/p",
                 "x://a:REDACTED@c",
+            ]
+        );
+    }
+
+    #[test]
+    fn short_flags_user_and_values_inside_arguments() {
+        let r = Redaction::default();
+        let got = r.redact_all([
+            "-pHUNTER2",
+            "-p",
+            "s1",
+            "-P",
+            "s2",
+            "-k",
+            "s3",
+            "-u",
+            "me:s4",
+            "--vars",
+            "db_password: s5",
+            r#"--vars={"nested": {"token": "s6"}}"#,
+            "-v",
+            "keep",
+        ]);
+        assert_eq!(
+            got,
+            [
+                "-pREDACTED",
+                "-p",
+                "REDACTED",
+                "-P",
+                "REDACTED",
+                "-k",
+                "REDACTED",
+                "-u",
+                "me:REDACTED",
+                "--vars",
+                "db_password: REDACTED",
+                r#"--vars={"nested":{"token":"REDACTED"}}"#,
+                "-v",
+                "keep",
             ]
         );
     }

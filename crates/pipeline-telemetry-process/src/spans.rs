@@ -23,15 +23,43 @@ pub(crate) struct CommandView {
     pub(crate) name: String,
     /// The executable as given (`/usr/bin/dbt` or `dbt`).
     pub(crate) path: String,
-    /// Executable and first argument that is not an option (`dbt run`):
-    /// the span's resource and the command named in errors.
+    /// The executable and its sub-command (`dbt run`): the span's resource
+    /// and the command named in errors. Without recorded arguments, only a
+    /// sub-command of a known tool (dbt) is shown.
     pub(crate) resource: String,
-    /// All arguments after redaction (executable first).
-    pub(crate) args: Vec<String>,
+    /// All arguments after redaction (executable first), when recorded.
+    pub(crate) args: Option<Vec<String>>,
 }
 
+/// dbt's sub-commands: words, never user data, shown in the resource even
+/// when the arguments are not recorded.
+const DBT_SUBCOMMANDS: [&str; 18] = [
+    "build",
+    "clean",
+    "clone",
+    "compile",
+    "debug",
+    "deps",
+    "docs",
+    "init",
+    "list",
+    "ls",
+    "parse",
+    "retry",
+    "run",
+    "run-operation",
+    "seed",
+    "show",
+    "snapshot",
+    "test",
+];
+
 impl CommandView {
-    pub(crate) fn of(command: &std::process::Command, redaction: &crate::Redaction) -> Self {
+    pub(crate) fn of(
+        command: &std::process::Command,
+        redaction: &crate::Redaction,
+        record_args: bool,
+    ) -> Self {
         let path = command.get_program().to_string_lossy().into_owned();
         let name = std::path::Path::new(&path)
             .file_name()
@@ -40,18 +68,29 @@ impl CommandView {
             .get_args()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        let mut args = vec![path.clone()];
-        args.extend(redaction.redact_all(raw.iter().map(String::as_str)));
-        let resource = match args.iter().skip(1).find(|a| !a.starts_with('-')) {
-            // A bounded resource: a sub-command, never a file path or value.
-            Some(sub)
-                if sub.len() <= 32
-                    && sub
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) =>
-            {
+        let args = record_args.then(|| {
+            let mut args = vec![path.clone()];
+            args.extend(redaction.redact_all(raw.iter().map(String::as_str)));
+            args
+        });
+        let resource = match (raw.iter().find(|a| !a.starts_with('-')), &args) {
+            (Some(sub), _) if name == "dbt" && DBT_SUBCOMMANDS.contains(&sub.as_str()) => {
                 format!("{name} {sub}")
             }
+            // With the arguments recorded: a bounded resource, a word,
+            // never a file path, a value or a redacted secret.
+            (_, Some(args)) => match args.iter().skip(1).find(|a| !a.starts_with('-')) {
+                Some(sub)
+                    if sub.len() <= 32
+                        && !sub.contains(crate::REDACTED)
+                        && sub
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) =>
+                {
+                    format!("{name} {sub}")
+                }
+                _ => name.clone(),
+            },
             _ => name.clone(),
         };
         CommandView {
@@ -62,13 +101,12 @@ impl CommandView {
         }
     }
 
-    fn args_json(&self) -> String {
-        serde_json::to_string(&self.args).unwrap_or_default()
+    fn args_json(args: &[String]) -> String {
+        serde_json::to_string(args).unwrap_or_default()
     }
 
-    fn command_line(&self) -> String {
-        self.args
-            .iter()
+    fn command_line(args: &[String]) -> String {
+        args.iter()
             .map(|a| {
                 if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"\\$`".contains(c))
                 {
@@ -84,7 +122,7 @@ impl CommandView {
 
 /// Opens the process span, a child of the current span (the stage's).
 pub(crate) fn process_span(view: &CommandView, stage: &str) -> tracing::Span {
-    tracing::info_span!(
+    let span = tracing::info_span!(
         target: "pipeline_telemetry::process",
         "process.run",
         "operation.name" = PROCESS_SPAN,
@@ -92,15 +130,20 @@ pub(crate) fn process_span(view: &CommandView, stage: &str) -> tracing::Span {
         stage = stage,
         { PROCESS_EXECUTABLE_NAME } = view.name.as_str(),
         { PROCESS_EXECUTABLE_PATH } = view.path.as_str(),
-        { PROCESS_COMMAND_LINE } = view.command_line(),
-        { PROCESS_COMMAND_ARGS } = view.args_json(),
+        { PROCESS_COMMAND_LINE } = Empty,
+        { PROCESS_COMMAND_ARGS } = Empty,
         { PROCESS_PID } = Empty,
         { PROCESS_EXIT_CODE } = Empty,
         { ERROR_TYPE } = Empty,
         { STDERR_TAIL_ATTR } = Empty,
         otel.status_code = Empty,
         otel.status_description = Empty,
-    )
+    );
+    if let Some(args) = &view.args {
+        span.record(PROCESS_COMMAND_LINE, CommandView::command_line(args));
+        span.record(PROCESS_COMMAND_ARGS, CommandView::args_json(args));
+    }
+    span
 }
 
 /// Records the child's pid.

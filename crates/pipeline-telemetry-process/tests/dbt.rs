@@ -53,6 +53,8 @@ fn dbt_models_become_spans_records_and_errors() {
     let target = work.join("target");
 
     let run = PipelineRun::start("dbt_tests", "run-dbt-1");
+    // The stages below run in this run: it is current on this thread.
+    let entered = run.enter();
     let mut cmd = Command::new(&dbt);
     cmd.arg("run")
         .arg("--project-dir")
@@ -67,7 +69,7 @@ fn dbt_models_become_spans_records_and_errors() {
         .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false");
     let err = ProcessStage::new(&DBT, cmd)
         .with_timeout(Duration::from_secs(300))
-        .run(&run)
+        .run()
         .expect_err("one model fails");
     match &err {
         ProcessError::Exit { code, failed, .. } => {
@@ -88,12 +90,13 @@ fn dbt_models_become_spans_records_and_errors() {
     cmd.arg("run").arg("--project-dir").arg(&empty);
     let err2 = ProcessStage::new(&DBT_NO_PROJECT, cmd)
         .with_timeout(Duration::from_secs(300))
-        .run(&run)
+        .run()
         .expect_err("no project");
     assert!(
         matches!(err2, ProcessError::Exit { ref failed, .. } if failed.is_empty()),
         "{err2:?}"
     );
+    drop(entered);
     run.finish();
     h.guard.flush();
 

@@ -18,10 +18,11 @@ use pipeline_telemetry_test_support::agent;
 static SH: Stage = Stage::new("nested_sh");
 
 #[instrument_stage(stage = "nested_export")]
-async fn export(run: &PipelineRun) -> Result<(), ProcessError> {
+async fn export() -> Result<(), ProcessError> {
     let mut cmd = Command::new("/bin/sh");
     cmd.args(["-c", "exit 3"]);
-    ProcessStage::new(&SH, cmd).run_async(run).await?;
+    // The current run: the one this stage function was called in.
+    ProcessStage::new(&SH, cmd).run_async().await?;
     Ok(())
 }
 
@@ -34,7 +35,7 @@ fn a_process_failure_passed_on_is_counted_once_and_typed_everywhere() {
         .build()
         .expect("runtime");
     let run = PipelineRun::start("process_nested", "nested-1");
-    let err = rt.block_on(run.scope(export(&run))).expect_err("exit 3");
+    let err = rt.block_on(run.scope(export())).expect_err("exit 3");
     assert_eq!(err.error_type(), "exit_3");
     // Dropped without finish after a failed stage: failed, the stage's
     // error type on the run's span.

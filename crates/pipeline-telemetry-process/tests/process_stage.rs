@@ -17,6 +17,7 @@ static EXIT: Stage = Stage::new("export_exit");
 static SIGNAL: Stage = Stage::new("export_signal");
 static MISSING: Stage = Stage::new("export_missing");
 static NOISY: Stage = Stage::new("export_noisy");
+static OUTSIDE: Stage = Stage::new("export_outside_run");
 
 fn sh(script: &str) -> Command {
     let mut c = Command::new("/bin/sh");
@@ -28,14 +29,27 @@ fn sh(script: &str) -> Command {
 fn exit_codes_signals_missing_and_binary_stderr() {
     let h = common::init("process");
     let run = PipelineRun::start("process_tests", "run-proc-1");
+    // The stages below run in this run: it is current on this thread.
+    let entered = run.enter();
 
     // Success: the child sees the run's context, and the secret is redacted.
     let mut ok = sh("echo \"$TRACEPARENT|$BAGGAGE|$PIPELINE_ID\"; echo progress >&2");
-    ok.args(["sh", "--password", "hunter2"]);
+    ok.args([
+        "sh",
+        "--password",
+        "hunter2",
+        "--vars",
+        r#"{"db_password": "pw-in-json"}"#,
+        "--vars",
+        "db_password: pw-in-yaml",
+        "-p",
+        "pw-short",
+    ]);
     let out = ProcessStage::new(&OK, ok)
         .with_stdout_capture(4096)
         .with_forward_output(true)
-        .run(&run)
+        .with_command_args(true)
+        .run()
         .expect("exit 0");
     let env_seen = String::from_utf8(out.stdout.clone()).expect("utf-8");
     let mut parts = env_seen.trim().split('|');
@@ -48,7 +62,7 @@ fn exit_codes_signals_missing_and_binary_stderr() {
 
     // Non-zero exit.
     let err = ProcessStage::new(&EXIT, sh("echo 'disk full' >&2; exit 3"))
-        .run(&run)
+        .run()
         .expect_err("exit 3");
     assert!(matches!(err, ProcessError::Exit { code: 3, .. }), "{err:?}");
     assert_eq!(err.error_type(), "exit_3");
@@ -56,13 +70,13 @@ fn exit_codes_signals_missing_and_binary_stderr() {
 
     // Killed by a signal.
     let err = ProcessStage::new(&SIGNAL, sh("kill -9 $$"))
-        .run(&run)
+        .run()
         .expect_err("signal");
     assert_eq!(err.error_type(), "signal_9", "{err:?}");
 
     // An executable that does not exist.
     let err = ProcessStage::new(&MISSING, Command::new("/nonexistent/etl-tool"))
-        .run(&run)
+        .run()
         .expect_err("missing");
     assert_eq!(err.error_type(), "not_found");
     assert!(err.to_string().contains("/nonexistent/etl-tool"), "{err}");
@@ -73,21 +87,45 @@ fn exit_codes_signals_missing_and_binary_stderr() {
         sh("head -c 20971520 /dev/urandom >&2; printf 'last words\\n' >&2; exit 2"),
     )
     .with_stderr_tail(2048)
-    .run(&run)
+    .run()
     .expect_err("exit 2");
     let tail = err.stderr_tail().expect("tail").to_owned();
     assert!(tail.len() <= 2048 + 8, "tail of {} bytes", tail.len());
     assert!(tail.ends_with("last words"), "{tail:?}");
     assert!(!tail.contains('\0'));
 
+    // Every stage's watchdog process has exited (and been waited for).
+    let watchdogs = common::children_named(std::process::id(), "pipeline-telemetry-watchdog");
+    assert!(watchdogs.is_empty(), "{watchdogs:?}");
+
+    drop(entered);
     run.finish();
+
+    // Outside any run: a stage call without a run (no `pipeline` tag), and
+    // the child gets no run id, not even one set on the command.
+    let mut outside = sh("echo \"[$PIPELINE_ID]\"");
+    outside.env("PIPELINE_ID", "not-a-run");
+    let out = ProcessStage::new(&OUTSIDE, outside)
+        .with_stdout_capture(64)
+        .run()
+        .expect("exit 0");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
     h.guard.flush();
 
     // The wire: one error per failed stage with the stage's tags; a duration each.
     let lines = h.udp.lines_until(Duration::from_secs(10), |l| {
         common::matching(l, "pipeline.errors", &["stage:export_noisy"]).len() == 1
             && common::matching(l, "pipeline.stage.duration", &["stage:export_noisy"]).len() == 1
+            && common::matching(l, "pipeline.stage.duration", &["stage:export_outside_run"]).len()
+                == 1
     });
+    let outside = common::matching(
+        &lines,
+        "pipeline.stage.duration",
+        &["stage:export_outside_run", "status:ok"],
+    );
+    assert_eq!(outside.len(), 1, "{lines:#?}");
+    assert!(!outside[0].contains("pipeline:"), "{outside:?}");
     for stage in [
         "export_exit",
         "export_signal",
@@ -115,11 +153,12 @@ fn exit_codes_signals_missing_and_binary_stderr() {
 
     // The spans the test agent received.
     let spans = agent::poll_spans(&h.token, |s| {
-        s.iter().filter(|s| s.name == "process.run").count() >= 5
+        s.iter().filter(|s| s.name == "process.run").count() >= 6
             && s.iter().any(|s| s.name == "pipeline.run")
     });
     let process: Vec<_> = spans.iter().filter(|s| s.name == "process.run").collect();
-    assert_eq!(process.len(), 5, "{spans:#?}");
+    // Five in the run, one outside it.
+    assert_eq!(process.len(), 6, "{spans:#?}");
     let attr = |s: &agent::Span, k: &str| s.attributes.get(k).cloned().unwrap_or_default();
     let by_stage = |stage: &str| {
         process
@@ -134,10 +173,11 @@ fn exit_codes_signals_missing_and_binary_stderr() {
         .parse::<u32>()
         .is_ok_and(|p| p > 1));
     let args = attr(ok_span, "process.command_args");
-    assert!(
-        args.contains("REDACTED") && !args.contains("hunter2"),
-        "{args}"
-    );
+    assert!(args.contains("REDACTED"), "{args}");
+    for secret in ["hunter2", "pw-in-json", "pw-in-yaml", "pw-short"] {
+        assert!(!args.contains(secret), "{secret} in {args}");
+        assert!(!attr(ok_span, "process.command_line").contains(secret));
+    }
     // The child's TRACEPARENT names the process span as its parent.
     assert_eq!(tp[1], ok_span.trace_id, "{traceparent}");
     assert_eq!(tp[2], ok_span.span_id, "{traceparent}");
@@ -148,6 +188,12 @@ fn exit_codes_signals_missing_and_binary_stderr() {
     assert_eq!(ok_span.parent_span_id.as_ref(), Some(&stage_span.span_id));
 
     let exit = by_stage("export_exit");
+    // Arguments are recorded only when asked for: the executable alone.
+    for key in ["process.command_args", "process.command_line"] {
+        assert!(!exit.attributes.contains_key(key), "{key}: {exit:#?}");
+    }
+    assert_eq!(attr(exit, "process.executable.name"), "sh");
+    assert_eq!(attr(exit, "resource.name"), "sh");
     assert_eq!(attr(exit, "process.exit.code"), "3");
     assert_eq!(attr(exit, "error.type"), "exit_3");
     assert!(exit

@@ -36,13 +36,14 @@ fn pgid_of(pid: i32) -> Option<i32> {
 fn timeouts_and_cancellation_leave_no_process() {
     let h = common::init("timeout");
     let run = PipelineRun::start("timeout_tests", "run-timeout-1");
+    let entered = run.enter();
 
     // Blocking API: timeout, then TERM (ignored), then KILL after the grace.
     let started = Instant::now();
     let err = ProcessStage::new(&SYNC, stubborn())
         .with_timeout(Duration::from_millis(300))
         .with_grace(Duration::from_millis(300))
-        .run(&run)
+        .run()
         .expect_err("times out");
     let took = started.elapsed();
     assert!(matches!(err, ProcessError::Timeout { .. }), "{err:?}");
@@ -59,10 +60,12 @@ fn timeouts_and_cancellation_leave_no_process() {
     // Async API: the same, without blocking the runtime.
     let err = rt
         .block_on(
-            ProcessStage::new(&ASYNC, stubborn())
-                .with_timeout(Duration::from_millis(300))
-                .with_grace(Duration::from_millis(300))
-                .run_async(&run),
+            run.scope(
+                ProcessStage::new(&ASYNC, stubborn())
+                    .with_timeout(Duration::from_millis(300))
+                    .with_grace(Duration::from_millis(300))
+                    .run_async(),
+            ),
         )
         .expect_err("times out");
     assert_eq!(err.error_type(), "timeout");
@@ -76,9 +79,11 @@ fn timeouts_and_cancellation_leave_no_process() {
         &format!("trap '' TERM; sh -c \"trap '' TERM; sleep {marker}\" & sleep 300"),
     ]);
     let seen = rt.block_on(async {
-        let stage = ProcessStage::new(&CANCEL, cancelled)
-            .with_grace(Duration::from_millis(300))
-            .run_async(&run);
+        let stage = run.scope(
+            ProcessStage::new(&CANCEL, cancelled)
+                .with_grace(Duration::from_millis(300))
+                .run_async(),
+        );
         let started = async {
             let deadline = Instant::now() + Duration::from_secs(10);
             while find_by_cmdline(&marker).is_empty() && Instant::now() < deadline {
@@ -113,7 +118,7 @@ fn timeouts_and_cancellation_leave_no_process() {
     })
     .with_stdout_capture(64)
     .with_grace(Duration::from_millis(300))
-    .run(&run)
+    .run()
     .expect("exit 0");
     let grandchild: i32 = String::from_utf8_lossy(&out.stdout)
         .trim()
@@ -134,6 +139,7 @@ fn timeouts_and_cancellation_leave_no_process() {
                 .iter()
                 .any(|s| s.starts_with(&format!("{grandchild} ")))
     );
+    drop(entered);
     run.finish();
 
     // The timeouts are counted as errors with their stage; the cancelled

@@ -122,3 +122,29 @@ pub(crate) fn live_in_group(pgid: i32) -> Vec<String> {
     }
     found
 }
+
+/// Children of `parent` (zombies included: a child not waited for) with
+/// `arg` among their arguments.
+pub(crate) fn children_named(parent: u32, arg: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        if f.get(1).and_then(|p| p.parse::<u32>().ok()) != Some(parent) {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        // A zombie has no command line left: named by its stat.
+        if cmdline.split(|b| *b == 0).any(|a| a == arg.as_bytes())
+            || f[0] == "Z" && stat.contains("(sh)")
+        {
+            found.push(stat.clone());
+        }
+    }
+    found
+}

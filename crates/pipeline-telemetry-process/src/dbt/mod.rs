@@ -4,10 +4,16 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use pipeline_telemetry_otel::CompletedSpan;
 use serde::Deserialize;
+
+#[cfg(test)]
+mod props;
+mod time;
+
+pub(crate) use time::parse_utc;
 
 /// dbt sub-commands that write `run_results.json`.
 const RESULT_COMMANDS: [&str; 5] = ["run", "build", "test", "seed", "snapshot"];
@@ -162,15 +168,23 @@ fn read_results(path: &Path, started: SystemTime) -> Result<DbtReport, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("{shown}: {e}"))?;
     let modified = meta.modified().map_err(|e| format!("{shown}: {e}"))?;
     // File systems with coarse timestamps: one second of slack.
-    if modified + Duration::from_secs(1) < started {
+    if modified
+        .checked_add(Duration::from_secs(1))
+        .is_some_and(|m| m < started)
+    {
         return Err(format!("{shown} is older than this invocation"));
     }
     if meta.len() > MAX_RESULTS_BYTES {
         return Err(format!("{shown} is larger than {MAX_RESULTS_BYTES} bytes"));
     }
     let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
-    let raw: RawResults =
-        serde_json::from_str(&text).map_err(|e| format!("{shown} is not dbt run results: {e}"))?;
+    parse_results(&text).map_err(|e| format!("{shown} is not dbt run results: {e}"))
+}
+
+/// The report of a `run_results.json` document: never panics, whatever
+/// the text (absurd timestamps are left out, sums saturate).
+pub(crate) fn parse_results(text: &str) -> Result<DbtReport, serde_json::Error> {
+    let raw: RawResults = serde_json::from_str(text)?;
     let mut report = DbtReport::default();
     for r in raw.results {
         let resource_type = r.unique_id.split('.').next().unwrap_or("node").to_owned();
@@ -205,56 +219,13 @@ fn read_results(path: &Path, started: SystemTime) -> Result<DbtReport, String> {
             || node.resource_type == "seed"
             || node.resource_type == "snapshot"
         {
-            report.rows_affected += node.rows_affected.unwrap_or(0);
+            report.rows_affected = report
+                .rows_affected
+                .saturating_add(node.rows_affected.unwrap_or(0));
         }
         report.nodes.push(node);
     }
     Ok(report)
-}
-
-/// `YYYY-MM-DDTHH:MM:SS[.frac][Z|+00:00]` in UTC, as dbt writes it.
-pub(crate) fn parse_utc(s: &str) -> Option<SystemTime> {
-    let s = s.trim();
-    let s = s
-        .strip_suffix('Z')
-        .or_else(|| s.strip_suffix("+00:00"))
-        .unwrap_or(s);
-    let (date, time) = s.split_once(['T', ' '])?;
-    let mut d = date.splitn(3, '-');
-    let year: i64 = d.next()?.parse().ok()?;
-    let month: u32 = d.next()?.parse().ok()?;
-    let day: u32 = d.next()?.parse().ok()?;
-    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
-    let mut t = hms.splitn(3, ':');
-    let h: u64 = t.next()?.parse().ok()?;
-    let m: u64 = t.next()?.parse().ok()?;
-    let sec: u64 = t.next()?.parse().ok()?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
-        return None;
-    }
-    let nanos = if frac.is_empty() {
-        0
-    } else {
-        if !frac.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
-        digits.parse::<u32>().ok()?
-    };
-    let days = days_from_civil(year, month, day);
-    let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + m * 60 + sec;
-    Some(UNIX_EPOCH + Duration::new(secs, nanos))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// Span name of a node: `dbt.model`, `dbt.test`, ... (bounded).
@@ -281,7 +252,8 @@ pub(crate) fn record(report: &DbtReport, parent: &tracing::Span) {
     let now = SystemTime::now();
     for node in report.nodes.iter().take(MAX_NODE_SPANS) {
         let start = node.started.or(node.completed).unwrap_or(now);
-        let end = node.completed.unwrap_or(start);
+        // A node that says it ended before it started ends when it started.
+        let end = node.completed.unwrap_or(start).max(start);
         let name = span_name(&node.resource_type);
         let mut span = CompletedSpan::new(name, start, end)
             .with_attribute("operation.name", name)
@@ -303,17 +275,6 @@ pub(crate) fn record(report: &DbtReport, parent: &tracing::Span) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps_parse() {
-        let t = parse_utc("2024-02-29T23:59:58.5Z").expect("valid");
-        let d = t.duration_since(UNIX_EPOCH).expect("after epoch");
-        assert_eq!(d.as_secs(), 1_709_251_198);
-        assert_eq!(d.subsec_millis(), 500);
-        for bad in ["", "2024-13-01T00:00:00Z", "x", "2024-01-01T00:00:00.1e3Z"] {
-            assert!(parse_utc(bad).is_none(), "{bad}");
-        }
-    }
 
     #[test]
     fn detection_reads_flags() {
