@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs headless Chromium from Debian's packages when it is missing: the
 # `pipeline-telemetry-cli dev` tests take a screenshot of the dev page with it
-# (crates/pipeline-telemetry-cli/tests/dev_server.rs). Idempotent; needs root
+# (crates/pipeline-telemetry-cli/tests/dev_browser.rs). Idempotent; needs root
 # (or sudo) to install.
 set -euo pipefail
 for b in chromium chromium-browser google-chrome; do

@@ -57,9 +57,8 @@ fn chromium() -> Option<&'static str> {
 fn a_real_browser_renders_the_page() {
     let Some(browser) = chromium() else {
         panic!(
-            "headless Chromium is needed (PT_REQUIRE_PEERS={}): run scripts/setup-peers.sh, which installs \
-             Debian's chromium with apt-get, or apt-get install -y chromium",
-            std::env::var("PT_REQUIRE_PEERS").unwrap_or_default()
+            "headless Chromium is needed: run scripts/setup-peers.sh, which installs \
+             Debian's chromium with apt-get, or apt-get install -y chromium"
         );
     };
     let (server, _, _) = example_against_dev();

@@ -193,6 +193,24 @@ fn the_example_shows_on_the_dev_page_as_sent() {
     assert!(
         page.contains("<svg") && page.contains("ALERT") && page.contains("http-equiv=\"refresh\"")
     );
+    // Each widget the example fed is drawn in its own card: a number, or an
+    // SVG graph holding a line or bars (the waterfalls' SVG elsewhere on the
+    // page does not count).
+    for (title, metrics) in &widgets {
+        if !metrics.iter().any(|m| fed.contains(m)) {
+            continue;
+        }
+        let card = page
+            .split(&format!("<h3>{title}</h3>"))
+            .nth(1)
+            .and_then(|rest| rest.split("<div class=\"card\">").next())
+            .unwrap_or_default();
+        let graph = card.split_once("<svg").map(|(_, svg)| svg);
+        let drawn = graph.is_some_and(|svg| svg.contains("<polyline") || svg.contains("<circle"))
+            || graph.is_some_and(|svg| svg.matches("<rect").count() > 1)
+            || card.contains("<div class=\"value\">");
+        assert!(drawn, "{title}: nothing drawn in its card: {card}");
+    }
     assert!(
         page.contains("<td>stage failed</td>"),
         "the log stream is not drawn"
