@@ -182,7 +182,7 @@ fn run() {
         // `None`: an interval past what an `Instant` holds, never due.
         let due = link::deadline(last, interval);
         let now = Instant::now();
-        if !due.is_some_and(|d| now >= d) && !FLUSH_NOW.load(Ordering::Acquire) {
+        if due.is_none_or(|d| now < d) && !FLUSH_NOW.load(Ordering::Acquire) {
             match due {
                 Some(d) => std::thread::park_timeout(d - now),
                 None => std::thread::park(),
@@ -257,7 +257,7 @@ pub(crate) fn stop(timeout: Duration) -> Result<(), ShutdownError> {
         match STATE.try_lock() {
             Ok(g) => break g,
             Err(TryLockError::Poisoned(p)) => break p.into_inner(),
-            Err(TryLockError::WouldBlock) if !deadline.is_some_and(|d| Instant::now() >= d) => {
+            Err(TryLockError::WouldBlock) if deadline.is_none_or(|d| Instant::now() < d) => {
                 std::thread::sleep(Duration::from_millis(1));
             }
             Err(TryLockError::WouldBlock) => return Err(ShutdownError::TimedOut),

@@ -47,7 +47,7 @@ fn ulps(a: f64, b: f64) -> u64 {
 /// Whether `v`'s shortest decimal has at most nine fractional digits.
 fn whole_nanoseconds(v: f64) -> bool {
     let s = format!("{v}");
-    s.split_once('.').map_or(true, |(_, frac)| frac.len() <= 9)
+    s.split_once('.').is_none_or(|(_, frac)| frac.len() <= 9)
 }
 
 /// `n` nanoseconds as seconds, written from the integer alone: the

@@ -192,7 +192,7 @@ pub(crate) fn validate_endpoint(setting: &str, endpoint: &str) -> Result<String,
             ))
         }
     }
-    if uri.host().map_or(true, str::is_empty) {
+    if uri.host().is_none_or(str::is_empty) {
         return Err(ConfigError::new(setting, endpoint, "the URL has no host"));
     }
     Ok(trimmed.to_owned())

@@ -323,7 +323,7 @@ mod tests {
             assert!(remote
                 .pipeline_id
                 .as_deref()
-                .map_or(true, |id| sanitize_pipeline_id(id).is_some()));
+                .is_none_or(|id| sanitize_pipeline_id(id).is_some()));
         }
     }
 

@@ -309,7 +309,7 @@ impl Collector {
                 let apps = self.client.applications()?.items;
                 let mut matching = apps
                     .into_iter()
-                    .filter(|a| cfg.app_name.as_ref().map_or(true, |n| &a.name == n));
+                    .filter(|a| cfg.app_name.as_ref().is_none_or(|n| &a.name == n));
                 let first = matching.next();
                 match first {
                     Some(a) if a.completed() => {

@@ -63,7 +63,7 @@ pub(crate) fn find(
     candidates
         .into_iter()
         .map(|(_, p)| p)
-        .find(|p| name.map_or(true, |n| application(p).is_some_and(|(_, got)| got == n)))
+        .find(|p| name.is_none_or(|n| application(p).is_some_and(|(_, got)| got == n)))
 }
 
 /// The id and name of the application of a log (its start event, near the

@@ -214,7 +214,7 @@ impl<E> RetryPolicy<E> {
     }
 
     pub(crate) fn is_retryable(&self, e: &E) -> bool {
-        self.retryable.as_ref().map_or(true, |p| p(e))
+        self.retryable.as_ref().is_none_or(|p| p(e))
     }
 }
 

@@ -112,7 +112,7 @@ impl Timer {
         }
         let seq = g.seq;
         g.seq = g.seq.wrapping_add(1);
-        let earliest = g.items.peek().map_or(true, |t| deadline < t.0.deadline);
+        let earliest = g.items.peek().is_none_or(|t| deadline < t.0.deadline);
         g.items.push(Reverse(Item {
             deadline,
             seq,
