@@ -104,6 +104,9 @@ where
         }
         let started = this.started.get_or_insert_with(|| {
             let run = context::current();
+            if run.is_none() {
+                crate::stray::stage_outside_runs(this.callsite.stage());
+            }
             let span = this.callsite.span(run.as_ref());
             let in_run = run.as_ref().map_or(StageInRun::default(), |r| {
                 r.failures.start(run_failures::current_stage())

@@ -107,6 +107,7 @@ mod stage;
 mod stage_api;
 mod stage_cache;
 mod stage_typed;
+mod stray;
 pub mod testing;
 mod timer;
 

@@ -82,6 +82,7 @@ impl RunInner {
         pipeline_id: String,
         span: tracing::Span,
     ) -> Self {
+        crate::stray::run_started();
         if kind == RunKind::Run {
             CounterHandle::register(
                 catalogue::PIPELINE_RUNS.name,
@@ -139,6 +140,7 @@ impl RunInner {
         if self.ended.swap(true, Ordering::AcqRel) {
             return;
         }
+        crate::stray::run_ended();
         let failed = failed || own.is_some();
         if self.kind == RunKind::Run {
             let secs = clock::seconds_since(self.start);

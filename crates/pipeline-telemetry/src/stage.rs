@@ -261,7 +261,10 @@ impl StageGuard {
                 run_failures::enter_stage(in_run.id);
                 in_run
             }
-            None => StageInRun::default(),
+            None => {
+                crate::stray::stage_outside_runs(callsite.stage());
+                StageInRun::default()
+            }
         };
         // Without a subscriber that takes INFO spans (metrics only), no
         // span is built and the run's details are not read.
