@@ -59,28 +59,45 @@ pub enum Settlement {
 }
 
 /// Runs a handler around each delivery of a queue, as the stage you name:
-/// continues the producer's trace and `pipeline_id` from the message
-/// headers, opens the `rabbitmq.process` CONSUMER span, runs the handler
-/// as a stage (so `#[instrument_stage]` functions called inside are stages
-/// too), then acknowledges the delivery on `Ok` and negatively
-/// acknowledges it on `Err` or panic, each delivery as soon as its handler
-/// completes.
+/// opens the `rabbitmq.process` CONSUMER span, runs the handler as a stage
+/// (so `#[instrument_stage]` functions called inside are stages too) in
+/// the run the delivery belongs to (below), then acknowledges the delivery
+/// on `Ok` and negatively acknowledges it on `Err` or panic, each delivery
+/// as soon as its handler completes.
 ///
 /// # Which run a delivery belongs to
 ///
-/// A delivery is work done for the run that published it, not a run of
-/// its own. By default it **joins** the producer's run
-/// ([`PipelineRun::join`](pipeline_telemetry::PipelineRun::join)): same
-/// trace, same `pipeline_id`, its stages tagged with the worker's pipeline
-/// ([`with_pipeline`](Self::with_pipeline), else the queue's name) and
-/// their failures counted as usual, but no `pipeline.runs` point and no
-/// `prefect.flow.duration` of its own: the producer's run counts those
-/// once, so a worker that is one step of a larger pipeline does not
-/// inflate its run count. When each message really is a run of its own
-/// (a job queue: one message, one pipeline run),
-/// [`with_run_per_delivery`](Self::with_run_per_delivery) makes each
-/// delivery a new run of that pipeline, child of the producer's trace,
-/// with the producer's `pipeline_id`.
+/// Three cases, decided for each delivery where
+/// [`consume`](Self::consume) or [`handle`](Self::handle) runs:
+///
+/// 1. **A run is current there** (`run.scope(worker.consume(..))`,
+///    [`PipelineRun::current`](pipeline_telemetry::PipelineRun::current)
+///    is `Some`): each delivery is a **stage call of that run**, like any
+///    stage called in its scope. The worker's stage is tagged with the
+///    current run's pipeline and `pipeline_id`, its failures mark that run
+///    failed, its [`Records`] count in that run, and the `rabbitmq.process`
+///    span is a child of the current span (the run's span, or the stage's
+///    span when `consume` is called inside a stage). The producer's trace
+///    context from the message headers becomes a **span link** on the
+///    `rabbitmq.process` span (not its parent), so the producer's trace is
+///    one click away. [`with_pipeline`](Self::with_pipeline) and
+///    [`with_run_per_delivery`](Self::with_run_per_delivery) do not apply:
+///    the current run is the caller's, and the caller ends it.
+/// 2. **No run is current, the default**: the delivery **joins** the
+///    producer's run
+///    ([`PipelineRun::join`](pipeline_telemetry::PipelineRun::join)): same
+///    trace (the `rabbitmq.process` span is a child of the producer's
+///    span), same `pipeline_id`, its stages tagged with the worker's
+///    pipeline ([`with_pipeline`](Self::with_pipeline), else the queue's
+///    name) and their failures counted as usual, but no `pipeline.runs`
+///    point and no `prefect.flow.duration` of its own: the producer's run
+///    counts those once, so a worker that is one step of a larger pipeline
+///    does not inflate its run count.
+/// 3. **No run is current, with
+///    [`with_run_per_delivery`](Self::with_run_per_delivery)**: each
+///    delivery is a **new run** of the worker's pipeline (a job queue: one
+///    message, one pipeline run), child of the producer's trace, with the
+///    producer's `pipeline_id`.
 ///
 /// # How many at once
 ///
@@ -126,6 +143,26 @@ pub enum Settlement {
 ///         Ok::<_, std::io::Error>(rows) // counts rows.len() records
 ///     })
 ///     .await?; // up to 8 deliveries at once
+/// # Ok(()) }
+/// ```
+///
+/// The worker of a pipeline that runs in this process (case 1): each
+/// delivery is a stage call of `run`.
+///
+/// ```no_run
+/// use pipeline_telemetry::{PipelineRun, Stage};
+/// use pipeline_telemetry_lapin::{Message, TracedConsumer, Worker};
+///
+/// static LOAD: Stage = Stage::new("load");
+///
+/// # async fn f(consumer: TracedConsumer) -> Result<(), Box<dyn std::error::Error>> {
+/// let run = PipelineRun::start("nightly_import", "2024-06-01");
+/// // `load` is counted under "nightly_import", in this run.
+/// run.scope(Worker::new(&LOAD, "imports").consume(consumer, |msg: Message| async move {
+///     Ok::<_, std::io::Error>(msg.data.split(|b| *b == b'\n').count())
+/// }))
+/// .await?;
+/// run.finish();
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
