@@ -193,19 +193,40 @@ impl Worker {
     }
 
     /// The pipeline whose runs the deliveries are part of: the `pipeline`
-    /// tag of the worker's stages (default: the queue's name). Name the
-    /// producer's pipeline, so that its stages and the worker's show
-    /// together.
+    /// tag of the worker's stages (default: the queue's name) when no run
+    /// is current (see [which run](Self#which-run-a-delivery-belongs-to)).
+    /// Name the producer's pipeline, so that its stages and the worker's
+    /// show together.
+    ///
+    /// Independent of [`with_run_per_delivery`](Self::with_run_per_delivery),
+    /// in either order: it renames the pipeline and leaves the choice
+    /// between joining and one run per delivery as it was. The pipeline is
+    /// the one named last by either call.
+    ///
+    /// ```
+    /// use pipeline_telemetry::Stage;
+    /// use pipeline_telemetry_lapin::Worker;
+    ///
+    /// static JOB: Stage = Stage::new("job");
+    /// // The same worker: each delivery is a run of its own of "jobs".
+    /// let a = Worker::new(&JOB, "q").with_run_per_delivery("x").with_pipeline("jobs");
+    /// let b = Worker::new(&JOB, "q").with_pipeline("x").with_run_per_delivery("jobs");
+    /// ```
     pub fn with_pipeline(mut self, pipeline: impl Into<String>) -> Self {
         self.pipeline = Some(pipeline.into());
-        self.run_per_delivery = false;
         self
     }
 
     /// Makes each delivery a run of its own of `pipeline` (one
     /// `pipeline.runs` point and one `prefect.flow.duration` per
     /// delivery), continuing the producer's trace and `pipeline_id`:
-    /// for queues of jobs where one message is one pipeline run.
+    /// for queues of jobs where one message is one pipeline run. Applies
+    /// only where no run is current (see
+    /// [which run](Self#which-run-a-delivery-belongs-to)).
+    ///
+    /// Independent of [`with_pipeline`](Self::with_pipeline), in either
+    /// order: a later `with_pipeline` renames the pipeline and keeps one
+    /// run per delivery.
     pub fn with_run_per_delivery(mut self, pipeline: impl Into<String>) -> Self {
         self.pipeline = Some(pipeline.into());
         self.run_per_delivery = true;
