@@ -1,6 +1,9 @@
 //! [`Worker`]: what every lapin consumer writes around each delivery, in
 //! one call.
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
 use lapin::BasicProperties;
 use pipeline_telemetry::Stage;
 
@@ -105,8 +108,10 @@ pub enum Settlement {
 /// settled as it completes: N is [`with_concurrency`](Self::with_concurrency)
 /// when given, else the prefetch (`basic.qos`) of the channel the consumer
 /// came from when it was opened with [`TracedChannel::basic_consume`](crate::TracedChannel::basic_consume),
-/// else 1 (a plain lapin `Consumer` does not say which channel, hence
-/// which prefetch, it belongs to). The handlers run concurrently on the
+/// else 1: a plain lapin `Consumer` does not say which channel, hence
+/// which prefetch, it belongs to, so it is handled **one delivery at a
+/// time**, and the worker logs one warning (`tracing::warn!`, once per
+/// `Worker` and its clones) saying so. The handlers run concurrently on the
 /// task that awaits `consume` (as `for_each_concurrent` does); work that
 /// needs other threads should be spawned by the handler.
 ///
@@ -174,6 +179,8 @@ pub struct Worker {
     requeue_on_error: bool,
     server: Option<ServerAddress>,
     concurrency: Option<usize>,
+    /// Whether the one-at-a-time warning was logged (shared by clones).
+    warned_one_at_a_time: Arc<AtomicBool>,
 }
 
 impl Worker {
@@ -189,6 +196,7 @@ impl Worker {
             requeue_on_error: false,
             server: None,
             concurrency: None,
+            warned_one_at_a_time: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -235,7 +243,9 @@ impl Worker {
 
     /// How many deliveries [`consume`](Self::consume) handles at once
     /// (at least 1). Default: the prefetch of the consumer's channel, when
-    /// known (see [how many at once](Self#how-many-at-once)), else 1.
+    /// known (see [how many at once](Self#how-many-at-once)), else 1 with
+    /// a warning: give it for a plain lapin `Consumer`, or open the
+    /// consumer with [`TracedChannel::basic_consume`](crate::TracedChannel::basic_consume).
     /// More than the prefetch never runs: the broker does not send more.
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = Some(n.max(1));
