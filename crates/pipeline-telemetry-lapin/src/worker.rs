@@ -144,8 +144,11 @@ pub enum Settlement {
 /// Worker::new(&PROCESS, "batches")
 ///     .with_pipeline("ingest") // the producer's pipeline, which this worker is a step of
 ///     .consume(consumer, |msg: Message| async move {
-///         let rows: Vec<u8> = msg.data; // parse, load, ...
-///         Ok::<_, std::io::Error>(rows) // counts rows.len() records
+///         // One row per line of the body.
+///         let body = String::from_utf8_lossy(&msg.data);
+///         let rows: Vec<&str> = body.lines().filter(|l| !l.is_empty()).collect();
+///         // ... load the rows ...
+///         Ok::<_, std::io::Error>(rows.len()) // counts the rows as records
 ///     })
 ///     .await?; // up to 8 deliveries at once
 /// # Ok(()) }
