@@ -9,10 +9,11 @@
 //! - [`TracedPublish::publish_traced`]: `basic_publish` inside a PRODUCER
 //!   span, with W3C `traceparent`/`tracestate` and `baggage` (carrying the
 //!   run's `pipeline_id`) in the message headers.
-//! - [`Worker`]: around each delivery, continues the producer's trace and
-//!   `pipeline_id`, opens the CONSUMER span, runs the handler as a stage of
-//!   the producer's run (joined, not a run of its own, unless
-//!   [`Worker::with_run_per_delivery`]), acknowledges or negatively
+//! - [`Worker`]: around each delivery, opens the CONSUMER span and runs the
+//!   handler as a stage: of the run current where the worker is called
+//!   (the producer's span then a span link), else of the producer's run,
+//!   continuing its trace and `pipeline_id` (joined, not a run of its own,
+//!   unless [`Worker::with_run_per_delivery`]); acknowledges or negatively
 //!   acknowledges by its result, counts records; up to the channel's
 //!   prefetch at once; a panicking handler is caught, nacked and counted.
 //! - [`QueueLengthCollector`]: polls queues' ready counts (passive

@@ -128,14 +128,20 @@ pub(crate) struct DeliveryInfo<'a> {
     pub(crate) props: &'a BasicProperties,
 }
 
-/// The CONSUMER span of one delivery. Its parent is set by the caller
-/// (the remote producer span, when the headers carry one).
+/// The CONSUMER span of one delivery, child of `parent`: the current span
+/// when the delivery is a stage call of the current run; else `None`, and
+/// the caller sets its parent (the remote producer span, when the headers
+/// carry one).
 #[allow(deprecated)]
-pub(crate) fn consumer(d: &DeliveryInfo<'_>, server: Option<&ServerAddress>) -> tracing::Span {
+pub(crate) fn consumer(
+    d: &DeliveryInfo<'_>,
+    server: Option<&ServerAddress>,
+    parent: Option<tracing::Id>,
+) -> tracing::Span {
     let name = format!("process {}", d.queue);
     let span = tracing::info_span!(
         target: "pipeline_telemetry_lapin",
-        parent: None,
+        parent: parent,
         "rabbitmq.process",
         otel.kind = "consumer",
         otel.name = name.as_str(),

@@ -1,6 +1,9 @@
 //! [`Worker`]: what every lapin consumer writes around each delivery, in
 //! one call.
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
 use lapin::BasicProperties;
 use pipeline_telemetry::Stage;
 
@@ -59,28 +62,45 @@ pub enum Settlement {
 }
 
 /// Runs a handler around each delivery of a queue, as the stage you name:
-/// continues the producer's trace and `pipeline_id` from the message
-/// headers, opens the `rabbitmq.process` CONSUMER span, runs the handler
-/// as a stage (so `#[instrument_stage]` functions called inside are stages
-/// too), then acknowledges the delivery on `Ok` and negatively
-/// acknowledges it on `Err` or panic, each delivery as soon as its handler
-/// completes.
+/// opens the `rabbitmq.process` CONSUMER span, runs the handler as a stage
+/// (so `#[instrument_stage]` functions called inside are stages too) in
+/// the run the delivery belongs to (below), then acknowledges the delivery
+/// on `Ok` and negatively acknowledges it on `Err` or panic, each delivery
+/// as soon as its handler completes.
 ///
 /// # Which run a delivery belongs to
 ///
-/// A delivery is work done for the run that published it, not a run of
-/// its own. By default it **joins** the producer's run
-/// ([`PipelineRun::join`](pipeline_telemetry::PipelineRun::join)): same
-/// trace, same `pipeline_id`, its stages tagged with the worker's pipeline
-/// ([`with_pipeline`](Self::with_pipeline), else the queue's name) and
-/// their failures counted as usual, but no `pipeline.runs` point and no
-/// `prefect.flow.duration` of its own: the producer's run counts those
-/// once, so a worker that is one step of a larger pipeline does not
-/// inflate its run count. When each message really is a run of its own
-/// (a job queue: one message, one pipeline run),
-/// [`with_run_per_delivery`](Self::with_run_per_delivery) makes each
-/// delivery a new run of that pipeline, child of the producer's trace,
-/// with the producer's `pipeline_id`.
+/// Three cases, decided for each delivery where
+/// [`consume`](Self::consume) or [`handle`](Self::handle) runs:
+///
+/// 1. **A run is current there** (`run.scope(worker.consume(..))`,
+///    [`PipelineRun::current`](pipeline_telemetry::PipelineRun::current)
+///    is `Some`): each delivery is a **stage call of that run**, like any
+///    stage called in its scope. The worker's stage is tagged with the
+///    current run's pipeline and `pipeline_id`, its failures mark that run
+///    failed, its [`Records`] count in that run, and the `rabbitmq.process`
+///    span is a child of the current span (the run's span, or the stage's
+///    span when `consume` is called inside a stage). The producer's trace
+///    context from the message headers becomes a **span link** on the
+///    `rabbitmq.process` span (not its parent), so the producer's trace is
+///    one click away. [`with_pipeline`](Self::with_pipeline) and
+///    [`with_run_per_delivery`](Self::with_run_per_delivery) do not apply:
+///    the current run is the caller's, and the caller ends it.
+/// 2. **No run is current, the default**: the delivery **joins** the
+///    producer's run
+///    ([`PipelineRun::join`](pipeline_telemetry::PipelineRun::join)): same
+///    trace (the `rabbitmq.process` span is a child of the producer's
+///    span), same `pipeline_id`, its stages tagged with the worker's
+///    pipeline ([`with_pipeline`](Self::with_pipeline), else the queue's
+///    name) and their failures counted as usual, but no `pipeline.runs`
+///    point and no `prefect.flow.duration` of its own: the producer's run
+///    counts those once, so a worker that is one step of a larger pipeline
+///    does not inflate its run count.
+/// 3. **No run is current, with
+///    [`with_run_per_delivery`](Self::with_run_per_delivery)**: each
+///    delivery is a **new run** of the worker's pipeline (a job queue: one
+///    message, one pipeline run), child of the producer's trace, with the
+///    producer's `pipeline_id`.
 ///
 /// # How many at once
 ///
@@ -88,8 +108,10 @@ pub enum Settlement {
 /// settled as it completes: N is [`with_concurrency`](Self::with_concurrency)
 /// when given, else the prefetch (`basic.qos`) of the channel the consumer
 /// came from when it was opened with [`TracedChannel::basic_consume`](crate::TracedChannel::basic_consume),
-/// else 1 (a plain lapin `Consumer` does not say which channel, hence
-/// which prefetch, it belongs to). The handlers run concurrently on the
+/// else 1: a plain lapin `Consumer` does not say which channel, hence
+/// which prefetch, it belongs to, so it is handled **one delivery at a
+/// time**, and the worker logs one warning (`tracing::warn!`, once per
+/// `Worker` and its clones) saying so. The handlers run concurrently on the
 /// task that awaits `consume` (as `for_each_concurrent` does); work that
 /// needs other threads should be spawned by the handler.
 ///
@@ -122,10 +144,33 @@ pub enum Settlement {
 /// Worker::new(&PROCESS, "batches")
 ///     .with_pipeline("ingest") // the producer's pipeline, which this worker is a step of
 ///     .consume(consumer, |msg: Message| async move {
-///         let rows: Vec<u8> = msg.data; // parse, load, ...
-///         Ok::<_, std::io::Error>(rows) // counts rows.len() records
+///         // One row per line of the body.
+///         let body = String::from_utf8_lossy(&msg.data);
+///         let rows: Vec<&str> = body.lines().filter(|l| !l.is_empty()).collect();
+///         // ... load the rows ...
+///         Ok::<_, std::io::Error>(rows.len()) // counts the rows as records
 ///     })
 ///     .await?; // up to 8 deliveries at once
+/// # Ok(()) }
+/// ```
+///
+/// The worker of a pipeline that runs in this process (case 1): each
+/// delivery is a stage call of `run`.
+///
+/// ```no_run
+/// use pipeline_telemetry::{PipelineRun, Stage};
+/// use pipeline_telemetry_lapin::{Message, TracedConsumer, Worker};
+///
+/// static LOAD: Stage = Stage::new("load");
+///
+/// # async fn f(consumer: TracedConsumer) -> Result<(), Box<dyn std::error::Error>> {
+/// let run = PipelineRun::start("nightly_import", "2024-06-01");
+/// // `load` is counted under "nightly_import", in this run.
+/// run.scope(Worker::new(&LOAD, "imports").consume(consumer, |msg: Message| async move {
+///     Ok::<_, std::io::Error>(msg.data.split(|b| *b == b'\n').count())
+/// }))
+/// .await?;
+/// run.finish();
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -137,6 +182,8 @@ pub struct Worker {
     requeue_on_error: bool,
     server: Option<ServerAddress>,
     concurrency: Option<usize>,
+    /// Whether the one-at-a-time warning was logged (shared by clones).
+    warned_one_at_a_time: Arc<AtomicBool>,
 }
 
 impl Worker {
@@ -152,23 +199,45 @@ impl Worker {
             requeue_on_error: false,
             server: None,
             concurrency: None,
+            warned_one_at_a_time: Arc::new(AtomicBool::new(false)),
         }
     }
 
     /// The pipeline whose runs the deliveries are part of: the `pipeline`
-    /// tag of the worker's stages (default: the queue's name). Name the
-    /// producer's pipeline, so that its stages and the worker's show
-    /// together.
+    /// tag of the worker's stages (default: the queue's name) when no run
+    /// is current (see [which run](Self#which-run-a-delivery-belongs-to)).
+    /// Name the producer's pipeline, so that its stages and the worker's
+    /// show together.
+    ///
+    /// Independent of [`with_run_per_delivery`](Self::with_run_per_delivery),
+    /// in either order: it renames the pipeline and leaves the choice
+    /// between joining and one run per delivery as it was. The pipeline is
+    /// the one named last by either call.
+    ///
+    /// ```
+    /// use pipeline_telemetry::Stage;
+    /// use pipeline_telemetry_lapin::Worker;
+    ///
+    /// static JOB: Stage = Stage::new("job");
+    /// // The same worker: each delivery is a run of its own of "jobs".
+    /// let a = Worker::new(&JOB, "q").with_run_per_delivery("x").with_pipeline("jobs");
+    /// let b = Worker::new(&JOB, "q").with_pipeline("x").with_run_per_delivery("jobs");
+    /// ```
     pub fn with_pipeline(mut self, pipeline: impl Into<String>) -> Self {
         self.pipeline = Some(pipeline.into());
-        self.run_per_delivery = false;
         self
     }
 
     /// Makes each delivery a run of its own of `pipeline` (one
     /// `pipeline.runs` point and one `prefect.flow.duration` per
     /// delivery), continuing the producer's trace and `pipeline_id`:
-    /// for queues of jobs where one message is one pipeline run.
+    /// for queues of jobs where one message is one pipeline run. Applies
+    /// only where no run is current (see
+    /// [which run](Self#which-run-a-delivery-belongs-to)).
+    ///
+    /// Independent of [`with_pipeline`](Self::with_pipeline), in either
+    /// order: a later `with_pipeline` renames the pipeline and keeps one
+    /// run per delivery.
     pub fn with_run_per_delivery(mut self, pipeline: impl Into<String>) -> Self {
         self.pipeline = Some(pipeline.into());
         self.run_per_delivery = true;
@@ -177,7 +246,9 @@ impl Worker {
 
     /// How many deliveries [`consume`](Self::consume) handles at once
     /// (at least 1). Default: the prefetch of the consumer's channel, when
-    /// known (see [how many at once](Self#how-many-at-once)), else 1.
+    /// known (see [how many at once](Self#how-many-at-once)), else 1 with
+    /// a warning: give it for a plain lapin `Consumer`, or open the
+    /// consumer with [`TracedChannel::basic_consume`](crate::TracedChannel::basic_consume).
     /// More than the prefetch never runs: the broker does not send more.
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = Some(n.max(1));

@@ -3,6 +3,7 @@
 
 use std::fmt::Display;
 use std::future::Future;
+use std::sync::atomic::Ordering;
 
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
@@ -44,14 +45,29 @@ impl Worker {
             .await
     }
 
-    /// How many deliveries of `consumer` are handled at once.
+    /// How many deliveries of `consumer` are handled at once. A plain
+    /// lapin `Consumer` without [`with_concurrency`](Self::with_concurrency)
+    /// gets 1, and a warning (once per worker and its clones).
     pub(crate) fn concurrency_for(&self, consumer: &TracedConsumer) -> usize {
-        self.concurrency
-            .or_else(|| {
-                let channel = consumer.channel.as_ref()?;
-                channel.prefetch().map(usize::from)
-            })
-            .unwrap_or(1)
+        if let Some(n) = self.concurrency {
+            return n;
+        }
+        match &consumer.channel {
+            Some(channel) => channel.prefetch().map_or(1, usize::from),
+            None => {
+                if !self.warned_one_at_a_time.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        target: "pipeline_telemetry_lapin",
+                        queue = %self.queue,
+                        stage = self.stage.name(),
+                        "Worker::consume handles a plain lapin Consumer one delivery at a time \
+                         (its channel's prefetch is unknown): open the consumer with \
+                         TracedChannel::basic_consume, or set Worker::with_concurrency"
+                    );
+                }
+                1
+            }
+        }
     }
 
     /// The loop; `error_type` names the handler's error.

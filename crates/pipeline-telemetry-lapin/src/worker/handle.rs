@@ -5,13 +5,16 @@ use std::fmt::Display;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 
+use futures_util::future::Either;
 use futures_util::FutureExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::Acker;
 use lapin::BasicProperties;
+use opentelemetry::trace::TraceContextExt;
 use pipeline_telemetry::PipelineRun;
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::{by_type, Message, Records, Settlement, Worker};
 use crate::carrier::AmqpHeaders;
@@ -65,6 +68,13 @@ impl Worker {
             data,
             acker,
         } = delivery;
+        // Case 1 (see `Worker`'s docs): a run is current here, and the
+        // delivery is a stage call of it; else a part or a run of its own.
+        let current = PipelineRun::current();
+        let parent = match current {
+            Some(_) => tracing::Span::current().id(),
+            None => None,
+        };
         let span = spans::consumer(
             &DeliveryInfo {
                 queue: &self.queue,
@@ -74,8 +84,15 @@ impl Worker {
                 props: &properties,
             },
             server,
+            parent,
         );
-        let run = self.open_run(&span, &properties);
+        let (run, own) = match current {
+            Some(run) => {
+                link_producer(&span, &properties);
+                (run, false)
+            }
+            None => (self.open_run(&span, &properties), true),
+        };
         span.record("pipeline_id", run.pipeline_id());
 
         let message = Message {
@@ -88,9 +105,16 @@ impl Worker {
         // The handler is called inside the future, so a panic while it
         // builds its future is caught too.
         let stage = self.stage;
-        let work = run.scope(
-            stage.run_async_with_error_type(async move { handler(message).await }, error_type),
-        );
+        let staged =
+            stage.run_async_with_error_type(async move { handler(message).await }, error_type);
+        // A run of its own is entered around the stage; the current run
+        // already is (entering its span again would make it the stage's
+        // parent instead of the CONSUMER span).
+        let work = if own {
+            Either::Left(run.scope(staged))
+        } else {
+            Either::Right(staged)
+        };
         let result = AssertUnwindSafe(work)
             .catch_unwind()
             .instrument(span.clone())
@@ -102,17 +126,24 @@ impl Worker {
                 if records > 0 {
                     run.record_records(stage, records);
                 }
-                run.finish();
+                if own {
+                    run.finish();
+                }
                 Settlement::Acked { records }
             }
             Ok(Err(e)) => {
                 // What the stage reported: the handler's error type, or the
-                // inner stage's when the handler passed its failure on.
+                // inner stage's when the handler passed its failure on. Read
+                // as the stage completes, before anything else runs on this
+                // task, so in the current run it is this delivery's.
                 let error_type = run.last_error_type().unwrap_or_else(|| error_type(&e));
                 spans::record_error(&span, error_type, &e);
-                // The run's span takes the failure's `error_type` as the
-                // stage recorded it.
-                run.fail(&e);
+                // A run of its own takes the failure's `error_type` on its
+                // span as the stage recorded it; the current run is the
+                // caller's to end (the stage marked it failed).
+                if own {
+                    run.fail(&e);
+                }
                 Settlement::Nacked {
                     requeue: self.requeue_on_error,
                     error_type,
@@ -126,7 +157,9 @@ impl Worker {
                     .unwrap_or_default();
                 let panicked = HandlerPanicked { message };
                 spans::record_error(&span, "panic", &panicked);
-                run.fail(&panicked);
+                if own {
+                    run.fail(&panicked);
+                }
                 Settlement::Panicked
             }
         };
@@ -140,8 +173,8 @@ impl Worker {
         settled.map(|()| settlement)
     }
 
-    /// Opens what the delivery runs in: a part of the producer's run (the
-    /// default) or a run of its own. Its span is a child of the CONSUMER
+    /// Opens what the delivery runs in when no run is current: a part of
+    /// the producer's run (the default) or a run of its own. Its span is a child of the CONSUMER
     /// span, itself a child of the producer's span when the headers carry
     /// one. Missing or hostile headers start a new trace under a fresh
     /// `pipeline_id`.
@@ -163,6 +196,19 @@ impl Worker {
         } else {
             PipelineRun::join(self.pipeline(), &hop)
         }
+    }
+}
+
+/// Links the CONSUMER span of a delivery handled in the current run to
+/// the producer's span, when the headers carry a valid trace context: the
+/// producer's trace is not the span's parent there, but one link away.
+fn link_producer(span: &tracing::Span, properties: &BasicProperties) {
+    let Some(table) = properties.headers().as_ref() else {
+        return;
+    };
+    let remote = pipeline_telemetry::otel::extract(&AmqpHeaders(table));
+    if remote.is_valid() {
+        span.add_link(remote.context().span().span_context().clone());
     }
 }
 
