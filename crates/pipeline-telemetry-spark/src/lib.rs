@@ -66,6 +66,8 @@ mod event_log;
 mod guard;
 mod monitor;
 pub mod spans;
+#[cfg(test)]
+mod start_tests;
 mod tracker;
 
 pub use emit::{

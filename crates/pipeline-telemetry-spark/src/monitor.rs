@@ -60,6 +60,10 @@ pub struct SparkMonitor {
     pub(crate) spans: bool,
     pub(crate) event_log_dir: Option<std::path::PathBuf>,
     pub(crate) tracer_provider: Option<SdkTracerProvider>,
+    /// Tests: what the monitor's thread waits for before building its
+    /// client.
+    #[cfg(test)]
+    pub(crate) start_gate: Option<crate::start_tests::Gate>,
 }
 
 impl SparkMonitor {
@@ -83,6 +87,8 @@ impl SparkMonitor {
             spans: true,
             event_log_dir: None,
             tracer_provider: None,
+            #[cfg(test)]
+            start_gate: None,
         }
     }
 
@@ -226,6 +232,43 @@ impl SparkMonitor {
         Collector::spawn(Arc::new(self), api, parent)
     }
 
+    /// Starts polling on a thread of its own, under the current span,
+    /// awaiting the thread's readiness without blocking the executor (for
+    /// async code; works on any executor).
+    ///
+    /// ```no_run
+    /// use pipeline_telemetry_spark::SparkMonitor;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let monitor = SparkMonitor::new("http://127.0.0.1:4040")
+    ///     .start_async()
+    ///     .await?;
+    /// // ... the Spark work ...
+    /// let stats = monitor.stop_async().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`start_under`](Self::start_under).
+    pub async fn start_async(self) -> Result<SparkMonitorGuard, StartError> {
+        self.start_under_async(tracing::Span::current()).await
+    }
+
+    /// Starts polling, with job spans under `parent`, awaiting the
+    /// thread's readiness without blocking the executor.
+    ///
+    /// # Errors
+    ///
+    /// As [`start_under`](Self::start_under).
+    pub async fn start_under_async(
+        self,
+        parent: tracing::Span,
+    ) -> Result<SparkMonitorGuard, StartError> {
+        let api = api_base(&self.url)?;
+        Collector::spawn_async(Arc::new(self), api, parent).await
+    }
+
     /// Runs `f` with the monitor attached: started before, stopped (with a
     /// final read, from the event log when the application ended with `f`
     /// and [`with_event_log_dir`](Self::with_event_log_dir) is set) after. When the monitor cannot start, that is logged
@@ -240,9 +283,14 @@ impl SparkMonitor {
     }
 
     /// Awaits `fut` with the monitor attached: started before, stopped
-    /// (with a final read, awaited without blocking the executor) after.
+    /// (with a final read) after, both awaited without blocking the
+    /// executor.
     pub async fn watch_async<F: std::future::Future>(self, fut: F) -> F::Output {
-        let guard = self.start().map_err(crate::guard::log_start_error).ok();
+        let guard = self
+            .start_async()
+            .await
+            .map_err(crate::guard::log_start_error)
+            .ok();
         let out = fut.await;
         if let Some(g) = guard {
             let _ = g.stop_async().await;

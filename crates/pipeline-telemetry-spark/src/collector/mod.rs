@@ -5,15 +5,16 @@
 use std::collections::HashMap;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
+
+mod start;
 
 use crate::api::{ApplicationInfo, JobData, JobStatus};
 use crate::client::Client;
 use crate::emit::{self, JobNames};
-use crate::error::{PollError, StartError};
+use crate::error::PollError;
 use crate::event_log;
-use crate::guard::{Shared, SparkMonitorGuard};
+use crate::guard::Shared;
 use crate::monitor::SparkMonitor;
 use crate::spans;
 use crate::tracker::JobTracker;
@@ -47,68 +48,6 @@ pub(crate) struct Collector {
 }
 
 impl Collector {
-    pub(crate) fn spawn(
-        cfg: Arc<SparkMonitor>,
-        api: String,
-        parent: tracing::Span,
-    ) -> Result<SparkMonitorGuard, StartError> {
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
-        let (done_tx, done_rx) = mpsc::channel::<()>();
-        let (done_async_tx, done_async_rx) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StartError>>();
-        let shared = Arc::new(Shared::default());
-        let stop_timeout = cfg.stop_timeout;
-        let dispatch = tracing::dispatcher::get_default(Clone::clone);
-        let thread_shared = Arc::clone(&shared);
-        let thread = thread::Builder::new()
-            .name("pt-spark-monitor".into())
-            .spawn(move || {
-                tracing::dispatcher::with_default(&dispatch, || {
-                    let client = match Client::new(api, cfg.request_timeout) {
-                        Ok(c) => c,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    let _ = ready_tx.send(Ok(()));
-                    let names = JobNames::new(cfg.naming, cfg.max_job_names, &emit::JOB_NAMES);
-                    Collector {
-                        cfg,
-                        client,
-                        parent,
-                        shared: thread_shared,
-                        app: None,
-                        tracker: JobTracker::default(),
-                        names,
-                        started: Instant::now(),
-                        started_at: std::time::SystemTime::now(),
-                        reached: false,
-                        failures: 0,
-                        outage_reported: false,
-                    }
-                    .run(&stop_rx);
-                });
-                let _ = done_tx.send(());
-                let _ = done_async_tx.send(());
-            })
-            .map_err(StartError::Thread)?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => Ok(SparkMonitorGuard {
-                stop: Some(stop_tx),
-                done: done_rx,
-                done_async: Some(done_async_rx),
-                thread: Some(thread),
-                shared,
-                stop_timeout,
-            }),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(StartError::Thread(std::io::Error::other(
-                "the Spark monitor's thread ended while starting",
-            ))),
-        }
-    }
-
     fn run(mut self, stop: &mpsc::Receiver<()>) {
         let mut wait = Duration::ZERO;
         loop {
