@@ -156,10 +156,11 @@ impl SparkMonitor {
 
     /// Where the application writes its event log
     /// (`--conf spark.eventLog.enabled=true --conf
-    /// spark.eventLog.dir=file:///that/dir`, uncompressed and not rolling:
-    /// since Spark 4.0 both need saying, `--conf
-    /// spark.eventLog.compress=false --conf
-    /// spark.eventLog.rolling.enabled=false`):
+    /// spark.eventLog.dir=file:///that/dir`), one file or rolling
+    /// (`eventlog_v2_<app>/events_<N>_<app>`), uncompressed: since Spark
+    /// 4.0 that needs saying, `--conf spark.eventLog.compress=false` (a
+    /// compressed log is reported once and counted in
+    /// [`MonitorStats::event_log_unreadable`](crate::MonitorStats::event_log_unreadable)):
     /// when the final read finds the REST API gone, because the
     /// application ended and took its UI with it (a `spark-submit` that
     /// ended before the next poll, or before the first), the jobs not yet
@@ -180,9 +181,8 @@ impl SparkMonitor {
     ///             .args(["--conf", "spark.ui.port=4040"])
     ///             .args(["--conf", "spark.eventLog.enabled=true"])
     ///             .args(["--conf", "spark.eventLog.dir=file:///tmp/spark-events"])
-    ///             // Spark 4 compresses and rolls event logs by default.
+    ///             // Spark 4 compresses event logs by default.
     ///             .args(["--conf", "spark.eventLog.compress=false"])
-    ///             .args(["--conf", "spark.eventLog.rolling.enabled=false"])
     ///             .arg("etl.py")
     ///             .status()
     ///     })?;
