@@ -123,3 +123,11 @@ fn start_async_lets_other_tasks_run_while_the_monitor_starts() {
     );
     assert!(stats.failed_polls >= 1, "{stats:?}");
 }
+
+/// The async forms can be spawned on a multi-threaded runtime.
+#[test]
+fn the_async_forms_are_send() {
+    fn send<T: Send>(_: T) {}
+    send(SparkMonitor::new("http://127.0.0.1:4040").start_async());
+    send(SparkMonitor::new("http://127.0.0.1:4040").watch_async(async { 1 }));
+}
