@@ -35,6 +35,10 @@ pub struct MonitorStats {
     /// being gone (see
     /// [`with_event_log_dir`](crate::SparkMonitor::with_event_log_dir)).
     pub event_log_reads: u64,
+    /// Final reads that found the application's event log compressed
+    /// (`spark.eventLog.compress=true`, Spark 4.0's default), which the
+    /// monitor cannot read: its jobs were not reported.
+    pub event_log_unreadable: u64,
 }
 
 /// The stats, shared between the guard and the monitor's thread.

@@ -39,9 +39,8 @@
 //! fn run_spark_job() -> std::io::Result<()> {
 //!     // spark-submit --conf spark.eventLog.enabled=true \
 //!     //   --conf spark.eventLog.dir=file:///tmp/spark-events \
-//!     //   --conf spark.eventLog.compress=false \
-//!     //   --conf spark.eventLog.rolling.enabled=false ...
-//!     // (Spark 4 compresses and rolls event logs by default.)
+//!     //   --conf spark.eventLog.compress=false ...
+//!     // (Spark 4 compresses event logs by default; rolling ones are read.)
 //!     Ok(())
 //! }
 //!
@@ -66,6 +65,8 @@ mod event_log;
 mod guard;
 mod monitor;
 pub mod spans;
+#[cfg(test)]
+mod start_tests;
 mod tracker;
 
 pub use emit::{

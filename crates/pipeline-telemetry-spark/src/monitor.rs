@@ -60,6 +60,10 @@ pub struct SparkMonitor {
     pub(crate) spans: bool,
     pub(crate) event_log_dir: Option<std::path::PathBuf>,
     pub(crate) tracer_provider: Option<SdkTracerProvider>,
+    /// Tests: what the monitor's thread waits for before building its
+    /// client.
+    #[cfg(test)]
+    pub(crate) start_gate: Option<crate::start_tests::Gate>,
 }
 
 impl SparkMonitor {
@@ -83,6 +87,8 @@ impl SparkMonitor {
             spans: true,
             event_log_dir: None,
             tracer_provider: None,
+            #[cfg(test)]
+            start_gate: None,
         }
     }
 
@@ -150,10 +156,11 @@ impl SparkMonitor {
 
     /// Where the application writes its event log
     /// (`--conf spark.eventLog.enabled=true --conf
-    /// spark.eventLog.dir=file:///that/dir`, uncompressed and not rolling:
-    /// since Spark 4.0 both need saying, `--conf
-    /// spark.eventLog.compress=false --conf
-    /// spark.eventLog.rolling.enabled=false`):
+    /// spark.eventLog.dir=file:///that/dir`), one file or rolling
+    /// (`eventlog_v2_<app>/events_<N>_<app>`), uncompressed: since Spark
+    /// 4.0 that needs saying, `--conf spark.eventLog.compress=false` (a
+    /// compressed log is reported once and counted in
+    /// [`MonitorStats::event_log_unreadable`](crate::MonitorStats::event_log_unreadable)):
     /// when the final read finds the REST API gone, because the
     /// application ended and took its UI with it (a `spark-submit` that
     /// ended before the next poll, or before the first), the jobs not yet
@@ -174,9 +181,8 @@ impl SparkMonitor {
     ///             .args(["--conf", "spark.ui.port=4040"])
     ///             .args(["--conf", "spark.eventLog.enabled=true"])
     ///             .args(["--conf", "spark.eventLog.dir=file:///tmp/spark-events"])
-    ///             // Spark 4 compresses and rolls event logs by default.
+    ///             // Spark 4 compresses event logs by default.
     ///             .args(["--conf", "spark.eventLog.compress=false"])
-    ///             .args(["--conf", "spark.eventLog.rolling.enabled=false"])
     ///             .arg("etl.py")
     ///             .status()
     ///     })?;
@@ -226,6 +232,43 @@ impl SparkMonitor {
         Collector::spawn(Arc::new(self), api, parent)
     }
 
+    /// Starts polling on a thread of its own, under the current span,
+    /// awaiting the thread's readiness without blocking the executor (for
+    /// async code; works on any executor).
+    ///
+    /// ```no_run
+    /// use pipeline_telemetry_spark::SparkMonitor;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let monitor = SparkMonitor::new("http://127.0.0.1:4040")
+    ///     .start_async()
+    ///     .await?;
+    /// // ... the Spark work ...
+    /// let stats = monitor.stop_async().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`start_under`](Self::start_under).
+    pub async fn start_async(self) -> Result<SparkMonitorGuard, StartError> {
+        self.start_under_async(tracing::Span::current()).await
+    }
+
+    /// Starts polling, with job spans under `parent`, awaiting the
+    /// thread's readiness without blocking the executor.
+    ///
+    /// # Errors
+    ///
+    /// As [`start_under`](Self::start_under).
+    pub async fn start_under_async(
+        self,
+        parent: tracing::Span,
+    ) -> Result<SparkMonitorGuard, StartError> {
+        let api = api_base(&self.url)?;
+        Collector::spawn_async(Arc::new(self), api, parent).await
+    }
+
     /// Runs `f` with the monitor attached: started before, stopped (with a
     /// final read, from the event log when the application ended with `f`
     /// and [`with_event_log_dir`](Self::with_event_log_dir) is set) after. When the monitor cannot start, that is logged
@@ -240,9 +283,14 @@ impl SparkMonitor {
     }
 
     /// Awaits `fut` with the monitor attached: started before, stopped
-    /// (with a final read, awaited without blocking the executor) after.
+    /// (with a final read) after, both awaited without blocking the
+    /// executor.
     pub async fn watch_async<F: std::future::Future>(self, fut: F) -> F::Output {
-        let guard = self.start().map_err(crate::guard::log_start_error).ok();
+        let guard = self
+            .start_async()
+            .await
+            .map_err(crate::guard::log_start_error)
+            .ok();
         let out = fut.await;
         if let Some(g) = guard {
             let _ = g.stop_async().await;

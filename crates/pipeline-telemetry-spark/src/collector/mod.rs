@@ -3,17 +3,20 @@
 //! when stopped.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
+
+mod start;
 
 use crate::api::{ApplicationInfo, JobData, JobStatus};
 use crate::client::Client;
 use crate::emit::{self, JobNames};
-use crate::error::{PollError, StartError};
+use crate::error::PollError;
 use crate::event_log;
-use crate::guard::{Shared, SparkMonitorGuard};
+use crate::guard::Shared;
 use crate::monitor::SparkMonitor;
 use crate::spans;
 use crate::tracker::JobTracker;
@@ -47,68 +50,6 @@ pub(crate) struct Collector {
 }
 
 impl Collector {
-    pub(crate) fn spawn(
-        cfg: Arc<SparkMonitor>,
-        api: String,
-        parent: tracing::Span,
-    ) -> Result<SparkMonitorGuard, StartError> {
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
-        let (done_tx, done_rx) = mpsc::channel::<()>();
-        let (done_async_tx, done_async_rx) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StartError>>();
-        let shared = Arc::new(Shared::default());
-        let stop_timeout = cfg.stop_timeout;
-        let dispatch = tracing::dispatcher::get_default(Clone::clone);
-        let thread_shared = Arc::clone(&shared);
-        let thread = thread::Builder::new()
-            .name("pt-spark-monitor".into())
-            .spawn(move || {
-                tracing::dispatcher::with_default(&dispatch, || {
-                    let client = match Client::new(api, cfg.request_timeout) {
-                        Ok(c) => c,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    let _ = ready_tx.send(Ok(()));
-                    let names = JobNames::new(cfg.naming, cfg.max_job_names, &emit::JOB_NAMES);
-                    Collector {
-                        cfg,
-                        client,
-                        parent,
-                        shared: thread_shared,
-                        app: None,
-                        tracker: JobTracker::default(),
-                        names,
-                        started: Instant::now(),
-                        started_at: std::time::SystemTime::now(),
-                        reached: false,
-                        failures: 0,
-                        outage_reported: false,
-                    }
-                    .run(&stop_rx);
-                });
-                let _ = done_tx.send(());
-                let _ = done_async_tx.send(());
-            })
-            .map_err(StartError::Thread)?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => Ok(SparkMonitorGuard {
-                stop: Some(stop_tx),
-                done: done_rx,
-                done_async: Some(done_async_rx),
-                thread: Some(thread),
-                shared,
-                stop_timeout,
-            }),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(StartError::Thread(std::io::Error::other(
-                "the Spark monitor's thread ended while starting",
-            ))),
-        }
-    }
-
     fn run(mut self, stop: &mpsc::Receiver<()>) {
         let mut wait = Duration::ZERO;
         loop {
@@ -119,8 +60,13 @@ impl Collector {
                     if let Err(e) = self.poll() {
                         // The UI may have gone with the application: its
                         // event log still has every job.
-                        if !self.read_event_log() {
-                            self.failed(&e, true);
+                        match self.read_event_log() {
+                            LogRead::Read => {}
+                            LogRead::Missing => self.failed(&e, true),
+                            LogRead::Compressed { path, codec } => {
+                                self.count_failure(&e);
+                                compressed_log(&self.parent, &path, &codec);
+                            }
                         }
                     }
                     return;
@@ -147,6 +93,12 @@ impl Collector {
             .interval
             .saturating_mul(factor)
             .min(self.cfg.max_backoff.max(self.cfg.interval))
+    }
+
+    fn count_failure(&mut self, e: &PollError) {
+        self.failures = self.failures.saturating_add(1);
+        self.shared.update(|s| s.failed_polls += 1);
+        emit::poll_error(e.reason());
     }
 
     fn failed(&mut self, e: &PollError, last: bool) {
@@ -250,10 +202,9 @@ impl Collector {
 
     /// The final read when the REST API is gone with the application: its
     /// jobs from its event log, when the monitor knows where the logs are.
-    /// False when there is no log to read.
-    fn read_event_log(&mut self) -> bool {
+    fn read_event_log(&mut self) -> LogRead {
         let Some(dir) = self.cfg.event_log_dir.clone() else {
-            return false;
+            return LogRead::Missing;
         };
         let id = self
             .app
@@ -266,8 +217,16 @@ impl Collector {
             self.cfg.app_name.as_deref(),
             self.started_at,
         );
-        let Some(logged) = found.and_then(|p| event_log::read(&p).ok()) else {
-            return false;
+        let files = match found {
+            Some(event_log::Found::Plain(files)) => files,
+            Some(event_log::Found::Compressed { path, codec }) => {
+                self.shared.update(|s| s.event_log_unreadable += 1);
+                return LogRead::Compressed { path, codec };
+            }
+            None => return LogRead::Missing,
+        };
+        let Ok(logged) = event_log::read(&files) else {
+            return LogRead::Missing;
         };
         let app = match &self.app {
             Some(app) => app.clone(),
@@ -285,7 +244,7 @@ impl Collector {
         let reasons = logged.reasons;
         self.report(&app, &logged.jobs, true, move |_, _| reasons);
         self.shared.update(|s| s.event_log_reads += 1);
-        true
+        LogRead::Read
     }
 
     /// The failure reason of each failed stage (best effort: none when the
@@ -340,4 +299,29 @@ impl Collector {
         self.app = Some(app.clone());
         Ok(app)
     }
+}
+
+/// What the final read found in the event log directory.
+enum LogRead {
+    /// The jobs were read from the log.
+    Read,
+    /// No log (or none readable as a file).
+    Missing,
+    /// The log is compressed: not readable without its codec.
+    Compressed { path: PathBuf, codec: String },
+}
+
+/// Whether the process warned about a compressed event log already.
+static COMPRESSED_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Says, once per process, that the event log cannot be read and how to
+/// make Spark write one that can; later ones at debug level.
+fn compressed_log(parent: &tracing::Span, path: &Path, codec: &str) {
+    let path = path.display().to_string();
+    if COMPRESSED_WARNED.swap(true, Ordering::Relaxed) {
+        tracing::debug!(parent: parent, path, codec, "the Spark event log is compressed: not read");
+        return;
+    }
+    tracing::warn!(parent: parent, path, codec,
+        "the final read of Spark's REST API failed and the application's event log is compressed ({codec}), which the monitor cannot read: jobs that finished since the last poll are not reported; write it uncompressed with `--conf spark.eventLog.compress=false` (Spark 4.0 compresses by default; reported once per process)");
 }

@@ -5,18 +5,22 @@
 //! rebuilds its REST answers from; the jobs read here carry the same
 //! fields as the REST API's (`JobData`).
 
+mod find;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
 use crate::api::{JobData, JobStatus};
 
+pub(crate) use find::{find, Found};
+
 /// The longest event log read (bytes): beyond it the rest is ignored.
-const MAX_LOG_BYTES: u64 = 256 * 1024 * 1024;
+pub(crate) const MAX_LOG_BYTES: u64 = 256 * 1024 * 1024;
 /// The longest line kept (a task end with many accumulators is a few KB).
 const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
 
@@ -30,58 +34,41 @@ pub(crate) struct LoggedApp {
     pub(crate) reasons: HashMap<u64, String>,
 }
 
-/// The event log of application `app_id` in `dir` (finished, else
-/// `.inprogress`), else, without an id, the newest log modified since
-/// `since` whose application is named `name` (any name when `None`).
-pub(crate) fn find(
-    dir: &Path,
-    app_id: Option<&str>,
-    name: Option<&str>,
-    since: SystemTime,
-) -> Option<PathBuf> {
-    if let Some(id) = app_id {
-        // Finished, else still being written (the application has not
-        // stopped yet): its complete lines are read.
-        return [dir.join(id), dir.join(format!("{id}.inprogress"))]
-            .into_iter()
-            .find(|p| p.is_file());
-    }
-    let mut candidates: Vec<(SystemTime, PathBuf)> = std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter(|e| {
-            let n = e.file_name();
-            !n.to_string_lossy().starts_with('.')
-        })
-        .filter_map(|e| {
-            let meta = e.metadata().ok()?;
-            let modified = meta.modified().ok()?;
-            (meta.is_file() && modified >= since).then(|| (modified, e.path()))
-        })
-        .collect();
-    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
-    candidates
-        .into_iter()
-        .map(|(_, p)| p)
-        .find(|p| name.is_none_or(|n| application(p).is_some_and(|(_, got)| got == n)))
+/// The files of a log one after the other, a line end after each (a line
+/// ends with its file, whole or not), each opened when reached.
+struct Concat<'a> {
+    files: std::slice::Iter<'a, PathBuf>,
+    current: Option<File>,
+    /// The line end after a file is still to give.
+    newline: bool,
 }
 
-/// The id and name of the application of a log (its start event, near the
-/// top).
-fn application(path: &Path) -> Option<(String, String)> {
-    let file = File::open(path).ok()?;
-    BufReader::new(file.take(MAX_LOG_BYTES))
-        .lines()
-        .take(50)
-        .map_while(Result::ok)
-        .filter_map(|l| serde_json::from_str::<Value>(&l).ok())
-        .find(|e| e["Event"] == "SparkListenerApplicationStart")
-        .map(|e| {
-            (
-                e["App ID"].as_str().unwrap_or_default().to_owned(),
-                e["App Name"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
+impl Read for Concat<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if self.newline {
+                let Some(first) = buf.first_mut() else {
+                    return Ok(0);
+                };
+                self.newline = false;
+                *first = b'\n';
+                return Ok(1);
+            }
+            match &mut self.current {
+                Some(file) => match file.read(buf)? {
+                    0 => {
+                        self.current = None;
+                        self.newline = true;
+                    }
+                    n => return Ok(n),
+                },
+                None => match self.files.next() {
+                    Some(path) => self.current = Some(File::open(path)?),
+                    None => return Ok(0),
+                },
+            }
+        }
+    }
 }
 
 fn millis(v: &Value) -> Option<SystemTime> {
@@ -93,10 +80,15 @@ fn text(v: &Value) -> Option<String> {
     v.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
-/// Reads the jobs of the log at `path`. Lines that do not parse are
-/// skipped (a log cut by a crash still gives the jobs it has).
-pub(crate) fn read(path: &Path) -> std::io::Result<LoggedApp> {
-    let file = File::open(path)?;
+/// Reads the jobs of the log in `files`, one after the other (a rolling
+/// log's event files in order). Lines that do not parse are skipped (a log
+/// cut by a crash still gives the jobs it has).
+pub(crate) fn read(files: &[PathBuf]) -> std::io::Result<LoggedApp> {
+    let all = Concat {
+        files: files.iter(),
+        current: None,
+        newline: false,
+    };
     let mut app = LoggedApp::default();
     let mut index: HashMap<u64, usize> = HashMap::new();
     // Stage id -> the job it belongs to.
@@ -105,7 +97,7 @@ pub(crate) fn read(path: &Path) -> std::io::Result<LoggedApp> {
     // never ran were skipped (their output was computed before).
     let mut stage_tasks: HashMap<u64, u64> = HashMap::new();
     let mut submitted: std::collections::HashSet<u64> = std::collections::HashSet::new();
-    let mut reader = BufReader::new(file.take(MAX_LOG_BYTES));
+    let mut reader = BufReader::new(all.take(MAX_LOG_BYTES));
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -231,17 +223,18 @@ pub(crate) fn read(path: &Path) -> std::io::Result<LoggedApp> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::api::parse_time;
+    use std::path::Path;
 
-    fn fixture(name: &str) -> PathBuf {
+    pub(crate) fn fixture(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures")
             .join(name)
     }
 
-    fn rest(name: &str) -> Vec<Value> {
+    pub(crate) fn rest(name: &str) -> Vec<Value> {
         let text = std::fs::read_to_string(fixture(name)).expect("fixture");
         serde_json::from_str::<Value>(&text)
             .expect("json")
@@ -254,7 +247,13 @@ mod tests {
     /// jobs its REST API gave at the end of the same run.
     #[test]
     fn the_event_log_says_what_the_rest_api_said() {
-        let app = read(&fixture("eventlog.jsonl")).expect("read");
+        let app = read(&[fixture("eventlog.jsonl")]).expect("read");
+        assert_says_what_the_rest_api_said(&app);
+    }
+
+    /// The jobs and failure reasons of the recorded run (`eventlog.jsonl`)
+    /// are those its REST API gave.
+    pub(crate) fn assert_says_what_the_rest_api_said(app: &LoggedApp) {
         assert_eq!(app.name, "pt-spark-test");
         assert!(app.id.starts_with("local-"), "{}", app.id);
         let api = rest("eventlog_jobs.json");
@@ -324,51 +323,5 @@ mod tests {
                 "stage {id}"
             );
         }
-    }
-
-    #[test]
-    fn a_log_is_found_by_id_or_as_the_newest_of_its_name() {
-        let dir = std::env::temp_dir().join(format!(
-            "pt-spark-find-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
-        let log = std::fs::read_to_string(fixture("eventlog.jsonl")).expect("fixture");
-        let id = read(&fixture("eventlog.jsonl")).expect("read").id;
-        let since = SystemTime::now() - Duration::from_secs(60);
-        assert_eq!(find(&dir, Some(&id), None, since), None);
-        std::fs::write(dir.join(format!("{id}.inprogress")), &log).expect("write");
-        assert_eq!(
-            find(&dir, Some(&id), None, since),
-            Some(dir.join(format!("{id}.inprogress")))
-        );
-        std::fs::write(dir.join(&id), &log).expect("write");
-        assert_eq!(find(&dir, Some(&id), None, since), Some(dir.join(&id)));
-        let other = log.replace("pt-spark-test", "another-app");
-        std::fs::write(dir.join("local-1"), other).expect("write");
-        let named = find(&dir, None, Some("pt-spark-test"), since).expect("by name");
-        assert!(named.starts_with(&dir));
-        assert_eq!(
-            application(&named).map(|(_, n)| n).as_deref(),
-            Some("pt-spark-test")
-        );
-        assert_eq!(
-            find(&dir, None, Some("no-such-app"), since),
-            None,
-            "no log of that name"
-        );
-        assert_eq!(
-            find(
-                &dir,
-                None,
-                None,
-                SystemTime::now() + Duration::from_secs(3600)
-            ),
-            None,
-            "none written since"
-        );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
