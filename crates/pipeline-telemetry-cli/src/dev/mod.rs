@@ -207,17 +207,20 @@ struct App {
 
 impl App {
     /// Why an OTLP/HTTP export cannot be read, if it cannot.
-    fn unreadable(request: &Request) -> Option<Response> {
+    pub(crate) fn unreadable(request: &Request) -> Option<Response> {
         if !matches!(request.content_encoding.as_str(), "" | "identity") {
             return Some(Response::text(
                 415,
                 "send uncompressed OTLP (no Content-Encoding)\n",
             ));
         }
-        if request.content_type.starts_with("application/json") {
+        // Only protobuf: a web page can POST `text/plain` (or a form) to
+        // a loopback address without asking, but not this type.
+        let media_type = request.content_type.split(';').next().unwrap_or("");
+        if media_type.trim() != "application/x-protobuf" {
             return Some(Response::text(
                 415,
-                "send OTLP/HTTP protobuf (application/x-protobuf)\n",
+                "send OTLP/HTTP protobuf (Content-Type: application/x-protobuf)\n",
             ));
         }
         None
@@ -382,6 +385,6 @@ pub(crate) fn run(options: &Options, routing: &Routing) -> Result<(), DevError> 
         logs: Mutex::new(Logs::default()),
         dogstatsd,
     };
-    http::serve(listener, |r| app.handle(r));
+    http::serve(listener, |r| app.handle(r), http::Config::default());
     Ok(())
 }
