@@ -2,7 +2,7 @@
 //! points, with the monitors crate's evaluator: what the page and the JSON
 //! API show.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use pipeline_telemetry_monitors::parse::parse_metric_query;
 use pipeline_telemetry_monitors::query::{MetricQuery, TagFilter};
@@ -299,6 +299,30 @@ fn monitor_view(m: &Monitor, points: &[Point], now: u64) -> MonitorView {
         reason,
         notifies: m.notifies(state),
     }
+}
+
+/// The metric names the widgets of `dashboard` and the `monitors` query:
+/// the only ones a request needs from the store.
+pub(crate) fn metric_names(dashboard: &Value, monitors: &[Monitor]) -> HashSet<String> {
+    fn walk(widgets: &Value, out: &mut HashSet<String>) {
+        for w in widgets.as_array().into_iter().flatten() {
+            let def = &w["definition"];
+            walk(&def["widgets"], out);
+            let requests = def["requests"].as_array().into_iter().flatten();
+            let queries = requests.flat_map(|r| r["queries"].as_array().into_iter().flatten());
+            for q in queries.filter_map(|q| q["query"].as_str()) {
+                if let Ok(parsed) = parse_metric_query(q) {
+                    out.insert(parsed.metric);
+                }
+            }
+        }
+    }
+    let mut names: HashSet<String> = monitors
+        .iter()
+        .map(|m| m.query.metric.metric.clone())
+        .collect();
+    walk(&dashboard["widgets"], &mut names);
+    names
 }
 
 /// What was kept, taken out of the store (so that evaluating does not hold

@@ -9,7 +9,7 @@ const NOW: u64 = 1_700_000_095;
 fn kept(datagram: &str) -> Kept {
     let mut store = Store::new(Limits::new(60));
     store.ingest(datagram.as_bytes(), NOW - 30);
-    let (points, first) = store.points();
+    let (points, first) = store.all_points();
     Kept {
         points,
         first,
@@ -105,4 +105,37 @@ fn template_variables_narrow_the_queries() {
     let errors = widget(&snap, "Failed stage calls by stage");
     assert_eq!(errors.series[0].name, "stage:spark");
     assert_eq!(errors.series[0].points[0], (1_700_000_060, 1.0));
+}
+
+#[test]
+fn a_request_needs_only_the_metrics_the_widgets_and_monitors_query() {
+    let monitors = guide_monitors(&Routing::default());
+    let names = metric_names(&dashboard(), &monitors);
+    for queried in [
+        "prefect.flow.duration",
+        "pipeline.errors",
+        "pipeline.records",
+    ] {
+        assert!(names.contains(queried), "{queried}: {names:?}");
+    }
+    for m in &monitors {
+        assert!(names.contains(&m.query.metric.metric));
+    }
+    assert!(!names.contains("hostile.set"));
+    // Evaluating over only those metrics gives the same snapshot as over
+    // everything kept.
+    let mut store = Store::new(Limits::new(60));
+    store.ingest(format!("{RUNS}hostile.set:1|s\n").as_bytes(), NOW - 30);
+    let (points, first) = store.points(&names);
+    let narrow = Kept {
+        points,
+        first,
+        window_secs: 3_600,
+        agent: store.agent(),
+    };
+    let chosen = BTreeMap::new();
+    let a = snapshot(&dashboard(), &monitors, &narrow, NOW, &chosen);
+    let b = snapshot(&dashboard(), &monitors, &kept(RUNS), NOW, &chosen);
+    assert_eq!(a.widgets, b.widgets);
+    assert_eq!(a.monitors, b.monitors);
 }
