@@ -260,7 +260,10 @@ fn monitor_view(m: &Monitor, points: &[Point], now: u64) -> MonitorView {
     let groups = m.evaluate_groups(points, now);
     let state = MonitorState::worst(groups.iter().map(|g| g.state));
     let decided = groups.iter().find(|g| g.state == state);
-    let value = decided.and_then(|g| g.value);
+    // A value that is not a finite number (a count past f64::MAX) is
+    // no value in the JSON answer (null): the reason says what it was.
+    let raw = decided.and_then(|g| g.value);
+    let value = raw.filter(|v| v.is_finite());
     let q = &m.query;
     let window = q.evaluation.window();
     let window = format!("last {}{}", window.amount, window.unit);
@@ -270,7 +273,13 @@ fn monitor_view(m: &Monitor, points: &[Point], now: u64) -> MonitorView {
         .map(|g| format!(" for {}", g.group.join(",")))
         .unwrap_or_default();
     let reason = match (state, value) {
-        (MonitorState::NoData, _) | (_, None) => {
+        (MonitorState::NoData, _) => format!("no {} data in the {window}", q.metric.metric),
+        (_, None) if raw.is_some() => format!(
+            "the value over the {window}{group} is not a finite number ({}): state {}",
+            number(raw.unwrap_or(f64::NAN)),
+            state.as_str()
+        ),
+        (_, None) => {
             format!("no {} data in the {window}", q.metric.metric)
         }
         (MonitorState::Alert, Some(v)) => {

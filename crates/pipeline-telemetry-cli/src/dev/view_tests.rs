@@ -139,3 +139,28 @@ fn a_request_needs_only_the_metrics_the_widgets_and_monitors_query() {
     assert_eq!(a.widgets, b.widgets);
     assert_eq!(a.monitors, b.monitors);
 }
+
+#[test]
+fn a_value_past_f64_max_is_null_with_a_reason_that_says_so() {
+    let huge = "pipeline.errors:1e308|c|#pipeline:b,stage:spark,error_type:Lost\n";
+    let snap = snapshot(
+        &dashboard(),
+        &guide_monitors(&Routing::default()),
+        &kept(&huge.repeat(3)),
+        NOW,
+        &BTreeMap::new(),
+    );
+    let api = crate::dev::api::monitors(&snap);
+    let mut overflowed = 0;
+    for (m, json) in snap.monitors.iter().zip(api.as_array().expect("an array")) {
+        // The JSON value and the reason agree: a number in both, or in neither.
+        assert_eq!(json["value"].as_f64(), m.value, "{json}");
+        let reason = json["reason"].as_str().expect("a reason");
+        assert!(!reason.contains("NaN") || m.value.is_none(), "{reason}");
+        if reason.contains("not a finite number (inf)") {
+            assert!(json["value"].is_null());
+            overflowed += 1;
+        }
+    }
+    assert!(overflowed > 0, "{:?}", snap.monitors);
+}
