@@ -161,6 +161,8 @@ pub(crate) fn parse(args: &[String]) -> Result<Command, UsageError> {
             "--slack" => slack = Some(value("--slack")?),
             "--email" => email = Some(value("--email")?),
             "--fail-on-notify" => fail_on_notify = true,
+            // `<command> --help` prints the usage, as `help` does.
+            "--help" | "-h" => return Ok(Command::Help),
             flag if flag.starts_with("--") => return Err(usage(format!("unknown option {flag}"))),
             _ => positional.push(arg.clone()),
         }
@@ -258,6 +260,18 @@ mod tests {
                 );
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn help_after_a_command_prints_the_usage() {
+        for line in [
+            "dev --help",
+            "dev -h",
+            "replay --help",
+            "dev --window 5 --help",
+        ] {
+            assert_eq!(parse(&args(line)), Ok(Command::Help), "{line}");
         }
     }
 

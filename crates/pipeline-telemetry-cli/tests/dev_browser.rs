@@ -7,6 +7,22 @@ mod dev;
 use std::process::Command;
 
 use dev::example_against_dev;
+use pipeline_telemetry_monitors::dashboard::dashboard;
+use serde_json::Value;
+
+/// Finds the plot areas of a screenshot and the coloured pixels in each.
+const PLOTS: &str = include_str!("dev/plots.py");
+
+/// The titles of the dashboard's graphs (`timeseries` widgets), in order.
+fn graph_titles(widgets: &Value, out: &mut Vec<String>) {
+    for w in widgets.as_array().into_iter().flatten() {
+        let def = &w["definition"];
+        graph_titles(&def["widgets"], out);
+        if def["type"] == "timeseries" {
+            out.extend(def["title"].as_str().map(str::to_owned));
+        }
+    }
+}
 
 /// Decodes a PNG with Python's standard library and prints
 /// `width height distinct_colours non_white_fraction`.
@@ -113,6 +129,35 @@ fn a_real_browser_renders_the_page() {
         f[3] > 0.2,
         "{:.3} of the page is not white: a blank page",
         f[3]
+    );
+    // Every graph the example feeds is drawn: a plot area with a line, points
+    // or bars in it for each (a missing or empty graph leaves its frame
+    // blank, or no frame).
+    let api = server.json("/api/dashboard");
+    let mut titles = Vec::new();
+    graph_titles(&dashboard()["widgets"], &mut titles);
+    let fed: Vec<&String> = titles
+        .iter()
+        .filter(|t| api[t.as_str()].as_object().is_some_and(|s| !s.is_empty()))
+        .collect();
+    assert!(fed.len() >= 5, "the example feeds these graphs: {fed:?}");
+    let plots = Command::new("python3")
+        .arg("-c")
+        .arg(PLOTS)
+        .arg(&png)
+        .output()
+        .expect("python3 runs");
+    let plots = String::from_utf8_lossy(&plots.stdout);
+    let inked = plots
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4)?.parse::<u64>().ok())
+        .filter(|ink| *ink >= 8)
+        .count();
+    assert!(
+        inked >= fed.len(),
+        "{inked} plot areas have something drawn in them, but the example feeds {} graphs ({fed:?}); \
+         plot areas (x0 y0 x1 y1 coloured pixels):\n{plots}",
+        fed.len()
     );
     if let Some(keep) = std::env::var_os("PT_DEV_SCREENSHOT") {
         std::fs::copy(&png, keep).expect("copies the screenshot");

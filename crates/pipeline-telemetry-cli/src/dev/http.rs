@@ -1,18 +1,43 @@
 //! A minimal HTTP/1.1 server for the dev page: `GET`/`HEAD`, and `POST`
-//! with a `Content-Length` body (OTLP/HTTP exports); one connection at a
-//! time, `Connection: close`, bounded request size and read time.
+//! with a `Content-Length` body (OTLP/HTTP exports; a chunked body is
+//! refused with 411); `Connection: close`, bounded request size, a few
+//! connections at a time on a small pool of threads, each request read
+//! within an absolute deadline (a client trickling bytes does not extend
+//! it).
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::time::Duration;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// Longest request head read.
 const MAX_HEAD: usize = 16 * 1024;
 /// Longest request body read.
 const MAX_BODY: usize = 8 * 1024 * 1024;
-const READ_TIMEOUT: Duration = Duration::from_secs(2);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a refused request's remaining bytes are read (and dropped)
+/// after the answer, so that closing does not reset the connection.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// How connections are served.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Config {
+    /// Threads answering connections.
+    pub workers: usize,
+    /// The whole request (head and body) must arrive within this.
+    pub read_deadline: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            workers: 4,
+            read_deadline: Duration::from_secs(10),
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Request {
@@ -53,6 +78,8 @@ fn reason(status: u16) -> &'static str {
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
         413 => "Content Too Large",
         415 => "Unsupported Media Type",
         _ => "Internal Server Error",
@@ -133,12 +160,37 @@ fn content_length(head: &str) -> Result<Option<usize>, ()> {
     Ok(None)
 }
 
+/// Whether the body is sent with a `Transfer-Encoding` (chunked): its
+/// length is not known up front, and `dev` does not decode it.
+fn has_transfer_encoding(head: &str) -> bool {
+    head.lines().skip(1).any(|line| {
+        line.split_once(':').is_some_and(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("transfer-encoding")
+                && !value.trim().eq_ignore_ascii_case("identity")
+        })
+    })
+}
+
+/// Reads into `buf` what arrives before `deadline` (an absolute deadline:
+/// each read waits only for the time left).
+fn read_by(stream: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::ErrorKind::TimedOut.into());
+    }
+    stream.set_read_timeout(Some(left))?;
+    match stream.read(buf) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(io::ErrorKind::TimedOut.into()),
+        other => other,
+    }
+}
+
 /// Reads the head, and the bytes after it already received.
-fn read_head(stream: &mut TcpStream) -> io::Result<Option<(String, Vec<u8>)>> {
+fn read_head(stream: &mut TcpStream, deadline: Instant) -> io::Result<Option<(String, Vec<u8>)>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     while buf.len() < MAX_HEAD {
-        let n = stream.read(&mut chunk)?;
+        let n = read_by(stream, &mut chunk, deadline)?;
         if n == 0 {
             break;
         }
@@ -151,35 +203,63 @@ fn read_head(stream: &mut TcpStream) -> io::Result<Option<(String, Vec<u8>)>> {
     Ok(None)
 }
 
-fn read_request(stream: &mut TcpStream) -> io::Result<Result<Request, Response>> {
+fn read_request(
+    stream: &mut TcpStream,
+    deadline: Instant,
+) -> io::Result<Result<Request, Response>> {
     let bad = |why: &str| Ok(Err(Response::text(400, why)));
-    let Some((head, mut body)) = read_head(stream)? else {
+    let Some((head, mut body)) = read_head(stream, deadline)? else {
         return bad("bad request: no complete head\n");
     };
     let Some(mut request) = parse_head(&head) else {
         return bad("bad request line\n");
     };
+    let length_required = || {
+        Ok(Err(Response::text(
+            411,
+            "send the body with a Content-Length (chunked bodies are not read)\n",
+        )))
+    };
+    if has_transfer_encoding(&head) {
+        return length_required();
+    }
     let length = match content_length(&head) {
-        Ok(l) => l.unwrap_or(0),
+        Ok(Some(l)) => l,
+        Ok(None) if request.method == "POST" => return length_required(),
+        Ok(None) => 0,
         Err(()) => return bad("bad Content-Length\n"),
     };
     if length > MAX_BODY {
         return Ok(Err(Response::text(413, "body too large\n")));
     }
-    if body.len() < length {
-        let mut more = vec![0u8; length - body.len()];
-        stream.read_exact(&mut more)?;
-        body.extend_from_slice(&more);
+    let mut chunk = [0u8; 16 * 1024];
+    while body.len() < length {
+        let want = (length - body.len()).min(chunk.len());
+        match read_by(stream, &mut chunk[..want], deadline)? {
+            0 => return bad("bad request: the body ended early\n"),
+            n => body.extend_from_slice(&chunk[..n]),
+        }
     }
     body.truncate(length);
     request.body = body;
     Ok(Ok(request))
 }
 
-fn handle(mut stream: TcpStream, handler: &impl Fn(&Request) -> Response) -> io::Result<()> {
-    stream.set_read_timeout(Some(READ_TIMEOUT))?;
+fn handle(
+    mut stream: TcpStream,
+    handler: &impl Fn(&Request) -> Response,
+    config: Config,
+) -> io::Result<()> {
+    let deadline = Instant::now() + config.read_deadline;
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
-    let (response, head_only) = match read_request(&mut stream)? {
+    let read = match read_request(&mut stream, deadline) {
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+            Err(Response::text(408, "the request did not arrive in time\n"))
+        }
+        other => other?,
+    };
+    let unread = read.is_err();
+    let (response, head_only) = match read {
         Err(refused) => (refused, false),
         Ok(r) if ["GET", "HEAD", "POST"].contains(&r.method.as_str()) => {
             (handler(&r), r.method == "HEAD")
@@ -197,21 +277,62 @@ fn handle(mut stream: TcpStream, handler: &impl Fn(&Request) -> Response) -> io:
     if !head_only {
         stream.write_all(&response.body)?;
     }
-    stream.flush()
+    stream.flush()?;
+    if unread {
+        // Closing with unread bytes would reset the connection, and the
+        // client could lose the answer: end the sending side, then read
+        // (and drop) what still comes for a moment.
+        stream.shutdown(std::net::Shutdown::Write)?;
+        let until = Instant::now() + LINGER;
+        let mut sink = [0u8; 4096];
+        while matches!(read_by(&mut stream, &mut sink, until), Ok(n) if n > 0) {}
+    }
+    Ok(())
 }
 
-/// Answers connections on `listener` with `handler`, one at a time, until
-/// the process ends; a failing connection does not stop the server.
-pub(crate) fn serve(listener: TcpListener, handler: impl Fn(&Request) -> Response) {
-    for stream in listener.incoming() {
-        match stream {
-            Ok(s) => {
-                let _ = handle(s, &handler);
-            }
-            // Out of file descriptors, for example: let it pass.
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+/// Answers connections on `listener` with `handler` on `config.workers`
+/// threads until the process ends; a failing connection does not stop the
+/// server. While every worker is busy, accepted connections wait in a
+/// queue as long as the pool; beyond it, in the kernel's backlog.
+pub(crate) fn serve(
+    listener: TcpListener,
+    handler: impl Fn(&Request) -> Response + Sync,
+    config: Config,
+) {
+    let workers = config.workers.max(1);
+    let (send, receive) = mpsc::sync_channel::<TcpStream>(workers);
+    let receive = Arc::new(Mutex::new(receive));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let receive = Arc::clone(&receive);
+            let handler = &handler;
+            scope.spawn(move || loop {
+                let next = receive
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .recv();
+                match next {
+                    Ok(stream) => {
+                        let _ = handle(stream, handler, config);
+                    }
+                    Err(_) => return,
+                }
+            });
         }
-    }
+        for stream in listener.incoming() {
+            match stream {
+                Ok(s) => {
+                    if send.send(s).is_err() {
+                        return;
+                    }
+                }
+                // Out of file descriptors, for example: let it pass.
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+        // The workers end once the queue is closed.
+        drop(send);
+    });
 }
 
 #[cfg(test)]
@@ -253,3 +374,7 @@ mod tests {
         assert_eq!(decode("%ff"), "\u{fffd}");
     }
 }
+
+#[cfg(test)]
+#[path = "http_tests.rs"]
+mod served;

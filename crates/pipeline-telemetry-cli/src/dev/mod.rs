@@ -10,6 +10,7 @@
 //! and log records (`POST /v1/logs`) in the log-stream widget ([`logs`]).
 
 mod api;
+mod app;
 mod formula;
 mod http;
 mod logs;
@@ -20,7 +21,6 @@ mod svg;
 mod traces;
 mod view;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, Write as _};
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs, UdpSocket};
@@ -29,16 +29,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use pipeline_telemetry_monitors::dashboard;
 use pipeline_telemetry_monitors::guide::{guide_monitors, Routing};
-use pipeline_telemetry_monitors::{dashboard, Monitor};
 use serde_json::Value;
 
-use http::{Request, Response};
+use app::App;
 use logs::Logs;
-use page::Status;
 use store::{Limits, Store};
 use traces::Traces;
-use view::Kept;
 
 /// Recent traces shown on the page and in `/api/traces`.
 const RECENT_TRACES: usize = 10;
@@ -196,136 +194,6 @@ fn load_dashboard(path: Option<&PathBuf>) -> Result<Value, DevError> {
     })
 }
 
-struct App {
-    dashboard: Value,
-    monitors: Vec<Monitor>,
-    store: Arc<Mutex<Store>>,
-    traces: Mutex<Traces>,
-    logs: Mutex<Logs>,
-    dogstatsd: String,
-}
-
-impl App {
-    /// Why an OTLP/HTTP export cannot be read, if it cannot.
-    fn unreadable(request: &Request) -> Option<Response> {
-        if !matches!(request.content_encoding.as_str(), "" | "identity") {
-            return Some(Response::text(
-                415,
-                "send uncompressed OTLP (no Content-Encoding)\n",
-            ));
-        }
-        if request.content_type.starts_with("application/json") {
-            return Some(Response::text(
-                415,
-                "send OTLP/HTTP protobuf (application/x-protobuf)\n",
-            ));
-        }
-        None
-    }
-
-    /// `POST /v1/logs`: an OTLP/HTTP protobuf log export.
-    fn export_logs(&self, request: &Request) -> Response {
-        if let Some(refused) = App::unreadable(request) {
-            return refused;
-        }
-        let mut logs = self.logs.lock().unwrap_or_else(PoisonError::into_inner);
-        match otlp::decode_logs(&request.body) {
-            Ok(records) => {
-                logs.add(records);
-                Response::new(200, "application/x-protobuf", Vec::new())
-            }
-            Err(why) => {
-                logs.rejected_exports += 1;
-                Response::text(400, &format!("not an OTLP log export: {why}\n"))
-            }
-        }
-    }
-
-    fn records(&self) -> Vec<otlp::LogRecord> {
-        let logs = self.logs.lock().unwrap_or_else(PoisonError::into_inner);
-        logs.newest_first()
-    }
-
-    /// `POST /v1/traces`: an OTLP/HTTP protobuf trace export.
-    fn export_traces(&self, request: &Request) -> Response {
-        if let Some(refused) = App::unreadable(request) {
-            return refused;
-        }
-        let mut traces = self.traces.lock().unwrap_or_else(PoisonError::into_inner);
-        match otlp::decode_traces(&request.body) {
-            Ok(spans) => {
-                traces.add(spans);
-                // An empty ExportTraceServiceResponse: everything accepted.
-                Response::new(200, "application/x-protobuf", Vec::new())
-            }
-            Err(why) => {
-                traces.rejected_exports += 1;
-                Response::text(400, &format!("not an OTLP trace export: {why}\n"))
-            }
-        }
-    }
-
-    fn recent_traces(&self) -> Vec<traces::Trace> {
-        let traces = self.traces.lock().unwrap_or_else(PoisonError::into_inner);
-        traces.recent(RECENT_TRACES)
-    }
-
-    fn handle(&self, request: &Request) -> Response {
-        if request.method == "POST" {
-            return match request.path.as_str() {
-                "/v1/traces" => self.export_traces(request),
-                "/v1/logs" => self.export_logs(request),
-                _ => Response::text(404, "POST /v1/traces or /v1/logs only (OTLP/HTTP)\n"),
-            };
-        }
-        let now = unix_now();
-        let (kept, status) = {
-            let mut store = lock(&self.store);
-            store.evict(now);
-            let (points, first) = store.points();
-            let kept = Kept {
-                points,
-                first,
-                window_secs: store.limits().window_secs,
-                agent: store.agent(),
-            };
-            let status = Status {
-                dogstatsd: self.dogstatsd.clone(),
-                stats: store.stats().clone(),
-                series: store.series_count(),
-                samples: store.sample_count(),
-                limits: store.limits(),
-            };
-            (kept, status)
-        };
-        let chosen: BTreeMap<String, String> = request.query.clone();
-        let snapshot = || view::snapshot(&self.dashboard, &self.monitors, &kept, now, &chosen);
-        match request.path.as_str() {
-            "/" | "/index.html" => {
-                let title = self.dashboard["title"].as_str().unwrap_or("Dashboard");
-                let body = page::html(
-                    title,
-                    &snapshot(),
-                    &status,
-                    kept.agent.flush_interval_secs,
-                    &self.recent_traces(),
-                    &self.records(),
-                );
-                Response::new(200, "text/html; charset=utf-8", body)
-            }
-            "/api/dashboard" => api::json(&api::dashboard(&snapshot())),
-            "/api/monitors" => api::json(&api::monitors(&snapshot())),
-            "/api/status" => api::json(&api::status(&status)),
-            "/api/traces" => api::json(&traces::json(&self.recent_traces())),
-            "/api/logs" => api::json(&api::logs(&snapshot(), &self.records())),
-            _ => Response::text(
-                404,
-                "not found: try /, /api/dashboard, /api/monitors, /api/traces, /api/logs or /api/status\n",
-            ),
-        }
-    }
-}
-
 /// Runs `dev` until the process is stopped.
 pub(crate) fn run(options: &Options, routing: &Routing) -> Result<(), DevError> {
     let dashboard = load_dashboard(options.dashboard.as_ref())?;
@@ -374,14 +242,17 @@ pub(crate) fn run(options: &Options, routing: &Routing) -> Result<(), DevError> 
     );
     let _ = out.flush();
     drop(out);
+    let monitors = guide_monitors(routing);
     let app = App {
+        names: view::metric_names(&dashboard, &monitors),
+        kept: Mutex::new(None),
         dashboard,
-        monitors: guide_monitors(routing),
+        monitors,
         store,
         traces: Mutex::new(Traces::default()),
         logs: Mutex::new(Logs::default()),
         dogstatsd,
     };
-    http::serve(listener, |r| app.handle(r));
+    http::serve(listener, |r| app.handle(r), http::Config::default());
     Ok(())
 }

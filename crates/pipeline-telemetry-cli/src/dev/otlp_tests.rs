@@ -108,3 +108,34 @@ proptest! {
         let _ = decode_traces(&req);
     }
 }
+
+#[test]
+fn only_protobuf_exports_are_read() {
+    let post = |content_type: &str, encoding: &str| crate::dev::http::Request {
+        method: "POST".into(),
+        path: "/v1/traces".into(),
+        query: Default::default(),
+        content_type: content_type.into(),
+        content_encoding: encoding.into(),
+        body: Vec::new(),
+    };
+    let refused = |r| crate::dev::App::unreadable(&r).map(|answer| answer.status);
+    // What a web page can send without a preflight is refused.
+    for simple in [
+        "text/plain",
+        "text/plain; charset=utf-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "",
+        "application/json",
+        "application/x-protobuf-evil",
+    ] {
+        assert_eq!(refused(post(simple, "")), Some(415), "{simple:?}");
+    }
+    assert_eq!(refused(post("application/x-protobuf", "")), None);
+    assert_eq!(
+        refused(post("application/x-protobuf; proto=x", "identity")),
+        None
+    );
+    assert_eq!(refused(post("application/x-protobuf", "gzip")), Some(415));
+}

@@ -76,11 +76,13 @@ fn widget(out: &mut String, w: &Widget, snap: &Snapshot, step: u64, records: &[L
         Shape::Value { unit, precision } => {
             for s in &w.series {
                 let v = s.points.last().map_or(f64::NAN, |p| p.1);
-                let _ = write!(
-                    out,
-                    "<div class=\"value\">{v:.precision$}{}</div>",
-                    escape(unit)
-                );
+                // The widget's precision, while it stays a short number.
+                let shown = if v.is_finite() && v.abs() < 1e15 && v.abs() >= 1e-3 {
+                    format!("{v:.precision$}")
+                } else {
+                    number(v)
+                };
+                let _ = write!(out, "<div class=\"value\">{shown}{}</div>", escape(unit));
             }
         }
         shape => {

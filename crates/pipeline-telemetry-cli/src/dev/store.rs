@@ -2,13 +2,16 @@
 //! 10 s flush interval, as the Datadog Agent aggregates them before a flush
 //! (counts summed with `1 / rate` scaling, the last gauge value, every
 //! distribution sample with its rate, the distinct values of a set), within
-//! a window of history and a cap on series and samples.
+//! a window of history and a cap on series and samples (distribution
+//! samples and set values together).
 //!
-//! The samples become [`Point`]s for the monitors crate's evaluator, which
-//! applies the Agent's arithmetic (a distribution value sent with `|@rate`
-//! weighs `int64(1 / rate)`; see `rollup::agent_weight`).
+//! The samples of the metrics a request evaluates become [`Point`]s for the
+//! monitors crate's evaluator (one point per series and flush interval, or
+//! per sample rate of a distribution's interval), which applies the Agent's
+//! arithmetic (a distribution value sent with `|@rate` weighs
+//! `int64(1 / rate)`; see `rollup::agent_weight`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use pipeline_telemetry_dogstatsd::encoder::MetricType;
 use pipeline_telemetry_dogstatsd::parse::{parse_line, ParsedMetric};
@@ -21,7 +24,8 @@ pub(crate) struct Limits {
     pub window_secs: u64,
     /// Distinct series (name, type and tags) at most.
     pub max_series: usize,
-    /// Distribution samples kept at most, over every series.
+    /// Distribution samples and set values kept at most, over every
+    /// series.
     pub max_samples: usize,
     /// Longest name plus tags of a series, in bytes.
     pub max_key_bytes: usize,
@@ -53,6 +57,7 @@ pub(crate) struct Stats {
     /// ...; no widget queries those).
     pub histogram_lines: u64,
     pub dropped_series: u64,
+    /// Distribution samples and set values over `max_samples`.
     pub dropped_samples: u64,
     /// Why the last line was rejected (shortened).
     pub last_rejection: Option<String>,
@@ -90,10 +95,13 @@ pub(crate) struct Store {
     limits: Limits,
     agent: AgentModel,
     series: HashMap<Key, Vec<(u64, Slot)>>,
+    /// Distribution samples and set values kept.
     samples: usize,
     stats: Stats,
     /// The second of the last eviction: at most one pass a second.
     evicted_at: u64,
+    /// Changes whenever what [`Store::points`] gives may change.
+    generation: u64,
 }
 
 /// A sample rate as the Agent reads it: outside `(0, 1]` it is 1.
@@ -113,6 +121,7 @@ impl Store {
             samples: 0,
             stats: Stats::default(),
             evicted_at: 0,
+            generation: 0,
         }
     }
 
@@ -137,9 +146,16 @@ impl Store {
         self.samples
     }
 
+    /// A number that changes whenever the kept values may have changed:
+    /// equal numbers, equal [`Store::points`].
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Reads one datagram received at `now` (unix seconds): any bytes.
     pub(crate) fn ingest(&mut self, datagram: &[u8], now: u64) {
         self.stats.datagrams += 1;
+        self.generation += 1;
         let text = String::from_utf8_lossy(datagram);
         for line in text.split('\n').map(|l| l.trim_end_matches('\r')) {
             if line.is_empty() {
@@ -227,9 +243,15 @@ impl Store {
                 for v in &metric.values {
                     let bits = v.to_bits();
                     if let Err(at) = values.binary_search(&bits) {
-                        if values.len() < self.limits.max_set_values {
-                            values.insert(at, bits);
+                        if values.len() >= self.limits.max_set_values {
+                            continue;
                         }
+                        if self.samples >= self.limits.max_samples {
+                            self.stats.dropped_samples += 1;
+                            continue;
+                        }
+                        values.insert(at, bits);
+                        self.samples += 1;
                     }
                 }
             }
@@ -242,27 +264,42 @@ impl Store {
         self.evicted_at = now;
         let oldest = now.saturating_sub(self.limits.window_secs);
         let mut freed = 0;
+        let mut dropped = false;
         self.series.retain(|_, buckets| {
             let keep_from = buckets.partition_point(|(b, _)| *b < oldest);
+            dropped |= keep_from > 0;
             for (_, slot) in buckets.drain(..keep_from) {
-                if let Slot::Samples(s) = slot {
-                    freed += s.len();
+                match slot {
+                    Slot::Samples(s) => freed += s.len(),
+                    Slot::Set(v) => freed += v.len(),
+                    Slot::Count(_) | Slot::Gauge(_) => {}
                 }
             }
             !buckets.is_empty()
         });
         self.samples -= freed.min(self.samples);
+        if dropped {
+            self.generation += 1;
+        }
     }
 
-    /// Every kept value as a point for the evaluator, and the earliest
-    /// flush interval kept.
-    pub(crate) fn points(&self) -> (Vec<Point>, Option<u64>) {
+    /// The kept values of the metrics named in `names` as points for the
+    /// evaluator (nothing of the other metrics is copied: what a request
+    /// copies is bounded by the caps, at most one point per series and
+    /// flush interval plus `max_samples` values), and the earliest flush
+    /// interval kept of any metric.
+    pub(crate) fn points(&self, names: &HashSet<String>) -> (Vec<Point>, Option<u64>) {
         let mut points = Vec::new();
         let mut first: Option<u64> = None;
         for (key, buckets) in &self.series {
+            if let Some((b, _)) = buckets.first() {
+                first = Some(first.map_or(*b, |f| f.min(*b)));
+            }
+            if !names.contains(&key.name) {
+                continue;
+            }
             let tags = || key.tags.iter().cloned();
             for (bucket, slot) in buckets {
-                first = Some(first.map_or(*bucket, |f| f.min(*bucket)));
                 let name = key.name.as_str();
                 match slot {
                     Slot::Count(c) => {
@@ -288,14 +325,27 @@ impl Store {
                             p
                         }));
                     }
-                    Slot::Set(values) => points.extend(values.iter().map(|bits| {
-                        Point::new(*bucket, name, PointKind::Set, f64::from_bits(*bits))
-                            .with_tags(tags())
-                    })),
+                    Slot::Set(values) if values.is_empty() => {}
+                    Slot::Set(values) => {
+                        // One point carrying the interval's distinct values.
+                        let mut p =
+                            Point::new(*bucket, name, PointKind::Set, 0.0).with_tags(tags());
+                        p.values = values.iter().map(|bits| f64::from_bits(*bits)).collect();
+                        points.push(p);
+                    }
                 }
             }
         }
         (points, first)
+    }
+}
+
+#[cfg(test)]
+impl Store {
+    /// Every kept value as points.
+    pub(crate) fn all_points(&self) -> (Vec<Point>, Option<u64>) {
+        let names = self.series.keys().map(|k| k.name.clone()).collect();
+        self.points(&names)
     }
 }
 

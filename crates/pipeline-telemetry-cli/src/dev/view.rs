@@ -2,7 +2,7 @@
 //! points, with the monitors crate's evaluator: what the page and the JSON
 //! API show.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use pipeline_telemetry_monitors::parse::parse_metric_query;
 use pipeline_telemetry_monitors::query::{MetricQuery, TagFilter};
@@ -260,7 +260,10 @@ fn monitor_view(m: &Monitor, points: &[Point], now: u64) -> MonitorView {
     let groups = m.evaluate_groups(points, now);
     let state = MonitorState::worst(groups.iter().map(|g| g.state));
     let decided = groups.iter().find(|g| g.state == state);
-    let value = decided.and_then(|g| g.value);
+    // A value that is not a finite number (a count past f64::MAX) is
+    // no value in the JSON answer (null): the reason says what it was.
+    let raw = decided.and_then(|g| g.value);
+    let value = raw.filter(|v| v.is_finite());
     let q = &m.query;
     let window = q.evaluation.window();
     let window = format!("last {}{}", window.amount, window.unit);
@@ -270,7 +273,13 @@ fn monitor_view(m: &Monitor, points: &[Point], now: u64) -> MonitorView {
         .map(|g| format!(" for {}", g.group.join(",")))
         .unwrap_or_default();
     let reason = match (state, value) {
-        (MonitorState::NoData, _) | (_, None) => {
+        (MonitorState::NoData, _) => format!("no {} data in the {window}", q.metric.metric),
+        (_, None) if raw.is_some() => format!(
+            "the value over the {window}{group} is not a finite number ({}): state {}",
+            number(raw.unwrap_or(f64::NAN)),
+            state.as_str()
+        ),
+        (_, None) => {
             format!("no {} data in the {window}", q.metric.metric)
         }
         (MonitorState::Alert, Some(v)) => {
@@ -299,6 +308,30 @@ fn monitor_view(m: &Monitor, points: &[Point], now: u64) -> MonitorView {
         reason,
         notifies: m.notifies(state),
     }
+}
+
+/// The metric names the widgets of `dashboard` and the `monitors` query:
+/// the only ones a request needs from the store.
+pub(crate) fn metric_names(dashboard: &Value, monitors: &[Monitor]) -> HashSet<String> {
+    fn walk(widgets: &Value, out: &mut HashSet<String>) {
+        for w in widgets.as_array().into_iter().flatten() {
+            let def = &w["definition"];
+            walk(&def["widgets"], out);
+            let requests = def["requests"].as_array().into_iter().flatten();
+            let queries = requests.flat_map(|r| r["queries"].as_array().into_iter().flatten());
+            for q in queries.filter_map(|q| q["query"].as_str()) {
+                if let Ok(parsed) = parse_metric_query(q) {
+                    out.insert(parsed.metric);
+                }
+            }
+        }
+    }
+    let mut names: HashSet<String> = monitors
+        .iter()
+        .map(|m| m.query.metric.metric.clone())
+        .collect();
+    walk(&dashboard["widgets"], &mut names);
+    names
 }
 
 /// What was kept, taken out of the store (so that evaluating does not hold

@@ -9,7 +9,7 @@ const NOW: u64 = 1_700_000_095;
 fn kept(datagram: &str) -> Kept {
     let mut store = Store::new(Limits::new(60));
     store.ingest(datagram.as_bytes(), NOW - 30);
-    let (points, first) = store.points();
+    let (points, first) = store.all_points();
     Kept {
         points,
         first,
@@ -105,4 +105,62 @@ fn template_variables_narrow_the_queries() {
     let errors = widget(&snap, "Failed stage calls by stage");
     assert_eq!(errors.series[0].name, "stage:spark");
     assert_eq!(errors.series[0].points[0], (1_700_000_060, 1.0));
+}
+
+#[test]
+fn a_request_needs_only_the_metrics_the_widgets_and_monitors_query() {
+    let monitors = guide_monitors(&Routing::default());
+    let names = metric_names(&dashboard(), &monitors);
+    for queried in [
+        "prefect.flow.duration",
+        "pipeline.errors",
+        "pipeline.records",
+    ] {
+        assert!(names.contains(queried), "{queried}: {names:?}");
+    }
+    for m in &monitors {
+        assert!(names.contains(&m.query.metric.metric));
+    }
+    assert!(!names.contains("hostile.set"));
+    // Evaluating over only those metrics gives the same snapshot as over
+    // everything kept.
+    let mut store = Store::new(Limits::new(60));
+    store.ingest(format!("{RUNS}hostile.set:1|s\n").as_bytes(), NOW - 30);
+    let (points, first) = store.points(&names);
+    let narrow = Kept {
+        points,
+        first,
+        window_secs: 3_600,
+        agent: store.agent(),
+    };
+    let chosen = BTreeMap::new();
+    let a = snapshot(&dashboard(), &monitors, &narrow, NOW, &chosen);
+    let b = snapshot(&dashboard(), &monitors, &kept(RUNS), NOW, &chosen);
+    assert_eq!(a.widgets, b.widgets);
+    assert_eq!(a.monitors, b.monitors);
+}
+
+#[test]
+fn a_value_past_f64_max_is_null_with_a_reason_that_says_so() {
+    let huge = "pipeline.errors:1e308|c|#pipeline:b,stage:spark,error_type:Lost\n";
+    let snap = snapshot(
+        &dashboard(),
+        &guide_monitors(&Routing::default()),
+        &kept(&huge.repeat(3)),
+        NOW,
+        &BTreeMap::new(),
+    );
+    let api = crate::dev::api::monitors(&snap);
+    let mut overflowed = 0;
+    for (m, json) in snap.monitors.iter().zip(api.as_array().expect("an array")) {
+        // The JSON value and the reason agree: a number in both, or in neither.
+        assert_eq!(json["value"].as_f64(), m.value, "{json}");
+        let reason = json["reason"].as_str().expect("a reason");
+        assert!(!reason.contains("NaN") || m.value.is_none(), "{reason}");
+        if reason.contains("not a finite number (inf)") {
+            assert!(json["value"].is_null());
+            overflowed += 1;
+        }
+    }
+    assert!(overflowed > 0, "{:?}", snap.monitors);
 }

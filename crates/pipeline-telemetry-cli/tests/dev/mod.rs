@@ -177,10 +177,27 @@ pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Builds the README's example with the cargo running this test, as
-/// `cargo run --example etl_pipeline` at the root does (the same features,
-/// so nothing is rebuilt after that), and returns its executable.
+/// The README's example: the executable `cargo test --workspace` built
+/// next to this test's binary (`<target>/<profile>/examples/etl_pipeline`,
+/// as `tests/ingest_api_curl.rs` at the root finds `ingest_api`); only when
+/// it is missing (`cargo test -p pipeline-telemetry-cli`), built with the
+/// cargo running this test into the same target directory and profile.
 pub(crate) fn build_example() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // <target>/<profile>/deps/<this test>
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test binary is in <target>/<profile>/deps");
+    let built = profile_dir.join("examples").join("etl_pipeline");
+    if built.is_file() {
+        return built;
+    }
+    let target_dir = profile_dir.parent().expect("a target directory");
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev",
+        Some(other) => other,
+    };
     let out = Command::new(env!("CARGO"))
         .args([
             "build",
@@ -188,6 +205,10 @@ pub(crate) fn build_example() -> PathBuf {
             "etl_pipeline",
             "--message-format=json",
         ])
+        .arg("--profile")
+        .arg(profile)
+        .arg("--target-dir")
+        .arg(target_dir)
         .current_dir(root())
         .stderr(Stdio::inherit())
         .output()
