@@ -21,9 +21,10 @@
 //! - **Client**: a CLIENT span (`http.client.request`) per request with the
 //!   context injected, so a service-to-service call stays one trace and
 //!   one run: configured once per client with `TracingMiddleware`
-//!   (feature `reqwest-middleware`), per call with `TracedSend::send_traced`
-//!   (feature `reqwest`, reqwest 0.13), or with any client built on the
-//!   `http` crate (reqwest 0.12, hyper) through [`ClientSpan`].
+//!   (feature `reqwest-middleware` for reqwest 0.13, `reqwest-middleware-0-4`
+//!   for reqwest 0.12), per call with `TracedSend::send_traced` (feature
+//!   `reqwest`, reqwest 0.13), or with any client built on the `http` crate
+//!   (reqwest 0.12, hyper) through [`ClientSpan`].
 //! - **Metrics**: none by default. The Agent derives
 //!   `trace.http.server.request.*` from the spans; services without APM opt
 //!   in to `pipeline.http.request.duration`
@@ -37,10 +38,12 @@
 //! | `axum` | yes | `server`, plus the route (`MatchedPath`), `client.address` (`ConnectInfo`) and `IncomingContext` as an axum extractor |
 //! | `reqwest` | yes | `TracedSend::send_traced` and `send` for reqwest 0.13 |
 //! | `reqwest-middleware` | no | `TracingMiddleware` for reqwest-middleware 0.5 (reqwest 0.13), and `reqwest` |
+//! | `reqwest-middleware-0-4` | no | `TracingMiddleware` for reqwest-middleware 0.4 (reqwest 0.12); reqwest 0.13 not needed |
 //!
 //! A tower server without axum: `default-features = false, features =
-//! ["server"]`. A reqwest 0.12 client: [`ClientSpan`] (no feature needed),
-//! and `default-features = false` to leave reqwest 0.13 out.
+//! ["server"]`. A reqwest 0.12 client: `TracingMiddleware`
+//! (`reqwest-middleware-0-4`) or [`ClientSpan`] (no feature needed), and
+//! `default-features = false` to leave reqwest 0.13 out.
 //!
 //! ```
 //! use axum::{extract::Path, http::StatusCode, routing::post, Router};
@@ -73,10 +76,12 @@ mod future;
 mod layer;
 #[cfg(feature = "server")]
 mod metric;
-#[cfg(feature = "reqwest-middleware")]
+#[cfg(any(feature = "reqwest-middleware", feature = "reqwest-middleware-0-4"))]
 mod middleware;
 #[cfg(feature = "reqwest")]
 mod reqwest_client;
+#[cfg(any(feature = "reqwest", feature = "reqwest-middleware-0-4"))]
+mod reqwest_support;
 #[cfg(feature = "server")]
 mod service;
 pub mod spans;
@@ -91,7 +96,7 @@ pub use future::ResponseFuture;
 pub use layer::HttpTelemetryLayer;
 #[cfg(feature = "server")]
 pub use metric::UNMATCHED_ROUTE;
-#[cfg(feature = "reqwest-middleware")]
+#[cfg(any(feature = "reqwest-middleware", feature = "reqwest-middleware-0-4"))]
 pub use middleware::TracingMiddleware;
 #[cfg(feature = "reqwest")]
 pub use reqwest_client::{send, TracedSend};

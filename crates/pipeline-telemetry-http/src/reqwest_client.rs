@@ -5,9 +5,7 @@ use std::future::Future;
 
 use tracing::Instrument;
 
-use crate::client::ClientSpan;
 use crate::error::SendError;
-use crate::spans::{self, ClientUrl};
 
 /// Sends a `reqwest` request inside a CLIENT span, child of the current
 /// span (the stage or run making the call), with the context injected.
@@ -38,19 +36,7 @@ impl TracedSend for reqwest::RequestBuilder {
     }
 }
 
-/// The CLIENT span of a `reqwest` request.
-pub(crate) fn client_span(request: &reqwest::Request) -> ClientSpan {
-    let url = request.url();
-    ClientSpan::from_span(spans::make_client_span(
-        request.method(),
-        ClientUrl {
-            scheme: Some(url.scheme()),
-            host: url.host_str(),
-            port: url.port_or_known_default(),
-            path: Some(url.path()),
-        },
-    ))
-}
+crate::reqwest_support::reqwest_support!(reqwest);
 
 /// The function behind [`TracedSend::send_traced`].
 ///
@@ -82,18 +68,5 @@ pub async fn send(builder: reqwest::RequestBuilder) -> Result<reqwest::Response,
             call.on_error(transport_error_type(&e), &e);
             Err(SendError::Send(e))
         }
-    }
-}
-
-/// A bounded `error.type` for a request that got no response.
-pub(crate) fn transport_error_type(e: &reqwest::Error) -> &'static str {
-    if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connect"
-    } else if e.is_body() || e.is_decode() {
-        "body"
-    } else {
-        "request"
     }
 }

@@ -6,7 +6,6 @@
 
 mod common;
 
-use common::{attr, is_client, is_server};
 use pipeline_telemetry::{instrument_stage, PipelineRun};
 use pipeline_telemetry_http::TracingMiddleware;
 use reqwest_middleware::ClientWithMiddleware;
@@ -39,40 +38,5 @@ fn a_client_configured_once_carries_the_run() {
     );
 
     h.shutdown();
-    let spans = h.spans(|s| s.iter().any(is_client) && s.iter().any(is_server));
-    let caller_run = spans
-        .iter()
-        .find(|s| s.name == "pipeline.run" && attr(s, "pipeline") == Some("mw_caller"))
-        .unwrap_or_else(|| panic!("no caller run: {spans:#?}"));
-    let client_span = spans
-        .iter()
-        .find(|s| is_client(s))
-        .unwrap_or_else(|| panic!("no CLIENT span: {spans:#?}"));
-    assert_eq!(client_span.trace_id, caller_run.trace_id);
-    let stage = spans
-        .iter()
-        .find(|s| Some(s.span_id.as_str()) == client_span.parent_span_id.as_deref())
-        .unwrap_or_else(|| panic!("client span without its stage: {client_span:#?}"));
-    assert_eq!(stage.name, "pipeline.stage");
-    assert_eq!(attr(client_span, "url.path"), Some("/items/12"));
-    assert_eq!(attr(client_span, "http.response.status_code"), Some("200"));
-    assert!(client_span
-        .attributes
-        .values()
-        .all(|v| !v.contains("s3cr3t")));
-    let server = spans
-        .iter()
-        .find(|s| is_server(s) && attr(s, "http.route") == Some("/items/{id}"))
-        .unwrap_or_else(|| panic!("no server span: {spans:#?}"));
-    assert_eq!(
-        server.trace_id, caller_run.trace_id,
-        "one trace across the call"
-    );
-    assert_eq!(
-        server.parent_span_id.as_deref(),
-        Some(client_span.span_id.as_str())
-    );
-    assert_eq!(attr(server, "pipeline_id"), Some("run-mw-12"));
-    assert_eq!(attr(server, "url.path"), Some("/items/12"));
-    assert!(server.attributes.values().all(|v| !v.contains("s3cr3t")));
+    common::assert_call_traced(&h, "mw_caller", "run-mw-12", "/items/12");
 }

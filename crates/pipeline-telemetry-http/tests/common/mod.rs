@@ -199,3 +199,50 @@ pub(crate) fn is_client(s: &Span) -> bool {
         .as_deref()
         .is_some_and(|k| k.contains("CLIENT") || k == "3")
 }
+
+/// Checks, on what the test agent received for `h`'s session, one call
+/// made inside a stage of the run of pipeline `caller` (id `pipeline_id`)
+/// to `GET {path}?secret=s3cr3t`: a CLIENT span under that stage in the
+/// run's trace with the URL's scheme and path (never the query), and the
+/// server's span continuing the trace under it with the run's id.
+pub(crate) fn assert_call_traced(h: &Harness, caller: &str, pipeline_id: &str, path: &str) {
+    let spans = h.spans(|s| s.iter().any(is_client) && s.iter().any(is_server));
+    let caller_run = spans
+        .iter()
+        .find(|s| s.name == "pipeline.run" && attr(s, "pipeline") == Some(caller))
+        .unwrap_or_else(|| panic!("no caller run: {spans:#?}"));
+    let client_span = spans
+        .iter()
+        .find(|s| is_client(s))
+        .unwrap_or_else(|| panic!("no CLIENT span: {spans:#?}"));
+    assert_eq!(client_span.trace_id, caller_run.trace_id);
+    let stage = spans
+        .iter()
+        .find(|s| Some(s.span_id.as_str()) == client_span.parent_span_id.as_deref())
+        .unwrap_or_else(|| panic!("client span without its stage: {client_span:#?}"));
+    assert_eq!(stage.name, "pipeline.stage");
+    assert_eq!(attr(client_span, "url.path"), Some(path));
+    assert_eq!(attr(client_span, "url.scheme"), Some("http"));
+    assert_eq!(attr(client_span, "http.request.method"), Some("GET"));
+    assert_eq!(attr(client_span, "http.response.status_code"), Some("200"));
+    assert!(client_span
+        .attributes
+        .values()
+        .all(|v| !v.contains("s3cr3t")));
+    let server = spans
+        .iter()
+        .find(|s| is_server(s) && attr(s, "http.route") == Some("/items/{id}"))
+        .unwrap_or_else(|| panic!("no server span: {spans:#?}"));
+    assert_eq!(
+        server.trace_id, caller_run.trace_id,
+        "one trace across the call"
+    );
+    assert_eq!(
+        server.parent_span_id.as_deref(),
+        Some(client_span.span_id.as_str())
+    );
+    assert_eq!(attr(server, "pipeline_id"), Some(pipeline_id));
+    assert_eq!(attr(server, "url.path"), Some(path));
+    assert_eq!(attr(server, "url.scheme"), Some("http"));
+    assert!(server.attributes.values().all(|v| !v.contains("s3cr3t")));
+}
