@@ -142,10 +142,12 @@ fn a_hundred_times_the_cap_counts_exactly() {
 /// (stratified sampling; p_i estimated with one added value on each
 /// side, so a stratum that lies wholly on one side still counts). Divided
 /// by the density of the recorded values around the median (measured over
-/// ±10 units), that is the median's standard deviation. The test requires
-/// it to be at most 1.5, and the median within 7.5 of the truth: an unbiased sampler
-/// fails with probability below 10^-6 (5 standard deviations), and one
-/// biased by 15 (10 deviations off) cannot pass.
+/// ±10 units), that is the median's standard deviation sd. The test
+/// requires sd at most 3 and the median within max(5 sd, 7.5) of the
+/// truth: an unbiased sampler fails with probability below 10^-6 (5
+/// standard deviations), and one biased by 53 (as before thinning) cannot
+/// pass. sd grows on a loaded machine (a stalled flusher thins more): it
+/// was 1.5 in one CI run.
 #[test]
 fn unpaced_threads_count_exactly_and_keep_the_median_of_a_ramp() {
     const THREADS: usize = 2;
@@ -268,12 +270,18 @@ fn unpaced_threads_count_exactly_and_keep_the_median_of_a_ramp() {
         "median sent {got}, recorded {want}: {sent} values in {} flushes, sd {sd:.2}",
         strata.len()
     );
+    // Five standard deviations of the sent median (an unbiased sampler
+    // fails with probability below 1e-6), never tighter than 7.5. A
+    // loaded machine stalls the flusher more, so fewer values are sent
+    // and sd grows; up to 3 (a 15-value window on a 1000-value ramp) the
+    // test still catches a time-biased sampler (53 off before thinning).
     assert!(
-        sd <= 1.5,
+        sd <= 3.0,
         "too few values for the bound: {sent} sent, sd {sd:.2}"
     );
+    let bound = (5.0 * sd).max(7.5);
     assert!(
-        (got - want).abs() <= 7.5,
-        "median sent {got}, recorded {want} ({sent} values, sd {sd:.2}); {stats:?}"
+        (got - want).abs() <= bound,
+        "median sent {got}, recorded {want}, bound {bound:.1} ({sent} values, sd {sd:.2}); {stats:?}"
     );
 }
