@@ -19,6 +19,19 @@ pub(crate) const TAGS: &str = "x-datadog-tags";
 /// The `x-datadog-*` header names, in the order ddtrace writes them.
 pub const DATADOG_HEADERS: [&str; 5] = [TRACE_ID, PARENT_ID, SAMPLING_PRIORITY, ORIGIN, TAGS];
 
+/// The environment variables that carry the `datadog` style to a child
+/// process, each with the header it stands for. ddtrace-py has no
+/// environment carrier of its own, so these are the header names upper-cased
+/// with `_` for `-`, as OpenTelemetry's environment carrier does for
+/// `traceparent` (`TRACEPARENT`).
+pub const DATADOG_ENV_VARS: [(&str, &str); 5] = [
+    ("X_DATADOG_TRACE_ID", TRACE_ID),
+    ("X_DATADOG_PARENT_ID", PARENT_ID),
+    ("X_DATADOG_SAMPLING_PRIORITY", SAMPLING_PRIORITY),
+    ("X_DATADOG_ORIGIN", ORIGIN),
+    ("X_DATADOG_TAGS", TAGS),
+];
+
 const TID: &str = "_dd.p.tid";
 const DECISION_MAKER: &str = "_dd.p.dm";
 const PROPAGATION_ERROR: &str = "_dd.propagation_error";

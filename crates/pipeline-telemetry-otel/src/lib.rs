@@ -107,7 +107,7 @@ pub use builder::{
 pub use carrier::{Carrier, MAX_HEADER_VALUE_LEN};
 pub use completed::CompletedSpan;
 pub use config::{LogFormat, Protocol, TracesExport};
-pub use datadog_propagation::DATADOG_HEADERS;
+pub use datadog_propagation::{DATADOG_ENV_VARS, DATADOG_HEADERS};
 pub use error::{ConfigError, InstallError, PropagationError, ShutdownError};
 pub use guard::{ExportStats, OtelGuard};
 pub use install::BoxedLayer;
