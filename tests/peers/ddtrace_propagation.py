@@ -2,7 +2,8 @@
 
 Reads one JSON request per line on stdin, writes one JSON answer per line:
 
-- {"op": "inject"}: starts a ddtrace span, injects it with
+- {"op": "inject", "priority"?: int, "origin"?: str}: starts a ddtrace
+  span (with that sampling priority and origin when given), injects it with
   HTTPPropagator.inject and answers {"headers": {...}, "trace_id": "<int>",
   "span_id": "<int>"} (ids as decimal strings: 128-bit trace ids).
 - {"op": "extract", "headers": {...}}: answers what HTTPPropagator.extract
@@ -29,6 +30,10 @@ def main():
         req = json.loads(line)
         if req["op"] == "inject":
             with tracer.trace("peer.inject", service="ddtrace-peer") as span:
+                if "priority" in req:
+                    span.context.sampling_priority = req["priority"]
+                if "origin" in req:
+                    span.context.dd_origin = req["origin"]
                 headers = {}
                 HTTPPropagator.inject(span, headers)
                 answer({"headers": headers, "trace_id": str(span.trace_id), "span_id": str(span.span_id)})

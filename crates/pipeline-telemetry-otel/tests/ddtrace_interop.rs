@@ -129,3 +129,44 @@ fn ddtrace_continues_our_trace_in_either_style() {
         assert_eq!(id(&got["span_id"]), u128::from(span_id), "{style}: {got}");
     }
 }
+
+/// Through us and back: ddtrace (datadog style, with a user-keep priority
+/// and an origin set on its span) → our extract → a span of ours under it →
+/// our inject → ddtrace's `datadog`-only extract. ddtrace sees its own
+/// trace, our span as the parent, and its priority, origin and `_dd.p.*`
+/// tags unchanged.
+#[test]
+fn ddtrace_state_survives_a_hop_through_us() {
+    let mut peer = DdTrace::start("datadog");
+    let sent = peer.ask(json!({"op": "inject", "priority": 2, "origin": "synthetics"}));
+    let headers: BTreeMap<String, String> =
+        serde_json::from_value(sent["headers"].clone()).expect("headers");
+    assert_eq!(
+        headers
+            .get("x-datadog-sampling-priority")
+            .map(String::as_str),
+        Some("2")
+    );
+
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("interop")));
+    let (out, span_id) = tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("consume");
+        extract(&headers).set_parent(&span).expect("a parent");
+        let mut out: BTreeMap<String, String> = BTreeMap::new();
+        inject_context_with_pipeline_id(&span, "run-9", &mut out);
+        let sc = span.context().span().span_context().clone();
+        (out, u64::from_be_bytes(sc.span_id().to_bytes()))
+    });
+    let got = peer.ask(json!({"op": "extract", "headers": out}));
+    assert_eq!(got["trace_id"], sent["trace_id"], "{got}");
+    assert_eq!(id(&got["span_id"]), u128::from(span_id), "{got}");
+    assert_eq!(got["sampling_priority"], 2, "{got} from {out:?}");
+    assert_eq!(got["origin"], "synthetics", "{got} from {out:?}");
+    let sent_tags = &headers["x-datadog-tags"];
+    for tag in sent_tags.split(',') {
+        let (k, v) = tag.split_once('=').expect("k=v");
+        assert_eq!(got["meta"][k], v, "{k} lost: {got} from {out:?}");
+    }
+}
