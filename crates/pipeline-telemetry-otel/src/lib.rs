@@ -75,6 +75,8 @@ mod completed;
 mod config;
 mod console;
 mod datadog_fields;
+mod datadog_propagation;
+mod datadog_tags;
 mod directives;
 mod env;
 mod error;
@@ -90,6 +92,8 @@ mod log_writer;
 mod problem;
 mod processor;
 mod propagation;
+mod propagation_style;
+mod propagator;
 mod resolve;
 mod sink;
 mod time;
@@ -103,11 +107,17 @@ pub use builder::{
 pub use carrier::{Carrier, MAX_HEADER_VALUE_LEN};
 pub use completed::CompletedSpan;
 pub use config::{LogFormat, Protocol, TracesExport};
+pub use datadog_propagation::{DATADOG_ENV_VARS, DATADOG_HEADERS};
 pub use error::{ConfigError, InstallError, PropagationError, ShutdownError};
 pub use guard::{ExportStats, OtelGuard};
 pub use install::BoxedLayer;
 pub use problem::Problem;
 pub use propagation::{
-    extract, inject_context, inject_context_with_pipeline_id, inject_current_context, propagator,
-    sanitize_pipeline_id, ExtractedContext, MAX_PIPELINE_ID_LEN, PIPELINE_ID_KEY,
+    extract, extract_with, inject_context, inject_context_with_pipeline_id, inject_current_context,
+    propagator, sanitize_pipeline_id, ExtractedContext, MAX_PIPELINE_ID_LEN, PIPELINE_ID_KEY,
 };
+pub use propagation_style::{
+    PropagationConfig, PropagationStyle, DEFAULT_PROPAGATION_STYLES,
+    DEFAULT_X_DATADOG_TAGS_MAX_LENGTH,
+};
+pub use propagator::Propagator;

@@ -1,11 +1,12 @@
-//! Context across processes: W3C `traceparent` / `tracestate` and `baggage`
-//! (carrying `pipeline_id`) injected from a `tracing` span into a
-//! [`Carrier`], and extracted from one on the other side.
+//! Context across processes: Datadog `x-datadog-*` headers, W3C
+//! `traceparent` / `tracestate` and `baggage` (carrying `pipeline_id`)
+//! injected from a `tracing` span into a [`Carrier`], and extracted from one
+//! on the other side, in the styles `DD_TRACE_PROPAGATION_STYLE` chooses
+//! (see [`PropagationConfig`]; all three by default, as ddtrace 4.x).
 
 use opentelemetry::baggage::{Baggage, BaggageExt};
-use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
+use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TraceContextExt;
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Registry;
@@ -13,6 +14,8 @@ use tracing_subscriber::Registry;
 use crate::carrier::{Carrier, ExtractFrom, InjectInto};
 use crate::error::PropagationError;
 use crate::fields;
+use crate::propagation_style::PropagationConfig;
+use crate::propagator::{LastDatadogParentId, Propagator};
 
 /// The baggage key that carries the pipeline run's id.
 pub const PIPELINE_ID_KEY: &str = "pipeline_id";
@@ -20,13 +23,11 @@ pub const PIPELINE_ID_KEY: &str = "pipeline_id";
 /// Longest accepted `pipeline_id`.
 pub const MAX_PIPELINE_ID_LEN: usize = 128;
 
-/// The propagator this crate uses (and installs globally): W3C trace context
-/// plus W3C baggage.
-pub fn propagator() -> TextMapCompositePropagator {
-    TextMapCompositePropagator::new(vec![
-        Box::new(TraceContextPropagator::new()),
-        Box::new(BaggagePropagator::new()),
-    ])
+/// The propagator this crate uses (and installs globally): the styles of
+/// [`PropagationConfig::configured`] (by default Datadog headers, W3C trace
+/// context and W3C baggage).
+pub fn propagator() -> Propagator {
+    Propagator::configured()
 }
 
 /// A `pipeline_id` from outside, if it is safe to use: 1 to 128 characters of
@@ -141,7 +142,8 @@ pub struct ExtractedContext {
 }
 
 impl ExtractedContext {
-    /// True when the carrier held a valid W3C trace context.
+    /// True when the carrier held a valid trace context (in one of the
+    /// extracted styles) with a parent span id.
     pub fn is_valid(&self) -> bool {
         self.context.span().span_context().is_valid()
     }
@@ -157,6 +159,23 @@ impl ExtractedContext {
         let cx = self.context.span().span_context().clone();
         cx.is_valid()
             .then(|| u128::from_be_bytes(cx.trace_id().to_bytes()) as u64)
+    }
+
+    /// ddtrace's `_dd.parent_id`: when the Datadog headers and a W3C
+    /// `traceparent` of the same trace named different parents, the span id
+    /// of the W3C one is the parent and this is the last Datadog span id
+    /// (16 hex digits, from tracestate's `p` or the Datadog parent id).
+    pub fn dd_parent_id(&self) -> Option<&str> {
+        self.context
+            .get::<LastDatadogParentId>()
+            .map(|p| p.0.as_str())
+    }
+
+    /// The remote parent span id as Datadog writes it (decimal).
+    pub fn dd_parent_span_id(&self) -> Option<u64> {
+        let cx = self.context.span().span_context().clone();
+        cx.is_valid()
+            .then(|| u64::from_be_bytes(cx.span_id().to_bytes()))
     }
 
     /// The OpenTelemetry context (remote span plus baggage).
@@ -198,7 +217,10 @@ impl ExtractedContext {
     }
 }
 
-/// Reads `traceparent`, `tracestate` and `baggage` from `carrier`. Malformed
+/// Reads the configured styles from `carrier` (by default `x-datadog-*`,
+/// `traceparent`, `tracestate` and `baggage`), as ddtrace 4.x does: every
+/// style is read, the first to give a context wins, and a W3C context of
+/// the same trace lends it its parent span id and tracestate. Malformed
 /// or hostile values are ignored (never a panic): an invalid `traceparent`
 /// gives no parent, and a `pipeline_id` that fails [`sanitize_pipeline_id`]
 /// is dropped from the baggage.
@@ -214,8 +236,33 @@ impl ExtractedContext {
 /// assert_eq!(remote.trace_id().as_deref(), Some("0af7651916cd43dd8448eb211c80319c"));
 /// ```
 pub fn extract<C: Carrier + ?Sized>(carrier: &C) -> ExtractedContext {
-    let cx =
-        propagator().extract_with_context(&opentelemetry::Context::new(), &ExtractFrom(carrier));
+    extract_with(PropagationConfig::configured(), carrier)
+}
+
+/// [`extract`] with the styles of `config` rather than the process's.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use pipeline_telemetry_otel::{extract_with, PropagationConfig, PropagationStyle};
+///
+/// let headers = BTreeMap::from([
+///     ("x-datadog-trace-id".to_owned(), "1234".to_owned()),
+///     ("x-datadog-parent-id".to_owned(), "5678".to_owned()),
+/// ]);
+/// let datadog = PropagationConfig::default();
+/// assert_eq!(extract_with(&datadog, &headers).dd_trace_id(), Some(1234));
+/// let w3c_only = PropagationConfig {
+///     extract: vec![PropagationStyle::TraceContext],
+///     ..PropagationConfig::default()
+/// };
+/// assert!(!extract_with(&w3c_only, &headers).is_valid());
+/// ```
+pub fn extract_with<C: Carrier + ?Sized>(
+    config: &PropagationConfig,
+    carrier: &C,
+) -> ExtractedContext {
+    let cx = Propagator::new(config.clone())
+        .extract_with_context(&opentelemetry::Context::new(), &ExtractFrom(carrier));
     let raw = cx
         .baggage()
         .get(PIPELINE_ID_KEY)

@@ -1,16 +1,27 @@
 //! [`EnvCarrier`]: trace context in environment variables, as
 //! OpenTelemetry's environment-variable carrier specifies (`TRACEPARENT`,
-//! `TRACESTATE`, `BAGGAGE`).
+//! `TRACESTATE`, `BAGGAGE`), and the `datadog` style's headers the same way
+//! (`X_DATADOG_TRACE_ID`, ..., see `otel::DATADOG_ENV_VARS`).
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 
 use pipeline_telemetry::catalogue::env::{BAGGAGE, PIPELINE_ID, TRACEPARENT, TRACESTATE};
-use pipeline_telemetry::otel::{Carrier, MAX_HEADER_VALUE_LEN};
+use pipeline_telemetry::otel::{Carrier, DATADOG_ENV_VARS, MAX_HEADER_VALUE_LEN};
 
 /// The environment variables that carry a run's context to a child process
-/// (and that [`EnvCarrier::from_env`] reads back).
-pub const CONTEXT_VARS: [&str; 3] = [TRACEPARENT, TRACESTATE, BAGGAGE];
+/// (and that [`EnvCarrier::from_env`] reads back): the W3C ones, then the
+/// `datadog` style's.
+pub const CONTEXT_VARS: [&str; 8] = [
+    TRACEPARENT,
+    TRACESTATE,
+    BAGGAGE,
+    DATADOG_ENV_VARS[0].0,
+    DATADOG_ENV_VARS[1].0,
+    DATADOG_ENV_VARS[2].0,
+    DATADOG_ENV_VARS[3].0,
+    DATADOG_ENV_VARS[4].0,
+];
 
 /// The variable that names the run (`pipeline_id`) for a child process that
 /// does not read W3C baggage.
@@ -124,6 +135,44 @@ mod tests {
         c.set("x-bad\0", "a\0b".into());
         assert_eq!(Carrier::get(&c, "TraceParent"), Some("tp"));
         assert_eq!(c.keys(), vec!["BAGGAGE", "TRACEPARENT"]);
+    }
+
+    /// The `datadog` style travels too (the old carrier read and passed on
+    /// only the W3C variables).
+    #[test]
+    fn datadog_variables_are_read_and_passed_on() {
+        let c = EnvCarrier::from_lookup(|k| match k {
+            "X_DATADOG_TRACE_ID" => Some("9532127138774266268".to_owned()),
+            "X_DATADOG_PARENT_ID" => Some("67667974448284343".to_owned()),
+            "X_DATADOG_TAGS" => Some("_dd.p.tid=0af7651916cd43dd".to_owned()),
+            _ => None,
+        });
+        let remote = pipeline_telemetry::otel::extract(&c);
+        assert_eq!(
+            remote.trace_id().as_deref(),
+            Some("0af7651916cd43dd8448eb211c80319c")
+        );
+        let mut command = std::process::Command::new("true");
+        c.apply_to(&mut command);
+        let set: Vec<_> = command
+            .get_envs()
+            .filter(|(_, v)| v.is_some())
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            set,
+            [
+                "X_DATADOG_PARENT_ID",
+                "X_DATADOG_TAGS",
+                "X_DATADOG_TRACE_ID"
+            ]
+        );
+        let mut fresh = EnvCarrier::new();
+        fresh.set("x-datadog-trace-id", "5".into());
+        assert_eq!(
+            fresh.vars().collect::<Vec<_>>(),
+            [("X_DATADOG_TRACE_ID", "5")]
+        );
     }
 
     #[test]

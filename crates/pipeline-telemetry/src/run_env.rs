@@ -6,11 +6,14 @@ use std::ffi::OsString;
 
 use pipeline_telemetry_catalogue::env::{BAGGAGE, PIPELINE_ID, TRACEPARENT, TRACESTATE};
 
-use crate::otel::{sanitize_pipeline_id, Carrier, MAX_HEADER_VALUE_LEN, PIPELINE_ID_KEY};
+use crate::otel::{
+    sanitize_pipeline_id, Carrier, DATADOG_ENV_VARS, MAX_HEADER_VALUE_LEN, PIPELINE_ID_KEY,
+};
 use crate::PipelineRun;
 
 /// The environment variables of OpenTelemetry's environment carrier, with
-/// the W3C key each one stands for.
+/// the W3C key each one stands for (the Datadog ones follow, see
+/// [`DATADOG_ENV_VARS`]).
 const CONTEXT_VARS: [(&str, &str); 3] = [
     (TRACEPARENT, "traceparent"),
     (TRACESTATE, "tracestate"),
@@ -20,7 +23,9 @@ const CONTEXT_VARS: [(&str, &str); 3] = [
 impl PipelineRun {
     /// Starts a run of `pipeline` that continues the trace of the process
     /// that launched this one: `TRACEPARENT`, `TRACESTATE` and `BAGGAGE`
-    /// (OpenTelemetry's environment-variable carrier), and the run's
+    /// (OpenTelemetry's environment-variable carrier), `X_DATADOG_TRACE_ID`,
+    /// `X_DATADOG_PARENT_ID`, ... (the `datadog` style, see
+    /// [`otel::DATADOG_ENV_VARS`](crate::otel::DATADOG_ENV_VARS)), and the run's
     /// `pipeline_id` from the `PIPELINE_ID` variable or, without it, from
     /// the baggage.
     ///
@@ -68,7 +73,7 @@ impl PipelineRun {
 /// there.
 fn env_carrier(lookup: &impl Fn(&str) -> Option<OsString>) -> BTreeMap<String, String> {
     let mut carrier = BTreeMap::new();
-    for (var, key) in CONTEXT_VARS {
+    for (var, key) in CONTEXT_VARS.into_iter().chain(DATADOG_ENV_VARS) {
         let value = lookup(var).and_then(|v| v.into_string().ok());
         if let Some(value) = value.filter(|v| v.len() <= MAX_HEADER_VALUE_LEN) {
             carrier.set(key, value);
@@ -114,6 +119,22 @@ mod tests {
         assert_eq!(
             Carrier::get(&c, "baggage"),
             Some("a=1, b=2,pipeline_id=run-9")
+        );
+    }
+
+    /// The `datadog` style's variables are read (the old code read only the
+    /// W3C ones): the run continues the trace they name.
+    #[test]
+    fn datadog_variables_name_the_trace() {
+        let c = env_carrier(&lookup(&[
+            ("X_DATADOG_TRACE_ID", "9532127138774266268"),
+            ("X_DATADOG_PARENT_ID", "67667974448284343"),
+            ("X_DATADOG_TAGS", "_dd.p.tid=0af7651916cd43dd"),
+        ]));
+        let remote = crate::otel::extract(&c);
+        assert_eq!(
+            remote.trace_id().as_deref(),
+            Some("0af7651916cd43dd8448eb211c80319c")
         );
     }
 
