@@ -8,8 +8,10 @@ use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriter};
 use crate::config::{LogFormat, Protocol, TracesExport};
 use crate::error::ConfigError;
 use crate::log_writer::DropHook;
+use crate::sampling::{AgentRates, SamplingConfig};
 
 mod logs;
+mod sampling;
 
 /// A setting from the environment or code that is not used as given.
 #[derive(Debug, Clone)]
@@ -111,6 +113,8 @@ pub struct OtelBuilder {
     pub(crate) lossless_logs: bool,
     pub(crate) log_queue_lines: usize,
     pub(crate) log_drop_hook: Option<DropHook>,
+    pub(crate) sampling: SamplingConfig,
+    pub(crate) agent_rates: AgentRates,
     /// Settings not used as given (invalid environment values, capped
     /// sizes), reported by `install`/`build_layer` so that neither
     /// `from_env` nor a setter can fail.
@@ -145,6 +149,7 @@ impl fmt::Debug for OtelBuilder {
             .field("lossless_logs", &self.lossless_logs)
             .field("log_queue_lines", &self.log_queue_lines)
             .field("log_drop_hook", &self.log_drop_hook.is_some())
+            .field("sampling", &self.sampling)
             .field("notes", &self.notes)
             .finish_non_exhaustive()
     }
@@ -189,6 +194,8 @@ impl OtelBuilder {
             lossless_logs: false,
             log_queue_lines: DEFAULT_LOG_QUEUE_LINES,
             log_drop_hook: None,
+            sampling: SamplingConfig::new(),
+            agent_rates: AgentRates::new(),
             notes: Vec::new(),
         }
     }

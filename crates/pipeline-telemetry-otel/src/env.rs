@@ -40,6 +40,7 @@ impl OtelBuilder {
     /// | [`OTEL_BSP_MAX_QUEUE_SIZE`], [`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`], [`OTEL_BSP_SCHEDULE_DELAY`] (ms), [`OTEL_BSP_EXPORT_TIMEOUT`] (ms) | batching |
     /// | [`RUST_LOG`] | log filter (default `info`) |
     /// | [`PIPELINE_TELEMETRY_TRACE_FILTER`] | trace filter (default `info`) |
+    /// | [`DD_TRACE_SAMPLING_RULES`](crate::DD_TRACE_SAMPLING_RULES), [`DD_TRACE_SAMPLE_RATE`](crate::DD_TRACE_SAMPLE_RATE), [`DD_TRACE_RATE_LIMIT`](crate::DD_TRACE_RATE_LIMIT) | trace sampling ([`SamplingConfig`](crate::SamplingConfig)) |
     ///
     /// Invalid values do not fail here: the default is kept, and they are
     /// returned as errors by [`install`](Self::install) /
@@ -161,6 +162,11 @@ impl OtelBuilder {
 
         b.log_filter = get(RUST_LOG);
         b.trace_filter = get(PIPELINE_TELEMETRY_TRACE_FILTER);
+        let (sampling, notes) = crate::sampling::SamplingConfig::from_lookup(&get);
+        b.sampling = sampling;
+        for (error, instead) in notes {
+            b.note(error, instead, NoteKind::Ignored);
+        }
         b
     }
 }

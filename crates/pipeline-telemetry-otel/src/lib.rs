@@ -95,6 +95,7 @@ mod propagation;
 mod propagation_style;
 mod propagator;
 mod resolve;
+mod sampling;
 mod sink;
 mod time;
 
@@ -121,3 +122,7 @@ pub use propagation_style::{
     DEFAULT_X_DATADOG_TAGS_MAX_LENGTH,
 };
 pub use propagator::Propagator;
+pub use sampling::{
+    AgentRates, AgentRatesError, DatadogSampler, SamplingConfig, DD_TRACE_RATE_LIMIT,
+    DD_TRACE_SAMPLE_RATE, DD_TRACE_SAMPLING_RULES,
+};

@@ -1,0 +1,41 @@
+//! The trace sampling settings of [`OtelBuilder`].
+
+use crate::builder::OtelBuilder;
+use crate::resolve::Identity;
+use crate::sampling::{AgentRates, DatadogSampler, SamplingConfig};
+
+impl OtelBuilder {
+    /// How traces are sampled (see [`DatadogSampler`]). Default:
+    /// [`SamplingConfig::new`], every trace kept unless the Agent's rates
+    /// say otherwise. Environment:
+    /// [`DD_TRACE_SAMPLING_RULES`](crate::DD_TRACE_SAMPLING_RULES),
+    /// [`DD_TRACE_SAMPLE_RATE`](crate::DD_TRACE_SAMPLE_RATE),
+    /// [`DD_TRACE_RATE_LIMIT`](crate::DD_TRACE_RATE_LIMIT).
+    pub fn with_sampling(mut self, config: SamplingConfig) -> Self {
+        self.sampling = config;
+        self
+    }
+
+    /// The Agent's sample rates the sampler reads (a new, empty set by
+    /// default): an exporter that talks to the Agent's trace intake updates
+    /// them with [`AgentRates::update_from_json`]. No environment variable.
+    pub fn with_agent_rates(mut self, rates: AgentRates) -> Self {
+        self.agent_rates = rates;
+        self
+    }
+
+    /// A handle on the Agent's sample rates the sampler will read.
+    pub fn agent_rates(&self) -> AgentRates {
+        self.agent_rates.clone()
+    }
+
+    /// The sampler installed on the tracer provider.
+    pub(crate) fn sampler(&self, identity: &Identity) -> DatadogSampler {
+        DatadogSampler::new(
+            &self.sampling,
+            &identity.service,
+            identity.env.as_deref(),
+            &self.agent_rates,
+        )
+    }
+}

@@ -1,0 +1,290 @@
+//! [`DatadogSampler`]: ddtrace-py 4.16's `DatadogSampler.sample_or_discard`
+//! and `_set_sampling_tags` as an OpenTelemetry [`ShouldSample`].
+
+use std::sync::Arc;
+
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId, TraceState};
+use opentelemetry::{Context, KeyValue, Value};
+use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, ShouldSample};
+
+use super::agent_rates::AgentRates;
+use super::limiter::RateLimiter;
+use super::rules::{Provenance, Rule, TagValue};
+use super::SamplingConfig;
+
+/// ddtrace's `SAMPLING_KNUTH_FACTOR`, the same in the Agent and every
+/// Datadog tracer, so that a trace is kept or dropped alike everywhere.
+const KNUTH_FACTOR: u64 = 1_111_111_111_111_111_111;
+/// 2^64 as `f64`: ddtrace's threshold is `rate * MAX_UINT_64BITS`, a float.
+const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
+
+/// `USER_KEEP`, `USER_REJECT`: the priorities of rule decisions.
+const USER_KEEP: i64 = 2;
+const USER_REJECT: i64 = -1;
+/// `AUTO_KEEP`, `AUTO_REJECT`: the priorities of Agent-rate and default
+/// decisions.
+const AUTO_KEEP: i64 = 1;
+const AUTO_REJECT: i64 = 0;
+
+/// `SamplingMechanism` values, written as `_dd.p.dm=-<n>`.
+const DEFAULT: u8 = 0;
+const AGENT_RATE_BY_SERVICE: u8 = 1;
+const LOCAL_USER_TRACE_SAMPLING_RULE: u8 = 3;
+const REMOTE_USER_TRACE_SAMPLING_RULE: u8 = 11;
+const REMOTE_DYNAMIC_TRACE_SAMPLING_RULE: u8 = 12;
+
+/// `_dd.rule_psr`, `_dd.agent_psr`, `_dd.limit_psr`, `_dd.p.ksr`.
+pub(crate) const RULE_PSR: &str = "_dd.rule_psr";
+pub(crate) const AGENT_PSR: &str = "_dd.agent_psr";
+pub(crate) const LIMIT_PSR: &str = "_dd.limit_psr";
+pub(crate) const KSR: &str = "_dd.p.ksr";
+
+/// A local root's decision: what `sample_or_discard` sets on the span.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Decision {
+    pub(crate) sampled: bool,
+    /// Rejected by a rule with `discard`: not even recorded.
+    pub(crate) discard: bool,
+    pub(crate) priority: i64,
+    pub(crate) mechanism: u8,
+    pub(crate) rule_psr: Option<f64>,
+    pub(crate) agent_psr: Option<f64>,
+    pub(crate) limit_psr: Option<f64>,
+    pub(crate) ksr: Option<String>,
+}
+
+/// `RateSampler.sample`: kept when `id * KNUTH mod 2^64 <= rate * (2^64-1)`,
+/// compared exactly as Python compares an int with a float.
+fn knuth_keep(trace_id_low: u64, rate: f64) -> bool {
+    let threshold = rate * TWO_POW_64;
+    let hash = trace_id_low.wrapping_mul(KNUTH_FACTOR);
+    threshold >= TWO_POW_64 || (threshold >= 0.0 && hash <= threshold as u64)
+}
+
+/// `format_rate`: at most 6 decimals, trailing zeros dropped.
+fn format_rate(rate: f64) -> String {
+    let rounded = (rate * 1e6 + 0.5).floor() / 1e6;
+    let s = format!("{rounded:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+#[derive(Debug)]
+struct Inner {
+    rules: Vec<Rule>,
+    limiter: RateLimiter,
+    rates: AgentRates,
+    service: String,
+    env: Option<String>,
+}
+
+/// The Datadog sampler of [`SamplingConfig`] and the Agent's
+/// [`AgentRates`], as an OpenTelemetry sampler (`OtelBuilder` installs it;
+/// it can also be given to any `SdkTracerProvider` with `with_sampler`).
+///
+/// A span with a valid parent, local or remote, follows the parent's
+/// sampled flag and keeps its tracestate (where the Datadog priority
+/// `s:` and decision maker `t.dm:` travel). A local root decides, and
+/// writes `dd=s:<priority>;t.dm:-<mechanism>` as its tracestate, which
+/// its descendants inherit and [`inject_context`](crate::inject_context)
+/// sends on (`x-datadog-sampling-priority`, `_dd.p.dm` in
+/// `x-datadog-tags`, `tracestate`, the `traceparent` flag); it also gets
+/// the attributes `_dd.rule_psr` or `_dd.agent_psr`, `_dd.limit_psr` and
+/// `_dd.p.ksr` when ddtrace sets them. Kept traces are recorded and
+/// sampled; rejected ones are recorded but not sampled (not exported over
+/// OTLP), or dropped outright by a rule with `discard`.
+///
+/// ```
+/// use opentelemetry::trace::{SpanKind, TraceId};
+/// use opentelemetry_sdk::trace::{SamplingDecision, ShouldSample};
+/// use pipeline_telemetry_otel::{AgentRates, DatadogSampler, SamplingConfig};
+///
+/// let sampler = DatadogSampler::new(
+///     &SamplingConfig::new().with_sample_rate(0.0),
+///     "etl",
+///     Some("prod"),
+///     &AgentRates::new(),
+/// );
+/// let result = sampler.should_sample(None, TraceId::from(7), "pipeline.run", &SpanKind::Internal, &[], &[]);
+/// assert_eq!(result.decision, SamplingDecision::RecordOnly);
+/// assert_eq!(result.trace_state.get("dd"), Some("s:-1;t.dm:-3"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct DatadogSampler(Arc<Inner>);
+
+impl DatadogSampler {
+    /// A sampler of `config` for spans of `service` in `env` (the key of
+    /// the Agent's rates), reading `rates` as they are updated.
+    pub fn new(
+        config: &SamplingConfig,
+        service: &str,
+        env: Option<&str>,
+        rates: &AgentRates,
+    ) -> Self {
+        rates.watch(AgentRates::key(service, env));
+        DatadogSampler(Arc::new(Inner {
+            rules: config.all_rules(),
+            limiter: RateLimiter::new(config.rate_limit),
+            rates: rates.clone(),
+            service: service.to_owned(),
+            env: env.map(str::to_owned),
+        }))
+    }
+
+    /// `sample_or_discard` for a local root of the trace whose low 64 bits
+    /// are `trace_id_low`, named `name` with `attributes`; `now_ns` is the
+    /// rate limiter's clock (`None`: the monotonic clock).
+    pub(crate) fn decide(
+        &self,
+        trace_id_low: u64,
+        name: &str,
+        attributes: &[KeyValue],
+        now_ns: Option<i64>,
+    ) -> Decision {
+        let me = &self.0;
+        let attr = |key: &str| attributes.iter().find(|kv| kv.key.as_str() == key);
+        let string = |key: &str| match attr(key).map(|kv| &kv.value) {
+            Some(Value::String(s)) => Some(s.as_str()),
+            _ => None,
+        };
+        let operation = string("operation.name").unwrap_or(name);
+        let derived = match name {
+            crate::datadog_fields::RUN_SPAN => string("pipeline"),
+            crate::datadog_fields::STAGE_SPAN => string("stage"),
+            _ => None,
+        };
+        let resource = string("resource.name").or(derived).unwrap_or(name);
+        let tag = |key: &str| -> Option<TagValue<'_>> {
+            match attr(key).map(|kv| &kv.value) {
+                Some(Value::String(s)) => Some(TagValue::Str(s.as_str())),
+                Some(Value::I64(i)) => Some(TagValue::Int(*i)),
+                Some(Value::F64(f)) => Some(TagValue::Float(*f)),
+                Some(Value::Bool(b)) => Some(TagValue::Str(if *b { "true" } else { "false" })),
+                Some(_) => None,
+                None if key == "env" => me.env.as_deref().map(TagValue::Str),
+                None => None,
+            }
+        };
+        let rule = me
+            .rules
+            .iter()
+            .find(|r| r.matches(&me.service, operation, resource, tag));
+
+        let mut d = Decision {
+            sampled: true,
+            discard: false,
+            priority: AUTO_KEEP,
+            mechanism: DEFAULT,
+            rule_psr: None,
+            agent_psr: None,
+            limit_psr: None,
+            ksr: None,
+        };
+        if let Some(rule) = rule {
+            d.sampled = match rule.sample_rate {
+                r if r == 1.0 => true,
+                r if r == 0.0 => false,
+                r => knuth_keep(trace_id_low, r),
+            };
+            if d.sampled {
+                let (allowed, effective) = match now_ns {
+                    Some(now) => me.limiter.check_at(now),
+                    None => me.limiter.check(),
+                };
+                d.sampled = allowed;
+                d.limit_psr = Some(effective);
+            }
+            d.mechanism = match rule.provenance {
+                Provenance::Customer => REMOTE_USER_TRACE_SAMPLING_RULE,
+                Provenance::Dynamic => REMOTE_DYNAMIC_TRACE_SAMPLING_RULE,
+                Provenance::Default => LOCAL_USER_TRACE_SAMPLING_RULE,
+            };
+            d.rule_psr = Some(rule.sample_rate);
+            d.ksr = Some(format_rate(rule.sample_rate));
+            d.priority = if d.sampled { USER_KEEP } else { USER_REJECT };
+            d.discard = rule.discard && !d.sampled;
+        } else if let Some(rate) = me.rates.ours() {
+            d.sampled = knuth_keep(trace_id_low, rate);
+            d.mechanism = AGENT_RATE_BY_SERVICE;
+            d.agent_psr = Some(rate);
+            d.ksr = Some(format_rate(rate));
+            d.priority = if d.sampled { AUTO_KEEP } else { AUTO_REJECT };
+        }
+        d
+    }
+
+    /// The rate limit, traces a second.
+    pub fn rate_limit(&self) -> i64 {
+        self.0.limiter.rate_limit()
+    }
+}
+
+impl ShouldSample for DatadogSampler {
+    fn should_sample(
+        &self,
+        parent_context: Option<&Context>,
+        trace_id: TraceId,
+        name: &str,
+        _span_kind: &SpanKind,
+        attributes: &[KeyValue],
+        _links: &[Link],
+    ) -> SamplingResult {
+        if let Some(cx) = parent_context.filter(|cx| cx.has_active_span()) {
+            let span = cx.span();
+            let parent = span.span_context();
+            if parent.is_valid() {
+                return SamplingResult {
+                    decision: if parent.is_sampled() {
+                        SamplingDecision::RecordAndSample
+                    } else {
+                        SamplingDecision::RecordOnly
+                    },
+                    attributes: Vec::new(),
+                    trace_state: parent.trace_state().clone(),
+                };
+            }
+        }
+        let low = u128::from_be_bytes(trace_id.to_bytes()) as u64;
+        let d = self.decide(low, name, attributes, None);
+        let dd = format!("s:{};t.dm:-{}", d.priority, d.mechanism);
+        let trace_state = TraceState::default().insert("dd", dd).unwrap_or_default();
+        let mut attributes = Vec::new();
+        for (key, value) in [
+            (RULE_PSR, d.rule_psr),
+            (AGENT_PSR, d.agent_psr),
+            (LIMIT_PSR, d.limit_psr),
+        ] {
+            if let Some(v) = value {
+                attributes.push(KeyValue::new(key, v));
+            }
+        }
+        if let Some(ksr) = d.ksr {
+            attributes.push(KeyValue::new(KSR, ksr));
+        }
+        let decision = match (d.sampled, d.discard) {
+            (true, _) => SamplingDecision::RecordAndSample,
+            (false, false) => SamplingDecision::RecordOnly,
+            (false, true) => SamplingDecision::Drop,
+        };
+        SamplingResult {
+            decision,
+            attributes,
+            trace_state,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knuth_threshold_is_exact() {
+        assert!(knuth_keep(0, 0.0));
+        assert!(!knuth_keep(1, 0.0));
+        assert!(knuth_keep(u64::MAX, 1.0));
+        assert_eq!(format_rate(0.5), "0.5");
+        assert_eq!(format_rate(1.0), "1");
+        assert_eq!(format_rate(0.0000005), "0.000001");
+        assert_eq!(format_rate(0.1234564), "0.123456");
+    }
+}
