@@ -144,4 +144,70 @@ mod tests {
         // previous window's (3 of 6).
         assert_eq!(l.check_at(10 + 1_000_000_000), (true, (1.0 + 0.5) / 2.0));
     }
+
+    /// Our limiter and ddtrace 4.16's `RateLimiter`
+    /// (`tests/peers/ddtrace_sampler.py`), on the same simulated clock:
+    /// bursts, pauses and window changes, for several limits.
+    #[test]
+    fn matches_ddtrace_on_a_simulated_clock() {
+        use std::io::{BufRead, BufReader, Write};
+        use std::process::{Command, Stdio};
+
+        let script = pipeline_telemetry_test_support::workspace_root()
+            .join("tests/peers/ddtrace_sampler.py");
+        let mut child = Command::new(pipeline_telemetry_test_support::python::python())
+            .arg(script)
+            .env("DD_TRACE_AGENT_URL", "http://127.0.0.1:9")
+            .env("DD_TRACE_ENABLED", "false")
+            .env("DD_INSTRUMENTATION_TELEMETRY_ENABLED", "false")
+            .env("DD_REMOTE_CONFIGURATION_ENABLED", "false")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the ddtrace peer");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut seed = 7_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for limit in [1_i64, 3, 10, 100, 0, -1] {
+            let start = 1_000;
+            let mut now = start;
+            let times: Vec<i64> = (0..3000)
+                .map(|_| {
+                    // Mostly bursts (same or close instants), sometimes a
+                    // pause of up to 2.5 s.
+                    now += match next() % 10 {
+                        0..=5 => 0,
+                        6..=8 => (next() % 5_000_000) as i64,
+                        _ => (next() % 2_500_000_000) as i64,
+                    };
+                    now
+                })
+                .collect();
+            let req = serde_json::json!({"op": "limiter", "rate_limit": limit, "start": start, "times": times});
+            writeln!(stdin, "{req}").expect("write");
+            let mut line = String::new();
+            stdout.read_line(&mut line).expect("read");
+            let theirs: serde_json::Value = serde_json::from_str(&line).expect("json");
+            let ours = RateLimiter::at(limit, start);
+            let mut allowed_count = 0;
+            for (i, t) in times.iter().enumerate() {
+                let (allowed, rate) = ours.check_at(*t);
+                let want = (
+                    theirs["allowed"][i].as_bool(),
+                    theirs["effective"][i].as_f64(),
+                );
+                assert_eq!((Some(allowed), Some(rate)), want, "limit {limit}, call {i}");
+                allowed_count += usize::from(allowed);
+            }
+            assert!(limit != 3 || (0 < allowed_count && allowed_count < times.len()));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
