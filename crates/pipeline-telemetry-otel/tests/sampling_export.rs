@@ -1,0 +1,229 @@
+//! Sampling end to end: what reaches Datadog's APM test agent over OTLP
+//! follows the decision (`DD_TRACE_SAMPLE_RATE`, rules), an upstream
+//! `x-datadog-sampling-priority` of 2 or -1 is honoured, and the decision
+//! goes downstream in the headers, which ddtrace-py 4.16's own extractor
+//! reads back (`tests/peers/ddtrace_propagation.py`).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use pipeline_telemetry_otel::{
+    extract, inject_context, OtelBuilder, Protocol, SamplingConfig, TracesExport,
+};
+use serde_json::{json, Value};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::Registry;
+
+/// Upstream Datadog headers of a new trace with `priority`.
+fn upstream(trace_id: u64, priority: i64) -> BTreeMap<String, String> {
+    [
+        ("x-datadog-trace-id", trace_id.to_string()),
+        ("x-datadog-parent-id", "77".to_owned()),
+        ("x-datadog-sampling-priority", priority.to_string()),
+        ("x-datadog-tags", "_dd.p.dm=-4".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// A run (with one stage) under `parent` if given; returns the stage's
+/// injected headers and the trace id (hex).
+fn run(
+    pipeline: &str,
+    parent: Option<&BTreeMap<String, String>>,
+) -> (BTreeMap<String, String>, String) {
+    let run = run_span(pipeline, "1");
+    if let Some(headers) = parent {
+        extract(headers).set_parent(&run).expect("a parent");
+    }
+    let _r = run.enter();
+    let stage = stage_span("load", pipeline, "1");
+    let _s = stage.enter();
+    let mut out = BTreeMap::new();
+    inject_context(&stage, &mut out);
+    let trace_id = out["traceparent"]
+        .split('-')
+        .nth(1)
+        .expect("trace id")
+        .to_owned();
+    (out, trace_id)
+}
+
+fn export(
+    builder: OtelBuilder,
+    token: &str,
+    runs: impl FnOnce() -> Vec<(BTreeMap<String, String>, String)>,
+) -> Vec<(BTreeMap<String, String>, String)> {
+    let (layer, guard) = builder
+        .with_endpoint(&agent::agent().otlp_http)
+        .with_protocol(Protocol::HttpProtobuf)
+        .with_header(TOKEN_HEADER, token)
+        .with_traces(TracesExport::Otlp)
+        .build_layer::<Registry>()
+        .expect("build layers");
+    let out = tracing::subscriber::with_default(Registry::default().with(layer), runs);
+    // Every kept span is at the agent once shutdown returns.
+    guard
+        .shutdown(Duration::from_secs(10))
+        .expect("clean shutdown");
+    out
+}
+
+/// `DD_TRACE_SAMPLE_RATE=0` from the environment: a trace of ours is
+/// rejected (`USER_REJECT`, not exported), one whose upstream said
+/// `USER_KEEP` is exported, and each says so downstream.
+#[test]
+fn sample_rate_zero_rejects_but_upstream_keep_is_honoured() {
+    std::env::set_var("DD_TRACE_SAMPLE_RATE", "0");
+    let builder = OtelBuilder::from_env().with_service("pt-sampling");
+    std::env::remove_var("DD_TRACE_SAMPLE_RATE");
+    let token = token("sampling-rate-zero");
+    let out = export(builder, &token, || {
+        vec![run("ours", None), run("theirs", Some(&upstream(4242, 2)))]
+    });
+    let (ours, theirs) = (&out[0], &out[1]);
+    assert_eq!(ours.0["x-datadog-sampling-priority"], "-1", "{ours:?}");
+    assert!(ours.0["x-datadog-tags"].contains("_dd.p.dm=-3"), "{ours:?}");
+    assert!(ours.0["traceparent"].ends_with("-00"), "{ours:?}");
+    assert_eq!(theirs.0["x-datadog-sampling-priority"], "2", "{theirs:?}");
+    assert!(
+        theirs.0["x-datadog-tags"].contains("_dd.p.dm=-4"),
+        "{theirs:?}"
+    );
+    assert!(theirs.0["traceparent"].ends_with("-01"), "{theirs:?}");
+
+    let spans = agent::poll_spans(&token, |s| s.len() >= 2);
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    assert!(
+        spans.iter().all(|s| s.trace_id == theirs.1),
+        "only the kept trace: {spans:#?}"
+    );
+}
+
+/// Rules: `drop-*` at 0, everything else at 1. Kept and rejected traces of
+/// ours, and upstream decisions that contradict the rules, which win.
+#[test]
+fn rules_decide_and_upstream_decisions_win() {
+    let config = SamplingConfig::new()
+        .with_rules_json(r#"[{"sample_rate": 0, "resource": "drop-*"}, {"sample_rate": 1}]"#)
+        .expect("rules");
+    let token = token("sampling-rules");
+    let out = export(
+        OtelBuilder::new("pt-sampling").with_sampling(config),
+        &token,
+        || {
+            vec![
+                run("keep-me", None),
+                run("drop-me", None),
+                run("drop-but-upstream-keeps", Some(&upstream(5151, 2))),
+                run("keep-but-upstream-rejects", Some(&upstream(6161, -1))),
+            ]
+        },
+    );
+    let priorities: Vec<&str> = out
+        .iter()
+        .map(|(h, _)| h["x-datadog-sampling-priority"].as_str())
+        .collect();
+    assert_eq!(priorities, ["2", "-1", "2", "-1"], "{out:#?}");
+
+    // ddtrace reads our rejected trace's headers as we meant them.
+    let mut peer = DdTrace::start();
+    let got = peer.extract(&out[1].0);
+    assert_eq!(got["sampling_priority"], -1, "{got}");
+    assert_eq!(got["meta"]["_dd.p.dm"], "-3", "{got}");
+    let got = peer.extract(&out[0].0);
+    assert_eq!(got["sampling_priority"], 2, "{got}");
+
+    let payloads = poll("traces", &token, |p| spans(p).len() >= 4);
+    let spans = spans(&payloads);
+    let kept = [&out[0].1, &out[2].1];
+    assert_eq!(spans.len(), 4, "{spans:#?}");
+    assert!(
+        spans.iter().all(|s| kept.contains(&&s.trace_id)),
+        "{spans:#?}"
+    );
+    // Our own kept root carries the rule's rates and its tracestate the
+    // decision; the upstream-decided one has neither rate.
+    let root = spans
+        .iter()
+        .find(|s| s.name == "pipeline.run" && &s.trace_id == kept[0])
+        .expect("our kept root");
+    assert_eq!(root.attributes["_dd.rule_psr"], "1.0", "{root:#?}");
+    assert_eq!(root.attributes["_dd.limit_psr"], "1.0", "{root:#?}");
+    assert_eq!(root.attributes["_dd.p.ksr"], "1", "{root:#?}");
+    let states: Vec<&str> = payloads
+        .iter()
+        .flat_map(|p| p["resource_spans"].as_array().into_iter().flatten())
+        .flat_map(|rs| rs["scope_spans"].as_array().into_iter().flatten())
+        .flat_map(|ss| ss["spans"].as_array().into_iter().flatten())
+        .filter_map(|s| s["trace_state"].as_str())
+        .collect();
+    assert!(
+        states.iter().filter(|s| **s == "dd=s:2;t.dm:-3").count() == 2,
+        "{states:?}"
+    );
+    let upstream_root = spans
+        .iter()
+        .find(|s| s.name == "pipeline.run" && &s.trace_id == kept[1])
+        .expect("the upstream-kept root");
+    assert!(
+        !upstream_root.attributes.contains_key("_dd.rule_psr"),
+        "{upstream_root:#?}"
+    );
+}
+
+struct DdTrace {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl DdTrace {
+    fn start() -> Self {
+        let script = pipeline_telemetry_test_support::workspace_root()
+            .join("tests/peers/ddtrace_propagation.py");
+        let mut child = Command::new(pipeline_telemetry_test_support::python::python())
+            .arg(script)
+            .env("DD_TRACE_PROPAGATION_STYLE", "datadog")
+            .env("DD_TRACE_AGENT_URL", "http://127.0.0.1:9")
+            .env("DD_TRACE_ENABLED", "false")
+            .env("DD_INSTRUMENTATION_TELEMETRY_ENABLED", "false")
+            .env("DD_REMOTE_CONFIGURATION_ENABLED", "false")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the ddtrace peer");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        DdTrace {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    fn extract(&mut self, headers: &BTreeMap<String, String>) -> Value {
+        writeln!(
+            self.stdin,
+            "{}",
+            json!({"op": "extract", "headers": headers})
+        )
+        .expect("write");
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("read");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("ddtrace peer said {line:?}: {e}"))
+    }
+}
+
+impl Drop for DdTrace {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
