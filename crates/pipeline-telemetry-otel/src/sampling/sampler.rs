@@ -180,11 +180,9 @@ impl DatadogSampler {
             ksr: None,
         };
         if let Some(rule) = rule {
-            d.sampled = match rule.sample_rate {
-                r if r == 1.0 => true,
-                r if r == 0.0 => false,
-                r => knuth_keep(trace_id_low, r),
-            };
+            // `SamplingRule.sample`: 1 and 0 decide without the hash.
+            let rate = rule.sample_rate;
+            d.sampled = rate == 1.0 || (rate != 0.0 && knuth_keep(trace_id_low, rate));
             if d.sampled {
                 let (allowed, effective) = match now_ns {
                     Some(now) => me.limiter.check_at(now),
