@@ -21,6 +21,12 @@ use crate::propagation_style::{PropagationConfig, PropagationStyle};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LastDatadogParentId(pub(crate) String);
 
+/// Marks an extracted context whose primary (Datadog) style carried no
+/// sampling priority: ddtrace samples such a trace as a root of its own,
+/// and so does [`DatadogSampler`](crate::DatadogSampler).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NoUpstreamPriority;
+
 /// Injects and extracts the configured styles (`datadog`, `tracecontext`,
 /// `baggage`).
 ///
@@ -118,6 +124,9 @@ impl TextMapPropagator for Propagator {
         if let Some(primary) = resolve(found) {
             if let Some(sc) = to_span_context(&primary, datadog_primary) {
                 out = out.with_remote_span_context(sc);
+                if primary.sampling_priority.is_none() {
+                    out = out.with_value(NoUpstreamPriority);
+                }
                 if let Some(id) = primary.last_parent_id {
                     out = out.with_value(LastDatadogParentId(id));
                 }

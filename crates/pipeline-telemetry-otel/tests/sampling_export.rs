@@ -19,17 +19,25 @@ use serde_json::{json, Value};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Registry;
 
-/// Upstream Datadog headers of a new trace with `priority`.
-fn upstream(trace_id: u64, priority: i64) -> BTreeMap<String, String> {
-    [
+/// Upstream Datadog headers of a new trace with `priority` (none: the
+/// upstream left the decision to us) and `tags`.
+fn upstream_with(trace_id: u64, priority: Option<i64>, tags: &str) -> BTreeMap<String, String> {
+    let mut h: BTreeMap<String, String> = [
         ("x-datadog-trace-id", trace_id.to_string()),
         ("x-datadog-parent-id", "77".to_owned()),
-        ("x-datadog-sampling-priority", priority.to_string()),
-        ("x-datadog-tags", "_dd.p.dm=-4".to_owned()),
+        ("x-datadog-tags", tags.to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+    .collect();
+    if let Some(p) = priority {
+        h.insert("x-datadog-sampling-priority".into(), p.to_string());
+    }
+    h
+}
+
+fn upstream(trace_id: u64, priority: i64) -> BTreeMap<String, String> {
+    upstream_with(trace_id, Some(priority), "_dd.p.dm=-4")
 }
 
 /// A run (with one stage) under `parent` if given; returns the stage's
@@ -123,6 +131,16 @@ fn rules_decide_and_upstream_decisions_win() {
                 run("drop-me", None),
                 run("drop-but-upstream-keeps", Some(&upstream(5151, 2))),
                 run("keep-but-upstream-rejects", Some(&upstream(6161, -1))),
+                // No upstream priority: we decide, as ddtrace does, keeping
+                // an upstream decision maker.
+                run(
+                    "drop-undecided",
+                    Some(&upstream_with(7171, None, "_dd.p.x=y")),
+                ),
+                run(
+                    "keep-undecided",
+                    Some(&upstream_with(8181, None, "_dd.p.dm=-4")),
+                ),
             ]
         },
     );
@@ -130,7 +148,14 @@ fn rules_decide_and_upstream_decisions_win() {
         .iter()
         .map(|(h, _)| h["x-datadog-sampling-priority"].as_str())
         .collect();
-    assert_eq!(priorities, ["2", "-1", "2", "-1"], "{out:#?}");
+    assert_eq!(priorities, ["2", "-1", "2", "-1", "-1", "2"], "{out:#?}");
+    assert_eq!(out[4].0["x-datadog-trace-id"], "7171");
+    assert_eq!(
+        out[4].0["x-datadog-tags"], "_dd.p.x=y,_dd.p.dm=-3",
+        "{:?}",
+        out[4]
+    );
+    assert_eq!(out[5].0["x-datadog-tags"], "_dd.p.dm=-4", "{:?}", out[5]);
 
     // ddtrace reads our rejected trace's headers as we meant them.
     let mut peer = DdTrace::start();
@@ -140,10 +165,10 @@ fn rules_decide_and_upstream_decisions_win() {
     let got = peer.extract(&out[0].0);
     assert_eq!(got["sampling_priority"], 2, "{got}");
 
-    let payloads = poll("traces", &token, |p| spans(p).len() >= 4);
+    let payloads = poll("traces", &token, |p| spans(p).len() >= 6);
     let spans = spans(&payloads);
-    let kept = [&out[0].1, &out[2].1];
-    assert_eq!(spans.len(), 4, "{spans:#?}");
+    let kept = [&out[0].1, &out[2].1, &out[5].1];
+    assert_eq!(spans.len(), 6, "{spans:#?}");
     assert!(
         spans.iter().all(|s| kept.contains(&&s.trace_id)),
         "{spans:#?}"

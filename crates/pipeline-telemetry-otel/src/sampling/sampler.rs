@@ -11,6 +11,7 @@ use super::agent_rates::AgentRates;
 use super::limiter::RateLimiter;
 use super::rules::{Provenance, Rule, TagValue};
 use super::SamplingConfig;
+use crate::propagator::NoUpstreamPriority;
 
 /// ddtrace's `SAMPLING_KNUTH_FACTOR`, the same in the Agent and every
 /// Datadog tracer, so that a trace is kept or dropped alike everywhere.
@@ -61,6 +62,26 @@ fn knuth_keep(trace_id_low: u64, rate: f64) -> bool {
     threshold >= TWO_POW_64 || (threshold >= 0.0 && hash <= threshold as u64)
 }
 
+/// The tracestate `dd` member with the decision: `s:<priority>` set, and
+/// `t.dm:-<mechanism>` unless the upstream set a decision maker already
+/// (ddtrace never overwrites `_dd.p.dm`); the other items kept.
+fn with_decision(state: TraceState, d: &Decision) -> TraceState {
+    let mut items: Vec<String> = state
+        .get("dd")
+        .map(|dd| {
+            dd.split(';')
+                .filter(|i| !i.is_empty() && !i.starts_with("s:"))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    items.insert(0, format!("s:{}", d.priority));
+    if !items.iter().any(|i| i.starts_with("t.dm:")) {
+        items.push(format!("t.dm:-{}", d.mechanism));
+    }
+    state.insert("dd", items.join(";")).unwrap_or(state)
+}
+
 /// `format_rate`: at most 6 decimals, trailing zeros dropped.
 fn format_rate(rate: f64) -> String {
     let rounded = (rate * 1e6 + 0.5).floor() / 1e6;
@@ -83,7 +104,9 @@ struct Inner {
 ///
 /// A span with a valid parent, local or remote, follows the parent's
 /// sampled flag and keeps its tracestate (where the Datadog priority
-/// `s:` and decision maker `t.dm:` travel). A local root decides, and
+/// `s:` and decision maker `t.dm:` travel), unless the parent is a remote
+/// Datadog context without a sampling priority: then, as in ddtrace, it
+/// decides like a root. A local root decides, and
 /// writes `dd=s:<priority>;t.dm:-<mechanism>` as its tracestate, which
 /// its descendants inherit and [`inject_context`](crate::inject_context)
 /// sends on (`x-datadog-sampling-priority`, `_dd.p.dm` in
@@ -226,25 +249,29 @@ impl ShouldSample for DatadogSampler {
         attributes: &[KeyValue],
         _links: &[Link],
     ) -> SamplingResult {
+        let mut upstream_state = None;
         if let Some(cx) = parent_context.filter(|cx| cx.has_active_span()) {
             let span = cx.span();
             let parent = span.span_context();
             if parent.is_valid() {
-                return SamplingResult {
-                    decision: if parent.is_sampled() {
-                        SamplingDecision::RecordAndSample
-                    } else {
-                        SamplingDecision::RecordOnly
-                    },
-                    attributes: Vec::new(),
-                    trace_state: parent.trace_state().clone(),
-                };
+                let undecided = parent.is_remote() && cx.get::<NoUpstreamPriority>().is_some();
+                if !undecided {
+                    return SamplingResult {
+                        decision: if parent.is_sampled() {
+                            SamplingDecision::RecordAndSample
+                        } else {
+                            SamplingDecision::RecordOnly
+                        },
+                        attributes: Vec::new(),
+                        trace_state: parent.trace_state().clone(),
+                    };
+                }
+                upstream_state = Some(parent.trace_state().clone());
             }
         }
         let low = u128::from_be_bytes(trace_id.to_bytes()) as u64;
         let d = self.decide(low, name, attributes, None);
-        let dd = format!("s:{};t.dm:-{}", d.priority, d.mechanism);
-        let trace_state = TraceState::default().insert("dd", dd).unwrap_or_default();
+        let trace_state = with_decision(upstream_state.unwrap_or_default(), &d);
         let mut attributes = Vec::new();
         for (key, value) in [
             (RULE_PSR, d.rule_psr),
