@@ -11,6 +11,12 @@ Reads one JSON request per line on stdin, writes one JSON answer per line:
   of its trace (sample_or_discard); answers {"rules": <number of rules
   read>, "decisions": [{"priority", "dm", "discard", "rule_psr",
   "agent_psr", "limit_psr", "ksr"}]}.
+- {"op": "continue", "headers": {...}, "rules": <rules text>, "service": str,
+  "resource": str}: extracts the headers (HTTPPropagator, the styles of
+  DD_TRACE_PROPAGATION_STYLE), starts a local root under them, samples it
+  with a fresh DatadogSampler of those rules unless the upstream decided,
+  as ddtrace's trace processor does, and answers {"headers": <what
+  HTTPPropagator.inject writes for it>}.
 - {"op": "limiter", "rate_limit": int, "start": ns, "times": [ns, ...]}:
   a RateLimiter made at "start" on a simulated clock, asked at each time as
   is_allowed does; answers {"allowed": [bool], "effective": [float]}.
@@ -24,6 +30,8 @@ import sys
 from ddtrace._trace.sampler import DatadogSampler
 from ddtrace._trace.span import Span
 from ddtrace.internal.rate_limiter import RateLimiter
+from ddtrace.propagation.http import HTTPPropagator
+from ddtrace.trace import tracer
 
 
 def answer(obj):
@@ -63,6 +71,18 @@ def sample(req):
     return {"rules": len(sampler.rules), "decisions": out}
 
 
+def continue_trace(req):
+    ctx = HTTPPropagator.extract(req["headers"])
+    span = tracer.start_span("pipeline.run", child_of=ctx, service=req["service"], resource=req["resource"])
+    if span.context.sampling_priority is None:
+        sampler = DatadogSampler(rules=[], rate_limit=-1)
+        sampler.set_sampling_rules(req["rules"])
+        sampler.sample_or_discard(span)
+    headers = {}
+    HTTPPropagator.inject(span, headers)
+    return {"headers": headers}
+
+
 def limiter(req):
     lim = RateLimiter(req["rate_limit"])
     lim.last_update_ns = req["start"]
@@ -80,6 +100,8 @@ def main():
         req = json.loads(line)
         if req["op"] == "sample":
             answer(sample(req))
+        elif req["op"] == "continue":
+            answer(continue_trace(req))
         elif req["op"] == "limiter":
             answer(limiter(req))
         else:

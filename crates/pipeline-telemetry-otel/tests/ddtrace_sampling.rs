@@ -3,7 +3,8 @@
 //! many trace ids, span names, resources and tags, under sample rates,
 //! glob rules, discard rules, a zero rate limit and the Agent's rates, our
 //! sampler's priority, decision maker, `*_psr` and `_dd.p.ksr` are exactly
-//! ddtrace's.
+//! ddtrace's; and a trace continued from upstream Datadog headers carries
+//! ddtrace's decision downstream.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -31,6 +32,7 @@ impl Peer {
             .env("DD_TRACE_ENABLED", "false")
             .env("DD_INSTRUMENTATION_TELEMETRY_ENABLED", "false")
             .env("DD_REMOTE_CONFIGURATION_ENABLED", "false")
+            .env("DD_TRACE_PROPAGATION_STYLE", "datadog")
             .env_remove("DD_TRACE_SAMPLING_RULES")
             .env_remove("DD_TRACE_RATE_LIMIT")
             .stdin(Stdio::piped())
@@ -342,4 +344,71 @@ fn lenient_rules(json: &str) -> (String, usize) {
         .collect();
     let n = kept.len();
     (Json::Array(kept).to_string(), n)
+}
+
+/// A trace continued from upstream Datadog headers (priority absent, 2, 1,
+/// 0 or -1; with or without a decision maker) and sent on: our
+/// `x-datadog-sampling-priority` and `x-datadog-tags` are ddtrace's, which
+/// samples only when the upstream did not decide and never overwrites an
+/// upstream `_dd.p.dm`.
+#[test]
+fn continued_traces_carry_ddtrace_decisions_downstream() {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    const RULES: &str = r#"[{"sample_rate": 0, "resource": "drop-*"}, {"sample_rate": 1}]"#;
+    let mut peer = Peer::start();
+    let config = SamplingConfig::new()
+        .with_rules_json(RULES)
+        .expect("rules")
+        .with_rate_limit(-1);
+    let sampler = DatadogSampler::new(&config, "svc", None, &AgentRates::new());
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_sampler(sampler)
+        .build();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("sampling"))),
+    );
+    let mut n = 0;
+    for priority in [None, Some(2), Some(1), Some(0), Some(-1)] {
+        for tags in ["", "_dd.p.dm=-4", "_dd.p.x=y"] {
+            for resource in ["drop-me", "keep-me"] {
+                n += 1;
+                let mut headers = std::collections::BTreeMap::new();
+                headers.insert("x-datadog-trace-id".to_owned(), (9000 + n).to_string());
+                headers.insert("x-datadog-parent-id".to_owned(), "77".to_owned());
+                if !tags.is_empty() {
+                    headers.insert("x-datadog-tags".to_owned(), tags.to_owned());
+                }
+                if let Some(p) = priority {
+                    headers.insert("x-datadog-sampling-priority".to_owned(), p.to_string());
+                }
+                let theirs = peer.ask(&json!({
+                    "op": "continue", "headers": headers, "rules": RULES,
+                    "service": "svc", "resource": resource,
+                }));
+                let ours = tracing::dispatcher::with_default(&dispatch, || {
+                    let span = tracing::info_span!("pipeline.run", "resource.name" = resource);
+                    pipeline_telemetry_otel::extract(&headers)
+                        .set_parent(&span)
+                        .expect("a parent");
+                    let mut out = std::collections::BTreeMap::new();
+                    pipeline_telemetry_otel::inject_context(&span, &mut out);
+                    out
+                });
+                for key in [
+                    "x-datadog-trace-id",
+                    "x-datadog-sampling-priority",
+                    "x-datadog-tags",
+                ] {
+                    assert_eq!(
+                        ours.get(key).map(String::as_str),
+                        theirs["headers"][key].as_str(),
+                        "{key} from {headers:?} for {resource}: ours {ours:?}, ddtrace {theirs}"
+                    );
+                }
+            }
+        }
+    }
 }
