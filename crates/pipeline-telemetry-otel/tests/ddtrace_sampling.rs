@@ -146,11 +146,14 @@ fn ours(sampler: &DatadogSampler, span: &Span) -> Json {
         &attributes(span),
         &[],
     );
+    // The default decision leaves the tracestate empty: priority 1 (the
+    // sampled flag), decision maker `-0`.
     let dd = result
         .trace_state
         .get("dd")
-        .expect("a dd member")
+        .unwrap_or("s:1;t.dm:-0")
         .to_owned();
+    assert_eq!(result.trace_state.get("dd").is_none(), dd == "s:1;t.dm:-0");
     let (s, dm) = dd
         .strip_prefix("s:")
         .and_then(|rest| rest.split_once(";t.dm:"))
