@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::*;
-use pipeline_telemetry_otel::{OtelBuilder, TracesExport};
+use pipeline_telemetry_otel::{LogFormat, OtelBuilder, TracesExport};
 use pipeline_telemetry_test_support::native::{poll_native_spans, trace_check_failures};
 use serde_json::Value;
 use tracing_subscriber::layer::SubscriberExt;
@@ -18,7 +18,10 @@ use tracing_subscriber::Registry;
 
 fn export_one_run(builder: OtelBuilder, label: &str) -> (Vec<Value>, String) {
     let token = token(label);
+    let logs = Captured::default();
     let (layer, guard) = builder
+        .with_log_format(LogFormat::Json)
+        .with_log_writer(logs.clone())
         .with_env("ci")
         .with_version("1.2.3")
         .with_resource_attribute("team", "data")
@@ -35,7 +38,41 @@ fn export_one_run(builder: OtelBuilder, label: &str) -> (Vec<Value>, String) {
         .expect("clean shutdown");
     assert_eq!(stats.spans.dropped, 0, "{stats:?}");
     assert_eq!(stats.spans.failed, 0, "{stats:?}");
-    (poll_native_spans(&token, |s| s.len() >= 4), token)
+    let spans = poll_native_spans(&token, |s| s.len() >= 4);
+    check_log_correlation(&spans, &logs.text());
+    (spans, token)
+}
+
+/// The failure's log line names the load span as Datadog's log pipeline
+/// links it: the 128-bit trace id in 32 hex digits, the span id in decimal.
+fn check_log_correlation(spans: &[Value], logs: &str) {
+    let failed: Value = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["message"] == "stage failed")
+        .unwrap_or_else(|| panic!("the failure's log line: {logs}"));
+    let load = spans
+        .iter()
+        .find(|s| meta(s, "stage") == Some("load"))
+        .expect("the load span");
+    let hex = meta(load, "otel.trace_id").expect("otel.trace_id");
+    assert_eq!(failed["dd.trace_id"].as_str(), Some(hex));
+    assert_eq!(
+        failed["dd.span_id"]
+            .as_str()
+            .and_then(|s| s.parse::<u64>().ok()),
+        load["span_id"].as_u64()
+    );
+    // The chunk's root carries the high half, the span its low half.
+    let root = spans
+        .iter()
+        .find(|s| s["name"] == "pipeline.run")
+        .expect("run");
+    assert_eq!(meta(root, "_dd.p.tid"), Some(&hex[..16]));
+    assert_eq!(
+        format!("{:016x}", load["trace_id"].as_u64().unwrap_or(0)),
+        hex[16..]
+    );
 }
 
 fn meta<'a>(s: &'a Value, k: &str) -> Option<&'a str> {
