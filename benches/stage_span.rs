@@ -9,6 +9,10 @@
 //! users get), and configured as lean as `init()` configures it for
 //! ours (`tracing-opentelemetry_lean`).
 //!
+//! Ours also runs as a scoped subscriber, like the peer, once per export
+//! path: OTLP (`otlp+json_logs_scoped`) and the Agent's own trace intake
+//! (`datadog+json_logs_scoped`).
+//!
 //! Both export over OTLP/HTTP to a loopback port nobody listens on: export
 //! happens on background threads either way, so the numbers are what the
 //! pipeline's own thread pays. Metrics go to a bound loopback UDP socket
@@ -112,6 +116,41 @@ fn stage_span(c: &mut Criterion) {
         run.finish();
     });
     drop(guard);
+
+    // The two export paths side by side, each a scoped subscriber like the
+    // peer's below: OTLP/HTTP, and the Agent's own trace intake
+    // (`/v0.4/traces`, TracesExport::Datadog), both to a closed loopback
+    // port, JSON logs.
+    for (name, builder) in [
+        (
+            "instrument_stage/otlp+json_logs_scoped",
+            OtelBuilder::new("bench")
+                .with_endpoint(&endpoint)
+                .with_protocol(Protocol::HttpProtobuf)
+                .with_traces(TracesExport::Otlp),
+        ),
+        (
+            "instrument_stage/datadog+json_logs_scoped",
+            OtelBuilder::new("bench")
+                .with_trace_agent_url(&endpoint)
+                .with_traces(TracesExport::Datadog),
+        ),
+    ] {
+        let (layer, guard) = builder
+            .with_log_format(LogFormat::Json)
+            .with_log_writer(io::sink)
+            .build_layer()
+            .expect("build the scoped pipeline");
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        tracing::dispatcher::with_default(&dispatch, || {
+            let run = PipelineRun::start("bench", "run-3");
+            g.bench_function(name, |b| {
+                run.in_scope(|| b.iter(|| with_stage(black_box(16))))
+            });
+            run.finish();
+        });
+        drop(guard);
+    }
 
     // The peer: a scoped subscriber with only tracing-opentelemetry's layer
     // (it takes precedence over the global one on this thread).

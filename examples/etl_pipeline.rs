@@ -127,7 +127,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "No Agent is configured: the DogStatsD lines were printed on standard error, not sent."
     );
-    println!("To send to a Datadog Agent: DD_AGENT_HOST=<host> [DD_DOGSTATSD_PORT=8125] or DD_DOGSTATSD_URL=udp://<host>:8125, e.g.");
+    println!("To send to a Datadog Agent (metrics to DogStatsD on 8125, spans to its trace intake on 8126, no Agent change): DD_AGENT_HOST=<host> [DD_DOGSTATSD_PORT=8125] [DD_TRACE_AGENT_PORT=8126], e.g.");
     println!(
         "  DD_AGENT_HOST=127.0.0.1 DD_SERVICE=etl DD_ENV=dev cargo run --example etl_pipeline"
     );

@@ -10,6 +10,14 @@
 #   tracing  tracing + tracing-subscriber + tracing-opentelemetry +
 #            opentelemetry_sdk + opentelemetry-otlp: OTLP span exporter,
 #            one #[instrument] function
+#   ddotel   Datadog's datadog-opentelemetry 0.6 (native export to the
+#            Agent, the alternative to our own trace intake exporter) with
+#            tracing-opentelemetry; it pins opentelemetry =0.33.0, so it
+#            cannot share a build with ours (0.33.1)
+#
+# Our export to the Agent's own trace intake (`TracesExport::Datadog`,
+# pipeline-telemetry-otel's `src/native/`) uses std only: it adds no
+# package to `ours`, which the line printed after the table checks.
 #
 # Prints, per crate: packages in the dependency graph (`cargo tree`,
 # normal + build edges, each package once), crates compiled, and the wall
@@ -86,8 +94,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }'
 
+new_crate ddotel 'datadog-opentelemetry = "0.6"
+opentelemetry = "=0.33.0"
+opentelemetry_sdk = "=0.33.0"
+tracing = "0.1"
+tracing-subscriber = "0.3"
+tracing-opentelemetry = "0.34"' '
+use opentelemetry::trace::TracerProvider as _;
+use tracing_subscriber::layer::SubscriberExt;
+
+#[tracing::instrument]
+fn load() -> u64 {
+    42
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let provider = datadog_opentelemetry::tracing().init();
+    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("app"));
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))?;
+    println!("{}", load());
+    provider.shutdown()?;
+    Ok(())
+}'
+
 printf '%-8s %9s %9s %10s\n' crate packages compiled seconds
-for c in ours metrics tracing; do
+for c in ours metrics tracing ddotel; do
     cd "$tmp/$c"
     # `cargo tree` resolves from the index; only the builds need the sources.
     [ "$counts_only" = 1 ] || cargo fetch -q
@@ -103,3 +134,11 @@ for c in ours metrics tracing; do
     end=$(date +%s.%N)
     printf '%-8s %9s %9s %10.1f\n' "$c" "$packages" "$compiled" "$(echo "$end - $start" | bc)"
 done
+
+# The native trace intake exporter's own dependencies: those of the otel
+# crate's `src/native/` beyond std and what the crate needs anyway.
+native_dir="$ws/crates/pipeline-telemetry-otel/src/native"
+local_mods=$(ls "$native_dir" | sed 's/\.rs$//' | paste -sd'|')
+native_uses=$(grep -rhoE '^use [a-z_]+' "$native_dir" | awk '{print $2}' | sort -u \
+    | grep -vE "^(std|super|crate|opentelemetry|opentelemetry_sdk|pipeline_telemetry_catalogue|http|$local_mods)\$" || true)
+echo "native trace intake (TracesExport::Datadog): packages of its own: ${native_uses:-none}"

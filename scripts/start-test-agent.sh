@@ -107,8 +107,11 @@ print(*picked)
 EOF
 )
 
+# Datadog's checks of what a tracer sends to the trace API, kept per session
+# for GET /test/trace_check/failures.
+CHECKS=trace_count_header,meta_tracer_version_header,trace_content_length,meta_events_is_valid_json
 say "starting ddapm-test-agent on 127.0.0.1 (trace $port, OTLP HTTP $http, OTLP gRPC $grpc); log: $LOG"
-nohup .venv/bin/ddapm-test-agent --host 127.0.0.1 --port "$port" \
+ENABLED_CHECKS="$CHECKS" DD_POOL_TRACE_CHECK_FAILURES=true nohup .venv/bin/ddapm-test-agent --host 127.0.0.1 --port "$port" \
   --otlp-http-port "$http" --otlp-grpc-port "$grpc" --log-level INFO \
   >"$LOG" 2>&1 </dev/null 9>&- &
 pid=$!

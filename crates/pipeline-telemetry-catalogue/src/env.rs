@@ -10,10 +10,11 @@
 //! [`split_tag`] only.
 
 /// The Datadog Agent's host: DogStatsD goes to `udp://<host>:8125`
-/// ([`DD_DOGSTATSD_PORT`]), OTLP to `http://<host>:4317` (4318 over HTTP)
-/// when [`OTEL_EXPORTER_OTLP_ENDPOINT`] is unset. It may also hold a
-/// DogStatsD URL (`unix:///...`). Default: no Agent (metrics and spans go
-/// to the console).
+/// ([`DD_DOGSTATSD_PORT`]), spans to the Agent's trace intake at
+/// `http://<host>:8126` ([`DD_TRACE_AGENT_PORT`]) when
+/// [`OTEL_EXPORTER_OTLP_ENDPOINT`] is unset. It may also hold a DogStatsD
+/// URL (`unix:///...`). Default: no Agent (metrics and spans go to the
+/// console, unless the Agent's sockets exist).
 pub const DD_AGENT_HOST: &str = "DD_AGENT_HOST";
 /// The DogStatsD port used with [`DD_AGENT_HOST`]. Default `8125`.
 pub const DD_DOGSTATSD_PORT: &str = "DD_DOGSTATSD_PORT";
@@ -21,6 +22,16 @@ pub const DD_DOGSTATSD_PORT: &str = "DD_DOGSTATSD_PORT";
 /// `unixgram:///path`, `unixstream:///path`); wins over [`DD_AGENT_HOST`].
 /// Default: unset.
 pub const DD_DOGSTATSD_URL: &str = "DD_DOGSTATSD_URL";
+/// The Agent's trace intake as a URL (`http://host:8126` or
+/// `unix:///path/apm.socket`), as ddtrace reads it; wins over
+/// [`DD_AGENT_HOST`] and [`DD_TRACE_AGENT_PORT`] for spans. Default: unset.
+pub const DD_TRACE_AGENT_URL: &str = "DD_TRACE_AGENT_URL";
+/// The trace intake's port with [`DD_AGENT_HOST`] (or `localhost`).
+/// Default `8126`.
+pub const DD_TRACE_AGENT_PORT: &str = "DD_TRACE_AGENT_PORT";
+/// The Agent's trace intake socket, used for spans when it exists and no
+/// address is configured (as ddtrace does).
+pub const DEFAULT_APM_SOCKET: &str = "/var/run/datadog/apm.socket";
 /// Unified service tag `service` (metrics), `service.name` (spans),
 /// `dd.service` (logs). Default: unset (the OTLP exporter then uses
 /// [`OTEL_SERVICE_NAME`], else `unknown_service:<executable name>`).
@@ -55,8 +66,8 @@ pub const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
 pub const OTEL_RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
 /// The OTLP receiver's base URL (`http://host:4317` for gRPC,
 /// `http://host:4318` for HTTP/protobuf); setting it turns OTLP export of
-/// spans on. Default: unset (from [`DD_AGENT_HOST`], else spans go to the
-/// console).
+/// spans on; when set, spans go over OTLP rather than to the trace intake.
+/// Default: unset.
 pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 /// The OTLP transport: `grpc` or `http/protobuf`. Default: implied by the
 /// endpoint's port (4317 is gRPC, any other HTTP/protobuf), else `grpc`.
@@ -79,9 +90,11 @@ pub const OTEL_BSP_SCHEDULE_DELAY: &str = "OTEL_BSP_SCHEDULE_DELAY";
 /// Limit of one OTLP export request, in milliseconds. Default 10000.
 pub const OTEL_BSP_EXPORT_TIMEOUT: &str = "OTEL_BSP_EXPORT_TIMEOUT";
 
-/// Where spans go: `otlp`, `console` or `off` (wins over
-/// [`OTEL_TRACES_EXPORTER`]). Default: `otlp` with an endpoint, else
-/// `console`.
+/// Where spans go: `datadog` (the Agent's native trace intake), `otlp`,
+/// `console` or `off` (wins over [`OTEL_TRACES_EXPORTER`]). Default: `otlp`
+/// with an OTLP endpoint, else `datadog` with an Agent address
+/// ([`DD_TRACE_AGENT_URL`], [`DD_AGENT_HOST`], [`DD_TRACE_AGENT_PORT`]) or
+/// the Agent's socket ([`DEFAULT_APM_SOCKET`]), else `console`.
 pub const PIPELINE_TELEMETRY_TRACES: &str = "PIPELINE_TELEMETRY_TRACES";
 /// How log lines are written: `json` or `human`. Default `human`.
 pub const PIPELINE_TELEMETRY_LOG_FORMAT: &str = "PIPELINE_TELEMETRY_LOG_FORMAT";

@@ -48,7 +48,8 @@ pub mod dd {
     pub const ENV: &str = "dd.env";
     /// The version.
     pub const VERSION: &str = "dd.version";
-    /// The trace id, decimal lower 64 bits.
+    /// The trace id: 32 hex digits for a 128-bit id, else decimal (ddtrace's
+    /// `format_trace_id`).
     pub const TRACE_ID: &str = "dd.trace_id";
     /// The span id, decimal.
     pub const SPAN_ID: &str = "dd.span_id";

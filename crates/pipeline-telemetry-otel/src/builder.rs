@@ -96,6 +96,16 @@ pub struct OtelBuilder {
     /// Where the protocol came from.
     pub(crate) protocol_setting: &'static str,
     pub(crate) agent_host: Option<String>,
+    /// The trace intake's URL and port (`DD_TRACE_AGENT_URL`,
+    /// `DD_TRACE_AGENT_PORT`).
+    pub(crate) trace_agent_url: Option<String>,
+    pub(crate) trace_agent_port: Option<String>,
+    /// Whether OTLP was configured (an endpoint, a protocol, or any
+    /// `OTEL_EXPORTER_OTLP_*` variable): spans then go over OTLP.
+    pub(crate) otlp_asked: bool,
+    /// The Agent's trace socket, used when it exists and nothing else is
+    /// configured (a field so that tests can point it elsewhere).
+    pub(crate) apm_socket: std::path::PathBuf,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) traces: Option<TracesExport>,
     pub(crate) log_format: LogFormat,
@@ -131,6 +141,8 @@ impl fmt::Debug for OtelBuilder {
             .field("endpoint", &self.endpoint)
             .field("protocol", &self.protocol)
             .field("agent_host", &self.agent_host)
+            .field("trace_agent_url", &self.trace_agent_url)
+            .field("trace_agent_port", &self.trace_agent_port)
             .field(
                 "headers",
                 &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
@@ -177,6 +189,10 @@ impl OtelBuilder {
             protocol: None,
             protocol_setting: "with_protocol",
             agent_host: None,
+            trace_agent_url: None,
+            trace_agent_port: None,
+            otlp_asked: false,
+            apm_socket: crate::native::addr::default_socket(),
             headers: Vec::new(),
             traces: None,
             log_format: LogFormat::Human,
@@ -249,6 +265,7 @@ impl OtelBuilder {
     pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = Some(endpoint.into());
         self.endpoint_setting = "with_endpoint";
+        self.otlp_asked = true;
         self
     }
 
@@ -258,14 +275,37 @@ impl OtelBuilder {
     pub fn with_protocol(mut self, protocol: Protocol) -> Self {
         self.protocol = Some(protocol);
         self.protocol_setting = "with_protocol";
+        self.otlp_asked = true;
         self
     }
 
-    /// The Datadog Agent's host (like `DD_AGENT_HOST`): used when no endpoint
-    /// is set, as `http://<host>:4317` (or `:4318` for HTTP). Default: none.
-    /// Environment: [`DD_AGENT_HOST`](pipeline_telemetry_catalogue::env::DD_AGENT_HOST).
+    /// The Datadog Agent's host (like `DD_AGENT_HOST`). Without an OTLP
+    /// endpoint, spans go to its trace intake at `http://<host>:8126`
+    /// ([`TracesExport::Datadog`](crate::TracesExport::Datadog)); with
+    /// [`TracesExport::Otlp`](crate::TracesExport::Otlp) asked and no
+    /// endpoint, OTLP goes to `http://<host>:4317` (or `:4318` for HTTP).
+    /// Default: none. Environment:
+    /// [`DD_AGENT_HOST`](pipeline_telemetry_catalogue::env::DD_AGENT_HOST).
     pub fn with_agent_host(mut self, host: impl Into<String>) -> Self {
         self.agent_host = Some(host.into());
+        self
+    }
+
+    /// The Agent's trace intake as a URL, `http://host:8126` or
+    /// `unix:///path/apm.socket` (like `DD_TRACE_AGENT_URL`); wins over the
+    /// [Agent host](Self::with_agent_host) for spans sent natively.
+    /// Default: none. Environment:
+    /// [`DD_TRACE_AGENT_URL`](pipeline_telemetry_catalogue::env::DD_TRACE_AGENT_URL)
+    /// (and [`DD_TRACE_AGENT_PORT`](pipeline_telemetry_catalogue::env::DD_TRACE_AGENT_PORT)
+    /// for the port with the host).
+    ///
+    /// ```
+    /// let builder = pipeline_telemetry_otel::OtelBuilder::new("etl")
+    ///     .with_trace_agent_url("unix:///var/run/datadog/apm.socket");
+    /// # drop(builder);
+    /// ```
+    pub fn with_trace_agent_url(mut self, url: impl Into<String>) -> Self {
+        self.trace_agent_url = Some(url.into());
         self
     }
 

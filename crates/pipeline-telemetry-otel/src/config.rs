@@ -125,21 +125,32 @@ impl LogFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TracesExport {
-    /// Batched OTLP export to the configured endpoint (the Datadog Agent).
+    /// Batched export to the Datadog Agent's own trace intake
+    /// (`/v0.4/traces` on port 8126, or its Unix socket), which every Agent
+    /// serves by default. The default when an Agent address
+    /// (`DD_TRACE_AGENT_URL`, `DD_AGENT_HOST`, `DD_TRACE_AGENT_PORT`) is set
+    /// or the Agent's socket exists, and no OTLP endpoint is.
+    Datadog,
+    /// Batched OTLP export to the configured endpoint (the Datadog Agent's
+    /// OTLP receiver, or a collector). The default when an OTLP endpoint is
+    /// set.
     Otlp,
     /// One summary line per finished span on the console writer (stderr by
-    /// default). The default when no endpoint and no `DD_AGENT_HOST` is set.
+    /// default). The default when no endpoint, no Agent address and no
+    /// Agent socket is found.
     Console,
     /// No spans are recorded or exported.
     Off,
 }
 
 impl TracesExport {
-    /// Parses `PIPELINE_TELEMETRY_TRACES`: `otlp`, `console` or `off`/`none`.
+    /// Parses `PIPELINE_TELEMETRY_TRACES`: `datadog`, `otlp`, `console` or
+    /// `off`/`none`.
     ///
     /// ```
     /// use pipeline_telemetry_otel::TracesExport;
     /// assert_eq!(TracesExport::parse("console"), Ok(TracesExport::Console));
+    /// assert_eq!(TracesExport::parse("datadog"), Ok(TracesExport::Datadog));
     /// ```
     ///
     /// # Errors
@@ -149,13 +160,14 @@ impl TracesExport {
     /// other value.
     pub fn parse(value: &str) -> Result<Self, ConfigError> {
         match value.trim().to_ascii_lowercase().as_str() {
+            "datadog" | "dd" => Ok(Self::Datadog),
             "otlp" => Ok(Self::Otlp),
             "console" | "stdout" | "stderr" => Ok(Self::Console),
             "off" | "none" | "false" => Ok(Self::Off),
             _ => Err(ConfigError::new(
                 PIPELINE_TELEMETRY_TRACES,
                 value,
-                "expected `otlp`, `console` or `off`",
+                "expected `datadog`, `otlp`, `console` or `off`",
             )),
         }
     }

@@ -13,10 +13,10 @@ use crate::batch::ExportSink;
 
 /// Printed once, before the first span summary.
 pub(crate) const CONSOLE_HINT: &str =
-    "pipeline-telemetry: no OTLP endpoint configured; printing finished spans here. \
-To send them to the Datadog Agent set OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317 \
-(or DD_AGENT_HOST=<agent host>) with the Agent's OTLP receiver enabled \
-(DD_OTLP_CONFIG_RECEIVER_PROTOCOLS_GRPC_ENDPOINT=0.0.0.0:4317); \
+    "pipeline-telemetry: no Datadog Agent configured; printing finished spans here. \
+To send them to the Agent's trace intake set DD_AGENT_HOST=<agent host> \
+(or DD_TRACE_AGENT_URL=http://<host>:8126 or unix:///path/apm.socket); \
+to send OTLP instead set OTEL_EXPORTER_OTLP_ENDPOINT=http://<host>:4317; \
 PIPELINE_TELEMETRY_TRACES=off silences this.";
 
 /// Writes span summaries to a writer (stderr by default).

@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use pipeline_telemetry_catalogue::env::{
-    self as vars, DD_AGENT_HOST, DD_ENV, DD_SERVICE, DD_TAGS, DD_VERSION, OTEL_BSP_EXPORT_TIMEOUT,
-    OTEL_BSP_MAX_EXPORT_BATCH_SIZE, OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_SCHEDULE_DELAY,
-    OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_LOGS_EXPORTER,
-    OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME, OTEL_TRACES_EXPORTER,
-    PIPELINE_TELEMETRY_LOG_FORMAT, PIPELINE_TELEMETRY_LOG_LOSSLESS, PIPELINE_TELEMETRY_OTLP_LOGS,
-    PIPELINE_TELEMETRY_TRACES, PIPELINE_TELEMETRY_TRACE_FILTER, RUST_LOG,
+    self as vars, DD_AGENT_HOST, DD_ENV, DD_SERVICE, DD_TAGS, DD_TRACE_AGENT_PORT,
+    DD_TRACE_AGENT_URL, DD_VERSION, OTEL_BSP_EXPORT_TIMEOUT, OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+    OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_SCHEDULE_DELAY, OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_LOGS_EXPORTER, OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME,
+    OTEL_TRACES_EXPORTER, PIPELINE_TELEMETRY_LOG_FORMAT, PIPELINE_TELEMETRY_LOG_LOSSLESS,
+    PIPELINE_TELEMETRY_OTLP_LOGS, PIPELINE_TELEMETRY_TRACES, PIPELINE_TELEMETRY_TRACE_FILTER,
+    RUST_LOG,
 };
 
 use crate::builder::{
@@ -18,6 +19,17 @@ use crate::builder::{
 };
 use crate::config::{parse_bool, LogFormat, Protocol, TracesExport};
 use crate::error::ConfigError;
+
+/// The OTLP exporter variables whose presence means spans go over OTLP
+/// rather than to the Agent's trace intake.
+const OTLP_VARIABLES: &[&str] = &[
+    OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+];
 
 impl OtelBuilder {
     /// Reads the configuration from the environment (each variable is
@@ -32,7 +44,8 @@ impl OtelBuilder {
     /// | [`OTEL_RESOURCE_ATTRIBUTES`] (`k=v,...`), [`DD_TAGS`] (`k:v,...`) | resource attributes |
     /// | [`OTEL_EXPORTER_OTLP_ENDPOINT`] | endpoint |
     /// | [`OTEL_EXPORTER_OTLP_PROTOCOL`] (`grpc`, `http/protobuf`) | protocol |
-    /// | [`DD_AGENT_HOST`] | Agent host (used when no endpoint is set) |
+    /// | [`DD_AGENT_HOST`] | Agent host (spans to its trace intake when no OTLP endpoint is set) |
+    /// | [`DD_TRACE_AGENT_URL`] (`http://host:8126`, `unix:///path`), [`DD_TRACE_AGENT_PORT`] | the Agent's trace intake |
     /// | [`PIPELINE_TELEMETRY_TRACES`] or [`OTEL_TRACES_EXPORTER`] (`otlp`, `console`, `none`) | traces export |
     /// | [`PIPELINE_TELEMETRY_LOG_FORMAT`] (`json`, `human`) | log format |
     /// | [`PIPELINE_TELEMETRY_OTLP_LOGS`] (`true`), or `OTEL_LOGS_EXPORTER=otlp` | OTLP log export |
@@ -56,8 +69,16 @@ impl OtelBuilder {
         Self::from_lookup(|key| std::env::var(key).ok())
     }
 
-    /// [`from_env`](Self::from_env) over any lookup function (used by tests).
-    pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
+    /// [`from_env`](Self::from_env) over any lookup function instead of the
+    /// process environment (a configuration file, a test).
+    ///
+    /// ```
+    /// let b = pipeline_telemetry_otel::OtelBuilder::from_lookup(|k| {
+    ///     (k == "DD_AGENT_HOST").then(|| "datadog-agent".to_owned())
+    /// });
+    /// # drop(b);
+    /// ```
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
         let get = |key: &str| get(key).filter(|v| !v.trim().is_empty());
         let mut b = Self::empty();
 
@@ -75,6 +96,10 @@ impl OtelBuilder {
         b.endpoint = get(OTEL_EXPORTER_OTLP_ENDPOINT);
         b.endpoint_setting = OTEL_EXPORTER_OTLP_ENDPOINT;
         b.agent_host = get(DD_AGENT_HOST);
+        b.trace_agent_url = get(DD_TRACE_AGENT_URL);
+        // Any OTLP exporter variable means OTLP was chosen.
+        b.otlp_asked = OTLP_VARIABLES.iter().any(|k| get(k).is_some());
+        b.trace_agent_port = get(DD_TRACE_AGENT_PORT);
         if let Some(p) = get(OTEL_EXPORTER_OTLP_PROTOCOL) {
             b.protocol_setting = OTEL_EXPORTER_OTLP_PROTOCOL;
             match Protocol::parse(&p) {
@@ -93,7 +118,7 @@ impl OtelBuilder {
                     e.setting = var.to_owned();
                     b.note(
                         e,
-                        "using the default (OTLP when an endpoint or DD_AGENT_HOST is set, else the console)",
+                        "using the default (OTLP with an endpoint, else the Agent's trace intake when an Agent is configured or found, else the console)",
                         NoteKind::Ignored,
                     );
                 }

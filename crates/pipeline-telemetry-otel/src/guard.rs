@@ -60,6 +60,8 @@ pub struct OtelGuard {
     /// The process that started the export threads: a process forked from
     /// it without exec has none, and its guard waits for nothing.
     pub(crate) pid: u32,
+    /// Where spans go, as printed at a global install.
+    pub(crate) destination: Option<String>,
 }
 
 impl OtelGuard {

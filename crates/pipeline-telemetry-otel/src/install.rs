@@ -29,6 +29,7 @@ use crate::guard::OtelGuard;
 use crate::json_log::JsonLogLayer;
 use crate::log_filter::EventsOnly;
 use crate::log_writer::{self, QueueConfig};
+use crate::native::NativeSpanSink;
 use crate::problem::{Problem, Problems};
 use crate::processor::{QueueLogProcessor, QueueSpanProcessor};
 use crate::propagation::propagator;
@@ -139,6 +140,7 @@ impl OtelBuilder {
         S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
     {
         let resolved = resolve(&self, problems)?;
+        let destination = resolved.destination();
         let log_filter = filter(
             self.log_filter.as_deref(),
             "log filter (RUST_LOG)",
@@ -174,6 +176,7 @@ impl OtelBuilder {
             shutdown_timeout: self.shutdown_timeout,
             done: false,
             pid: std::process::id(),
+            destination: None,
         };
 
         let mut layer: Option<BoxedLayer<S>> = None;
@@ -182,6 +185,19 @@ impl OtelBuilder {
             let spawned = match resolved.traces {
                 TracesExport::Otlp => match sink_config.clone() {
                     Some(sc) => Batcher::spawn("traces", batch, move || OtlpSpanSink::build(&sc)),
+                    None => Err(missing_endpoint()),
+                },
+                TracesExport::Datadog => match resolved.intake.clone() {
+                    Some(intake) => {
+                        let sink = NativeSpanSink::new(
+                            intake,
+                            self.headers.clone(),
+                            self.export_timeout,
+                            resolved.resource.clone(),
+                            None,
+                        );
+                        Batcher::spawn("traces", batch, move || Ok(sink))
+                    }
                     None => Err(missing_endpoint()),
                 },
                 _ => {
@@ -211,6 +227,7 @@ impl OtelBuilder {
                     guard.spans = Some(batcher);
                     guard.tracer_provider = Some(provider);
                     guard.traces = resolved.traces;
+                    guard.destination = destination;
                     let otel = tracing_opentelemetry::layer()
                         .with_tracer(tracer)
                         // Only what Datadog reads: no busy/idle times, thread,
@@ -387,6 +404,11 @@ fn set_global(layer: BoxedLayer<Registry>, guard: OtelGuard) -> Result<OtelGuard
     // On failure the guard is dropped here, which stops its threads.
     tracing::subscriber::set_global_default(subscriber)
         .map_err(InstallError::GlobalSubscriberAlreadySet)?;
+    // Where spans go, said once per process (the global install happens
+    // once).
+    if let Some(line) = &guard.destination {
+        eprintln!("pipeline-telemetry: {line}");
+    }
     opentelemetry::global::set_text_map_propagator(propagator());
     if let Some(provider) = guard.tracer_provider() {
         opentelemetry::global::set_tracer_provider(provider.clone());

@@ -6,7 +6,7 @@
 //!  "message":"stage failed","service":"etl","ddsource":"pipeline",
 //!  "logger.name":"pipeline_telemetry",
 //!  "dd.service":"etl","dd.env":"prod","dd.version":"1.2.0",
-//!  "dd.trace_id":"9532127138774266268","dd.span_id":"7353015958749236563",
+//!  "dd.trace_id":"68a2f1c09b3e4d5a8448eb211c80319c","dd.span_id":"7353015958749236563",
 //!  "pipeline":"nightly","pipeline_id":"42","stage":"load",
 //!  "error.kind":"Timeout","error.message":"no answer",
 //!  "exception.type":"Timeout","exception.message":"no answer","outcome":"failed"}
@@ -175,15 +175,27 @@ fn status(level: Level) -> &'static str {
     }
 }
 
-/// Datadog's decimal trace and span ids (lower 64 bits of the trace id) and
-/// the context's baggage `pipeline_id`, for the span with `id`.
-fn correlation(dispatch: &Dispatch, id: &tracing::span::Id) -> Option<(u64, u64, Option<String>)> {
+/// `dd.trace_id` as ddtrace-py 4.x writes it (`format_trace_id` in
+/// `ddtrace/internal/utils/formats.py`): a 128-bit id as 32 lower-case hex
+/// digits, an id that fits 64 bits in decimal. Datadog's log pipeline links
+/// both forms to the trace.
+pub(crate) fn format_trace_id(trace: u128) -> String {
+    if trace > u128::from(u64::MAX) {
+        format!("{trace:032x}")
+    } else {
+        trace.to_string()
+    }
+}
+
+/// The trace id, Datadog's decimal span id and the context's baggage
+/// `pipeline_id`, for the span with `id`.
+fn correlation(dispatch: &Dispatch, id: &tracing::span::Id) -> Option<(u128, u64, Option<String>)> {
     let cx = tracing_opentelemetry::get_otel_context(id, dispatch)?;
     let span_cx = cx.span().span_context().clone();
     if !span_cx.is_valid() {
         return None;
     }
-    let trace = u128::from_be_bytes(span_cx.trace_id().to_bytes()) as u64;
+    let trace = u128::from_be_bytes(span_cx.trace_id().to_bytes());
     let span = u64::from_be_bytes(span_cx.span_id().to_bytes());
     let baggage_id = cx
         .baggage()
@@ -249,7 +261,7 @@ where
             field(&mut out, "dd.version", version);
         }
         if let Some((trace, span, _)) = &ids {
-            field(&mut out, "dd.trace_id", &trace.to_string());
+            field(&mut out, "dd.trace_id", &format_trace_id(*trace));
             field(&mut out, "dd.span_id", &span.to_string());
         }
         for (key, value) in [
@@ -286,5 +298,21 @@ where
         // One write per line, so concurrent lines never interleave.
         let mut writer = self.writer.make_writer_for(meta);
         let _ = writer.write_all(out.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod format_tests {
+    #[test]
+    fn trace_ids_as_ddtrace_formats_them() {
+        assert_eq!(super::format_trace_id(1234), "1234");
+        assert_eq!(
+            super::format_trace_id(u128::from(u64::MAX)),
+            u64::MAX.to_string()
+        );
+        assert_eq!(
+            super::format_trace_id(1 << 64),
+            "00000000000000010000000000000000"
+        );
     }
 }

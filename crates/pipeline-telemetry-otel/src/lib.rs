@@ -89,6 +89,7 @@ mod json_fmt;
 mod json_log;
 mod log_filter;
 mod log_writer;
+mod native;
 mod problem;
 mod processor;
 mod propagation;

@@ -10,6 +10,7 @@ use crate::config::{
     protocol_for_endpoint, validate_endpoint, Protocol, TracesExport, HTTP_NOT_BUILT,
 };
 use crate::error::{ConfigError, InstallError};
+use crate::native::addr::{self, Intake, IntakeSettings};
 use crate::problem::Problems;
 
 /// The unified service tags, as they go on log lines.
@@ -48,6 +49,27 @@ pub(crate) struct Resolved {
     pub(crate) otlp_logs: bool,
     /// Set when traces or logs are exported over OTLP.
     pub(crate) target: Option<Target>,
+    /// Set when traces go to the Agent's trace intake.
+    pub(crate) intake: Option<Intake>,
+}
+
+impl Resolved {
+    /// One line saying where spans go and why, printed once at install.
+    pub(crate) fn destination(&self) -> Option<String> {
+        match (self.traces, &self.intake, &self.target) {
+            (TracesExport::Datadog, Some(i), _) => Some(format!(
+                "spans go to the Datadog Agent's trace intake at {} (from {}); \
+                 set OTEL_EXPORTER_OTLP_ENDPOINT to send OTLP instead",
+                i.addr, i.source
+            )),
+            (TracesExport::Otlp, _, Some(t)) => Some(format!(
+                "spans go over OTLP ({}) to {}",
+                t.protocol.as_str(),
+                t.endpoint
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// Decides export mode, endpoint and transport. Every setting that cannot
@@ -88,12 +110,38 @@ pub(crate) fn resolve_with(
         },
         None => None,
     };
-    let configured = b.endpoint.is_some() || b.agent_host.is_some();
-    let asked_traces = b.traces.unwrap_or(if configured {
+    // The trace intake's host: DD_AGENT_HOST read as for OTLP (a
+    // DogStatsD port or URL written there is not the intake's).
+    let intake_host = match b.agent_host.as_deref().map(agent_host) {
+        Some(Ok(h)) => Some(h),
+        Some(Err(_)) | None => None,
+    };
+    let settings = IntakeSettings {
+        url: b.trace_agent_url.as_deref(),
+        host: intake_host,
+        port: b.trace_agent_port.as_deref(),
+    };
+    let socket_exists = !settings.any() && b.apm_socket.exists();
+    let asked_traces = b.traces.unwrap_or(if b.endpoint.is_some() || b.otlp_asked {
         TracesExport::Otlp
+    } else if settings.any() || b.agent_host.is_some() || socket_exists {
+        TracesExport::Datadog
     } else {
         TracesExport::Console
     });
+    let mut intake = None;
+    let mut intake_problem = None;
+    if asked_traces == TracesExport::Datadog {
+        let found = match b.agent_host.as_deref().map(agent_host) {
+            Some(Err(e)) if settings.url.is_none() => Err(e),
+            _ => addr::intake(settings, &b.apm_socket, socket_exists),
+        };
+        match found {
+            Ok(found) => intake = Some(found.unwrap_or_else(addr::default_intake)),
+            Err(e) if lenient => intake_problem = Some(e),
+            Err(e) => return Err(e.into()),
+        }
+    }
     let needs_target = asked_traces == TracesExport::Otlp || b.otlp_logs;
     let mut target = None;
     if needs_target && blocking.is_empty() {
@@ -123,6 +171,10 @@ pub(crate) fn resolve_with(
     for e in blocking {
         problems.invalid(e, instead)?;
     }
+    if let Some(e) = intake_problem {
+        traces = TracesExport::Off;
+        problems.invalid(e, "spans are not exported")?;
+    }
     let identity = identity(b);
     let resource = resource(b, &identity);
     Ok(Resolved {
@@ -131,6 +183,7 @@ pub(crate) fn resolve_with(
         traces,
         otlp_logs,
         target,
+        intake,
     })
 }
 
@@ -200,8 +253,8 @@ fn agent_host(value: &str) -> Result<&str, ConfigError> {
     };
     if !scheme.eq_ignore_ascii_case("udp") {
         return Err(bad(
-            "names no host for OTLP (a socket path); set OTEL_EXPORTER_OTLP_ENDPOINT, \
-             e.g. http://<agent host>:4317"
+            "names no Agent host (a socket path); set DD_TRACE_AGENT_URL \
+             (unix:///path/apm.socket) or OTEL_EXPORTER_OTLP_ENDPOINT"
                 .to_owned(),
         ));
     }

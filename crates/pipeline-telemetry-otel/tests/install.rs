@@ -45,7 +45,7 @@ fn install_once_then_refuse_and_print_spans_to_the_console_by_default() {
     let out = console.text();
     let lines: Vec<&str> = out.lines().collect();
     assert!(
-        lines[0].contains("no OTLP endpoint configured")
+        lines[0].contains("no Datadog Agent configured")
             && lines[0].contains("OTEL_EXPORTER_OTLP_ENDPOINT"),
         "{out}"
     );

@@ -1,6 +1,6 @@
 //! The JSON log line of a stage carries Datadog's correlation fields, and
-//! its `dd.trace_id` is the decimal lower 64 bits of the trace id the stage's
-//! span was exported with (read back from the test agent).
+//! its `dd.trace_id` is the 128-bit trace id the stage's span was exported
+//! with (read back from the test agent), in ddtrace's form: 32 hex digits.
 
 mod common;
 

@@ -77,6 +77,7 @@ fn check_trace(spans: &[Span]) {
         );
         assert_eq!(s.attributes["operation.name"], "pipeline.stage");
         assert_eq!(s.attributes["resource.name"], name);
+        assert_eq!(s.attributes["_dd.measured"], "1", "{name} is measured");
         assert_eq!(s.attributes["pipeline"], "nightly-etl");
         assert_eq!(s.attributes["pipeline_id"], "42");
     }

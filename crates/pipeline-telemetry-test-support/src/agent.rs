@@ -262,12 +262,17 @@ pub fn b64_hex(s: &str) -> String {
     hex
 }
 
-/// Datadog's `dd.trace_id`: the lower 64 bits of a 128-bit hex trace id, decimal.
+/// Datadog's `dd.trace_id` of a hex trace id, as ddtrace-py 4.x writes it
+/// (`format_trace_id`): 32 hex digits for a 128-bit id, decimal for one
+/// that fits 64 bits.
 ///
 /// # Panics
 /// When `hex` is not a hex number.
 pub fn dd_trace_id(hex: &str) -> String {
-    u128::from_str_radix(hex, 16)
-        .map(|v| (v as u64).to_string())
-        .unwrap_or_else(|e| panic!("bad trace id {hex}: {e}"))
+    let v = u128::from_str_radix(hex, 16).unwrap_or_else(|e| panic!("bad trace id {hex}: {e}"));
+    if v > u128::from(u64::MAX) {
+        format!("{v:032x}")
+    } else {
+        v.to_string()
+    }
 }

@@ -17,6 +17,8 @@
 
 pub mod agent;
 pub mod capture;
+pub mod example;
+pub mod native;
 pub mod peers;
 pub mod python;
 pub mod udp;

@@ -14,9 +14,68 @@ fn no_endpoint_means_console() {
     assert!(r.target.is_none());
 }
 
+/// The Agent host alone: its trace intake on 8126, which every Agent
+/// serves by default; OTLP only when asked.
 #[test]
-fn agent_host_means_grpc_on_4317() {
+fn agent_host_means_the_trace_intake() {
     let r = strict(&OtelBuilder::new("svc").with_agent_host("dd-agent")).expect("resolves");
+    assert_eq!(r.traces, TracesExport::Datadog);
+    assert!(r.target.is_none());
+    let i = r.intake.expect("intake");
+    assert_eq!(i.addr.to_string(), "http://dd-agent:8126");
+    assert_eq!(i.source, "DD_AGENT_HOST");
+    // A protocol or endpoint (any OTEL_EXPORTER_OTLP_* variable) means OTLP.
+    let b = from_env(&[
+        ("DD_AGENT_HOST", "dd-agent"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "a=b"),
+    ]);
+    assert_eq!(strict(&b).expect("resolves").traces, TracesExport::Otlp);
+    let b = from_env(&[
+        ("DD_TRACE_AGENT_URL", "unix:///run/apm.sock"),
+        ("DD_AGENT_HOST", "x"),
+    ]);
+    let i = strict(&b).expect("resolves").intake.expect("intake");
+    assert_eq!(i.addr.to_string(), "unix:///run/apm.sock");
+    let b = from_env(&[("DD_TRACE_AGENT_PORT", "9126")]);
+    let r = strict(&b).expect("resolves");
+    assert_eq!(r.traces, TracesExport::Datadog);
+    assert_eq!(
+        r.intake.expect("intake").addr.to_string(),
+        "http://localhost:9126"
+    );
+    let b = from_env(&[("DD_TRACE_AGENT_PORT", "http")]);
+    assert!(
+        matches!(strict(&b), Err(InstallError::Config(e)) if e.setting == "DD_TRACE_AGENT_PORT")
+    );
+}
+
+/// The Agent's socket, when it exists and nothing is configured.
+#[test]
+fn the_agents_socket_is_used_when_it_exists() {
+    let dir = std::env::temp_dir().join(format!("pt-apm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let sock = dir.join("apm.socket");
+    let mut b = OtelBuilder::new("svc");
+    b.apm_socket = sock.clone();
+    assert_eq!(strict(&b).expect("resolves").traces, TracesExport::Console);
+    std::fs::write(&sock, b"").expect("stand-in socket file");
+    let r = strict(&b).expect("resolves");
+    assert_eq!(r.traces, TracesExport::Datadog);
+    assert_eq!(
+        r.intake.expect("intake").addr.to_string(),
+        format!("unix://{}", sock.display())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn agent_host_with_otlp_asked_means_grpc_on_4317() {
+    let r = strict(
+        &OtelBuilder::new("svc")
+            .with_agent_host("dd-agent")
+            .with_traces(TracesExport::Otlp),
+    )
+    .expect("resolves");
     assert_eq!(r.traces, TracesExport::Otlp);
     let t = r.target.expect("target");
     assert_eq!(t.endpoint, "http://dd-agent:4317");
@@ -178,7 +237,14 @@ fn a_dogstatsd_url_in_dd_agent_host_gives_its_host() {
         ("udp://[::1]:8125", "http://[::1]:4317"),
         ("udp://agent", "http://agent:4317"),
     ] {
-        let t = strict(&OtelBuilder::new("svc").with_agent_host(value))
+        let b = OtelBuilder::new("svc").with_agent_host(value);
+        let i = strict(&b).expect("resolves").intake.expect("intake");
+        assert_eq!(
+            i.addr.to_string(),
+            endpoint.replace("4317", "8126"),
+            "{value}"
+        );
+        let t = strict(&b.with_traces(TracesExport::Otlp))
             .expect("resolves")
             .target
             .expect("target");
@@ -189,7 +255,7 @@ fn a_dogstatsd_url_in_dd_agent_host_gives_its_host() {
     assert_eq!((r.traces, r.target), (TracesExport::Off, None));
     assert!(
         lines[0].starts_with(
-            "invalid DD_AGENT_HOST \"unix:///var/run/datadog/dsd.socket\": names no host"
+            "invalid DD_AGENT_HOST \"unix:///var/run/datadog/dsd.socket\": names no Agent host"
         ) && lines[0].ends_with("; spans are not exported"),
         "{lines:?}"
     );
@@ -208,7 +274,14 @@ fn dd_agent_host_with_a_dogstatsd_port_gives_its_host() {
         ("::1", "http://[::1]:4317"),
         (" agent ", "http://agent:4317"),
     ] {
-        let t = strict(&OtelBuilder::new("svc").with_agent_host(value))
+        let b = OtelBuilder::new("svc").with_agent_host(value);
+        let i = strict(&b).expect("resolves").intake.expect("intake");
+        assert_eq!(
+            i.addr.to_string(),
+            endpoint.replace("4317", "8126"),
+            "{value}"
+        );
+        let t = strict(&b.with_traces(TracesExport::Otlp))
             .expect("resolves")
             .target
             .expect("target");

@@ -13,19 +13,18 @@ use tracing::field::Empty;
 use tracing::instrument::WithSubscriber;
 use tracing::Instrument;
 
-/// The stage span exactly as the facade emits it.
+/// The stage span as the facade emits it (`operation.name`,
+/// `resource.name` and `_dd.measured` are derived by the exporter).
 pub(crate) fn stage_span(stage: &str, pipeline: &str, id: &str) -> tracing::Span {
     tracing::info_span!(target: "pipeline_telemetry", "pipeline.stage",
         stage = %stage, pipeline = %pipeline, pipeline_id = %id,
-        "operation.name" = "pipeline.stage", "resource.name" = %stage,
         otel.status_code = Empty, otel.status_message = Empty)
 }
 
 /// The run span exactly as the facade emits it.
 pub(crate) fn run_span(pipeline: &str, id: &str) -> tracing::Span {
     tracing::info_span!(target: "pipeline_telemetry", "pipeline.run",
-        pipeline = %pipeline, pipeline_id = %id,
-        "operation.name" = "pipeline.run", "resource.name" = %pipeline)
+        pipeline = %pipeline, pipeline_id = %id)
 }
 
 /// What the facade does when a stage fails, inside the stage span.

@@ -1,0 +1,207 @@
+//! One HTTP/1.1 request to the Agent, over TCP or its Unix socket, with std
+//! only: the trace intake needs a `PUT` with a body and the answer's status
+//! and body, nothing more. Runs on the export thread; every step has the
+//! export timeout.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the Agent's trace intake listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AgentAddr {
+    /// `http://host:port`; an IPv6 host without brackets.
+    Tcp { host: String, port: u16 },
+    /// The Agent's Unix socket, e.g. `/var/run/datadog/apm.socket`.
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for AgentAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tcp { host, port } if host.contains(':') => write!(f, "http://[{host}]:{port}"),
+            Self::Tcp { host, port } => write!(f, "http://{host}:{port}"),
+            Self::Unix(path) => write!(f, "unix://{}", path.display()),
+        }
+    }
+}
+
+/// The status and body of an answer.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
+}
+
+/// The largest answer read: the intake's is a small JSON object.
+const MAX_ANSWER: u64 = 1 << 20;
+
+trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
+
+fn connect(addr: &AgentAddr, timeout: Duration) -> std::io::Result<Box<dyn Stream>> {
+    match addr {
+        AgentAddr::Tcp { host, port } => {
+            // Every address the name has, in the resolver's order: on a
+            // dual-stack host `localhost` may answer `::1` first while the
+            // Agent listens on 127.0.0.1 only.
+            let mut last = None;
+            for sa in (host.as_str(), *port).to_socket_addrs()? {
+                match TcpStream::connect_timeout(&sa, timeout) {
+                    Ok(s) => {
+                        s.set_read_timeout(Some(timeout))?;
+                        s.set_write_timeout(Some(timeout))?;
+                        let _ = s.set_nodelay(true);
+                        return Ok(Box::new(s));
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.unwrap_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, "the host has no address")
+            }))
+        }
+        AgentAddr::Unix(path) => {
+            let s = UnixStream::connect(path)?;
+            s.set_read_timeout(Some(timeout))?;
+            s.set_write_timeout(Some(timeout))?;
+            Ok(Box::new(s))
+        }
+    }
+}
+
+/// Sends one request and reads the whole answer (the connection is closed
+/// after it).
+pub(crate) fn request(
+    addr: &AgentAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<Answer, String> {
+    let mut stream =
+        connect(addr, timeout).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    let host = match addr {
+        AgentAddr::Tcp { host, port } if host.contains(':') => format!("[{host}]:{port}"),
+        AgentAddr::Tcp { host, port } => format!("{host}:{port}"),
+        AgentAddr::Unix(_) => "localhost".to_owned(),
+    };
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(k);
+        head.push_str(": ");
+        head.push_str(v);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(body))
+        .and_then(|()| stream.flush())
+        .map_err(|e| format!("writing to {addr}: {e}"))?;
+    let mut raw = Vec::new();
+    stream
+        .take(MAX_ANSWER)
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("reading from {addr}: {e}"))?;
+    parse_answer(&raw).ok_or_else(|| format!("{addr} did not answer with HTTP"))
+}
+
+/// Parses a whole HTTP/1.1 answer: status line, headers, and a body by
+/// `Content-Length`, chunked, or to the end.
+pub(crate) fn parse_answer(raw: &[u8]) -> Option<Answer> {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&raw[..end]).ok()?;
+    let rest = &raw[end + 4..];
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next()?;
+    let mut parts = status_line.splitn(3, ' ');
+    if !parts.next()?.starts_with("HTTP/1.") {
+        return None;
+    }
+    let status: u16 = parts.next()?.parse().ok()?;
+    let (mut length, mut chunked) = (None, false);
+    for line in lines {
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
+        let (k, v) = (k.trim(), v.trim());
+        if k.eq_ignore_ascii_case("content-length") {
+            length = v.parse::<usize>().ok();
+        } else if k.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = v.to_ascii_lowercase().contains("chunked");
+        }
+    }
+    let body = if chunked {
+        dechunk(rest)?
+    } else {
+        match length {
+            Some(n) => rest.get(..n)?.to_vec(),
+            None => rest.to_vec(),
+        }
+    };
+    Some(Answer { status, body })
+}
+
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
+        let size_field = std::str::from_utf8(&data[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_field.split(';').next()?.trim(), 16).ok()?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(data.get(..size)?);
+        data = data.get(size + 2..)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers() {
+        let a =
+            parse_answer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}").expect("as written");
+        assert_eq!((a.status, a.body.as_slice()), (200, &b"{}"[..]));
+        let a = parse_answer(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        )
+        .expect("as written");
+        assert_eq!(a.body, b"abcde");
+        let a = parse_answer(b"HTTP/1.0 413 Too Large\r\n\r\nno").expect("as written");
+        assert_eq!((a.status, a.body.as_slice()), (413, &b"no"[..]));
+        assert!(parse_answer(b"SSH-2.0\r\n\r\n").is_none());
+        assert!(parse_answer(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab").is_none());
+    }
+
+    proptest::proptest! {
+        /// Any bytes: an answer or none, never a panic.
+        #[test]
+        fn never_panics(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = parse_answer(&raw);
+            let mut with_head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            with_head.extend_from_slice(&raw);
+            let _ = parse_answer(&with_head);
+        }
+    }
+
+    #[test]
+    fn addresses_display() {
+        let v6 = AgentAddr::Tcp {
+            host: "::1".into(),
+            port: 8126,
+        };
+        assert_eq!(v6.to_string(), "http://[::1]:8126");
+        assert_eq!(AgentAddr::Unix("/s".into()).to_string(), "unix:///s");
+    }
+}

@@ -1,0 +1,106 @@
+//! Spans to the Datadog Agent's own trace intake (`/v0.4/traces` on port
+//! 8126 or the Agent's Unix socket), the endpoint every Agent serves with
+//! its default configuration: no OTLP receiver needs to be turned on.
+//!
+//! - [`encode`]: a batch as a `v0.4` MessagePack payload; [`span`] and
+//!   [`names`] port the Agent's own OTLP-to-Datadog span mapping, so a span
+//!   looks the same in Datadog whichever path it took;
+//! - [`http1`]: one HTTP/1.1 request over TCP or the Unix socket, std only;
+//! - [`addr`]: where the intake is, decided as ddtrace decides it.
+//!
+//! The Agent's answer carries its per-service sampling rates
+//! (`rate_by_service`), handed to the `on_answer` hook.
+
+pub(crate) mod addr;
+pub(crate) mod encode;
+pub(crate) mod http1;
+mod json;
+mod msgpack;
+mod names;
+mod span;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry_sdk::trace::SpanData;
+use opentelemetry_sdk::Resource;
+
+use crate::batch::ExportSink;
+use addr::Intake;
+
+/// Called with the body of each successful answer of the intake.
+pub(crate) type AnswerHook = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
+/// The intake's path for `v0.4` payloads.
+pub(crate) const TRACES_PATH: &str = "/v0.4/traces";
+
+/// Finished spans to the Agent's trace intake.
+pub(crate) struct NativeSpanSink {
+    intake: Intake,
+    headers: Vec<(String, String)>,
+    timeout: Duration,
+    resource: Resource,
+    on_answer: Option<AnswerHook>,
+}
+
+impl NativeSpanSink {
+    pub(crate) fn new(
+        intake: Intake,
+        headers: Vec<(String, String)>,
+        timeout: Duration,
+        resource: Resource,
+        on_answer: Option<AnswerHook>,
+    ) -> Self {
+        Self {
+            intake,
+            headers,
+            timeout,
+            resource,
+            on_answer,
+        }
+    }
+}
+
+impl ExportSink for NativeSpanSink {
+    type Item = SpanData;
+
+    fn export(&mut self, mut batch: Vec<SpanData>) -> Result<(), String> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        batch.iter_mut().for_each(crate::datadog_fields::derive);
+        let payload = encode::payload(&batch, &self.resource);
+        let mut headers: Vec<(&str, String)> = vec![
+            ("Content-Type", "application/msgpack".to_owned()),
+            ("X-Datadog-Trace-Count", payload.traces.to_string()),
+            ("Datadog-Meta-Lang", "rust".to_owned()),
+            (
+                "Datadog-Meta-Tracer-Version",
+                env!("CARGO_PKG_VERSION").to_owned(),
+            ),
+        ];
+        headers.extend(self.headers.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        let answer = http1::request(
+            &self.intake.addr,
+            "PUT",
+            TRACES_PATH,
+            &headers,
+            &payload.body,
+            self.timeout,
+        )?;
+        if !(200..300).contains(&answer.status) {
+            let text = String::from_utf8_lossy(&answer.body);
+            let text: String = text.chars().take(200).collect();
+            return Err(format!(
+                "{}{TRACES_PATH} answered {}: {text}",
+                self.intake.addr, answer.status
+            ));
+        }
+        if let Some(hook) = &self.on_answer {
+            hook(&answer.body);
+        }
+        Ok(())
+    }
+
+    fn shutdown(&mut self) {}
+}
