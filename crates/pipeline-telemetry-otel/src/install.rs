@@ -194,7 +194,7 @@ impl OtelBuilder {
                             self.headers.clone(),
                             self.export_timeout,
                             resolved.resource.clone(),
-                            None,
+                            Some(self.agent_rates_hook()),
                         );
                         Batcher::spawn("traces", batch, move || Ok(sink))
                     }

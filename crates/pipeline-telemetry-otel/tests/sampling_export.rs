@@ -252,3 +252,72 @@ impl Drop for DdTrace {
         let _ = self.child.wait();
     }
 }
+
+/// Percent-encodes a query value.
+fn query(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The native path: the Agent's trace intake answers with
+/// `rate_by_service` (the test agent's session rates), the exporter hands
+/// it to [`AgentRates`](pipeline_telemetry_otel::AgentRates), and the next
+/// trace of this service and env is decided by it (`AUTO_REJECT` at rate
+/// 0, decision maker `-1`), so only the first trace reaches the intake.
+#[test]
+fn the_agents_rates_decide_later_traces_on_the_native_path() {
+    let token = token("sampling-agent-rates");
+    let trace_url = &agent::agent().trace_url;
+    let rates = json!({"service:pt-agent-rates,env:ci": 0.0}).to_string();
+    let start = format!(
+        "{trace_url}/test/session/start?test_session_token={token}&agent_sample_rate_by_service={}",
+        query(&rates)
+    );
+    reqwest::blocking::get(&start)
+        .and_then(|r| r.error_for_status())
+        .unwrap_or_else(|e| panic!("GET {start}: {e}"));
+
+    let builder = OtelBuilder::new("pt-agent-rates")
+        .with_env("ci")
+        .with_trace_agent_url(trace_url)
+        .with_traces(TracesExport::Datadog)
+        .with_header(TOKEN_HEADER, &token);
+    let handle = builder.agent_rates();
+    let (layer, guard) = builder.build_layer::<Registry>().expect("build layers");
+    let (first, second) =
+        tracing::subscriber::with_default(Registry::default().with(layer), || {
+            let first = run("first", None);
+            // Sent, and the answer's rates taken, before the next trace starts.
+            guard.flush(Duration::from_secs(10)).expect("flush");
+            (first, run("second", None))
+        });
+    guard
+        .shutdown(Duration::from_secs(10))
+        .expect("clean shutdown");
+    assert_eq!(handle.get("service:pt-agent-rates,env:ci"), Some(0.0));
+    assert_eq!(first.0["x-datadog-sampling-priority"], "1", "{first:?}");
+    assert_eq!(second.0["x-datadog-sampling-priority"], "0", "{second:?}");
+    assert!(
+        second.0["x-datadog-tags"].contains("_dd.p.dm=-1"),
+        "{second:?}"
+    );
+
+    let spans =
+        pipeline_telemetry_test_support::native::poll_native_spans(&token, |s| s.len() >= 2);
+    assert_eq!(spans.len(), 2, "only the first trace: {spans:#?}");
+    let root = spans
+        .iter()
+        .find(|s| s["name"] == "pipeline.run")
+        .expect("the first run");
+    assert_eq!(root["metrics"]["_sampling_priority_v1"], 1.0, "{root}");
+    assert_eq!(
+        pipeline_telemetry_test_support::native::trace_check_failures(&token),
+        None
+    );
+}

@@ -1,6 +1,9 @@
 //! The trace sampling settings of [`OtelBuilder`].
 
+use std::sync::Arc;
+
 use crate::builder::OtelBuilder;
+use crate::native::AnswerHook;
 use crate::resolve::Identity;
 use crate::sampling::{AgentRates, DatadogSampler, SamplingConfig};
 
@@ -27,6 +30,16 @@ impl OtelBuilder {
     /// A handle on the Agent's sample rates the sampler will read.
     pub fn agent_rates(&self) -> AgentRates {
         self.agent_rates.clone()
+    }
+
+    /// The trace intake's answer hook: each answer's `rate_by_service`
+    /// replaces the Agent's rates (an answer that has none, or is not JSON,
+    /// changes nothing).
+    pub(crate) fn agent_rates_hook(&self) -> AnswerHook {
+        let rates = self.agent_rates.clone();
+        Arc::new(move |body: &[u8]| {
+            let _ = rates.update_from_json(body);
+        })
     }
 
     /// The sampler installed on the tracer provider.
