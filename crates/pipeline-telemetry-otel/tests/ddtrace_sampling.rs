@@ -6,63 +6,20 @@
 //! ddtrace's; and a trace continued from upstream Datadog headers carries
 //! ddtrace's decision downstream.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+mod common;
 
+use common::peers::JsonPeer;
 use opentelemetry::trace::{SpanKind, TraceId};
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::trace::{SamplingDecision, ShouldSample};
 use pipeline_telemetry_otel::{AgentRates, DatadogSampler, SamplingConfig};
 use serde_json::{json, Map, Value as Json};
 
-struct Peer {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Peer {
-    fn start() -> Self {
-        let script = pipeline_telemetry_test_support::workspace_root()
-            .join("tests/peers/ddtrace_sampler.py");
-        let mut child = Command::new(pipeline_telemetry_test_support::python::python())
-            .arg(script)
-            // Nothing leaves the machine: a closed loopback port, tracing off.
-            .env("DD_TRACE_AGENT_URL", "http://127.0.0.1:9")
-            .env("DD_TRACE_ENABLED", "false")
-            .env("DD_INSTRUMENTATION_TELEMETRY_ENABLED", "false")
-            .env("DD_REMOTE_CONFIGURATION_ENABLED", "false")
-            .env("DD_TRACE_PROPAGATION_STYLE", "datadog")
-            .env_remove("DD_TRACE_SAMPLING_RULES")
-            .env_remove("DD_TRACE_RATE_LIMIT")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the ddtrace peer");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        Peer {
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    fn ask(&mut self, request: &Json) -> Json {
-        writeln!(self.stdin, "{request}").expect("write to the ddtrace peer");
-        let mut line = String::new();
-        self.stdout
-            .read_line(&mut line)
-            .expect("read the ddtrace peer");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("ddtrace peer said {line:?}: {e}"))
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn peer() -> JsonPeer {
+    JsonPeer::start(
+        "ddtrace_sampler.py",
+        &[("DD_TRACE_PROPAGATION_STYLE", "datadog")],
+    )
 }
 
 /// splitmix64: the trace ids and span shapes, the same every run.
@@ -210,7 +167,7 @@ const GLOBS: &str = r#"[
 
 #[test]
 fn decisions_match_ddtrace() {
-    let mut peer = Peer::start();
+    let mut peer = peer();
     let spans = spans(3000);
     let prod_rates =
         json!({"service:svc,env:prod": 0.3, "service:,env:": 1.0, "service:other,env:prod": 0.0});
@@ -360,7 +317,7 @@ fn continued_traces_carry_ddtrace_decisions_downstream() {
     use tracing_subscriber::layer::SubscriberExt;
 
     const RULES: &str = r#"[{"sample_rate": 0, "resource": "drop-*"}, {"sample_rate": 1}]"#;
-    let mut peer = Peer::start();
+    let mut peer = peer();
     let config = SamplingConfig::new()
         .with_rules_json(RULES)
         .expect("rules")

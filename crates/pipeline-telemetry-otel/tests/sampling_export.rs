@@ -7,15 +7,14 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::peers::JsonPeer;
 use common::*;
 use pipeline_telemetry_otel::{
     extract, inject_context, OtelBuilder, Protocol, SamplingConfig, TracesExport,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Registry;
 
@@ -158,11 +157,17 @@ fn rules_decide_and_upstream_decisions_win() {
     assert_eq!(out[5].0["x-datadog-tags"], "_dd.p.dm=-4", "{:?}", out[5]);
 
     // ddtrace reads our rejected trace's headers as we meant them.
-    let mut peer = DdTrace::start();
-    let got = peer.extract(&out[1].0);
+    let mut peer = JsonPeer::start(
+        "ddtrace_propagation.py",
+        &[("DD_TRACE_PROPAGATION_STYLE", "datadog")],
+    );
+    let extract = |peer: &mut JsonPeer, headers: &BTreeMap<String, String>| {
+        peer.ask(&json!({"op": "extract", "headers": headers}))
+    };
+    let got = extract(&mut peer, &out[1].0);
     assert_eq!(got["sampling_priority"], -1, "{got}");
     assert_eq!(got["meta"]["_dd.p.dm"], "-3", "{got}");
-    let got = peer.extract(&out[0].0);
+    let got = extract(&mut peer, &out[0].0);
     assert_eq!(got["sampling_priority"], 2, "{got}");
 
     let payloads = poll("traces", &token, |p| spans(p).len() >= 6);
@@ -201,56 +206,6 @@ fn rules_decide_and_upstream_decisions_win() {
         !upstream_root.attributes.contains_key("_dd.rule_psr"),
         "{upstream_root:#?}"
     );
-}
-
-struct DdTrace {
-    child: std::process::Child,
-    stdin: std::process::ChildStdin,
-    stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl DdTrace {
-    fn start() -> Self {
-        let script = pipeline_telemetry_test_support::workspace_root()
-            .join("tests/peers/ddtrace_propagation.py");
-        let mut child = Command::new(pipeline_telemetry_test_support::python::python())
-            .arg(script)
-            .env("DD_TRACE_PROPAGATION_STYLE", "datadog")
-            .env("DD_TRACE_AGENT_URL", "http://127.0.0.1:9")
-            .env("DD_TRACE_ENABLED", "false")
-            .env("DD_INSTRUMENTATION_TELEMETRY_ENABLED", "false")
-            .env("DD_REMOTE_CONFIGURATION_ENABLED", "false")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the ddtrace peer");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        DdTrace {
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    fn extract(&mut self, headers: &BTreeMap<String, String>) -> Value {
-        writeln!(
-            self.stdin,
-            "{}",
-            json!({"op": "extract", "headers": headers})
-        )
-        .expect("write");
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("read");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("ddtrace peer said {line:?}: {e}"))
-    }
-}
-
-impl Drop for DdTrace {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Percent-encodes a query value.

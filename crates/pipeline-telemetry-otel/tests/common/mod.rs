@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+pub(crate) mod peers;
+
 pub(crate) use pipeline_telemetry_test_support::agent::{
     self, attributes, b64_hex, dd_trace_id, poll, spans, token, Span, TOKEN_HEADER,
 };
