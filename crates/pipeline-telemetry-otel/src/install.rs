@@ -221,7 +221,7 @@ impl OtelBuilder {
                             flush_timeout: self.export_timeout,
                         })
                         .with_resource(resolved.resource.clone())
-                        .with_sampler(self.sampler(&resolved.identity))
+                        .with_sampler(self.sampler(&resolved.identity, &resolved.resource))
                         .build();
                     let tracer = provider.tracer(SCOPE);
                     guard.spans = Some(batcher);

@@ -80,7 +80,11 @@ fn spans(n: usize) -> Vec<Span> {
 }
 
 fn attributes(span: &Span) -> Vec<KeyValue> {
-    let mut attrs = vec![KeyValue::new("resource.name", span.resource)];
+    // Datadog's names: as ddtrace's span has them.
+    let mut attrs = vec![
+        KeyValue::new("operation.name", span.name),
+        KeyValue::new("resource.name", span.resource),
+    ];
     for (key, value) in &span.tags {
         let value = match value {
             Json::String(s) => Value::from(s.clone()),

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use opentelemetry_sdk::Resource;
+
 use crate::builder::OtelBuilder;
 use crate::native::AnswerHook;
 use crate::resolve::Identity;
@@ -43,12 +45,13 @@ impl OtelBuilder {
     }
 
     /// The sampler installed on the tracer provider.
-    pub(crate) fn sampler(&self, identity: &Identity) -> DatadogSampler {
-        DatadogSampler::new(
+    pub(crate) fn sampler(&self, identity: &Identity, resource: &Resource) -> DatadogSampler {
+        DatadogSampler::with_resource(
             &self.sampling,
             &identity.service,
             identity.env.as_deref(),
             &self.agent_rates,
+            resource.clone(),
         )
     }
 }

@@ -16,7 +16,7 @@ pub(crate) mod encode;
 pub(crate) mod http1;
 mod json;
 mod msgpack;
-mod names;
+pub(crate) mod names;
 mod span;
 
 use std::sync::Arc;

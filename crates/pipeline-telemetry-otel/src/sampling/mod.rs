@@ -15,6 +15,7 @@ mod agent_rates;
 mod limiter;
 mod rules;
 mod sampler;
+mod span_view;
 
 pub use agent_rates::{AgentRates, AgentRatesError};
 pub use sampler::DatadogSampler;

@@ -4,12 +4,14 @@
 use std::sync::Arc;
 
 use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId, TraceState};
-use opentelemetry::{Context, KeyValue, Value};
+use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, ShouldSample};
+use opentelemetry_sdk::Resource;
 
 use super::agent_rates::AgentRates;
 use super::limiter::RateLimiter;
-use super::rules::{Provenance, Rule, TagValue};
+use super::rules::{Provenance, Rule};
+use super::span_view::RuleView;
 use super::SamplingConfig;
 use crate::propagator::NoUpstreamPriority;
 
@@ -94,7 +96,9 @@ struct Inner {
     rules: Vec<Rule>,
     limiter: RateLimiter,
     rates: AgentRates,
-    service: String,
+    /// The resource of the spans: their service and env as the Agent
+    /// reads them.
+    resource: Resource,
     env: Option<String>,
 }
 
@@ -146,52 +150,47 @@ impl DatadogSampler {
         env: Option<&str>,
         rates: &AgentRates,
     ) -> Self {
+        let mut attrs = vec![KeyValue::new("service.name", service.to_owned())];
+        if let Some(env) = env {
+            attrs.push(KeyValue::new("deployment.environment.name", env.to_owned()));
+        }
+        let resource = Resource::builder_empty().with_attributes(attrs).build();
+        Self::with_resource(config, service, env, rates, resource)
+    }
+
+    /// [`new`](Self::new) for spans of `resource` (the tracer provider's).
+    pub(crate) fn with_resource(
+        config: &SamplingConfig,
+        service: &str,
+        env: Option<&str>,
+        rates: &AgentRates,
+        resource: Resource,
+    ) -> Self {
         rates.watch(AgentRates::key(service, env));
         DatadogSampler(Arc::new(Inner {
             rules: config.all_rules(),
             limiter: RateLimiter::new(config.rate_limit),
             rates: rates.clone(),
-            service: service.to_owned(),
+            resource,
             env: env.map(str::to_owned),
         }))
     }
 
     /// `_get_highest_precedence_rule_matching`: the first rule matching the
-    /// span's service, name (`operation.name`, else the span name),
-    /// resource (`resource.name`, else a run's or stage's `pipeline` or
-    /// `stage` field, else the span name) and tags (its attributes, and
-    /// `env`). Nothing is looked up without rules.
-    fn matching_rule(&self, name: &str, attributes: &[KeyValue]) -> Option<&Rule> {
+    /// span's service, operation name and resource as Datadog will name
+    /// them ([`RuleView`]), and tags (its attributes at start, and `env`).
+    /// Nothing is looked up without rules.
+    fn matching_rule(&self, name: &str, kind: &SpanKind, attributes: &[KeyValue]) -> Option<&Rule> {
         let me = &self.0;
         if me.rules.is_empty() {
             return None;
         }
-        let attr = |key: &str| attributes.iter().find(|kv| kv.key.as_str() == key);
-        let string = |key: &str| match attr(key).map(|kv| &kv.value) {
-            Some(Value::String(s)) => Some(s.as_str()),
-            _ => None,
-        };
-        let operation = string("operation.name").unwrap_or(name);
-        let derived = match name {
-            crate::datadog_fields::RUN_SPAN => string("pipeline"),
-            crate::datadog_fields::STAGE_SPAN => string("stage"),
-            _ => None,
-        };
-        let resource = string("resource.name").or(derived).unwrap_or(name);
-        let tag = |key: &str| -> Option<TagValue<'_>> {
-            match attr(key).map(|kv| &kv.value) {
-                Some(Value::String(s)) => Some(TagValue::Str(s.as_str())),
-                Some(Value::I64(i)) => Some(TagValue::Int(*i)),
-                Some(Value::F64(f)) => Some(TagValue::Float(*f)),
-                Some(Value::Bool(b)) => Some(TagValue::Str(if *b { "true" } else { "false" })),
-                Some(_) => None,
-                None if key == "env" => me.env.as_deref().map(TagValue::Str),
-                None => None,
-            }
-        };
+        let view = RuleView::new(name, kind, attributes);
+        let (service, operation, resource) = view.names(&me.resource);
+        let env = me.env.as_deref();
         me.rules
             .iter()
-            .find(|r| r.matches(&me.service, operation, resource, tag))
+            .find(|r| r.matches(&service, &operation, &resource, |k| view.tag(k, env)))
     }
 
     /// `sample_or_discard` for a local root of the trace whose low 64 bits
@@ -201,11 +200,12 @@ impl DatadogSampler {
         &self,
         trace_id_low: u64,
         name: &str,
+        kind: &SpanKind,
         attributes: &[KeyValue],
         now_ns: Option<i64>,
     ) -> Decision {
         let me = &self.0;
-        let rule = self.matching_rule(name, attributes);
+        let rule = self.matching_rule(name, kind, attributes);
         let mut d = Decision {
             sampled: true,
             discard: false,
@@ -259,7 +259,7 @@ impl ShouldSample for DatadogSampler {
         parent_context: Option<&Context>,
         trace_id: TraceId,
         name: &str,
-        _span_kind: &SpanKind,
+        span_kind: &SpanKind,
         attributes: &[KeyValue],
         _links: &[Link],
     ) -> SamplingResult {
@@ -284,7 +284,7 @@ impl ShouldSample for DatadogSampler {
             }
         }
         let low = u128::from_be_bytes(trace_id.to_bytes()) as u64;
-        let d = self.decide(low, name, attributes, None);
+        let d = self.decide(low, name, span_kind, attributes, None);
         // The default decision (no rule, no Agent rate: keep) leaves a
         // local root's tracestate empty: priority 1 is the sampled flag, and
         // each child span would otherwise copy the `dd` member (about 70 ns).
