@@ -108,6 +108,17 @@ pub const PIPELINE_TELEMETRY_OTLP_LOGS: &str = "PIPELINE_TELEMETRY_OTLP_LOGS";
 pub const PIPELINE_TELEMETRY_LOG_LOSSLESS: &str = "PIPELINE_TELEMETRY_LOG_LOSSLESS";
 /// Which spans are traced, in [`RUST_LOG`] syntax. Default `info`.
 pub const PIPELINE_TELEMETRY_TRACE_FILTER: &str = "PIPELINE_TELEMETRY_TRACE_FILTER";
+/// ddtrace's trace sampling rules: a JSON list of objects with
+/// `sample_rate` and optionally `service`, `name`, `resource` (glob
+/// patterns), `tags`, `provenance`, `discard`. Default: none.
+pub const DD_TRACE_SAMPLING_RULES: &str = "DD_TRACE_SAMPLING_RULES";
+/// The sample rate (0 to 1) of a rule matching every trace, tried after
+/// [`DD_TRACE_SAMPLING_RULES`]. Default: unset (traces are kept unless the
+/// Agent's rates say otherwise).
+pub const DD_TRACE_SAMPLE_RATE: &str = "DD_TRACE_SAMPLE_RATE";
+/// Most traces a second that sampling rules keep; negative: no limit.
+/// Default 100.
+pub const DD_TRACE_RATE_LIMIT: &str = "DD_TRACE_RATE_LIMIT";
 /// Which log events are written (tracing-subscriber's `EnvFilter` syntax).
 /// Default `info`.
 pub const RUST_LOG: &str = "RUST_LOG";

@@ -53,7 +53,7 @@ impl OtelBuilder {
     /// | [`OTEL_BSP_MAX_QUEUE_SIZE`], [`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`], [`OTEL_BSP_SCHEDULE_DELAY`] (ms), [`OTEL_BSP_EXPORT_TIMEOUT`] (ms) | batching |
     /// | [`RUST_LOG`] | log filter (default `info`) |
     /// | [`PIPELINE_TELEMETRY_TRACE_FILTER`] | trace filter (default `info`) |
-    /// | [`DD_TRACE_SAMPLING_RULES`](crate::DD_TRACE_SAMPLING_RULES), [`DD_TRACE_SAMPLE_RATE`](crate::DD_TRACE_SAMPLE_RATE), [`DD_TRACE_RATE_LIMIT`](crate::DD_TRACE_RATE_LIMIT) | trace sampling ([`SamplingConfig`](crate::SamplingConfig)) |
+    /// | [`DD_TRACE_SAMPLING_RULES`](pipeline_telemetry_catalogue::env::DD_TRACE_SAMPLING_RULES), [`DD_TRACE_SAMPLE_RATE`](pipeline_telemetry_catalogue::env::DD_TRACE_SAMPLE_RATE), [`DD_TRACE_RATE_LIMIT`](pipeline_telemetry_catalogue::env::DD_TRACE_RATE_LIMIT) | trace sampling ([`SamplingConfig`](crate::SamplingConfig)) |
     ///
     /// Invalid values do not fail here: the default is kept, and they are
     /// returned as errors by [`install`](Self::install) /

@@ -123,7 +123,4 @@ pub use propagation_style::{
     DEFAULT_X_DATADOG_TAGS_MAX_LENGTH,
 };
 pub use propagator::Propagator;
-pub use sampling::{
-    AgentRates, AgentRatesError, DatadogSampler, SamplingConfig, DD_TRACE_RATE_LIMIT,
-    DD_TRACE_SAMPLE_RATE, DD_TRACE_SAMPLING_RULES,
-};
+pub use sampling::{AgentRates, AgentRatesError, DatadogSampler, SamplingConfig};

@@ -13,9 +13,9 @@ impl OtelBuilder {
     /// How traces are sampled (see [`DatadogSampler`]). Default:
     /// [`SamplingConfig::new`], every trace kept unless the Agent's rates
     /// say otherwise. Environment:
-    /// [`DD_TRACE_SAMPLING_RULES`](crate::DD_TRACE_SAMPLING_RULES),
-    /// [`DD_TRACE_SAMPLE_RATE`](crate::DD_TRACE_SAMPLE_RATE),
-    /// [`DD_TRACE_RATE_LIMIT`](crate::DD_TRACE_RATE_LIMIT).
+    /// [`DD_TRACE_SAMPLING_RULES`](pipeline_telemetry_catalogue::env::DD_TRACE_SAMPLING_RULES),
+    /// [`DD_TRACE_SAMPLE_RATE`](pipeline_telemetry_catalogue::env::DD_TRACE_SAMPLE_RATE),
+    /// [`DD_TRACE_RATE_LIMIT`](pipeline_telemetry_catalogue::env::DD_TRACE_RATE_LIMIT).
     pub fn with_sampling(mut self, config: SamplingConfig) -> Self {
         self.sampling = config;
         self

@@ -20,19 +20,13 @@ mod span_view;
 pub use agent_rates::{AgentRates, AgentRatesError};
 pub use sampler::DatadogSampler;
 
+use pipeline_telemetry_catalogue::env::{
+    DD_TRACE_RATE_LIMIT, DD_TRACE_SAMPLE_RATE, DD_TRACE_SAMPLING_RULES,
+};
+
 use crate::error::ConfigError;
 use limiter::DEFAULT_RATE_LIMIT;
 use rules::{parse_rules, Rule};
-
-/// `DD_TRACE_SAMPLE_RATE`: the sample rate of a rule matching every span,
-/// tried after the rules of [`DD_TRACE_SAMPLING_RULES`]. Default: unset.
-pub const DD_TRACE_SAMPLE_RATE: &str = "DD_TRACE_SAMPLE_RATE";
-/// `DD_TRACE_SAMPLING_RULES`: ddtrace's JSON list of trace sampling rules.
-/// Default: none.
-pub const DD_TRACE_SAMPLING_RULES: &str = "DD_TRACE_SAMPLING_RULES";
-/// `DD_TRACE_RATE_LIMIT`: the most traces a second that rules keep.
-/// Default: 100.
-pub const DD_TRACE_RATE_LIMIT: &str = "DD_TRACE_RATE_LIMIT";
 
 /// The sampling settings: rules, a catch-all sample rate and the rate
 /// limit of rule decisions.
@@ -73,7 +67,7 @@ impl SamplingConfig {
 
     /// The sample rate (clamped to `0..=1`) of a rule that matches every
     /// span, tried after the other rules. Environment:
-    /// [`DD_TRACE_SAMPLE_RATE`].
+    /// [`DD_TRACE_SAMPLE_RATE`](pipeline_telemetry_catalogue::env::DD_TRACE_SAMPLE_RATE).
     pub fn with_sample_rate(mut self, rate: f64) -> Self {
         self.sample_rate = Some(rules::clamp_rate(rate));
         self
@@ -84,7 +78,7 @@ impl SamplingConfig {
     /// `name`, `resource` (glob patterns: `*`, `?`, case-insensitive),
     /// `tags` (an object of glob patterns), `provenance` (`customer`,
     /// `dynamic`, `default`) and `discard`. A rule without `sample_rate` is
-    /// skipped. Environment: [`DD_TRACE_SAMPLING_RULES`].
+    /// skipped. Environment: [`DD_TRACE_SAMPLING_RULES`](pipeline_telemetry_catalogue::env::DD_TRACE_SAMPLING_RULES).
     ///
     /// # Errors
     ///
@@ -101,14 +95,14 @@ impl SamplingConfig {
 
     /// The most traces a second that a rule (or the sample rate) keeps;
     /// those over it are rejected (`USER_REJECT`). 0 keeps none, a negative
-    /// limit has none. Environment: [`DD_TRACE_RATE_LIMIT`].
+    /// limit has none. Environment: [`DD_TRACE_RATE_LIMIT`](pipeline_telemetry_catalogue::env::DD_TRACE_RATE_LIMIT).
     pub fn with_rate_limit(mut self, per_second: i64) -> Self {
         self.rate_limit = per_second;
         self
     }
 
-    /// Reads [`DD_TRACE_SAMPLING_RULES`], [`DD_TRACE_SAMPLE_RATE`] and
-    /// [`DD_TRACE_RATE_LIMIT`] through `get`; each value that cannot be used
+    /// Reads [`DD_TRACE_SAMPLING_RULES`](pipeline_telemetry_catalogue::env::DD_TRACE_SAMPLING_RULES), [`DD_TRACE_SAMPLE_RATE`](pipeline_telemetry_catalogue::env::DD_TRACE_SAMPLE_RATE) and
+    /// [`DD_TRACE_RATE_LIMIT`](pipeline_telemetry_catalogue::env::DD_TRACE_RATE_LIMIT) through `get`; each value that cannot be used
     /// is returned with what is done instead.
     pub(crate) fn from_lookup(
         get: &dyn Fn(&str) -> Option<String>,
