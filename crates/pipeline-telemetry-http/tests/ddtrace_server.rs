@@ -131,6 +131,10 @@ fn client_calls_ddtrace(style: Style) {
         "one 128-bit trace"
     );
     assert_eq!(request.parent_hex(), client_span.span_id, "{request:#?}");
+    // ddtrace's last Datadog parent (`_dd.parent_id`, from tracestate's
+    // `p`; read when W3C is the primary style) is our span too.
+    let last = (style == Style::TraceContext).then_some(client_span.span_id.as_str());
+    assert_eq!(request.tag("_dd.parent_id"), last, "{request:#?}");
     assert_eq!(ddtrace::id(&seen["trace_id"]), request.trace_id);
     assert_eq!(ddtrace::id(&seen["span_id"]), u128::from(request.span_id));
     let kept = style.carries_baggage().then_some(PIPELINE_ID);

@@ -95,6 +95,10 @@ fn our_producer_to_kombu(style: Style) {
     let receive = find_dd(&theirs, "kombu.receive");
     assert_eq!(receive.trace_hex(), send.trace_id, "one 128-bit trace");
     assert_eq!(receive.parent_hex(), send.span_id, "{receive:#?}");
+    // ddtrace's last Datadog parent (`_dd.parent_id`, from tracestate's
+    // `p`; read when W3C is the primary style) is our span too.
+    let last = (style == Style::TraceContext).then_some(send.span_id.as_str());
+    assert_eq!(receive.tag("_dd.parent_id"), last, "{receive:#?}");
     assert_eq!(ddtrace::id(&got["span_id"]), u128::from(receive.span_id));
     let kept = style.carries_baggage().then_some(pipeline_id);
     assert_eq!(receive.tag("baggage.pipeline_id"), kept, "{receive:#?}");
