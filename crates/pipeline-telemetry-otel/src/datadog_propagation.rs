@@ -273,6 +273,37 @@ pub(crate) fn to_span_context(cx: &DdContext, datadog_primary: bool) -> Option<S
     Some(SpanContext::new(trace_id, span_id, flags, true, state))
 }
 
+/// The span context to inject in `tracecontext` style: for a span of ours
+/// (not remote), the tracestate's `dd` member names it as the last Datadog
+/// parent (`p:`), in front of the other `dd` items and members, as ddtrace's
+/// `_TraceContext._inject` does for its active span
+/// (`ddtrace/internal/utils/http.py`, `w3c_tracestate_add_p`). A `p` taken
+/// over from upstream would name the span before ours: ddtrace reads it as
+/// `_dd.parent_id`. A remote context is sent on as received.
+pub(crate) fn with_last_parent(sc: &SpanContext) -> SpanContext {
+    if sc.is_remote() {
+        return sc.clone();
+    }
+    let p = format!("p:{}", sc.span_id());
+    let dd = match sc.trace_state().get("dd") {
+        Some(old) => std::iter::once(p.as_str())
+            .chain(old.split(';').filter(|i| !i.starts_with("p:")))
+            .collect::<Vec<_>>()
+            .join(";"),
+        None => p.clone(),
+    };
+    let Ok(state) = sc.trace_state().insert("dd", dd) else {
+        return sc.clone();
+    };
+    SpanContext::new(
+        sc.trace_id(),
+        sc.span_id(),
+        sc.trace_flags(),
+        sc.is_remote(),
+        state,
+    )
+}
+
 /// `_DatadogMultiHeader._inject` for an OpenTelemetry span context: the
 /// priority, origin and `_dd.p.*` tags come from its tracestate's `dd`
 /// member (as ddtrace keeps them), `_dd.p.tid` from the trace id's high

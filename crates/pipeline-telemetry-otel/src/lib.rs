@@ -1,13 +1,18 @@
-//! Traces and logs for pipeline-telemetry: `tracing` spans exported over
-//! OTLP to the Datadog Agent, W3C context propagation across processes, and
-//! log lines that Datadog correlates with traces.
+//! Traces and logs for pipeline-telemetry: `tracing` spans exported to the
+//! Datadog Agent (its own trace intake, or OTLP), Datadog and W3C context
+//! propagation across processes, and log lines that Datadog correlates
+//! with traces.
 //!
 //! - **Traces**: the OpenTelemetry layer turns `tracing` spans into
-//!   OpenTelemetry spans, exported in batches over OTLP gRPC (4317) or
-//!   HTTP/protobuf (4318, feature `otlp-http`) on a background thread, with
-//!   a bounded queue (drops are counted, the application never blocks).
-//!   Without any endpoint or `DD_AGENT_HOST`, finished spans are printed to
-//!   stderr instead, one line each.
+//!   OpenTelemetry spans, exported in batches on a background thread, with
+//!   a bounded queue (drops are counted, the application never blocks):
+//!   to the Agent's own trace intake (`/v0.4/traces` on 8126 or its Unix
+//!   socket, [`TracesExport::Datadog`], which every Agent serves by
+//!   default) when an Agent address is set (`DD_AGENT_HOST`,
+//!   `DD_TRACE_AGENT_URL`, `DD_TRACE_AGENT_PORT`) or the Agent's socket
+//!   exists; over OTLP gRPC (4317) or HTTP/protobuf (4318, feature
+//!   `otlp-http`) when an OTLP endpoint or protocol is set. Without any of
+//!   these, finished spans are printed to stderr instead, one line each.
 //! - **Logs**: human-readable lines by default, or JSON lines with
 //!   `service`, `ddsource`, `status` (read by Datadog's JSON preprocessing
 //!   as the log's service, source and status), `dd.trace_id`, `dd.span_id`,
@@ -47,7 +52,8 @@
 //! # Features
 //!
 //! OTLP over gRPC (`tonic`) is always built in: it is the default
-//! [`Protocol`], and what `DD_AGENT_HOST` alone implies. The `otlp-http`
+//! [`Protocol`], and what `DD_AGENT_HOST` implies with
+//! `PIPELINE_TELEMETRY_TRACES=otlp`. The `otlp-http`
 //! feature adds OTLP over HTTP/protobuf (the blocking `reqwest` client of
 //! `opentelemetry-otlp`). Without it, [`Protocol::HttpProtobuf`] (from
 //! [`OtelBuilder::with_protocol`] or `OTEL_EXPORTER_OTLP_PROTOCOL`), or an
@@ -56,7 +62,8 @@
 //! [`ConfigError`] naming the feature; [`OtelBuilder::install_lenient`]
 //! reports it as a [`Problem`] and exports no spans, or, when the port was
 //! its own choice (from `DD_AGENT_HOST`), sends them over gRPC to the
-//! Agent's gRPC port 4317. gRPC never goes to a port given for HTTP.
+//! Agent's gRPC port 4317. gRPC never goes to a port given for HTTP. The
+//! Agent's trace intake needs no feature and no package beyond `std`.
 //!
 //! # Settings that cannot be used
 //!

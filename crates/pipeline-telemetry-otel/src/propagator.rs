@@ -12,7 +12,8 @@ use opentelemetry::Context;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
 use crate::datadog_propagation::{
-    extract_datadog, from_tracecontext, inject_datadog, resolve, to_span_context, DATADOG_HEADERS,
+    extract_datadog, from_tracecontext, inject_datadog, resolve, to_span_context, with_last_parent,
+    DATADOG_HEADERS,
 };
 use crate::propagation_style::{PropagationConfig, PropagationStyle};
 
@@ -95,7 +96,9 @@ impl TextMapPropagator for Propagator {
             inject_datadog(sc, c.x_datadog_tags_max_length, injector);
         }
         if c.injects(PropagationStyle::TraceContext) {
-            TraceContextPropagator::new().inject_context(cx, injector);
+            let sc = with_last_parent(sc);
+            let cx = Context::new().with_remote_span_context(sc);
+            TraceContextPropagator::new().inject_context(&cx, injector);
         }
     }
 

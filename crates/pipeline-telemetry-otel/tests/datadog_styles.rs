@@ -230,3 +230,33 @@ proptest! {
         }
     }
 }
+
+/// Injected for a span of ours, the tracestate's `dd` member names it as
+/// the last Datadog parent (`p`), in front, the rest kept (ddtrace's
+/// `w3c_tracestate_add_p`); a remote context goes on as received.
+#[test]
+fn a_span_of_ours_is_the_last_datadog_parent_in_tracestate() {
+    let inject = |remote: bool, state: &str| {
+        let sc = SpanContext::new(
+            TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").expect("trace id"),
+            SpanId::from_hex("b7ad6b7169203331").expect("span id"),
+            TraceFlags::SAMPLED,
+            remote,
+            state.parse::<TraceState>().expect("tracestate"),
+        );
+        let cx = opentelemetry::Context::new().with_remote_span_context(sc);
+        let mut out: HashMap<String, String> = HashMap::new();
+        Propagator::new(only(&[PropagationStyle::TraceContext])).inject_context(&cx, &mut out);
+        out.remove("tracestate").unwrap_or_default()
+    };
+    assert_eq!(
+        inject(false, "dd=s:2;p:00000000000000aa;t.dm:-4,other=x"),
+        "dd=p:b7ad6b7169203331;s:2;t.dm:-4,other=x"
+    );
+    assert_eq!(inject(false, "other=x"), "dd=p:b7ad6b7169203331,other=x");
+    assert_eq!(inject(false, ""), "dd=p:b7ad6b7169203331");
+    assert_eq!(
+        inject(true, "dd=s:2;p:00000000000000aa"),
+        "dd=s:2;p:00000000000000aa"
+    );
+}

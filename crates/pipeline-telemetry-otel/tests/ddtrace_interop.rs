@@ -170,3 +170,46 @@ fn ddtrace_state_survives_a_hop_through_us() {
         assert_eq!(got["meta"][k], v, "{k} lost: {got} from {out:?}");
     }
 }
+
+/// Through us in `tracecontext` style: ddtrace's tracestate names its span
+/// as the last Datadog parent (`dd=p:`); once our span is the parent, what
+/// we send on must name ours, as ddtrace's own inject does for its active
+/// span (`_TraceContext._inject`, `w3c_tracestate_add_p`). ddtrace's
+/// `tracecontext`-only extract reads it as `_dd.parent_id`. The old code
+/// forwarded ddtrace's `p` unchanged: `_dd.parent_id` named the span before
+/// ours.
+#[test]
+fn the_last_datadog_parent_is_our_span_after_a_hop_in_tracecontext_style() {
+    let mut peer = DdTrace::start("tracecontext");
+    let sent = peer.ask(json!({"op": "inject"}));
+    let headers: BTreeMap<String, String> =
+        serde_json::from_value(sent["headers"].clone()).expect("headers");
+    let theirs = format!("{:016x}", id(&sent["span_id"]));
+    assert!(
+        headers["tracestate"].contains(&format!("p:{theirs}")),
+        "{headers:?}"
+    );
+
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("interop")));
+    let (out, ours) = tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("relay");
+        extract(&headers).set_parent(&span).expect("a parent");
+        let mut out: BTreeMap<String, String> = BTreeMap::new();
+        inject_context_with_pipeline_id(&span, "run-9", &mut out);
+        let sc = span.context().span().span_context().clone();
+        (out, u64::from_be_bytes(sc.span_id().to_bytes()))
+    });
+    let got = peer.ask(json!({"op": "extract", "headers": out}));
+    assert_eq!(got["trace_id"], sent["trace_id"], "{got}");
+    assert_eq!(id(&got["span_id"]), u128::from(ours), "{got}");
+    assert_eq!(
+        got["meta"]["_dd.parent_id"],
+        format!("{ours:016x}"),
+        "{got} from {out:?}"
+    );
+    // The rest of ddtrace's dd member goes on (priority, decision maker).
+    assert_eq!(got["sampling_priority"], 1, "{got}");
+    assert_eq!(got["meta"]["_dd.p.dm"], "-0", "{got}");
+}

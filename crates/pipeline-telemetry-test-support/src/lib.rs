@@ -10,6 +10,9 @@
 //!   traces and logs it received.
 //! - [`python`]: the Python test peers' virtualenv (`.venv` at the
 //!   workspace root), installed on first use.
+//! - [`ddtrace`]: ddtrace-py peers reporting to the test agent under a
+//!   session token, their spans read back, and the propagation styles the
+//!   interop tests run in on both sides.
 //! - [`capture`]: an in-memory `MakeWriter` for reading back log output.
 //! - [`peers`]: reachability checks that fail loudly, never skip, with the
 //!   command that starts the missing peer.
@@ -17,6 +20,7 @@
 
 pub mod agent;
 pub mod capture;
+pub mod ddtrace;
 pub mod example;
 pub mod native;
 pub mod peers;

@@ -66,7 +66,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `otlp` | yes | traces and logs: spans exported over OTLP/gRPC (the Agent's port 4317, the default transport), log lines correlated with traces, the `otel` module |
+//! | `otlp` | yes | traces and logs: spans exported to the Agent's own trace intake (port 8126 or its socket, when an Agent address is set) or over OTLP/gRPC (port 4317, when an OTLP endpoint is set), log lines correlated with traces, the `otel` module |
 //! | `otlp-http` | no | OTLP over HTTP/protobuf (port 4318) as well, and `otlp`: the `reqwest` HTTP client, 36 packages more (102 to 138) and about 29 s more of a first build that takes 62 s without it (2 jobs) |
 //! | `testing` | no | the monitor query parser and evaluator: `testing::monitors`, `Capture::take_points` |
 //!

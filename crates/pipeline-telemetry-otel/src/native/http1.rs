@@ -38,10 +38,12 @@ pub(crate) struct Answer {
 /// The largest answer read: the intake's is a small JSON object.
 const MAX_ANSWER: u64 = 1 << 20;
 
-trait Stream: Read + Write {}
+/// A connection to the Agent.
+pub(crate) trait Stream: Read + Write {}
 impl<T: Read + Write> Stream for T {}
 
-fn connect(addr: &AgentAddr, timeout: Duration) -> std::io::Result<Box<dyn Stream>> {
+/// Connects to the Agent, every step bounded by `timeout`.
+pub(crate) fn connect(addr: &AgentAddr, timeout: Duration) -> std::io::Result<Box<dyn Stream>> {
     match addr {
         AgentAddr::Tcp { host, port } => {
             // Every address the name has, in the resolver's order: on a
@@ -72,18 +74,16 @@ fn connect(addr: &AgentAddr, timeout: Duration) -> std::io::Result<Box<dyn Strea
     }
 }
 
-/// Sends one request and reads the whole answer (the connection is closed
-/// after it).
+/// Sends one request on a connection from [`connect`] and reads the whole
+/// answer (the connection is closed after it).
 pub(crate) fn request(
+    mut stream: Box<dyn Stream>,
     addr: &AgentAddr,
     method: &str,
     path: &str,
     headers: &[(&str, String)],
     body: &[u8],
-    timeout: Duration,
 ) -> Result<Answer, String> {
-    let mut stream =
-        connect(addr, timeout).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
     let host = match addr {
         AgentAddr::Tcp { host, port } if host.contains(':') => format!("[{host}]:{port}"),
         AgentAddr::Tcp { host, port } => format!("{host}:{port}"),

@@ -68,6 +68,10 @@ impl ExportSink for NativeSpanSink {
         if batch.is_empty() {
             return Ok(());
         }
+        // Connected first: with the Agent away, a batch costs a refused
+        // connection, not its encoding too.
+        let stream = http1::connect(&self.intake.addr, self.timeout)
+            .map_err(|e| format!("cannot connect to {}: {e}", self.intake.addr))?;
         batch.iter_mut().for_each(crate::datadog_fields::derive);
         let payload = encode::payload(&batch, &self.resource);
         let mut headers: Vec<(&str, String)> = vec![
@@ -81,12 +85,12 @@ impl ExportSink for NativeSpanSink {
         ];
         headers.extend(self.headers.iter().map(|(k, v)| (k.as_str(), v.clone())));
         let answer = http1::request(
+            stream,
             &self.intake.addr,
             "PUT",
             TRACES_PATH,
             &headers,
             &payload.body,
-            self.timeout,
         )?;
         if !(200..300).contains(&answer.status) {
             let text = String::from_utf8_lossy(&answer.body);
