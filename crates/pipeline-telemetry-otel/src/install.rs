@@ -219,6 +219,8 @@ impl OtelBuilder {
                         .with_span_processor(QueueSpanProcessor {
                             batcher: Arc::clone(&batcher),
                             flush_timeout: self.export_timeout,
+                            // The trace intake takes rejected traces too.
+                            export_rejected: resolved.traces == TracesExport::Datadog,
                         })
                         .with_resource(resolved.resource.clone())
                         .with_sampler(self.sampler(&resolved.identity, &resolved.resource))

@@ -21,18 +21,27 @@ fn sdk_result(r: Result<(), ShutdownError>) -> OTelSdkResult {
     }
 }
 
-/// Queues sampled finished spans for the export thread.
+/// Queues finished spans for the export thread: the sampled ones, and with
+/// `export_rejected` also those of rejected traces.
+///
+/// The Agent's trace intake wants rejected traces as Datadog's tracers send
+/// them (their chunks carry `_sampling_priority_v1` 0 or -1): the Agent
+/// counts them in the APM trace metrics (hits, errors, latency) and then
+/// drops them. Without them, a sampling rule or the Agent's own rates would
+/// shrink those metrics by the rejected share. Over OTLP only sampled spans
+/// go, as OpenTelemetry's exporters do.
 #[derive(Debug)]
 pub(crate) struct QueueSpanProcessor {
     pub(crate) batcher: Arc<Batcher<SpanData>>,
     pub(crate) flush_timeout: Duration,
+    pub(crate) export_rejected: bool,
 }
 
 impl SpanProcessor for QueueSpanProcessor {
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 
     fn on_end(&self, span: SpanData) {
-        if span.span_context.is_sampled() {
+        if self.export_rejected || span.span_context.is_sampled() {
             self.batcher.push(span);
         }
     }

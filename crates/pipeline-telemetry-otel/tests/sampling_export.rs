@@ -224,7 +224,9 @@ fn query(v: &str) -> String {
 /// `rate_by_service` (the test agent's session rates), the exporter hands
 /// it to [`AgentRates`](pipeline_telemetry_otel::AgentRates), and the next
 /// trace of this service and env is decided by it (`AUTO_REJECT` at rate
-/// 0, decision maker `-1`), so only the first trace reaches the intake.
+/// 0, decision maker `-1`). Both traces reach the intake, as Datadog's
+/// tracers send them: the rejected one with priority 0, which the Agent
+/// counts in the trace metrics and then drops.
 #[test]
 fn the_agents_rates_decide_later_traces_on_the_native_path() {
     let token = token("sampling-agent-rates");
@@ -264,13 +266,20 @@ fn the_agents_rates_decide_later_traces_on_the_native_path() {
     );
 
     let spans =
-        pipeline_telemetry_test_support::native::poll_native_spans(&token, |s| s.len() >= 2);
-    assert_eq!(spans.len(), 2, "only the first trace: {spans:#?}");
-    let root = spans
-        .iter()
-        .find(|s| s["name"] == "pipeline.run")
-        .expect("the first run");
-    assert_eq!(root["metrics"]["_sampling_priority_v1"], 1.0, "{root}");
+        pipeline_telemetry_test_support::native::poll_native_spans(&token, |s| s.len() >= 4);
+    assert_eq!(spans.len(), 4, "both traces: {spans:#?}");
+    let root = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s["name"] == "pipeline.run" && s["resource"] == name)
+            .unwrap_or_else(|| panic!("the run {name}: {spans:#?}"))
+    };
+    let kept = root("first");
+    assert_eq!(kept["metrics"]["_sampling_priority_v1"], 1.0, "{kept}");
+    let rejected = root("second");
+    assert_eq!(rejected["metrics"]["_sampling_priority_v1"], 0.0, "{rejected}");
+    assert_eq!(rejected["meta"]["_dd.p.dm"], "-1", "{rejected}");
+    assert_eq!(rejected["metrics"]["_dd.agent_psr"], 0.0, "{rejected}");
     assert_eq!(
         pipeline_telemetry_test_support::native::trace_check_failures(&token),
         None
