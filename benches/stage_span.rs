@@ -13,10 +13,12 @@
 //! path: OTLP (`otlp+json_logs_scoped`) and the Agent's own trace intake
 //! (`datadog+json_logs_scoped`).
 //!
-//! Both export over OTLP/HTTP to a loopback port nobody listens on: export
-//! happens on background threads either way, so the numbers are what the
-//! pipeline's own thread pays. Metrics go to a bound loopback UDP socket
-//! nobody reads.
+//! Every case exports to a loopback HTTP server that takes every request
+//! and answers at once (`common::http_sink`: the Agent up): export happens
+//! on background threads either way, so the numbers are what the
+//! pipeline's own thread pays while the exporters do their real work
+//! (protobuf or MessagePack encoding, the request). Metrics go to a bound
+//! loopback UDP socket nobody reads.
 //!
 //! `cargo bench --bench stage_span` (add `PT_BENCH_QUICK=1` for the quick mode).
 
@@ -33,15 +35,6 @@ use pipeline_telemetry::{instrument_stage, MetricsTarget, PipelineRun, Telemetry
 use tracing_subscriber::layer::SubscriberExt;
 
 mod common;
-
-/// An OTLP endpoint on loopback where nothing listens.
-fn closed_loopback_endpoint() -> String {
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| "127.0.0.1:9".to_owned());
-    format!("http://{addr}")
-}
 
 fn work(n: u64) -> u64 {
     (0..black_box(n)).fold(0, |a, b| a.wrapping_add(b * b))
@@ -70,7 +63,7 @@ fn with_tracing(n: u64) -> Result<u64, io::Error> {
 }
 
 fn stage_span(c: &mut Criterion) {
-    let endpoint = closed_loopback_endpoint();
+    let endpoint = common::http_sink::start();
     let mut g = c.benchmark_group("stage_span");
 
     g.bench_function("bare_fn", |b| b.iter(|| bare(black_box(16))));

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use criterion::Criterion;
 
+pub(crate) mod http_sink;
+
 /// `PT_BENCH_QUICK=1` shortens every group (1 s warm-up, 2 s measurement,
 /// 20 samples) so that the whole set runs in a few minutes. Criterion's own
 /// flags (`--warm-up-time`, `--measurement-time`, `--sample-size`) given

@@ -277,7 +277,10 @@ fn the_agents_rates_decide_later_traces_on_the_native_path() {
     let kept = root("first");
     assert_eq!(kept["metrics"]["_sampling_priority_v1"], 1.0, "{kept}");
     let rejected = root("second");
-    assert_eq!(rejected["metrics"]["_sampling_priority_v1"], 0.0, "{rejected}");
+    assert_eq!(
+        rejected["metrics"]["_sampling_priority_v1"], 0.0,
+        "{rejected}"
+    );
     assert_eq!(rejected["meta"]["_dd.p.dm"], "-1", "{rejected}");
     assert_eq!(rejected["metrics"]["_dd.agent_psr"], 0.0, "{rejected}");
     assert_eq!(
