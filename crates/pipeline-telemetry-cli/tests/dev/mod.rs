@@ -177,52 +177,10 @@ pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The README's example: the executable `cargo test --workspace` built
-/// next to this test's binary (`<target>/<profile>/examples/etl_pipeline`,
-/// as `tests/ingest_api_curl.rs` at the root finds `ingest_api`); only when
-/// it is missing (`cargo test -p pipeline-telemetry-cli`), built with the
-/// cargo running this test into the same target directory and profile.
+/// The README's example, as `cargo test --workspace` built it (else built
+/// now into the same target directory).
 pub(crate) fn build_example() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    // <target>/<profile>/deps/<this test>
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the test binary is in <target>/<profile>/deps");
-    let built = profile_dir.join("examples").join("etl_pipeline");
-    if built.is_file() {
-        return built;
-    }
-    let target_dir = profile_dir.parent().expect("a target directory");
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => "dev",
-        Some(other) => other,
-    };
-    let out = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--example",
-            "etl_pipeline",
-            "--message-format=json",
-        ])
-        .arg("--profile")
-        .arg(profile)
-        .arg("--target-dir")
-        .arg(target_dir)
-        .current_dir(root())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("cargo runs");
-    assert!(
-        out.status.success(),
-        "cargo build --example etl_pipeline failed"
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|m| m["target"]["name"] == "etl_pipeline")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .expect("the example's executable")
+    pipeline_telemetry_test_support::example::exe("etl_pipeline")
 }
 
 /// Runs the example as the README says (`DD_AGENT_HOST=127.0.0.1`), its

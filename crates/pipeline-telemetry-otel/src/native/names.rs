@@ -88,6 +88,17 @@ impl<'a> View<'a> {
     }
 }
 
+/// The `datadog.<field>` attribute `dd` when the span sets it (the Agent's
+/// override), else `derived`.
+pub(crate) fn overridden<'a>(v: &View<'a>, dd: &str, derived: Cow<'a, str>) -> Cow<'a, str> {
+    let explicit = v.attr_str(dd);
+    if explicit.is_empty() {
+        derived
+    } else {
+        explicit
+    }
+}
+
 /// `GetOTelService`: the span's `service.name`, else the resource's, else
 /// the Agent's placeholder.
 pub(crate) fn service<'a>(v: &View<'a>) -> Cow<'a, str> {

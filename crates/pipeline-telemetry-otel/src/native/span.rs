@@ -121,14 +121,7 @@ fn minimal<'a>(v: &View<'a>) -> DdSpan<'a> {
     let s = v.span;
     let (trace_id, trace_id_high) = split(s.span_context.trace_id());
     let start = nanos(s.start_time);
-    let or = |dd: &str, derived: Cow<'a, str>| {
-        let explicit = v.attr_str(dd);
-        if explicit.is_empty() {
-            derived
-        } else {
-            explicit
-        }
-    };
+    let or = |dd: &str, derived: Cow<'a, str>| names::overridden(v, dd, derived);
     let mut span = DdSpan {
         service: or("datadog.service", names::service(v)),
         name: or("datadog.name", names::operation_name(v)),

@@ -55,14 +55,7 @@ impl RuleView {
             span: &self.span,
             resource,
         };
-        let or = |dd: &str, derived: Cow<'a, str>| {
-            let explicit = v.attr_str(dd);
-            if explicit.is_empty() {
-                derived
-            } else {
-                explicit
-            }
-        };
+        let or = |dd: &str, derived: Cow<'a, str>| names::overridden(&v, dd, derived);
         (
             or("datadog.service", names::service(&v)),
             or("datadog.name", names::operation_name(&v)),
