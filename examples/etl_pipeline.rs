@@ -131,6 +131,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "  DD_AGENT_HOST=127.0.0.1 DD_SERVICE=etl DD_ENV=dev cargo run --example etl_pipeline"
     );
-    println!("No Datadog account? `cargo run -p pipeline-telemetry-cli -- dev` serves the dashboard and monitors on http://127.0.0.1:8877/ from what DD_AGENT_HOST=127.0.0.1 cargo run --example etl_pipeline sends it.");
+    println!("No Datadog account? `cargo run -p pipeline-telemetry-cli -- dev` serves the dashboard and monitors on http://127.0.0.1:8877/ from what DD_AGENT_HOST=127.0.0.1 OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:8877 cargo run --example etl_pipeline sends it.");
     Ok(())
 }
