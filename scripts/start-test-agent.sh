@@ -70,9 +70,19 @@ case "${1:-}" in
   --stop-pid) stop "${2:?--stop-pid needs a pid}"; exit 0 ;;
 esac
 
-# Reuse an agent this script started earlier if it still answers.
+# Datadog's checks of what a tracer sends to the trace API, kept per session
+# for GET /test/trace_check/failures.
+CHECKS=trace_count_header,meta_tracer_version_header,trace_content_length,meta_events_is_valid_json
+
+# Reuse an agent this script started earlier if it still answers and runs
+# the same checks.
 if [ -f "$STATE" ]; then
-  read -r pid port http grpc <"$STATE" || true
+  read -r pid port http grpc checks <"$STATE" || true
+  if [ "${checks:-}" != "$CHECKS" ]; then
+    say "stopping the test agent started without the current checks (pid ${pid:-?})"
+    stop ""
+    pid=""
+  fi
   case " $port $http $grpc " in
     *" 8126 "* | *" 4317 "* | *" 4318 "*)
       # Started by an older version of this script on the Agent's own ports.
@@ -107,15 +117,12 @@ print(*picked)
 EOF
 )
 
-# Datadog's checks of what a tracer sends to the trace API, kept per session
-# for GET /test/trace_check/failures.
-CHECKS=trace_count_header,meta_tracer_version_header,trace_content_length,meta_events_is_valid_json
 say "starting ddapm-test-agent on 127.0.0.1 (trace $port, OTLP HTTP $http, OTLP gRPC $grpc); log: $LOG"
 ENABLED_CHECKS="$CHECKS" DD_POOL_TRACE_CHECK_FAILURES=true nohup .venv/bin/ddapm-test-agent --host 127.0.0.1 --port "$port" \
   --otlp-http-port "$http" --otlp-grpc-port "$grpc" --log-level INFO \
   >"$LOG" 2>&1 </dev/null 9>&- &
 pid=$!
-echo "$pid $port $http $grpc" >"$STATE"
+echo "$pid $port $http $grpc $CHECKS" >"$STATE"
 
 for _ in $(seq 1 150); do
   if ready "$port" "$http"; then

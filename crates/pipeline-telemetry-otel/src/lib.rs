@@ -94,6 +94,7 @@ mod guard;
 mod install;
 mod json_fmt;
 mod json_log;
+mod json_parse;
 mod log_filter;
 mod log_writer;
 mod native;

@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use serde_json::Value;
-
 /// No rate for this process's key (an impossible rate's bit pattern).
 const NONE: u64 = u64::MAX;
 
@@ -91,8 +89,10 @@ impl AgentRates {
     /// [`AgentRatesError`] when the body is not JSON or its
     /// `rate_by_service` is not an object of numbers; nothing changes then.
     pub fn update_from_json(&self, body: &[u8]) -> Result<(), AgentRatesError> {
-        let json: Value =
-            serde_json::from_slice(body).map_err(|e| AgentRatesError::NotJson(e.to_string()))?;
+        let json = std::str::from_utf8(body)
+            .map_err(|e| e.to_string())
+            .and_then(crate::json_parse::parse)
+            .map_err(AgentRatesError::NotJson)?;
         let Some(by_service) = json.get("rate_by_service") else {
             return Ok(());
         };

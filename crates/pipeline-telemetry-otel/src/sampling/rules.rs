@@ -3,7 +3,9 @@
 //! `GlobMatcher` (`ddtrace/internal/glob_matching.py`) and
 //! `DatadogSampler.set_sampling_rules` (`ddtrace/_trace/sampler.py`).
 
-use serde_json::Value;
+use std::collections::BTreeMap;
+
+use crate::json_parse::{self, Value};
 
 /// A glob pattern: `*` any run of characters (also none), `?` one
 /// character, no escapes; matched case-insensitively.
@@ -180,7 +182,7 @@ pub(crate) type RulesError = String;
 /// stay), and is reported.
 pub(crate) fn parse_rules(json: &str) -> (Vec<Rule>, Option<RulesError>) {
     let mut rules = Vec::new();
-    let list = match serde_json::from_str::<Value>(json) {
+    let list = match json_parse::parse(json) {
         Ok(Value::Array(list)) => list,
         Ok(_) => return (rules, Some("expected a JSON list of rules".into())),
         Err(e) => return (rules, Some(format!("not JSON: {e}"))),
@@ -206,7 +208,7 @@ pub(crate) fn parse_rules(json: &str) -> (Vec<Rule>, Option<RulesError>) {
     (rules, error)
 }
 
-fn rule(obj: &serde_json::Map<String, Value>) -> Result<Rule, String> {
+fn rule(obj: &BTreeMap<String, Value>) -> Result<Rule, String> {
     let mut r = Rule::catch_all(1.0);
     for (key, value) in obj {
         let pattern = || -> Result<Option<Glob>, String> {
@@ -253,7 +255,7 @@ fn rule(obj: &serde_json::Map<String, Value>) -> Result<Rule, String> {
 fn py_float(value: &Value) -> Result<f64, String> {
     let bad = || format!("`sample_rate` {value} is not a number");
     match value {
-        Value::Number(n) => n.as_f64().ok_or_else(bad),
+        Value::Number(_) => value.as_f64().ok_or_else(bad),
         Value::Bool(b) => Ok(f64::from(u8::from(*b))),
         Value::String(s) => {
             let t = s.trim().to_ascii_lowercase();
@@ -275,11 +277,11 @@ fn py_str(value: &Value) -> String {
         Value::Bool(true) => "True".into(),
         Value::Bool(false) => "False".into(),
         Value::Null => "None".into(),
-        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+        Value::Number(n) => match (value.as_i64(), value.as_u64(), value.as_f64()) {
             (Some(i), _, _) => i.to_string(),
             (_, Some(u), _) => u.to_string(),
             (_, _, Some(f)) => py_float_repr(f),
-            _ => n.to_string(),
+            _ => n.clone(),
         },
         other => other.to_string(),
     }
