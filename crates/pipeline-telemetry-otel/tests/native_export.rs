@@ -99,6 +99,8 @@ fn check_trace(spans: &[Value]) {
     // What the tracer sets on a chunk's root: the sampling priority, the
     // high half of the 128-bit trace id, the language.
     assert_eq!(run["metrics"]["_sampling_priority_v1"], 1.0);
+    // The default decision's maker, as ddtrace writes it on its roots.
+    assert_eq!(meta(run, "_dd.p.dm"), Some("-0"));
     let tid = meta(run, "_dd.p.tid").expect("_dd.p.tid on the root");
     let otel_id = meta(run, "otel.trace_id").expect("otel.trace_id");
     assert_eq!(tid, &otel_id[..16]);

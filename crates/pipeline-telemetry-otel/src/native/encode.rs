@@ -79,6 +79,14 @@ fn mark_chunk_roots(chunk: &[&SpanData], dd: &mut [DdSpan<'_>]) {
                 span.meta.insert(Cow::Owned(k), Cow::Owned(v));
             }
         }
+        // The sampler leaves the tracestate empty for its default decision
+        // (kept, priority 1) so that child spans copy nothing; on the trace's
+        // own root that decision's maker is `-0`, as ddtrace writes it.
+        if span.parent_id == 0 && priority == 1 {
+            span.meta
+                .entry(Cow::Borrowed("_dd.p.dm"))
+                .or_insert(Cow::Borrowed("-0"));
+        }
         if span.trace_id_high != 0 {
             span.meta.insert(
                 Cow::Borrowed("_dd.p.tid"),
