@@ -107,14 +107,21 @@ fn ours(sampler: &DatadogSampler, span: &Span) -> Json {
         &attributes(span),
         &[],
     );
-    // The default decision leaves the tracestate empty: priority 1 (the
-    // sampled flag), decision maker `-0`.
-    let dd = result
-        .trace_state
-        .get("dd")
-        .unwrap_or("s:1;t.dm:-0")
-        .to_owned();
-    assert_eq!(result.trace_state.get("dd").is_none(), dd == "s:1;t.dm:-0");
+    // A keep with priority 1 (the default decision, or an Agent rate's)
+    // leaves the tracestate empty: priority 1 is the sampled flag, and the
+    // decision maker is `-1` where the root carries `_dd.agent_psr` (as
+    // the trace intake path writes it), else `-0`.
+    let agent_rate = result
+        .attributes
+        .iter()
+        .any(|kv| kv.key.as_str() == "_dd.agent_psr");
+    let implied = if agent_rate {
+        "s:1;t.dm:-1"
+    } else {
+        "s:1;t.dm:-0"
+    };
+    let dd = result.trace_state.get("dd").unwrap_or(implied).to_owned();
+    assert_eq!(result.trace_state.get("dd").is_none(), dd == implied);
     let (s, dm) = dd
         .strip_prefix("s:")
         .and_then(|rest| rest.split_once(";t.dm:"))

@@ -96,6 +96,7 @@ fn check_trace(spans: &[Value]) {
     assert_eq!(meta(run, "pipeline"), Some("nightly-etl"));
     assert_eq!(meta(run, "pipeline_id"), Some("42"));
     assert_eq!(run["error"], 0);
+    assert_eq!(run["metrics"]["_dd.top_level"], 1.0, "the run is top level");
     // What the tracer sets on a chunk's root: the sampling priority, the
     // high half of the 128-bit trace id, the language.
     assert_eq!(run["metrics"]["_sampling_priority_v1"], 1.0);
@@ -124,6 +125,10 @@ fn check_trace(spans: &[Value]) {
         assert_eq!(meta(s, "pipeline"), Some("nightly-etl"));
         assert_eq!(meta(s, "pipeline_id"), Some("42"));
         assert_eq!(s["metrics"]["_dd.measured"], 1.0, "{name} is measured");
+        assert!(
+            s["metrics"].get("_dd.top_level").is_none(),
+            "{name} is not top level"
+        );
     }
     assert_eq!(by_stage["extract"]["error"], 0);
     assert_eq!(by_stage["transform"]["error"], 0);

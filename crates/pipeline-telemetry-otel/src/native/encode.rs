@@ -79,14 +79,21 @@ fn mark_chunk_roots(chunk: &[&SpanData], dd: &mut [DdSpan<'_>]) {
                 span.meta.insert(Cow::Owned(k), Cow::Owned(v));
             }
         }
-        // The sampler leaves the tracestate empty for its default decision
-        // (kept, priority 1) so that child spans copy nothing; on the trace's
-        // own root that decision's maker is `-0`, as ddtrace writes it.
+        // The sampler leaves the tracestate empty when it keeps with
+        // priority 1 (so that child spans copy nothing); on the trace's own
+        // root the decision's maker is written here as ddtrace writes it:
+        // `-1` for an Agent rate (`_dd.agent_psr` set), else `-0`.
         if span.parent_id == 0 && priority == 1 {
+            let maker = if span.metrics.contains_key("_dd.agent_psr") {
+                "-1"
+            } else {
+                "-0"
+            };
             span.meta
                 .entry(Cow::Borrowed("_dd.p.dm"))
-                .or_insert(Cow::Borrowed("-0"));
+                .or_insert(Cow::Borrowed(maker));
         }
+
         if span.trace_id_high != 0 {
             span.meta.insert(
                 Cow::Borrowed("_dd.p.tid"),

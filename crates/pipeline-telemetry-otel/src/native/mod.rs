@@ -78,6 +78,8 @@ impl ExportSink for NativeSpanSink {
             ("Content-Type", "application/msgpack".to_owned()),
             ("X-Datadog-Trace-Count", payload.traces.to_string()),
             ("Datadog-Meta-Lang", "rust".to_owned()),
+            // `_dd.top_level` is set on each span (`span::minimal`).
+            ("Datadog-Client-Computed-Top-Level", "yes".to_owned()),
             (
                 "Datadog-Meta-Tracer-Version",
                 env!("CARGO_PKG_VERSION").to_owned(),

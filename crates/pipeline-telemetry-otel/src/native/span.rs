@@ -114,9 +114,8 @@ impl<'a> DdSpan<'a> {
     }
 }
 
-/// `otelSpanToDDSpanMinimal`: identity, names, error flag, kind, HTTP status
-/// and the measured mark. Top level is left to the Agent, which computes it
-/// for every payload from a tracer that does not (as here).
+/// `otelSpanToDDSpanMinimal`: identity, names, error flag, kind, HTTP status,
+/// the top-level and measured marks.
 fn minimal<'a>(v: &View<'a>) -> DdSpan<'a> {
     let s = v.span;
     let (trace_id, trace_id_high) = split(s.span_context.trace_id());
@@ -159,6 +158,18 @@ fn minimal<'a>(v: &View<'a>) -> DdSpan<'a> {
             Cow::Borrowed("http.status_code"),
             Cow::Owned(code.to_string()),
         );
+    }
+    // Top level as the Agent marks OTLP spans by kind (the trace's root,
+    // server and consumer spans), and the local root of a trace continued
+    // from another process, as Datadog's tracers mark it. Sent as computed
+    // (`Datadog-Client-Computed-Top-Level`): the Agent's own guess would
+    // take any span whose parent is in a later payload (a long run's
+    // stages, flushed before the run ends) for a root.
+    if span.parent_id == 0
+        || s.parent_span_is_remote
+        || matches!(s.span_kind, SpanKind::Server | SpanKind::Consumer)
+    {
+        span.metrics.insert(Cow::Borrowed("_dd.top_level"), 1.0);
     }
     if v.attr_num("_dd.measured") == Some(1)
         || matches!(s.span_kind, SpanKind::Client | SpanKind::Producer)

@@ -190,3 +190,32 @@ fn derived_names() {
         ("rabbitmq.publish", "publish jobs")
     );
 }
+
+/// Top level as the Agent marks OTLP spans by kind, whatever else is in
+/// the payload: the root, server and consumer spans, and a local root
+/// under a remote parent; an internal child is not, even alone.
+#[test]
+fn top_level_marks() {
+    let res = resource();
+    let top = |s: &SpanData| {
+        convert(&View {
+            span: s,
+            resource: &res,
+        })
+        .metrics
+        .get("_dd.top_level")
+        .copied()
+    };
+    let child = span(SpanKind::Internal, "pipeline.stage", vec![], Status::Unset);
+    assert_eq!(top(&child), None);
+    let mut root = child.clone();
+    root.parent_span_id = SpanId::INVALID;
+    assert_eq!(top(&root), Some(1.0));
+    let mut joined = child.clone();
+    joined.parent_span_is_remote = true;
+    assert_eq!(top(&joined), Some(1.0));
+    let server = span(SpanKind::Server, "GET /", vec![], Status::Unset);
+    assert_eq!(top(&server), Some(1.0));
+    let consumer = span(SpanKind::Consumer, "jobs", vec![], Status::Unset);
+    assert_eq!(top(&consumer), Some(1.0));
+}

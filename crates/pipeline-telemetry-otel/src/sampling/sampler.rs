@@ -285,11 +285,18 @@ impl ShouldSample for DatadogSampler {
         }
         let low = u128::from_be_bytes(trace_id.to_bytes()) as u64;
         let d = self.decide(low, name, span_kind, attributes, None);
-        // The default decision (no rule, no Agent rate: keep) leaves a
-        // local root's tracestate empty: priority 1 is the sampled flag, and
-        // each child span would otherwise copy the `dd` member (about 70 ns).
+        // A keep with priority 1 (the default decision, or an Agent rate's
+        // keep, which every trace takes once the Agent sends a rate of 1)
+        // leaves a local root's tracestate empty: priority 1 is the sampled
+        // flag, and each child span would otherwise copy the `dd` member
+        // (about 70 ns). The trace intake path writes the decision maker on
+        // the root (`-0`, or `-1` where `_dd.agent_psr` is set).
         let trace_state = match upstream_state {
-            None if d.mechanism == DEFAULT => TraceState::default(),
+            None if d.priority == AUTO_KEEP
+                && (d.mechanism == DEFAULT || d.mechanism == AGENT_RATE_BY_SERVICE) =>
+            {
+                TraceState::default()
+            }
             state => with_decision(state.unwrap_or_default(), &d),
         };
         let mut attributes = Vec::new();
