@@ -135,7 +135,10 @@ pub(crate) fn resolve_with(
         let found = match b.agent_host.as_deref().map(agent_host) {
             Some(Err(e)) if settings.url.is_none() => Err(e),
             _ => addr::intake(settings, &b.apm_socket, socket_exists),
-        };
+        }
+        // The builder's headers go on every intake request too: checked as
+        // for OTLP (no CR/LF can reach the request head).
+        .and_then(|found| check_headers(&b.headers).map(|()| found));
         match found {
             Ok(found) => intake = Some(found.unwrap_or_else(addr::default_intake)),
             Err(e) if lenient => intake_problem = Some(e),

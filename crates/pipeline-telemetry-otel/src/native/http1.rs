@@ -4,10 +4,10 @@
 //! export timeout.
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Where the Agent's trace intake listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,46 +36,72 @@ pub(crate) struct Answer {
 }
 
 /// The largest answer read: the intake's is a small JSON object.
-const MAX_ANSWER: u64 = 1 << 20;
+const MAX_ANSWER: usize = 1 << 20;
 
 /// A connection to the Agent.
-pub(crate) trait Stream: Read + Write {}
-impl<T: Read + Write> Stream for T {}
+pub(crate) trait Stream: Read + Write {
+    /// Bounds the next reads.
+    fn read_timeout(&self, limit: Duration) -> std::io::Result<()>;
+}
 
-/// Connects to the Agent, every step bounded by `timeout`.
-pub(crate) fn connect(addr: &AgentAddr, timeout: Duration) -> std::io::Result<Box<dyn Stream>> {
+impl Stream for TcpStream {
+    fn read_timeout(&self, limit: Duration) -> std::io::Result<()> {
+        self.set_read_timeout(Some(limit))
+    }
+}
+
+impl Stream for UnixStream {
+    fn read_timeout(&self, limit: Duration) -> std::io::Result<()> {
+        self.set_read_timeout(Some(limit))
+    }
+}
+
+/// Connects to the Agent, every step bounded by `timeout`. `resolved`
+/// caches the host's addresses between batches: they are looked up again
+/// only when none of them connects.
+pub(crate) fn connect(
+    addr: &AgentAddr,
+    timeout: Duration,
+    resolved: &mut Vec<SocketAddr>,
+) -> std::io::Result<Box<dyn Stream>> {
     match addr {
         AgentAddr::Tcp { host, port } => {
+            if let Ok(s) = connect_any(resolved, timeout) {
+                return Ok(Box::new(s));
+            }
             // Every address the name has, in the resolver's order: on a
             // dual-stack host `localhost` may answer `::1` first while the
             // Agent listens on 127.0.0.1 only.
-            let mut last = None;
-            for sa in (host.as_str(), *port).to_socket_addrs()? {
-                match TcpStream::connect_timeout(&sa, timeout) {
-                    Ok(s) => {
-                        s.set_read_timeout(Some(timeout))?;
-                        s.set_write_timeout(Some(timeout))?;
-                        let _ = s.set_nodelay(true);
-                        return Ok(Box::new(s));
-                    }
-                    Err(e) => last = Some(e),
-                }
-            }
-            Err(last.unwrap_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::NotFound, "the host has no address")
-            }))
+            *resolved = (host.as_str(), *port).to_socket_addrs()?.collect();
+            connect_any(resolved, timeout).map(|s| Box::new(s) as Box<dyn Stream>)
         }
         AgentAddr::Unix(path) => {
-            let s = UnixStream::connect(path)?;
-            s.set_read_timeout(Some(timeout))?;
+            let s = super::unix::connect(path, timeout)?;
             s.set_write_timeout(Some(timeout))?;
             Ok(Box::new(s))
         }
     }
 }
 
-/// Sends one request on a connection from [`connect`] and reads the whole
-/// answer (the connection is closed after it).
+fn connect_any(addrs: &[SocketAddr], timeout: Duration) -> std::io::Result<TcpStream> {
+    let mut last = None;
+    for sa in addrs {
+        match TcpStream::connect_timeout(sa, timeout) {
+            Ok(s) => {
+                s.set_write_timeout(Some(timeout))?;
+                let _ = s.set_nodelay(true);
+                return Ok(s);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "the host has no address")
+    }))
+}
+
+/// Sends one request on a connection from [`connect`] and reads its
+/// answer, all within `timeout` (the connection is closed after it).
 pub(crate) fn request(
     mut stream: Box<dyn Stream>,
     addr: &AgentAddr,
@@ -83,7 +109,9 @@ pub(crate) fn request(
     path: &str,
     headers: &[(&str, String)],
     body: &[u8],
+    timeout: Duration,
 ) -> Result<Answer, String> {
+    let deadline = Instant::now() + timeout;
     let host = match addr {
         AgentAddr::Tcp { host, port } if host.contains(':') => format!("[{host}]:{port}"),
         AgentAddr::Tcp { host, port } => format!("{host}:{port}"),
@@ -105,46 +133,92 @@ pub(crate) fn request(
         .and_then(|()| stream.write_all(body))
         .and_then(|()| stream.flush())
         .map_err(|e| format!("writing to {addr}: {e}"))?;
-    let mut raw = Vec::new();
-    stream
-        .take(MAX_ANSWER)
-        .read_to_end(&mut raw)
-        .map_err(|e| format!("reading from {addr}: {e}"))?;
+    let raw =
+        read_answer(stream.as_mut(), deadline).map_err(|e| format!("reading from {addr}: {e}"))?;
     parse_answer(&raw).ok_or_else(|| format!("{addr} did not answer with HTTP"))
 }
 
-/// Parses a whole HTTP/1.1 answer: status line, headers, and a body by
-/// `Content-Length`, chunked, or to the end.
-pub(crate) fn parse_answer(raw: &[u8]) -> Option<Answer> {
+/// Reads until the answer is complete (its `Content-Length`, its last
+/// chunk, or the end of the connection), at most [`MAX_ANSWER`] bytes,
+/// before `deadline`.
+fn read_answer(stream: &mut dyn Stream, deadline: Instant) -> Result<Vec<u8>, String> {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if framed(&raw) {
+            return Ok(raw);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || raw.len() >= MAX_ANSWER {
+            return Err("no complete answer in time".to_owned());
+        }
+        stream.read_timeout(left).map_err(|e| e.to_string())?;
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(raw),
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // A status already read counts (a 413 before a reset).
+            Err(_) if parse_answer(&raw).is_some() => return Ok(raw),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// Whether `raw` holds a whole answer whose end its head tells (by
+/// `Content-Length` or chunks); an answer framed by the connection's end
+/// is whole only at that end.
+fn framed(raw: &[u8]) -> bool {
+    let Some((_, rest, framing)) = head(raw) else {
+        return false;
+    };
+    match framing {
+        Framing::Length(n) => rest.len() >= n,
+        Framing::Chunked => dechunk(rest).is_some(),
+        Framing::ToEnd => false,
+    }
+}
+
+enum Framing {
+    Length(usize),
+    Chunked,
+    ToEnd,
+}
+
+/// The status, the bytes after the head, and how the body ends.
+fn head(raw: &[u8]) -> Option<(u16, &[u8], Framing)> {
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&raw[..end]).ok()?;
     let rest = &raw[end + 4..];
     let mut lines = head.split("\r\n");
-    let status_line = lines.next()?;
-    let mut parts = status_line.splitn(3, ' ');
+    let mut parts = lines.next()?.splitn(3, ' ');
     if !parts.next()?.starts_with("HTTP/1.") {
         return None;
     }
     let status: u16 = parts.next()?.parse().ok()?;
-    let (mut length, mut chunked) = (None, false);
+    let mut framing = Framing::ToEnd;
     for line in lines {
         let Some((k, v)) = line.split_once(':') else {
             continue;
         };
         let (k, v) = (k.trim(), v.trim());
-        if k.eq_ignore_ascii_case("content-length") {
-            length = v.parse::<usize>().ok();
-        } else if k.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = v.to_ascii_lowercase().contains("chunked");
+        if k.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked")
+        {
+            framing = Framing::Chunked;
+        } else if k.eq_ignore_ascii_case("content-length") && !matches!(framing, Framing::Chunked) {
+            framing = Framing::Length(v.parse().ok()?);
         }
     }
-    let body = if chunked {
-        dechunk(rest)?
-    } else {
-        match length {
-            Some(n) => rest.get(..n)?.to_vec(),
-            None => rest.to_vec(),
-        }
+    Some((status, rest, framing))
+}
+
+/// Parses a whole HTTP/1.1 answer: status line, headers, and a body by
+/// `Content-Length`, chunked, or to the end.
+pub(crate) fn parse_answer(raw: &[u8]) -> Option<Answer> {
+    let (status, rest, framing) = head(raw)?;
+    let body = match framing {
+        Framing::Chunked => dechunk(rest)?,
+        Framing::Length(n) => rest.get(..n)?.to_vec(),
+        Framing::ToEnd => rest.to_vec(),
     };
     Some(Answer { status, body })
 }
@@ -193,6 +267,39 @@ mod tests {
             with_head.extend_from_slice(&raw);
             let _ = parse_answer(&with_head);
         }
+    }
+
+    /// An answer framed by its length is taken whole while the peer keeps
+    /// the connection open (reading to the end would wait out the time
+    /// limit and fail the batch).
+    #[test]
+    fn a_complete_answer_is_taken_without_waiting_for_the_close() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let peer = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("accept");
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !got.ends_with(b"body") {
+                let n = conn.read(&mut buf).expect("read");
+                assert!(n > 0, "the request ended early");
+                got.extend_from_slice(&buf[..n]);
+            }
+            conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                .expect("answer");
+            // Held open well past the client's limit.
+            std::thread::sleep(Duration::from_secs(3));
+        });
+        let addr = AgentAddr::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let limit = Duration::from_secs(2);
+        let stream = connect(&addr, limit, &mut Vec::new()).expect("connects");
+        let answer = request(stream, &addr, "PUT", "/v0.4/traces", &[], b"body", limit)
+            .expect("the whole answer, before the connection closes");
+        assert_eq!((answer.status, answer.body.as_slice()), (200, &b"{}"[..]));
+        peer.join().expect("peer");
     }
 
     #[test]

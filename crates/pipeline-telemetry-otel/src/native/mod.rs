@@ -18,6 +18,7 @@ pub(crate) mod json;
 mod msgpack;
 pub(crate) mod names;
 mod span;
+mod unix;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,9 @@ pub(crate) struct NativeSpanSink {
     timeout: Duration,
     resource: Resource,
     on_answer: Option<AnswerHook>,
+    /// The intake host's addresses, looked up again only when none
+    /// connects.
+    resolved: Vec<std::net::SocketAddr>,
 }
 
 impl NativeSpanSink {
@@ -57,6 +61,7 @@ impl NativeSpanSink {
             timeout,
             resource,
             on_answer,
+            resolved: Vec::new(),
         }
     }
 }
@@ -70,7 +75,7 @@ impl ExportSink for NativeSpanSink {
         }
         // Connected first: with the Agent away, a batch costs a refused
         // connection, not its encoding too.
-        let stream = http1::connect(&self.intake.addr, self.timeout)
+        let stream = http1::connect(&self.intake.addr, self.timeout, &mut self.resolved)
             .map_err(|e| format!("cannot connect to {}: {e}", self.intake.addr))?;
         batch.iter_mut().for_each(crate::datadog_fields::derive);
         let payload = encode::payload(&batch, &self.resource);
@@ -93,6 +98,7 @@ impl ExportSink for NativeSpanSink {
             TRACES_PATH,
             &headers,
             &payload.body,
+            self.timeout,
         )?;
         if !(200..300).contains(&answer.status) {
             let text = String::from_utf8_lossy(&answer.body);

@@ -339,3 +339,16 @@ fn identity_falls_back_to_resource_attributes() {
     assert_eq!(id.service, "from-attrs");
     assert_eq!(id.env.as_deref(), Some("staging"));
 }
+
+/// Headers that cannot go on a request are refused on the trace intake
+/// path as on the OTLP path: none reaches the request head.
+#[test]
+fn bad_headers_are_refused_on_the_intake_path() {
+    let b = OtelBuilder::new("svc")
+        .with_agent_host("agent")
+        .with_header("x-token", "a\r\nContent-Length: 0");
+    assert!(matches!(strict(&b), Err(InstallError::Config(_))));
+    let (r, lines) = lenient(&b, true);
+    assert_eq!(r.traces, TracesExport::Off);
+    assert!(lines[0].ends_with("; spans are not exported"), "{lines:?}");
+}
