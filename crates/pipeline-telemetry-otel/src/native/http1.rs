@@ -1,7 +1,9 @@
 //! One HTTP/1.1 request to the Agent, over TCP or its Unix socket, with std
 //! only: the trace intake needs a `PUT` with a body and the answer's status
-//! and body, nothing more. Runs on the export thread; every step has the
-//! export timeout.
+//! and body, nothing more. Runs on the export thread; connecting, writing
+//! and reading are bounded by the export timeout (the host name's lookup,
+//! by the system's resolver, is done again only when no cached address
+//! connects).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};

@@ -12,15 +12,15 @@ const NONE: u64 = u64::MAX;
 #[derive(Debug, Default)]
 struct Table {
     rates: BTreeMap<String, f64>,
-    key: Option<String>,
+    /// Each sampler's key and the slot it reads: the rate of that key as
+    /// `f64` bits, or [`NONE`] (one atomic load, no lock). Several samplers
+    /// (services) can share one `AgentRates`.
+    watchers: Vec<(String, Arc<AtomicU64>)>,
 }
 
 #[derive(Debug)]
 struct Inner {
     table: Mutex<Table>,
-    /// The rate of `table.key`, as `f64` bits, or [`NONE`]: the one value
-    /// the sampler reads, without a lock.
-    ours: AtomicU64,
 }
 
 /// The Agent's sample rates by service and env, shared between the native
@@ -63,7 +63,6 @@ impl AgentRates {
     pub fn new() -> Self {
         AgentRates(Arc::new(Inner {
             table: Mutex::new(Table::default()),
-            ours: AtomicU64::new(NONE),
         }))
     }
 
@@ -123,27 +122,30 @@ impl AgentRates {
         t.rates.get(key).copied()
     }
 
-    /// Sets the key the sampler reads (this process's service and env).
-    pub(crate) fn watch(&self, key: String) {
+    /// A slot that follows the rate of `key` (a sampler's service and
+    /// env), read with [`read`].
+    pub(crate) fn watch(&self, key: String) -> Arc<AtomicU64> {
         let mut t = self.0.table.lock().unwrap_or_else(PoisonError::into_inner);
-        t.key = Some(key);
+        let slot = Arc::new(AtomicU64::new(NONE));
+        t.watchers.push((key, Arc::clone(&slot)));
+        // Samplers dropped since: their slots are no longer read.
+        t.watchers.retain(|(_, s)| Arc::strong_count(s) > 1);
         self.publish(&t);
+        slot
     }
 
     fn publish(&self, t: &Table) {
-        let ours = t
-            .key
-            .as_ref()
-            .and_then(|k| t.rates.get(k))
-            .map_or(NONE, |r| r.to_bits());
-        self.0.ours.store(ours, Ordering::Release);
+        for (key, slot) in &t.watchers {
+            let bits = t.rates.get(key).map_or(NONE, |r| r.to_bits());
+            slot.store(bits, Ordering::Release);
+        }
     }
+}
 
-    /// The rate of the watched key: one atomic load.
-    pub(crate) fn ours(&self) -> Option<f64> {
-        let bits = self.0.ours.load(Ordering::Acquire);
-        (bits != NONE).then(|| f64::from_bits(bits))
-    }
+/// The rate a [`watch`](AgentRates::watch) slot holds: one atomic load.
+pub(crate) fn read(slot: &AtomicU64) -> Option<f64> {
+    let bits = slot.load(Ordering::Acquire);
+    (bits != NONE).then(|| f64::from_bits(bits))
 }
 
 #[cfg(test)]
@@ -153,17 +155,20 @@ mod tests {
     #[test]
     fn watched_rate_follows_updates() {
         let rates = AgentRates::new();
-        rates.watch(AgentRates::key("etl", Some("prod")));
-        assert_eq!(rates.ours(), None);
-        let body = br#"{"rate_by_service":{"service:etl,env:prod":0.25,"service:,env:":1}}"#;
+        let ours = rates.watch(AgentRates::key("etl", Some("prod")));
+        // A second service sharing the rates has its own slot.
+        let other = rates.watch(AgentRates::key("api", Some("prod")));
+        assert_eq!(read(&ours), None);
+        let body =
+            br#"{"rate_by_service":{"service:etl,env:prod":0.25,"service:api,env:prod":0.5}}"#;
         rates.update_from_json(body).expect("valid");
-        assert_eq!(rates.ours(), Some(0.25));
+        assert_eq!((read(&ours), read(&other)), (Some(0.25), Some(0.5)));
         // Only the exact key counts, as in ddtrace 4.16 (no fallback to
         // `service:,env:`).
         rates
             .update_from_json(br#"{"rate_by_service":{"service:,env:":0.1}}"#)
             .expect("valid");
-        assert_eq!(rates.ours(), None);
+        assert_eq!(read(&ours), None);
         assert_eq!(rates.update_from_json(b"{}"), Ok(()));
         assert!(rates.update_from_json(b"nope").is_err());
         assert_eq!(

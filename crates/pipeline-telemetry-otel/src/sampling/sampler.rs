@@ -1,6 +1,7 @@
 //! [`DatadogSampler`]: ddtrace-py 4.16's `DatadogSampler.sample_or_discard`
 //! and `_set_sampling_tags` as an OpenTelemetry [`ShouldSample`].
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId, TraceState};
@@ -95,7 +96,9 @@ fn format_rate(rate: f64) -> String {
 struct Inner {
     rules: Vec<Rule>,
     limiter: RateLimiter,
-    rates: AgentRates,
+    /// This sampler's service and env's rate from the Agent, kept current
+    /// by [`AgentRates`].
+    rate_slot: Arc<AtomicU64>,
     /// The resource of the spans: their service and env as the Agent
     /// reads them.
     resource: Resource,
@@ -166,11 +169,11 @@ impl DatadogSampler {
         rates: &AgentRates,
         resource: Resource,
     ) -> Self {
-        rates.watch(AgentRates::key(service, env));
+        let rate_slot = rates.watch(AgentRates::key(service, env));
         DatadogSampler(Arc::new(Inner {
+            rate_slot,
             rules: config.all_rules(),
             limiter: RateLimiter::new(config.rate_limit),
-            rates: rates.clone(),
             resource,
             env: env.map(str::to_owned),
         }))
@@ -237,7 +240,7 @@ impl DatadogSampler {
             d.ksr = Some(format_rate(rule.sample_rate));
             d.priority = if d.sampled { USER_KEEP } else { USER_REJECT };
             d.discard = rule.discard && !d.sampled;
-        } else if let Some(rate) = me.rates.ours() {
+        } else if let Some(rate) = super::agent_rates::read(&me.rate_slot) {
             d.sampled = knuth_keep(trace_id_low, rate);
             d.mechanism = AGENT_RATE_BY_SERVICE;
             d.agent_psr = Some(rate);
