@@ -311,15 +311,18 @@ impl OtelBuilder {
 
     /// Adds a header (HTTP) or metadata entry (gRPC) to every export request.
     /// Default: none. Environment: `OTEL_EXPORTER_OTLP_HEADERS`, read by the
-    /// OTLP exporter itself, is honoured as well.
+    /// OTLP exporter itself, is honoured as well. The headers given here also
+    /// go on every request to the Agent's trace intake.
     pub fn with_header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((key.into(), value.into()));
         self
     }
 
-    /// Where finished spans go: OTLP, console or nowhere. Default:
-    /// [`TracesExport::Otlp`] when an endpoint or Agent host is set, else
-    /// [`TracesExport::Console`]. Environment:
+    /// Where finished spans go: the Agent's trace intake, OTLP, the console
+    /// or nowhere. Default: [`TracesExport::Otlp`] when an OTLP endpoint or
+    /// protocol is set, else [`TracesExport::Datadog`] when an Agent address
+    /// is set or the Agent's socket exists, else [`TracesExport::Console`].
+    /// Environment:
     /// [`PIPELINE_TELEMETRY_TRACES`](pipeline_telemetry_catalogue::env::PIPELINE_TELEMETRY_TRACES), else
     /// [`OTEL_TRACES_EXPORTER`](pipeline_telemetry_catalogue::env::OTEL_TRACES_EXPORTER).
     pub fn with_traces(mut self, traces: TracesExport) -> Self {
