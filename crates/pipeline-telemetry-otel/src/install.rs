@@ -1,7 +1,6 @@
 //! Builds the layers and export threads from an [`OtelBuilder`], and
 //! installs them as the global subscriber.
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,23 +17,22 @@ use tracing_subscriber::Registry;
 
 use crate::batch::{BatchConfig, Batcher};
 use crate::builder::OtelBuilder;
-use crate::config::{LogFormat, TracesExport};
+use crate::config::TracesExport;
 use crate::console::ConsoleSpanSink;
 use crate::datadog_fields::SCOPE;
 use crate::directives::Directives;
 use crate::error::{ConfigError, InstallError};
 use crate::exception::ExceptionLayer;
-use crate::fields::FieldsLayer;
 use crate::guard::OtelGuard;
-use crate::json_log::JsonLogLayer;
 use crate::log_filter::EventsOnly;
-use crate::log_writer::{self, QueueConfig};
 use crate::native::NativeSpanSink;
 use crate::problem::{Problem, Problems};
 use crate::processor::{QueueLogProcessor, QueueSpanProcessor};
 use crate::propagation::propagator;
-use crate::resolve::{resolve, Resolved};
+use crate::resolve::resolve;
 use crate::sink::{OtlpLogSink, OtlpSpanSink, SinkConfig};
+
+mod log_layer;
 
 /// The combined layer handed out by [`OtelBuilder::build_layer`].
 pub type BoxedLayer<S> = Box<dyn Layer<S> + Send + Sync + 'static>;
@@ -288,70 +286,6 @@ impl OtelBuilder {
             }
         }
         Ok((layer, guard))
-    }
-
-    /// The log line layer (JSON or human), writing to the given writer, or
-    /// to stdout through the queued writer thread.
-    fn log_layer<S>(
-        &mut self,
-        resolved: &Resolved,
-        events: Directives,
-        problems: &mut Problems,
-        guard: &mut OtelGuard,
-    ) -> Result<BoxedLayer<S>, InstallError>
-    where
-        S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
-    {
-        let given = self.log_writer.take();
-        let ansi = given.is_none()
-            && std::io::stdout().is_terminal()
-            && std::env::var_os(pipeline_telemetry_catalogue::env::NO_COLOR).is_none();
-        let writer = match given {
-            Some(w) => w,
-            None => {
-                let config = QueueConfig {
-                    lines: self.log_queue_lines,
-                    bytes: log_writer::QUEUE_BYTES,
-                    lossless: self.lossless_logs,
-                    on_drop: self.log_drop_hook.take(),
-                };
-                match log_writer::spawn_stdout(config) {
-                    Ok((writer, handle)) => {
-                        guard.log_writer = Some(handle);
-                        BoxMakeWriter::new(writer)
-                    }
-                    Err(source) => {
-                        problems.invalid(
-                            InstallError::Worker {
-                                signal: "log lines",
-                                source,
-                            },
-                            "log lines are written on the logging thread",
-                        )?;
-                        BoxMakeWriter::new(std::io::stdout)
-                    }
-                }
-            }
-        };
-        // The pipeline fields of spans (for log lines and baggage) are kept
-        // by a layer under the log layer's own filter, which lets every
-        // span up to INFO through: one per-layer filter for both.
-        Ok(match self.log_format {
-            LogFormat::Json => Box::new(
-                FieldsLayer
-                    .and_then(JsonLogLayer::new(resolved.identity.clone(), writer))
-                    .with_filter(EventsOnly::new(events)),
-            ),
-            LogFormat::Human => Box::new(
-                FieldsLayer
-                    .and_then(
-                        tracing_subscriber::fmt::layer()
-                            .with_writer(writer)
-                            .with_ansi(ansi),
-                    )
-                    .with_filter(EventsOnly::new(events)),
-            ),
-        })
     }
 
     /// Installs traces and logs for the whole process: the global `tracing`

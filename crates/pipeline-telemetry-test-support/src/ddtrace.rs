@@ -17,7 +17,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -299,25 +298,9 @@ pub fn dd_spans(traces: &Value) -> Vec<DdSpan> {
 /// # Panics
 /// When the agent does not answer with JSON.
 pub fn poll_dd_spans(token: &str, done: impl Fn(&[DdSpan]) -> bool) -> Vec<DdSpan> {
-    let url = format!(
-        "{}/test/session/traces?test_session_token={token}",
-        agent::agent().trace_url
-    );
-    let start = Instant::now();
-    loop {
-        let body = reqwest::blocking::get(&url)
-            .and_then(|r| r.text())
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        // Before the first payload the agent may answer with a non-JSON
-        // message: nothing yet.
-        let got = serde_json::from_str(&body)
-            .map(|v| dd_spans(&v))
-            .unwrap_or_default();
-        if done(&got) || start.elapsed() > Duration::from_secs(30) {
-            return got;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    dd_spans(&crate::native::poll_session_traces(token, |t| {
+        done(&dd_spans(t))
+    }))
 }
 
 /// A decimal id string of a peer's JSON answer.
