@@ -7,15 +7,13 @@ mod common;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions};
+use lapin::options::BasicConsumeOptions;
 use lapin::types::FieldTable;
-use lapin::BasicProperties;
 use pipeline_telemetry::testing::{parse_line, ParsedMetric};
-use pipeline_telemetry::{MetricsTarget, PipelineRun, Stage};
-use pipeline_telemetry_lapin::{Message, Settlement, TracedPublish, Worker};
+use pipeline_telemetry::{MetricsTarget, Stage};
+use pipeline_telemetry_lapin::{Message, Settlement, Worker};
 use pipeline_telemetry_test_support::{peers, UdpReceiver};
 
-static PUBLISH: Stage = Stage::new("publish");
 static HANDLE: Stage = Stage::new("handle");
 
 const MESSAGES: usize = 2;
@@ -75,27 +73,14 @@ fn with_pipeline_keeps_run_per_delivery_in_either_order() {
         let channel = conn.create_channel().await.expect("channel");
         common::declare(&channel, &queue_a).await;
         common::declare(&channel, &queue_b).await;
-        let run = PipelineRun::start("lapin_order_producer", "order-1");
-        run.scope(PUBLISH.run_async(async {
-            for queue in [&queue_a, &queue_b] {
-                for _ in 0..MESSAGES {
-                    channel
-                        .publish_traced(
-                            "",
-                            queue,
-                            BasicPublishOptions::default(),
-                            b"x",
-                            BasicProperties::default(),
-                        )
-                        .await?
-                        .await?;
-                }
-            }
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-        }))
-        .await
-        .expect("publish");
-        run.finish();
+        common::publish_run(
+            &channel,
+            "lapin_order_producer",
+            "order-1",
+            &[(&queue_a, MESSAGES), (&queue_b, MESSAGES)],
+            b"x",
+        )
+        .await;
 
         let a = Worker::new(&HANDLE, queue_a.as_str())
             .with_run_per_delivery(FIRST_A)

@@ -15,22 +15,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-};
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
-use lapin::BasicProperties;
 use pipeline_telemetry::testing::{parse_line, ParsedMetric};
 use pipeline_telemetry::{MetricsTarget, PipelineRun, Stage};
-use pipeline_telemetry_lapin::{
-    Message, ServerAddress, Settlement, TracedChannel, TracedPublish, Worker,
-};
+use pipeline_telemetry_lapin::{Message, ServerAddress, Settlement, TracedChannel, Worker};
 use pipeline_telemetry_test_support::agent::{self, Span};
 use pipeline_telemetry_test_support::{peers, UdpReceiver};
 use serde_json::Value;
 use tokio::sync::Notify;
 
-static PUBLISH: Stage = Stage::new("publish");
 static HANDLE: Stage = Stage::new("handle");
 
 const PRODUCER: &str = "lapin_current_producer";
@@ -118,27 +112,14 @@ fn deliveries_are_stage_calls_of_the_current_run() {
         common::declare(&channel, &consumed_queue).await;
         common::declare(&channel, &handled_queue).await;
         // The producer's run publishes; its context is in the headers.
-        let run = PipelineRun::start(PRODUCER, &producer_id);
-        run.scope(PUBLISH.run_async(async {
-            for (queue, n) in [(&consumed_queue, CONSUMED), (&handled_queue, 1)] {
-                for _ in 0..n {
-                    channel
-                        .publish_traced(
-                            "",
-                            queue,
-                            BasicPublishOptions::default(),
-                            body.as_bytes(),
-                            BasicProperties::default(),
-                        )
-                        .await?
-                        .await?;
-                }
-            }
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-        }))
-        .await
-        .expect("publish");
-        run.finish();
+        common::publish_run(
+            &channel,
+            PRODUCER,
+            &producer_id,
+            &[(&consumed_queue, CONSUMED), (&handled_queue, 1)],
+            body.as_bytes(),
+        )
+        .await;
     });
 
     // The consumer's own run, current where the worker is called.

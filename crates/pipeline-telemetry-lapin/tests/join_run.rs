@@ -12,18 +12,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions};
+use lapin::options::BasicConsumeOptions;
 use lapin::types::FieldTable;
-use lapin::BasicProperties;
 use pipeline_telemetry::testing::{parse_line, ParsedMetric};
-use pipeline_telemetry::{MetricsTarget, PipelineRun, Stage};
-use pipeline_telemetry_lapin::{
-    Message, ServerAddress, Settlement, TracedChannel, TracedPublish, Worker,
-};
+use pipeline_telemetry::{MetricsTarget, Stage};
+use pipeline_telemetry_lapin::{Message, ServerAddress, Settlement, TracedChannel, Worker};
 use pipeline_telemetry_test_support::agent::{self, Span};
 use pipeline_telemetry_test_support::{peers, UdpReceiver};
 
-static PUBLISH: Stage = Stage::new("publish");
 static HANDLE: Stage = Stage::new("handle");
 
 const PRODUCER: &str = "lapin_join_producer";
@@ -92,27 +88,14 @@ fn a_delivery_joins_the_producers_run_without_counting_a_run() {
         common::declare(&channel, &joined_queue).await;
         common::declare(&channel, &per_delivery_queue).await;
         // One producer run publishes to both queues.
-        let run = PipelineRun::start(PRODUCER, &pipeline_id);
-        run.scope(PUBLISH.run_async(async {
-            for queue in [&joined_queue, &per_delivery_queue] {
-                for _ in 0..MESSAGES {
-                    channel
-                        .publish_traced(
-                            "",
-                            queue,
-                            BasicPublishOptions::default(),
-                            b"ab",
-                            BasicProperties::default(),
-                        )
-                        .await?
-                        .await?;
-                }
-            }
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-        }))
-        .await
-        .expect("publish");
-        run.finish();
+        common::publish_run(
+            &channel,
+            PRODUCER,
+            &pipeline_id,
+            &[(&joined_queue, MESSAGES), (&per_delivery_queue, MESSAGES)],
+            b"ab",
+        )
+        .await;
 
         let joined = Worker::new(&HANDLE, joined_queue.as_str()).with_pipeline(JOINED);
         handle_all(&channel, &joined_queue, &joined).await;

@@ -10,7 +10,8 @@ use lapin::options::{BasicPublishOptions, QueueDeclareOptions, QueueDeleteOption
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use pipeline_telemetry::otel::Protocol;
-use pipeline_telemetry::{MetricsTarget, TelemetryBuilder, TelemetryGuard};
+use pipeline_telemetry::{MetricsTarget, PipelineRun, Stage, TelemetryBuilder, TelemetryGuard};
+use pipeline_telemetry_lapin::TracedPublish;
 use pipeline_telemetry_test_support::{agent, peers};
 
 pub(crate) mod roles;
@@ -91,6 +92,41 @@ pub(crate) async fn publish(channel: &Channel, queue: &str, bodies: &[String]) {
             .await
             .expect("confirm");
     }
+}
+
+/// The producers' publish stage.
+pub(crate) static PUBLISH: Stage = Stage::new("publish");
+
+/// A producer run (`pipeline`, `id`) whose [`PUBLISH`] stage sends `body`,
+/// traced, to each queue as many times as given, each publish confirmed.
+pub(crate) async fn publish_run(
+    channel: &(impl TracedPublish + Sync),
+    pipeline: &str,
+    id: &str,
+    to: &[(&str, usize)],
+    body: &[u8],
+) {
+    let run = PipelineRun::start(pipeline, id);
+    run.scope(PUBLISH.run_async(async {
+        for &(queue, n) in to {
+            for _ in 0..n {
+                channel
+                    .publish_traced(
+                        "",
+                        queue,
+                        BasicPublishOptions::default(),
+                        body,
+                        BasicProperties::default(),
+                    )
+                    .await?
+                    .await?;
+            }
+        }
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+    }))
+    .await
+    .expect("publish");
+    run.finish();
 }
 
 /// Deletes a queue (ignores a missing one).
