@@ -62,6 +62,22 @@ impl Drop for DdTrace {
     }
 }
 
+/// Continues the trace of `headers` in a span of ours and injects it
+/// again (with `pipeline_id` `run-9`): what we send on, and our span's id.
+fn relay(headers: &BTreeMap<String, String>) -> (BTreeMap<String, String>, u64) {
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("interop")));
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("relay");
+        extract(headers).set_parent(&span).expect("a parent");
+        let mut out: BTreeMap<String, String> = BTreeMap::new();
+        inject_context_with_pipeline_id(&span, "run-9", &mut out);
+        let sc = span.context().span().span_context().clone();
+        (out, u64::from_be_bytes(sc.span_id().to_bytes()))
+    })
+}
+
 fn id(v: &Value) -> u128 {
     v.as_str()
         .expect("an id string")
@@ -148,17 +164,7 @@ fn ddtrace_state_survives_a_hop_through_us() {
         Some("2")
     );
 
-    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("interop")));
-    let (out, span_id) = tracing::subscriber::with_default(subscriber, || {
-        let span = tracing::info_span!("consume");
-        extract(&headers).set_parent(&span).expect("a parent");
-        let mut out: BTreeMap<String, String> = BTreeMap::new();
-        inject_context_with_pipeline_id(&span, "run-9", &mut out);
-        let sc = span.context().span().span_context().clone();
-        (out, u64::from_be_bytes(sc.span_id().to_bytes()))
-    });
+    let (out, span_id) = relay(&headers);
     let got = peer.ask(json!({"op": "extract", "headers": out}));
     assert_eq!(got["trace_id"], sent["trace_id"], "{got}");
     assert_eq!(id(&got["span_id"]), u128::from(span_id), "{got}");
@@ -190,17 +196,7 @@ fn the_last_datadog_parent_is_our_span_after_a_hop_in_tracecontext_style() {
         "{headers:?}"
     );
 
-    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("interop")));
-    let (out, ours) = tracing::subscriber::with_default(subscriber, || {
-        let span = tracing::info_span!("relay");
-        extract(&headers).set_parent(&span).expect("a parent");
-        let mut out: BTreeMap<String, String> = BTreeMap::new();
-        inject_context_with_pipeline_id(&span, "run-9", &mut out);
-        let sc = span.context().span().span_context().clone();
-        (out, u64::from_be_bytes(sc.span_id().to_bytes()))
-    });
+    let (out, ours) = relay(&headers);
     let got = peer.ask(json!({"op": "extract", "headers": out}));
     assert_eq!(got["trace_id"], sent["trace_id"], "{got}");
     assert_eq!(id(&got["span_id"]), u128::from(ours), "{got}");
