@@ -7,39 +7,17 @@
 mod common;
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use common::*;
-use pipeline_telemetry_otel::{LogFormat, OtelBuilder, TracesExport};
+use pipeline_telemetry_otel::{OtelBuilder, TracesExport};
 use pipeline_telemetry_test_support::native::{poll_native_spans, trace_check_failures};
 use serde_json::Value;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::Registry;
 
 fn export_one_run(builder: OtelBuilder, label: &str) -> (Vec<Value>, String) {
     let token = token(label);
-    let logs = Captured::default();
-    let (layer, guard) = builder
-        .with_log_format(LogFormat::Json)
-        .with_log_writer(logs.clone())
-        .with_env("ci")
-        .with_version("1.2.3")
-        .with_resource_attribute("team", "data")
-        .with_header(TOKEN_HEADER, &token)
-        .build_layer::<Registry>()
-        .expect("build layers");
-    let subscriber = Registry::default().with(layer);
-    tracing::subscriber::with_default(subscriber, || {
-        runtime().block_on(run_pipeline("nightly-etl", "42"));
-    });
-    let stats = guard.stats();
-    guard
-        .shutdown(Duration::from_secs(10))
-        .expect("clean shutdown");
-    assert_eq!(stats.spans.dropped, 0, "{stats:?}");
-    assert_eq!(stats.spans.failed, 0, "{stats:?}");
+    let logs = export_run(builder, &token);
     let spans = poll_native_spans(&token, |s| s.len() >= 4);
-    check_log_correlation(&spans, &logs.text());
+    check_log_correlation(&spans, &logs);
     (spans, token)
 }
 

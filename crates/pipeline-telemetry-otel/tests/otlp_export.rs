@@ -5,38 +5,17 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
-use pipeline_telemetry_otel::{LogFormat, OtelBuilder, Protocol, TracesExport};
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::Registry;
+use pipeline_telemetry_otel::{OtelBuilder, Protocol, TracesExport};
 
 fn export_one_run(protocol: Protocol, endpoint: &str, otlp_logs: bool) -> (Vec<Span>, String) {
     let token = token(protocol.as_str().replace('/', "-").as_str());
-    let logs = Captured::default();
-    let (layer, guard) = OtelBuilder::new("pt-otel-test")
-        .with_env("ci")
-        .with_version("1.2.3")
-        .with_resource_attribute("team", "data")
+    let builder = OtelBuilder::new("pt-otel-test")
         .with_endpoint(endpoint)
         .with_protocol(protocol)
-        .with_header(TOKEN_HEADER, &token)
         .with_traces(TracesExport::Otlp)
-        .with_otlp_logs(otlp_logs)
-        .with_log_format(LogFormat::Json)
-        .with_log_writer(logs.clone())
-        .build_layer::<Registry>()
-        .expect("build layers");
-    let subscriber = Registry::default().with(layer);
-    tracing::subscriber::with_default(subscriber, || {
-        runtime().block_on(run_pipeline("nightly-etl", "42"));
-    });
-    let stats = guard.stats();
-    guard
-        .shutdown(Duration::from_secs(10))
-        .expect("clean shutdown");
-    assert_eq!(stats.spans.dropped, 0, "{stats:?}");
+        .with_otlp_logs(otlp_logs);
+    export_run(builder, &token);
 
     let payloads = poll("traces", &token, |p| spans(p).len() >= 4);
     (spans(&payloads), token)

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 pub(crate) mod peers;
 
+use pipeline_telemetry_otel::{LogFormat, OtelBuilder};
 pub(crate) use pipeline_telemetry_test_support::agent::{
     self, attributes, b64_hex, dd_trace_id, poll, spans, token, Span, TOKEN_HEADER,
 };
@@ -14,6 +15,8 @@ pub(crate) use pipeline_telemetry_test_support::capture::Captured;
 use tracing::field::Empty;
 use tracing::instrument::WithSubscriber;
 use tracing::Instrument;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::Registry;
 
 /// The stage span as the facade emits it (`operation.name`,
 /// `resource.name` and `_dd.measured` are derived by the exporter).
@@ -82,4 +85,31 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("runtime")
+}
+
+/// Runs [`run_pipeline`] once under `builder`, with the unified service tags
+/// `ci` / `1.2.3`, the resource attribute `team=data`, the test agent's
+/// session `token` on every export request and JSON log lines captured;
+/// shuts down, no span dropped or lost in export. Returns the log lines.
+pub(crate) fn export_run(builder: OtelBuilder, token: &str) -> String {
+    let logs = Captured::default();
+    let (layer, guard) = builder
+        .with_env("ci")
+        .with_version("1.2.3")
+        .with_resource_attribute("team", "data")
+        .with_header(TOKEN_HEADER, token)
+        .with_log_format(LogFormat::Json)
+        .with_log_writer(logs.clone())
+        .build_layer::<Registry>()
+        .expect("build layers");
+    tracing::subscriber::with_default(Registry::default().with(layer), || {
+        runtime().block_on(run_pipeline("nightly-etl", "42"));
+    });
+    let stats = guard.stats();
+    guard
+        .shutdown(Duration::from_secs(10))
+        .expect("clean shutdown");
+    assert_eq!(stats.spans.dropped, 0, "{stats:?}");
+    assert_eq!(stats.spans.failed, 0, "{stats:?}");
+    logs.text()
 }
