@@ -84,7 +84,7 @@ impl fmt::Display for Value {
             Self::Number(n) => f.write_str(n),
             Self::String(s) => {
                 let mut out = String::new();
-                crate::native::json::string(&mut out, s);
+                crate::json_fmt::push_str(&mut out, s);
                 f.write_str(&out)
             }
             Self::Array(items) => {

@@ -8,24 +8,7 @@ use std::time::UNIX_EPOCH;
 use opentelemetry::{Array, Value};
 use opentelemetry_sdk::trace::SpanEvents;
 
-/// Appends `s` as a JSON string.
-pub(crate) fn string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
+use crate::json_fmt::push_str as string;
 
 fn number(out: &mut String, x: f64) {
     if x.is_finite() {

@@ -14,7 +14,7 @@
 pub(crate) mod addr;
 pub(crate) mod encode;
 pub(crate) mod http1;
-pub(crate) mod json;
+mod json;
 mod msgpack;
 pub(crate) mod names;
 mod span;
