@@ -1,69 +1,17 @@
 //! The README's example as a user with a stock Datadog Agent runs it: only
 //! `DD_AGENT_HOST` and the Agent's APM port, no OTLP variable, no change to
 //! the Agent. Its own Datadog APM test agent stands in for the Agent (no
-//! session token: the example sends none), with Datadog's trace checks on.
+//! session token: the example sends none; `agent::OwnAgent`), with
+//! Datadog's trace checks on.
 //! Every run and stage span arrives at the trace intake, and the checks
 //! report nothing.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use pipeline_telemetry_test_support::{example, python, workspace_root, UdpReceiver};
+use pipeline_telemetry_test_support::agent::OwnAgent;
+use pipeline_telemetry_test_support::{example, UdpReceiver};
 use serde_json::Value;
-
-/// A test agent of this test's own, stopped on drop.
-struct OwnAgent {
-    child: Child,
-    url: String,
-}
-
-impl Drop for OwnAgent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-fn start_agent() -> OwnAgent {
-    let bin = python::venv_bin("ddapm-test-agent");
-    let port = free_port();
-    let child = Command::new(&bin)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--otlp-http-port", &free_port().to_string()])
-        .args(["--otlp-grpc-port", &free_port().to_string()])
-        .env(
-            "ENABLED_CHECKS",
-            "trace_count_header,meta_tracer_version_header,trace_content_length,meta_events_is_valid_json",
-        )
-        .env("DD_POOL_TRACE_CHECK_FAILURES", "true")
-        .current_dir(workspace_root())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{} does not start ({e}): run scripts/setup-peers.sh", bin.display()));
-    let agent = OwnAgent {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let start = Instant::now();
-    while reqwest::blocking::get(format!("{}/info", agent.url)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the test agent did not start"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    agent
-}
 
 fn meta<'a>(s: &'a Value, k: &str) -> &'a str {
     s["meta"][k].as_str().unwrap_or_default()
@@ -71,8 +19,10 @@ fn meta<'a>(s: &'a Value, k: &str) -> &'a str {
 
 #[test]
 fn the_readme_example_reaches_a_stock_agents_trace_intake() {
-    let agent = start_agent();
-    let port = agent.url.rsplit(':').next().expect("port").to_owned();
+    let dir = std::env::temp_dir().join(format!("pt-readme-agent-{}", std::process::id()));
+    let own = OwnAgent::start(&dir);
+    let url = own.agent.trace_url.clone();
+    let port = url.rsplit(':').next().expect("port").to_owned();
     let metrics = UdpReceiver::bind().expect("bind");
     let mut cmd = Command::new(example::exe("etl_pipeline"));
     for (k, _) in std::env::vars() {
@@ -99,7 +49,7 @@ fn the_readme_example_reaches_a_stock_agents_trace_intake() {
     );
     assert_eq!(stderr.matches("spans go to").count(), 1);
 
-    let body = reqwest::blocking::get(format!("{}/test/traces", agent.url))
+    let body = reqwest::blocking::get(format!("{url}/test/traces"))
         .and_then(|r| r.text())
         .expect("the test agent's traces");
     let traces: Vec<Value> = serde_json::from_str(&body).expect("JSON traces");
@@ -145,12 +95,13 @@ fn the_readme_example_reaches_a_stock_agents_trace_intake() {
             assert_eq!(meta(spark, "error.message"), "executor lost");
         }
     }
-    let failures = reqwest::blocking::get(format!("{}/test/trace_check/failures", agent.url))
+    let failures = reqwest::blocking::get(format!("{url}/test/trace_check/failures"))
         .expect("the trace check failures");
     assert!(
         failures.status().is_success(),
         "trace checks failed: {}",
         failures.text().unwrap_or_default()
     );
-    drop(agent);
+    drop(own);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,6 +8,7 @@
 //! binaries) and reads its addresses from there.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -54,9 +55,53 @@ pub fn agent() -> &'static Agent {
 }
 
 fn start() -> Agent {
+    start_in(None)
+}
+
+/// `scripts/start-test-agent.sh`, its state in `dir` when given (else the
+/// shared one under `target/test-agent`).
+fn script(dir: Option<&Path>) -> Command {
     let root = crate::workspace_root();
-    let out = Command::new(root.join("scripts/start-test-agent.sh"))
-        .current_dir(&root)
+    let mut cmd = Command::new(root.join("scripts/start-test-agent.sh"));
+    cmd.current_dir(&root);
+    if let Some(dir) = dir {
+        cmd.env("PT_TEST_AGENT_DIR", dir);
+    }
+    cmd
+}
+
+/// A test agent of the caller's own (its state in a directory of its own,
+/// started by `scripts/start-test-agent.sh` with the same checks as the
+/// shared one), stopped on drop: for a process under test that sends no
+/// session token, whose requests would otherwise mix with other tests'.
+#[derive(Debug)]
+pub struct OwnAgent {
+    /// Its addresses.
+    pub agent: Agent,
+    dir: PathBuf,
+}
+
+impl OwnAgent {
+    /// Starts one with its state in `dir`.
+    ///
+    /// # Panics
+    /// When it cannot be started.
+    pub fn start(dir: &Path) -> Self {
+        OwnAgent {
+            agent: start_in(Some(dir)),
+            dir: dir.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for OwnAgent {
+    fn drop(&mut self) {
+        let _ = script(Some(&self.dir)).arg("--stop").output();
+    }
+}
+
+fn start_in(dir: Option<&Path>) -> Agent {
+    let out = script(dir)
         .output()
         .unwrap_or_else(|e| panic!("cannot run scripts/start-test-agent.sh: {e}"));
     if !out.status.success() {
