@@ -112,8 +112,9 @@ pub(crate) fn resolve_with(
     };
     // The trace intake's host: DD_AGENT_HOST read as for OTLP (a
     // DogStatsD port or URL written there is not the intake's).
-    let intake_host = match b.agent_host.as_deref().map(agent_host) {
-        Some(Ok(h)) => Some(h),
+    let parsed_host = b.agent_host.as_deref().map(agent_host);
+    let intake_host = match &parsed_host {
+        Some(Ok(h)) => Some(*h),
         Some(Err(_)) | None => None,
     };
     let settings = IntakeSettings {
@@ -132,7 +133,7 @@ pub(crate) fn resolve_with(
     let mut intake = None;
     let mut intake_problem = None;
     if asked_traces == TracesExport::Datadog {
-        let found = match b.agent_host.as_deref().map(agent_host) {
+        let found = match parsed_host {
             Some(Err(e)) if settings.url.is_none() => Err(e),
             _ => addr::intake(settings, &b.apm_socket, socket_exists),
         }
