@@ -40,10 +40,10 @@ impl CounterHandle {
     /// Adds `n`.
     #[inline]
     pub fn increment(&self, n: u64) {
-        if self.0.sample_rate < 1.0 && !sampling::keep(self.0.sample_rate) {
-            return;
+        if self.0.sampled {
+            return increment_sampled(self.0, n);
         }
-        shard::add(self.0.id, n);
+        shard::add_cell(self.0.cell, n);
     }
 
     /// Sends `n` for the given time (`|T<unix seconds>`), not aggregated
@@ -60,6 +60,16 @@ impl CounterHandle {
     /// The series this handle records into.
     pub fn series(&self) -> &'static Series {
         self.0
+    }
+}
+
+/// [`CounterHandle::increment`] of a series sampled client-side: out of
+/// line, so that the common case stays small.
+#[cold]
+#[inline(never)]
+fn increment_sampled(series: &Series, n: u64) {
+    if sampling::keep(series.sample_rate) {
+        shard::add(series.id, n);
     }
 }
 
@@ -140,7 +150,7 @@ impl DistributionHandle {
     /// series, and the weights its series sends account for it.
     #[inline]
     pub fn record(&self, value: f64) {
-        if self.0.sample_rate < 1.0 && !sampling::keep(self.0.sample_rate) {
+        if self.0.sampled && !sampling::keep(self.0.sample_rate) {
             return;
         }
         if shard::push(self.0.id, value) {

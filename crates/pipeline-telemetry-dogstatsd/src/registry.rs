@@ -45,6 +45,11 @@ pub struct Series {
     pub(crate) kind: MetricType,
     /// Client-side sample rate (1.0: every call is kept).
     pub(crate) sample_rate: f64,
+    /// `sample_rate < 1.0`, the one byte the hot path tests.
+    pub(crate) sampled: bool,
+    /// The id's cell and segment bytes (`id.to_le_bytes()[..2]`; every id
+    /// is below 2^16), read as they are by a counter increment.
+    pub(crate) cell: [u8; 2],
     /// Sanitised name.
     pub(crate) name: String,
     /// Sanitised, comma-separated tags (without the global tags).
@@ -272,6 +277,8 @@ fn create(
         id,
         kind: key.kind,
         sample_rate: f64::from_bits(key.rate_bits),
+        sampled: f64::from_bits(key.rate_bits) < 1.0,
+        cell: [id.to_le_bytes()[0], id.to_le_bytes()[1]],
         name: sanitize::name(key.name),
         tags,
         gauge_bits: AtomicU64::new(0),

@@ -18,6 +18,47 @@ fn threads_get_their_own_shards_and_totals_add_up() {
     assert_eq!(total(id), 8000);
 }
 
+/// The increment's fast path (the thread's own segments, cached in a
+/// thread-local) writes the cells the flusher reads, in every segment, and
+/// a thread that gives its shard back stops using it: what it records from
+/// its last destructors goes to the shared shard, and still counts.
+#[test]
+fn the_fast_path_writes_the_owned_shards_cells_until_the_shard_is_given_back() {
+    struct AtExit;
+    impl Drop for AtExit {
+        fn drop(&mut self) {
+            // Runs after or before the shard is released, in either order.
+            add(SEGMENT as u32 * 200 + 7, 1);
+        }
+    }
+    thread_local!(static AT_EXIT: AtExit = const { AtExit });
+    let ids = [11, SEGMENT as u32 + 11, SEGMENT as u32 * 200 + 7];
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            std::thread::spawn(move || {
+                AT_EXIT.with(|_| {});
+                for _ in 0..500 {
+                    ids.iter().for_each(|&id| add(id, 3));
+                }
+                let [off, seg, ..] = ids[1].to_le_bytes();
+                let cached = OWN_SEGMENTS.with(|s| s[usize::from(seg)].get());
+                let own = CURRENT.with(Cell::get).expect("claimed").shard;
+                let cells = cached.expect("the segment is cached after its first use");
+                assert!(std::ptr::eq(
+                    &cells[usize::from(off)],
+                    own.cell(ids[1]).expect("cell")
+                ));
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("thread");
+    }
+    assert_eq!(total(ids[0]), 3 * 500 * 3);
+    assert_eq!(total(ids[1]), 3 * 500 * 3);
+    assert_eq!(total(ids[2]), 3 * 500 * 3 + 3);
+}
+
 /// More live threads than built-in shards: every one still owns a
 /// shard of its own, and what they record comes back from the
 /// flusher's view of all shards.
