@@ -8,22 +8,53 @@ use pipeline_telemetry_catalogue::env::{
 use crate::error::ConfigError;
 
 /// The OTLP transport.
+///
+/// Each needs a feature (of `pipeline-telemetry` or of this crate); a
+/// default build has neither and sends spans to the Datadog Agent's own
+/// trace intake instead. Selecting a transport this build lacks is a
+/// [`ConfigError`] at install, never a fall back to the other transport on
+/// a port someone chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Protocol {
-    /// OTLP over gRPC (the Agent listens on 4317).
+    /// OTLP over gRPC (the Agent listens on 4317): feature `otlp` of
+    /// `pipeline-telemetry` (`otlp-grpc` of this crate).
     Grpc,
-    /// OTLP over HTTP with protobuf bodies (the Agent listens on 4318).
-    ///
-    /// Exporting over it needs the `otlp-http` feature (of
-    /// `pipeline-telemetry` or of this crate); without it, selecting it is a
-    /// [`ConfigError`] at install, never a fall back to gRPC.
+    /// OTLP over HTTP with protobuf bodies (the Agent listens on 4318):
+    /// feature `otlp-http`.
     HttpProtobuf,
 }
 
+/// Why gRPC is refused in a build without the `otlp-grpc` feature.
+pub(crate) const GRPC_NOT_BUILT: &str = "needs the `otlp` feature of pipeline-telemetry \
+(`otlp-grpc` of pipeline-telemetry-otel), which this build lacks";
+
 /// Why HTTP/protobuf is refused in a build without the `otlp-http` feature.
 pub(crate) const HTTP_NOT_BUILT: &str = "needs the `otlp-http` feature of pipeline-telemetry \
-(or of pipeline-telemetry-otel); this build exports over gRPC only";
+(or of pipeline-telemetry-otel), which this build lacks";
+
+/// The OTLP transports a build has: a value, so that the resolution of
+/// settings is tested for every build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Built {
+    pub(crate) grpc: bool,
+    pub(crate) http: bool,
+}
+
+impl Built {
+    /// This build's transports.
+    pub(crate) const THIS: Built = Built {
+        grpc: cfg!(feature = "otlp-grpc"),
+        http: cfg!(feature = "otlp-http"),
+    };
+
+    pub(crate) fn has(self, protocol: Protocol) -> bool {
+        match protocol {
+            Protocol::Grpc => self.grpc,
+            Protocol::HttpProtobuf => self.http,
+        }
+    }
+}
 
 impl Protocol {
     /// Parses `OTEL_EXPORTER_OTLP_PROTOCOL` values: `grpc` or `http/protobuf`.
@@ -51,18 +82,24 @@ impl Protocol {
         }
     }
 
-    /// Whether this build can export over this transport: gRPC always,
-    /// HTTP/protobuf with the `otlp-http` feature only.
+    /// Whether this build can export over this transport: gRPC with the
+    /// `otlp-grpc` feature (`otlp` of `pipeline-telemetry`), HTTP/protobuf
+    /// with `otlp-http`.
     ///
     /// ```
     /// use pipeline_telemetry_otel::Protocol;
-    /// assert!(Protocol::Grpc.is_built_in());
+    /// assert_eq!(Protocol::Grpc.is_built_in(), cfg!(feature = "otlp-grpc"));
     /// assert_eq!(Protocol::HttpProtobuf.is_built_in(), cfg!(feature = "otlp-http"));
     /// ```
     pub fn is_built_in(self) -> bool {
+        Built::THIS.has(self)
+    }
+
+    /// Why this build refuses this transport.
+    pub(crate) fn not_built(self) -> &'static str {
         match self {
-            Self::Grpc => true,
-            Self::HttpProtobuf => cfg!(feature = "otlp-http"),
+            Self::Grpc => GRPC_NOT_BUILT,
+            Self::HttpProtobuf => HTTP_NOT_BUILT,
         }
     }
 

@@ -48,7 +48,9 @@ pub enum InstallError {
         #[source]
         source: tracing_subscriber::filter::ParseError,
     },
-    /// The OTLP exporter could not be built.
+    /// The OTLP exporter could not be built (builds with an OTLP transport
+    /// only: feature `otlp-grpc` or `otlp-http`).
+    #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
     #[error("could not build the OTLP {signal} exporter")]
     Exporter {
         /// `traces` or `logs`.

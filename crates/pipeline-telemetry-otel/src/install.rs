@@ -30,7 +30,7 @@ use crate::problem::{Problem, Problems};
 use crate::processor::{QueueLogProcessor, QueueSpanProcessor};
 use crate::propagation::propagator;
 use crate::resolve::resolve;
-use crate::sink::{OtlpLogSink, OtlpSpanSink, SinkConfig};
+use crate::sink::{self, SinkConfig};
 
 mod log_layer;
 
@@ -182,7 +182,7 @@ impl OtelBuilder {
         if resolved.traces != TracesExport::Off {
             let spawned = match resolved.traces {
                 TracesExport::Otlp => match sink_config.clone() {
-                    Some(sc) => Batcher::spawn("traces", batch, move || OtlpSpanSink::build(&sc)),
+                    Some(sc) => sink::spawn_spans(batch, sc),
                     None => Err(missing_endpoint()),
                 },
                 TracesExport::Datadog => match resolved.intake.clone() {
@@ -257,7 +257,7 @@ impl OtelBuilder {
 
         if resolved.otlp_logs {
             let spawned = match sink_config {
-                Some(sc) => Batcher::spawn("logs", batch, move || OtlpLogSink::build(&sc)),
+                Some(sc) => sink::spawn_logs(batch, sc),
                 None => Err(missing_endpoint()),
             };
             match spawned {

@@ -6,9 +6,7 @@ use opentelemetry_sdk::Resource;
 use pipeline_telemetry_catalogue::env::{join_host_port, split_agent_host, DD_AGENT_HOST};
 
 use crate::builder::{NoteKind, OtelBuilder};
-use crate::config::{
-    protocol_for_endpoint, validate_endpoint, Protocol, TracesExport, HTTP_NOT_BUILT,
-};
+use crate::config::{protocol_for_endpoint, validate_endpoint, Built, Protocol, TracesExport};
 use crate::error::{ConfigError, InstallError};
 use crate::native::addr::{self, Intake, IntakeSettings};
 use crate::problem::Problems;
@@ -78,15 +76,15 @@ impl Resolved {
 /// is turned off (no OTLP export with an unusable endpoint or transport;
 /// never a guess that would send gRPC to an HTTP port).
 pub(crate) fn resolve(b: &OtelBuilder, problems: &mut Problems) -> Result<Resolved, InstallError> {
-    resolve_with(b, problems, Protocol::HttpProtobuf.is_built_in())
+    resolve_with(b, problems, Built::THIS)
 }
 
-/// [`resolve`] with whether HTTP/protobuf is built in as a parameter, so
-/// that tests check both builds.
+/// [`resolve`] with the transports built in as a parameter, so that tests
+/// check every build.
 pub(crate) fn resolve_with(
     b: &OtelBuilder,
     problems: &mut Problems,
-    http_built: bool,
+    built: Built,
 ) -> Result<Resolved, InstallError> {
     let lenient = problems.is_lenient();
     // Errors that leave OTLP export nothing it could work with.
@@ -149,7 +147,7 @@ pub(crate) fn resolve_with(
     let needs_target = asked_traces == TracesExport::Otlp || b.otlp_logs;
     let mut target = None;
     if needs_target && blocking.is_empty() {
-        let found = otlp_target(b, explicit.as_deref(), http_built, problems)?
+        let found = otlp_target(b, explicit.as_deref(), built, problems)?
             .and_then(|t| check_headers(&b.headers).map(|()| t));
         match found {
             Ok(t) => target = Some(t),
@@ -192,33 +190,45 @@ pub(crate) fn resolve_with(
 }
 
 /// Where OTLP goes: the explicit endpoint with its transport, else the
-/// Agent host (or localhost) on the transport's default port. HTTP/protobuf
-/// without the `otlp-http` feature: with an explicit endpoint an error
-/// (never gRPC to what may be an HTTP port); with a port of our own
-/// choosing, lenient mode sends over gRPC to the Agent's gRPC port instead,
-/// and says so.
+/// Agent host (or localhost) on the transport's default port. A transport
+/// this build lacks: with an explicit endpoint an error (never the other
+/// transport to a port someone chose); with a port of our own choosing,
+/// lenient mode sends over the other transport, if built, to the Agent's
+/// port for it instead, and says so.
 ///
 /// # Errors
 /// The outer error when strict; the inner one when no target can be used.
 fn otlp_target(
     b: &OtelBuilder,
     explicit: Option<&str>,
-    http_built: bool,
+    built: Built,
     problems: &mut Problems,
 ) -> Result<Result<Target, ConfigError>, InstallError> {
-    let protocol = match (protocol(b, explicit, http_built), explicit) {
+    let protocol = match (protocol(b, explicit, built), explicit) {
         (Ok(p), _) => p,
-        (Err(e), None) if e.reason.contains(HTTP_NOT_BUILT) => {
-            let grpc = agent_target(b, Protocol::Grpc);
-            let instead = match &grpc {
-                Ok(t) => format!(
-                    "spans go over gRPC to the Agent's gRPC port ({}) instead",
-                    t.endpoint
-                ),
+        (Err(e), None) if problems.is_lenient() => {
+            let other = [Protocol::Grpc, Protocol::HttpProtobuf]
+                .into_iter()
+                .find(|p| built.has(*p));
+            let instead_target = match other {
+                Some(p) => agent_target(b, p),
+                None => Err(e.clone()),
+            };
+            let instead = match &instead_target {
+                Ok(t) => {
+                    let over = match t.protocol {
+                        Protocol::Grpc => "gRPC",
+                        Protocol::HttpProtobuf => "HTTP/protobuf",
+                    };
+                    format!(
+                        "spans go over {over} to the Agent's {over} port ({}) instead",
+                        t.endpoint
+                    )
+                }
                 Err(_) => "spans are not exported".to_owned(),
             };
             problems.invalid(e, instead)?;
-            return Ok(grpc);
+            return Ok(instead_target);
         }
         (Err(e), _) => return Ok(Err(e)),
     };
@@ -274,39 +284,65 @@ fn check_headers(headers: &[(String, String)]) -> Result<(), ConfigError> {
 }
 
 /// The transport: the one set, else the one implied by an explicit
-/// endpoint's port, else gRPC. HTTP/protobuf without the `otlp-http` feature
-/// (`http_built`, a parameter so that tests check both builds) is an error.
+/// endpoint's port, else gRPC (HTTP/protobuf in a build with only that).
+/// A transport this build lacks (`built`, a parameter so that tests check
+/// every build) is an error naming the setting that chose it.
 fn protocol(
     b: &OtelBuilder,
     endpoint: Option<&str>,
-    http_built: bool,
+    built: Built,
 ) -> Result<Protocol, ConfigError> {
-    let protocol = match (b.protocol, endpoint) {
-        (Some(p), _) => p,
+    let (protocol, setting, value) = match (b.protocol, endpoint) {
+        (Some(p), _) => (p, b.protocol_setting, p.as_str().to_owned()),
         (None, Some(e)) if b.endpoint.is_some() => {
             let p = protocol_for_endpoint(e);
-            if p == Protocol::HttpProtobuf && !http_built {
+            if !built.has(p) {
+                let (port, other) = match p {
+                    Protocol::Grpc => ("4317 means OTLP over gRPC", Protocol::HttpProtobuf),
+                    Protocol::HttpProtobuf => (
+                        "other than 4317 means OTLP over HTTP/protobuf",
+                        Protocol::Grpc,
+                    ),
+                };
+                let hint = if built.has(other) {
+                    format!(
+                        " (set the protocol to `{}` for such a receiver on this port)",
+                        other.as_str()
+                    )
+                } else {
+                    String::new()
+                };
                 return Err(ConfigError::new(
                     b.endpoint_setting,
                     e,
-                    format!(
-                        "a port other than 4317 means OTLP over HTTP/protobuf, which {HTTP_NOT_BUILT} \
-                         (set the protocol to `grpc` for a gRPC receiver on this port)"
-                    ),
+                    format!("a port {port}, which {}{hint}", p.not_built()),
                 ));
             }
-            p
+            return Ok(p);
         }
-        _ => Protocol::Grpc,
+        // No transport named: ours to choose, so the one this build has.
+        _ if !built.grpc && built.http => return Ok(Protocol::HttpProtobuf),
+        _ => (
+            Protocol::Grpc,
+            "OTLP export",
+            Protocol::Grpc.as_str().to_owned(),
+        ),
     };
-    if protocol == Protocol::HttpProtobuf && !http_built {
-        return Err(ConfigError::new(
-            b.protocol_setting,
-            protocol.as_str(),
-            HTTP_NOT_BUILT,
-        ));
+    need(protocol, built, setting, &value)
+}
+
+/// `protocol` if this build has it, else the error naming `setting`.
+fn need(
+    protocol: Protocol,
+    built: Built,
+    setting: &'static str,
+    value: &str,
+) -> Result<Protocol, ConfigError> {
+    if built.has(protocol) {
+        Ok(protocol)
+    } else {
+        Err(ConfigError::new(setting, value, protocol.not_built()))
     }
-    Ok(protocol)
 }
 
 fn attribute<'a>(b: &'a OtelBuilder, keys: &[&str]) -> Option<&'a str> {

@@ -17,7 +17,7 @@ pub enum InitError {
     Metrics(#[source] dogstatsd::InstallError),
     /// Traces and logs could not be set up (for instance a global
     /// `tracing` subscriber is already installed and `try_init` was used).
-    #[cfg(feature = "otlp")]
+    #[cfg(feature = "traces")]
     #[error("cannot set up traces and logs")]
     Tracing(#[source] pipeline_telemetry_otel::InstallError),
     /// Telemetry is already initialised in this process.
@@ -34,12 +34,12 @@ pub enum ShutdownError {
     #[error("the DogStatsD exporter did not shut down cleanly")]
     Metrics(#[source] dogstatsd::ShutdownError),
     /// The OTLP traces/logs exporter did not finish cleanly.
-    #[cfg(feature = "otlp")]
+    #[cfg(feature = "traces")]
     #[error("the OTLP exporter did not shut down cleanly")]
     Otlp(#[source] pipeline_telemetry_otel::ShutdownError),
     /// Neither exporter finished cleanly. Both causes are named here, so
     /// this variant has no `source()`.
-    #[cfg(feature = "otlp")]
+    #[cfg(feature = "traces")]
     #[error("neither exporter shut down cleanly: DogStatsD: {metrics}; OTLP: {otlp}")]
     Both {
         /// The DogStatsD exporter's error.
@@ -50,7 +50,7 @@ pub enum ShutdownError {
 }
 
 /// `error` and its sources, as one line (`a: b: c`).
-#[cfg(feature = "otlp")]
+#[cfg(feature = "traces")]
 pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     let mut line = error.to_string();
     let mut cause = error.source();

@@ -21,7 +21,7 @@ const LONGEST_WAIT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 #[derive(Debug)]
 pub struct TelemetryGuard {
     pub(crate) metrics: Option<DogStatsDGuard>,
-    #[cfg(feature = "otlp")]
+    #[cfg(feature = "traces")]
     pub(crate) otel: Option<pipeline_telemetry_otel::OtelGuard>,
 }
 
@@ -31,7 +31,7 @@ impl TelemetryGuard {
     /// (`std::process::exit`, a signal handler that ends the process):
     /// what was recorded since the last flush is otherwise lost.
     pub fn flush(&self) {
-        #[cfg(feature = "otlp")]
+        #[cfg(feature = "traces")]
         if let Some(o) = &self.otel {
             let _ = o.flush(SHUTDOWN_TIMEOUT);
         }
@@ -72,7 +72,7 @@ impl TelemetryGuard {
 
     /// The traces and logs exporter's guard, when the `otlp` feature is on
     /// and tracing was set up.
-    #[cfg(feature = "otlp")]
+    #[cfg(feature = "traces")]
     pub fn otel(&self) -> Option<&pipeline_telemetry_otel::OtelGuard> {
         self.otel.as_ref()
     }
@@ -88,7 +88,7 @@ impl TelemetryGuard {
     /// [`ShutdownError`](crate::ShutdownError) when the DogStatsD flusher,
     /// the OTLP exporter, or both did not finish cleanly within `timeout`.
     pub fn shutdown(mut self, timeout: Duration) -> Result<(), crate::ShutdownError> {
-        #[cfg(feature = "otlp")]
+        #[cfg(feature = "traces")]
         let otlp = match self.otel.take() {
             Some(o) => o.shutdown(timeout),
             None => Ok(()),
@@ -98,21 +98,21 @@ impl TelemetryGuard {
             None => Ok(()),
         };
         ACTIVE.store(false, Ordering::Release);
-        #[cfg(feature = "otlp")]
+        #[cfg(feature = "traces")]
         return match (metrics, otlp) {
             (Ok(()), Ok(())) => Ok(()),
             (Err(m), Ok(())) => Err(crate::ShutdownError::Metrics(m)),
             (Ok(()), Err(o)) => Err(crate::ShutdownError::Otlp(o)),
             (Err(metrics), Err(otlp)) => Err(crate::ShutdownError::Both { metrics, otlp }),
         };
-        #[cfg(not(feature = "otlp"))]
+        #[cfg(not(feature = "traces"))]
         metrics.map_err(crate::ShutdownError::Metrics)
     }
 }
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        #[cfg(feature = "otlp")]
+        #[cfg(feature = "traces")]
         drop(self.otel.take());
         if let Some(m) = self.metrics.take() {
             drop(m);

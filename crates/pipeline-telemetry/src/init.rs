@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use pipeline_telemetry_dogstatsd::{self as dogstatsd, DogStatsDBuilder, Target};
-#[cfg(feature = "otlp")]
+#[cfg(feature = "traces")]
 use pipeline_telemetry_otel::OtelBuilder;
 
 use crate::error::InitError;
@@ -14,7 +14,7 @@ use crate::guard::TelemetryGuard;
 mod target;
 
 use target::default_target;
-#[cfg(feature = "otlp")]
+#[cfg(feature = "traces")]
 use target::with_drop_counter;
 pub use target::{Fallback, LOGS_DROPPED_METRIC};
 
@@ -45,7 +45,7 @@ pub struct TelemetryBuilder {
     strict_recorder: bool,
     quiet: bool,
     run_events: bool,
-    #[cfg(feature = "otlp")]
+    #[cfg(feature = "traces")]
     otel: Option<OtelBuilder>,
 }
 
@@ -72,7 +72,7 @@ impl TelemetryBuilder {
             strict_recorder: false,
             quiet: false,
             run_events: false,
-            #[cfg(feature = "otlp")]
+            #[cfg(feature = "traces")]
             otel: Some(OtelBuilder::from_env()),
         }
     }
@@ -100,7 +100,7 @@ impl TelemetryBuilder {
     /// [`DD_SERVICE`](crate::catalogue::env::DD_SERVICE).
     pub fn with_service(mut self, service: impl Into<String>) -> Self {
         let service = service.into();
-        #[cfg(feature = "otlp")]
+        #[cfg(feature = "traces")]
         {
             self.otel = self.otel.map(|o| o.with_service(service.clone()));
         }
@@ -112,7 +112,7 @@ impl TelemetryBuilder {
     /// Environment: [`DD_ENV`](crate::catalogue::env::DD_ENV).
     pub fn with_env(mut self, env: impl Into<String>) -> Self {
         let env = env.into();
-        #[cfg(feature = "otlp")]
+        #[cfg(feature = "traces")]
         {
             self.otel = self.otel.map(|o| o.with_env(env.clone()));
         }
@@ -124,7 +124,7 @@ impl TelemetryBuilder {
     /// Environment: [`DD_VERSION`](crate::catalogue::env::DD_VERSION).
     pub fn with_version(mut self, version: impl Into<String>) -> Self {
         let version = version.into();
-        #[cfg(feature = "otlp")]
+        #[cfg(feature = "traces")]
         {
             self.otel = self.otel.map(|o| o.with_version(version.clone()));
         }
@@ -161,7 +161,7 @@ impl TelemetryBuilder {
     /// log format, ...). Default: `OtelBuilder::from_env`, whose doc lists
     /// each setting's environment variable (`OTEL_EXPORTER_OTLP_ENDPOINT`,
     /// `PIPELINE_TELEMETRY_LOG_FORMAT`, ...).
-    #[cfg(feature = "otlp")]
+    #[cfg(feature = "traces")]
     pub fn with_otel(mut self, configure: impl FnOnce(OtelBuilder) -> OtelBuilder) -> Self {
         self.otel = Some(configure(
             self.otel.take().unwrap_or_else(OtelBuilder::from_env),
@@ -173,7 +173,7 @@ impl TelemetryBuilder {
     /// Default: traces and logs are set up. No environment variable
     /// (`PIPELINE_TELEMETRY_TRACES=off` turns span export off but keeps
     /// the log subscriber).
-    #[cfg(feature = "otlp")]
+    #[cfg(feature = "traces")]
     pub fn without_otel(mut self) -> Self {
         self.otel = None;
         self
@@ -273,7 +273,7 @@ impl TelemetryBuilder {
                 return Err(e);
             }
         };
-        #[cfg(feature = "otlp")]
+        #[cfg(feature = "traces")]
         let otel = match self.otel.map(with_drop_counter) {
             None => None,
             Some(otel) if self.strict_recorder => match otel.install() {
@@ -305,7 +305,7 @@ impl TelemetryBuilder {
         };
         Ok(TelemetryGuard {
             metrics: Some(metrics),
-            #[cfg(feature = "otlp")]
+            #[cfg(feature = "traces")]
             otel,
         })
     }

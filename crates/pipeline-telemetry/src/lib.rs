@@ -66,19 +66,24 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `otlp` | yes | traces and logs: spans exported to the Agent's own trace intake (port 8126 or its socket, when an Agent address is set) or over OTLP/gRPC (port 4317, when an OTLP endpoint is set), log lines correlated with traces, the `otel` module |
-//! | `otlp-http` | no | OTLP over HTTP/protobuf (port 4318) as well, and `otlp`: the `reqwest` HTTP client, 36 packages more (102 to 138) and about 29 s more of a first build that takes 62 s without it (2 jobs) |
+//! | `traces` | yes | traces and logs: spans to the Agent's own trace intake (port 8126 or its Unix socket, when an Agent address is set; the console otherwise), log lines correlated with traces, the `otel` module; its exporter uses std only |
+//! | `otlp` | no | OTLP over gRPC (port 4317) as well, for an OTLP endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`): `opentelemetry-otlp`, `tonic` and a Tokio runtime on the export thread |
+//! | `otlp-http` | no | OTLP over HTTP/protobuf (port 4318) as well: `opentelemetry-otlp` and the `reqwest` HTTP client |
 //! | `testing` | no | the monitor query parser and evaluator: `testing::monitors`, `Capture::take_points` |
 //!
-//! Without `otlp-http`, the HTTP/protobuf transport (asked for with
-//! `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`, `Protocol::HttpProtobuf`, or
-//! an endpoint on a port other than 4317 with no protocol set) makes
-//! [`try_init`] fail with a configuration error that names the feature;
-//! [`init`] reports that line on stderr and runs: spans go over gRPC to the
-//! Agent's gRPC port 4317 when the port was ours to choose (from
-//! `DD_AGENT_HOST`), and are not exported when an endpoint was given (gRPC
-//! never goes to a port chosen for HTTP). Without default features, only
-//! metrics remain (DogStatsD).
+//! `scripts/build-cost.sh` in the repository prints what each feature adds
+//! to a clean build (packages and seconds).
+//!
+//! An OTLP transport the build lacks (asked for with an
+//! `OTEL_EXPORTER_OTLP_*` variable, `PIPELINE_TELEMETRY_TRACES=otlp`,
+//! `with_endpoint` or `with_protocol`; gRPC unless the protocol or an
+//! endpoint's port says HTTP/protobuf) makes [`try_init`] fail with a
+//! configuration error that names the feature; [`init`] reports that line
+//! on stderr and runs: spans go over the other OTLP transport to the
+//! Agent's port for it when the port was ours to choose (from
+//! `DD_AGENT_HOST`) and that transport is built, and are not exported
+//! otherwise (a transport never goes to a port chosen for the other).
+//! Without default features, only metrics remain (DogStatsD).
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -97,7 +102,7 @@ mod records;
 mod retry;
 mod retry_loop;
 mod run;
-#[cfg(feature = "otlp")]
+#[cfg(feature = "traces")]
 mod run_env;
 mod run_failures;
 mod run_join;
@@ -194,7 +199,7 @@ pub use pipeline_telemetry_macros::instrument_run;
 /// assert_eq!(sum(&m, "pipeline.errors", &[("stage", "warehouse_load")]), 1.0);
 /// ```
 pub use pipeline_telemetry_macros::instrument_stage;
-#[cfg(feature = "otlp")]
+#[cfg(feature = "traces")]
 pub use pipeline_telemetry_otel as otel;
 pub use records::record_records;
 pub use retry::{Attempt, AttemptTimeout, RetryPolicy, ATTEMPT_SPAN};

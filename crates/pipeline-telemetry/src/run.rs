@@ -98,7 +98,7 @@ impl PipelineRun {
     /// let consumer = PipelineRun::continue_from("ingest_consumer", &headers);
     /// consumer.finish();
     /// ```
-    #[cfg(feature = "otlp")]
+    #[cfg(feature = "traces")]
     pub fn continue_from<C: crate::otel::Carrier + ?Sized>(pipeline: &str, carrier: &C) -> Self {
         let remote = crate::otel::extract(carrier);
         let pipeline_id = remote.pipeline_id.clone().unwrap_or_else(fresh_pipeline_id);
@@ -111,7 +111,7 @@ impl PipelineRun {
     /// Writes this run's trace context (`traceparent`, `tracestate`) and its
     /// `pipeline_id` (as W3C `baggage`) into `carrier`, for a process that
     /// goes on with [`continue_from`](Self::continue_from).
-    #[cfg(feature = "otlp")]
+    #[cfg(feature = "traces")]
     pub fn inject<C: crate::otel::Carrier + ?Sized>(&self, carrier: &mut C) {
         crate::otel::inject_context_with_pipeline_id(
             &self.inner.span,

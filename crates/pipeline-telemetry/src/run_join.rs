@@ -36,7 +36,7 @@ impl PipelineRun {
     /// assert_eq!(part.pipeline_id(), "run-7");
     /// part.finish();
     /// ```
-    #[cfg(feature = "otlp")]
+    #[cfg(feature = "traces")]
     pub fn join<C: crate::otel::Carrier + ?Sized>(pipeline: &str, carrier: &C) -> Self {
         let remote = crate::otel::extract(carrier);
         let pipeline_id = remote.pipeline_id.clone().unwrap_or_else(fresh_pipeline_id);

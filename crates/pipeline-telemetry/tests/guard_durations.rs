@@ -2,7 +2,7 @@
 //! exporters and returns, never a panic (the DogStatsD flusher and the OTLP
 //! threads both add the timeout to an `Instant`). The metrics recorded
 //! before it arrive over real UDP.
-#![cfg(feature = "otlp")]
+#![cfg(feature = "traces")]
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! at a real UDP receiver: the child exits 0, its metric arrives, its log
 //! line is written, and stderr has exactly one report line per problem
 //! (naming the variable and what runs instead).
-#![cfg(feature = "otlp")]
+#![cfg(feature = "traces")]
 
 mod child;
 
@@ -53,10 +53,11 @@ fn a_bad_tracing_or_logging_setting_is_reported_once_and_metrics_arrive() {
     if child::is_child() {
         return;
     }
+    let not_exported = "; spans are not exported";
     let http = if Protocol::HttpProtobuf.is_built_in() {
         // This build exports over HTTP: nothing to report.
         case(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")], &[])
-    } else {
+    } else if Protocol::Grpc.is_built_in() {
         case(
             &[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")],
             &[(
@@ -64,8 +65,13 @@ fn a_bad_tracing_or_logging_setting_is_reported_once_and_metrics_arrive() {
                 "; spans go over gRPC to the Agent's gRPC port (http://127.0.0.1:4317) instead",
             )],
         )
+    } else {
+        // The default build: no OTLP transport to fall back to.
+        case(
+            &[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")],
+            &[("OTEL_EXPORTER_OTLP_PROTOCOL", not_exported)],
+        )
     };
-    let not_exported = "; spans are not exported";
     let cases = vec![
         // DD_AGENT_HOST alone (a DogStatsD URL, which spans read as the
         // Agent's host): nothing to report.

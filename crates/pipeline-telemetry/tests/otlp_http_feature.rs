@@ -5,7 +5,7 @@
 //! port someone chose. `init` runs anyway (the child-process test in
 //! `init_problems.rs` checks what it reports and that metrics arrive).
 //! Compiled only in builds without the feature.
-#![cfg(all(feature = "otlp", not(feature = "otlp-http")))]
+#![cfg(all(feature = "traces", not(feature = "otlp-http")))]
 
 use pipeline_telemetry::otel::{ConfigError, InstallError, Protocol};
 use pipeline_telemetry::{InitError, MetricsTarget, TelemetryBuilder};

@@ -2,7 +2,7 @@
 //! `DD_TRACE_SAMPLE_RATE=0` every trace is rejected (`USER_REJECT`, as the
 //! injected headers say), and every run's and stage's counters and
 //! durations still arrive, in full, over real UDP.
-#![cfg(feature = "otlp")]
+#![cfg(feature = "traces")]
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! hanging), then the test reads the pipe: whole lines only, the lines
 //! written plus the lines dropped are every line logged, and the drops
 //! arrive in the client telemetry over real UDP.
-#![cfg(feature = "otlp")]
+#![cfg(feature = "traces")]
 
 mod child;
 

@@ -96,25 +96,25 @@ fn http_without_the_feature_is_a_config_error() {
     let explicit = OtelBuilder::new("svc")
         .with_agent_host("dd-agent")
         .with_protocol(Protocol::HttpProtobuf);
-    let err = protocol(&explicit, Some("http://dd-agent:4318"), false).expect_err("not built");
+    let err = protocol(&explicit, Some("http://dd-agent:4318"), GRPC_ONLY).expect_err("not built");
     assert_eq!(err.setting, "with_protocol");
     assert_eq!(err.value, "http/protobuf");
     assert!(err
         .reason
         .contains("`otlp-http` feature of pipeline-telemetry"));
     assert_eq!(
-        protocol(&explicit, Some("http://dd-agent:4318"), true),
+        protocol(&explicit, Some("http://dd-agent:4318"), ALL),
         Ok(Protocol::HttpProtobuf)
     );
 
     // Implied by the endpoint's port: named as the endpoint.
     let implied = OtelBuilder::new("svc").with_endpoint("http://127.0.0.1:4318");
-    let err = protocol(&implied, Some("http://127.0.0.1:4318"), false).expect_err("not built");
+    let err = protocol(&implied, Some("http://127.0.0.1:4318"), GRPC_ONLY).expect_err("not built");
     assert_eq!(err.setting, "with_endpoint");
     assert_eq!(err.value, "http://127.0.0.1:4318");
     assert!(err.reason.contains("`otlp-http` feature"), "{err}");
     assert_eq!(
-        protocol(&implied, Some("http://127.0.0.1:4318"), true),
+        protocol(&implied, Some("http://127.0.0.1:4318"), ALL),
         Ok(Protocol::HttpProtobuf)
     );
 
@@ -122,19 +122,37 @@ fn http_without_the_feature_is_a_config_error() {
     let grpc = OtelBuilder::new("svc").with_endpoint("http://127.0.0.1:9000");
     let grpc = grpc.with_protocol(Protocol::Grpc);
     assert_eq!(
-        protocol(&grpc, Some("http://127.0.0.1:9000"), false),
+        protocol(&grpc, Some("http://127.0.0.1:9000"), GRPC_ONLY),
         Ok(Protocol::Grpc)
     );
     let host = OtelBuilder::new("svc").with_agent_host("dd-agent");
     assert_eq!(
-        protocol(&host, Some("http://dd-agent:4317"), false),
+        protocol(&host, Some("http://dd-agent:4317"), GRPC_ONLY),
         Ok(Protocol::Grpc)
     );
 }
 
-fn lenient(b: &OtelBuilder, http_built: bool) -> (Resolved, Vec<String>) {
+const ALL: Built = Built {
+    grpc: true,
+    http: true,
+};
+const GRPC_ONLY: Built = Built {
+    grpc: true,
+    http: false,
+};
+const HTTP_ONLY: Built = Built {
+    grpc: false,
+    http: true,
+};
+/// The default build: no OTLP transport.
+const NONE: Built = Built {
+    grpc: false,
+    http: false,
+};
+
+fn lenient(b: &OtelBuilder, built: Built) -> (Resolved, Vec<String>) {
     let mut p = Problems::new(true);
-    let r = resolve_with(b, &mut p, http_built).expect("lenient never fails");
+    let r = resolve_with(b, &mut p, built).expect("lenient never fails");
     (r, p.list.iter().map(ToString::to_string).collect())
 }
 
@@ -154,7 +172,7 @@ fn an_unknown_protocol_turns_otlp_off_and_says_so() {
         ("PIPELINE_TELEMETRY_LOG_FORMAT", "xml"),
     ]);
     assert!(matches!(strict(&b), Err(InstallError::Config(e)) if e.value == "http/json"));
-    let (r, lines) = lenient(&b, true);
+    let (r, lines) = lenient(&b, ALL);
     assert_eq!(r.traces, TracesExport::Off);
     assert!(r.target.is_none());
     assert_eq!(
@@ -171,7 +189,7 @@ fn an_unknown_protocol_turns_otlp_off_and_says_so() {
 #[test]
 fn an_https_endpoint_turns_otlp_off_and_names_the_variable() {
     let b = from_env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://agent:4317")]);
-    let (r, lines) = lenient(&b, true);
+    let (r, lines) = lenient(&b, ALL);
     assert_eq!((r.traces, r.target), (TracesExport::Off, None));
     assert_eq!(lines.len(), 1);
     assert!(
@@ -184,7 +202,7 @@ fn an_https_endpoint_turns_otlp_off_and_names_the_variable() {
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://agent:4317"),
         ("PIPELINE_TELEMETRY_TRACES", "console"),
     ]);
-    let (r, lines) = lenient(&b, true);
+    let (r, lines) = lenient(&b, ALL);
     assert_eq!(r.traces, TracesExport::Console);
     assert!(
         lines[0].ends_with("; ignored: nothing is exported over OTLP"),
@@ -199,7 +217,7 @@ fn http_without_the_feature_goes_to_the_agents_grpc_port_never_an_http_one() {
         ("DD_AGENT_HOST", "127.0.0.1"),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
     ]);
-    let (r, lines) = lenient(&b, false);
+    let (r, lines) = lenient(&b, GRPC_ONLY);
     let t = r.target.expect("target");
     assert_eq!(
         (t.endpoint.as_str(), t.protocol),
@@ -215,7 +233,7 @@ fn http_without_the_feature_goes_to_the_agents_grpc_port_never_an_http_one() {
         "{lines:?}"
     );
     // With HTTP built in, nothing to report.
-    let (r, lines) = lenient(&b, true);
+    let (r, lines) = lenient(&b, ALL);
     assert_eq!(r.target.expect("target").endpoint, "http://127.0.0.1:4318");
     assert!(lines.is_empty());
 
@@ -224,10 +242,77 @@ fn http_without_the_feature_goes_to_the_agents_grpc_port_never_an_http_one() {
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
     ]);
-    let (r, lines) = lenient(&b, false);
+    let (r, lines) = lenient(&b, GRPC_ONLY);
     assert_eq!((r.traces, r.target), (TracesExport::Off, None));
     assert!(lines[0].ends_with("; spans are not exported"), "{lines:?}");
     assert!(strict(&b).is_err() || Protocol::HttpProtobuf.is_built_in());
+}
+
+/// The default build has no OTLP transport: the trace intake and the
+/// console need none, and OTLP asked for is refused with the feature named,
+/// never sent over a transport nobody chose.
+#[test]
+fn a_build_without_otlp_uses_the_intake_and_names_the_feature_otlp_needs() {
+    let (r, lines) = lenient(&from_env(&[("DD_AGENT_HOST", "127.0.0.1")]), NONE);
+    assert_eq!((r.traces, lines.len()), (TracesExport::Datadog, 0));
+    let (r, lines) = lenient(&from_env(&[]), NONE);
+    assert_eq!((r.traces, lines.len()), (TracesExport::Console, 0));
+
+    // An endpoint on the gRPC port: the `otlp` feature named, no export.
+    let b = from_env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")]);
+    let (r, lines) = lenient(&b, NONE);
+    assert_eq!((r.traces, r.target), (TracesExport::Off, None));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with(
+            "invalid OTEL_EXPORTER_OTLP_ENDPOINT \"http://127.0.0.1:4317\": a port 4317 means \
+             OTLP over gRPC, which needs the `otlp` feature of pipeline-telemetry"
+        ),
+        "{lines:?}"
+    );
+    assert!(lines[0].ends_with("; spans are not exported"), "{lines:?}");
+    // With only HTTP built, the hint names the other protocol.
+    let (_, lines) = lenient(&b, HTTP_ONLY);
+    assert!(
+        lines[0].contains("set the protocol to `http/protobuf`"),
+        "{lines:?}"
+    );
+
+    // OTLP asked for with no endpoint or transport (a header variable):
+    // no export, the feature named.
+    let b = from_env(&[
+        ("DD_AGENT_HOST", "127.0.0.1"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "a=b"),
+    ]);
+    let (r, lines) = lenient(&b, NONE);
+    assert_eq!(r.traces, TracesExport::Off);
+    assert!(
+        lines[0].starts_with("invalid OTLP export \"grpc\": needs the `otlp` feature"),
+        "{lines:?}"
+    );
+    assert!(lines[0].ends_with("; spans are not exported"), "{lines:?}");
+    // The same with only HTTP built: no transport named, so HTTP to the
+    // Agent's HTTP port, nothing to report.
+    let (r, lines) = lenient(&b, HTTP_ONLY);
+    let t = r.target.expect("target");
+    assert_eq!(
+        (t.endpoint.as_str(), t.protocol, lines.len()),
+        ("http://127.0.0.1:4318", Protocol::HttpProtobuf, 0)
+    );
+    // gRPC named with only HTTP built: HTTP to the Agent's HTTP port, said.
+    let b = from_env(&[
+        ("DD_AGENT_HOST", "127.0.0.1"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+    ]);
+    let (r, lines) = lenient(&b, HTTP_ONLY);
+    assert_eq!(r.target.expect("target").protocol, Protocol::HttpProtobuf);
+    assert!(
+        lines[0].ends_with(
+            "; spans go over HTTP/protobuf to the Agent's HTTP/protobuf port \
+             (http://127.0.0.1:4318) instead"
+        ),
+        "{lines:?}"
+    );
 }
 
 #[test]
@@ -251,7 +336,7 @@ fn a_dogstatsd_url_in_dd_agent_host_gives_its_host() {
         assert_eq!(t.endpoint, endpoint, "{value}");
     }
     let b = OtelBuilder::new("svc").with_agent_host("unix:///var/run/datadog/dsd.socket");
-    let (r, lines) = lenient(&b, true);
+    let (r, lines) = lenient(&b, ALL);
     assert_eq!((r.traces, r.target), (TracesExport::Off, None));
     assert!(
         lines[0].starts_with(
@@ -289,7 +374,7 @@ fn dd_agent_host_with_a_dogstatsd_port_gives_its_host() {
     }
     // A value neither exporter can read says so, naming the variable.
     let b = OtelBuilder::new("svc").with_agent_host("[::1");
-    let (r, lines) = lenient(&b, true);
+    let (r, lines) = lenient(&b, ALL);
     assert_eq!(r.target, None);
     assert!(
         lines[0].starts_with("invalid DD_AGENT_HOST") && lines[0].contains("[::1]:8125"),
@@ -348,7 +433,7 @@ fn bad_headers_are_refused_on_the_intake_path() {
         .with_agent_host("agent")
         .with_header("x-token", "a\r\nContent-Length: 0");
     assert!(matches!(strict(&b), Err(InstallError::Config(_))));
-    let (r, lines) = lenient(&b, true);
+    let (r, lines) = lenient(&b, ALL);
     assert_eq!(r.traces, TracesExport::Off);
     assert!(lines[0].ends_with("; spans are not exported"), "{lines:?}");
 }

@@ -4,7 +4,7 @@
 
 use pipeline_telemetry_catalogue::env::{DD_AGENT_HOST, DD_DOGSTATSD_PORT, DD_DOGSTATSD_URL};
 use pipeline_telemetry_dogstatsd::{self as dogstatsd, Target};
-#[cfg(feature = "otlp")]
+#[cfg(feature = "traces")]
 use pipeline_telemetry_otel::OtelBuilder;
 
 /// The client telemetry's count of log lines dropped because the log output
@@ -73,7 +73,7 @@ pub(super) fn default_target(fallback: Fallback, quiet: bool) -> Target {
 
 /// Counts the log lines the queued log writer drops as
 /// [`LOGS_DROPPED_METRIC`] (an atomic add on the logging thread).
-#[cfg(feature = "otlp")]
+#[cfg(feature = "traces")]
 pub(super) fn with_drop_counter(otel: OtelBuilder) -> OtelBuilder {
     let dropped = dogstatsd::CounterHandle::register(LOGS_DROPPED_METRIC, &[]);
     otel.with_log_drop_hook(move |n| dropped.increment(n))
