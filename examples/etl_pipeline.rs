@@ -8,8 +8,11 @@
 //! `Fallback::Console`, no test double), what an application run on a
 //! laptop prints too. Point it at an Agent with
 //! `DD_AGENT_HOST=<host>` (and `DD_DOGSTATSD_PORT`) or
-//! `DD_DOGSTATSD_URL=udp://<host>:8125` (metrics) and
-//! `OTEL_EXPORTER_OTLP_ENDPOINT=http://<host>:4317` (traces). Logs are
+//! `DD_DOGSTATSD_URL=udp://<host>:8125` (metrics); with `DD_AGENT_HOST`
+//! spans go to the Agent's trace intake on 8126, and
+//! `OTEL_EXPORTER_OTLP_ENDPOINT=http://<host>:4317` sends them over OTLP
+//! instead (this workspace's examples build with the `otlp` and
+//! `otlp-http` features). Logs are
 //! human-readable; `PIPELINE_TELEMETRY_LOG_FORMAT=json` prints the JSON lines
 //! Datadog correlates with traces.
 //!

@@ -3,8 +3,10 @@
 # the peers, in one run: three minimal binaries built in temporary
 # directories, each with a fresh target dir (dev profile, default features):
 #
-#   ours     pipeline-telemetry (path dependency on this workspace):
-#            init() + one Stage
+#   ours       pipeline-telemetry (path dependency on this workspace),
+#              default features: init() + one Stage
+#   ours_otlp  the same with feature `otlp` (OTLP over gRPC)
+#   ours_http  the same with feature `otlp-http` (OTLP over HTTP/protobuf)
 #   metrics  metrics + metrics-exporter-dogstatsd: exporter installed, one
 #            counter and one histogram
 #   tracing  tracing + tracing-subscriber + tracing-opentelemetry +
@@ -25,7 +27,7 @@
 # download the peers' crates); the downloads happen in a `cargo fetch`
 # before the timed builds.
 #
-#   scripts/build-cost.sh                # all three
+#   scripts/build-cost.sh                # all of them
 #   JOBS=2 scripts/build-cost.sh         # cargo -j (default: cargo's own)
 #   scripts/build-cost.sh --counts-only  # packages only, no builds
 set -euo pipefail
@@ -43,7 +45,7 @@ new_crate() { # name, [dependencies] lines, main.rs
     printf '%s\n' "$3" >"$tmp/$1/src/main.rs"
 }
 
-new_crate ours "pipeline-telemetry = { path = \"$ws/crates/pipeline-telemetry\" }" '
+ours_main=$(cat <<'RS'
 use pipeline_telemetry::Stage;
 
 static LOAD: Stage = Stage::new("load");
@@ -53,7 +55,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rows = LOAD.run(|| -> Result<u64, std::io::Error> { Ok(42) })?;
     println!("{rows}");
     Ok(())
-}'
+}
+RS
+)
+new_crate ours "pipeline-telemetry = { path = \"$ws/crates/pipeline-telemetry\" }" "$ours_main"
+new_crate ours_otlp "pipeline-telemetry = { path = \"$ws/crates/pipeline-telemetry\", features = [\"otlp\"] }" "$ours_main"
+new_crate ours_http "pipeline-telemetry = { path = \"$ws/crates/pipeline-telemetry\", features = [\"otlp-http\"] }" "$ours_main"
 
 new_crate metrics 'metrics = "0.24"
 metrics-exporter-dogstatsd = "0.9"' '
@@ -117,22 +124,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }'
 
-printf '%-8s %9s %9s %10s\n' crate packages compiled seconds
-for c in ours metrics tracing ddotel; do
+printf '%-10s %9s %9s %10s\n' crate packages compiled seconds
+for c in ours ours_otlp ours_http metrics tracing ddotel; do
     cd "$tmp/$c"
     # `cargo tree` resolves from the index; only the builds need the sources.
     [ "$counts_only" = 1 ] || cargo fetch -q
     packages=$(cargo tree -e normal,build --prefix none 2>/dev/null \
         | sed 's/ (\*)$//; s/ (proc-macro)$//' | sort -u | wc -l)
     if [ "$counts_only" = 1 ]; then
-        printf '%-8s %9s %9s %10s\n' "$c" "$packages" - -
+        printf '%-10s %9s %9s %10s\n' "$c" "$packages" - -
         continue
     fi
     start=$(date +%s.%N)
     compiled=$(CARGO_TARGET_DIR="$tmp/$c/target" cargo build "${jobs[@]}" 2>&1 \
         | grep -c '^ *Compiling ') || true
     end=$(date +%s.%N)
-    printf '%-8s %9s %9s %10.1f\n' "$c" "$packages" "$compiled" "$(echo "$end - $start" | bc)"
+    printf '%-10s %9s %9s %10.1f\n' "$c" "$packages" "$compiled" "$(echo "$end - $start" | bc)"
 done
 
 # The native trace intake exporter's own dependencies: those of the otel

@@ -37,7 +37,8 @@ commands:
                                      of history (default 60). Then run your pipeline with
                                      DD_AGENT_HOST=127.0.0.1 DD_DOGSTATSD_PORT=8125, and
                                      OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:8877
-                                     for its spans as waterfalls (/api/traces), with
+                                     for its spans as waterfalls (/api/traces; a build
+                                     with the `otlp-http` feature), with
                                      PIPELINE_TELEMETRY_OTLP_LOGS=1 for the log stream
   help                               print this help
 

@@ -238,7 +238,7 @@ pub(crate) fn run(options: &Options, routing: &Routing) -> Result<(), DevError> 
     );
     let _ = writeln!(
         out,
-        "pipeline-telemetry dev: spans and logs: OTEL_EXPORTER_OTLP_ENDPOINT=http://{page} (OTLP/HTTP protobuf; logs with PIPELINE_TELEMETRY_OTLP_LOGS=1)"
+        "pipeline-telemetry dev: spans and logs: OTEL_EXPORTER_OTLP_ENDPOINT=http://{page} (OTLP/HTTP protobuf: the `otlp-http` feature of pipeline-telemetry; logs with PIPELINE_TELEMETRY_OTLP_LOGS=1)"
     );
     let _ = out.flush();
     drop(out);
