@@ -1,5 +1,6 @@
 //! Questions 1 and 2: what one counter increment costs through a handle
-//! resolved once, alone and with two threads hammering the same counter.
+//! resolved once, alone and with two threads hammering the same counter;
+//! and a gauge set through a handle resolved once.
 //!
 //! `cargo bench --bench counter` (add `PT_BENCH_QUICK=1` for the quick mode).
 
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use cadence::prelude::*;
 use criterion::{criterion_group, criterion_main, Criterion};
 use metrics::{Key, Label, Metadata, Recorder};
-use pipeline_telemetry_dogstatsd::{CounterHandle, DogStatsDRecorder};
+use pipeline_telemetry_dogstatsd::{CounterHandle, DogStatsDRecorder, GaugeHandle};
 
 mod common;
 
@@ -156,9 +157,33 @@ fn contended(c: &mut Criterion) {
     g.finish();
 }
 
+/// A gauge set through a handle resolved once: ours (its own handle and
+/// the `metrics` crate's) against metrics-exporter-dogstatsd's.
+fn gauge(c: &mut Criterion) {
+    common::start_ours();
+    let addr = common::blackhole_addr();
+    let mut g = c.benchmark_group("gauge_set");
+
+    let ours = GaugeHandle::register("bench.gauge", &[("stage", "extract")]);
+    g.bench_function("ours/handle", |b| b.iter(|| ours.set(black_box(1.5))));
+
+    let gauge_key = Key::from_parts("bench.gauge", vec![Label::new("stage", "extract")]);
+    let ours_metrics = DogStatsDRecorder.register_gauge(&gauge_key, &META);
+    g.bench_function("ours/metrics_gauge", |b| {
+        b.iter(|| ours_metrics.set(black_box(1.5)))
+    });
+
+    let medd = common::metrics_exporter_dogstatsd(&addr, None, false);
+    let medd_gauge = medd.register_gauge(&gauge_key, &META);
+    g.bench_function("metrics-exporter-dogstatsd", |b| {
+        b.iter(|| medd_gauge.set(black_box(1.5)))
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = common::config();
-    targets = single_thread, contended
+    targets = single_thread, contended, gauge
 }
 criterion_main!(benches);

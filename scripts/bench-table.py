@@ -18,6 +18,7 @@ THRPT = re.compile(r"thrpt:\s+\[\S+ \S+ (\S+) (\S+) \S+ \S+\]")
 PEERS = {
     "counter_increment": None,
     "counter_increment_2_threads": None,
+    "gauge_set": None,
     "distribution_record": None,
     "callsite_lookup_2_tags": None,
     "stage_call": {
