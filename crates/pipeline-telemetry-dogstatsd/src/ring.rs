@@ -80,7 +80,9 @@ pub(crate) struct Levels {
 /// What a push did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pushed {
-    /// Buffered at level 0; `wake` when the flusher should be woken early.
+    /// Buffered at level 0; `wake` when the flusher should be woken early
+    /// (what [`Offer::Stored`] says outside tests).
+    #[cfg_attr(not(test), allow(dead_code))]
     Ok { wake: bool },
     /// Offered at `level` > 0: buffered if `kept`, else left out (the
     /// caller counts it); `wake` on the first sample stored at a level.
@@ -98,6 +100,15 @@ impl Pushed {
             Pushed::Ok { wake } | Pushed::Thinned { wake, .. } | Pushed::Full { wake } => wake,
         }
     }
+}
+
+/// What [`Ring::offer`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Offer {
+    /// Stored below 7/8; `wake` as in [`Pushed::Ok`].
+    Stored { wake: bool },
+    /// Not stored: the ring is 7/8 full or more, at these positions.
+    Past { head: usize, used: usize },
 }
 
 /// The producer's side: written by the owner thread only.
@@ -158,17 +169,41 @@ impl Ring {
         }
     }
 
-    /// Pushes a sample of series `id` (below 2^16) (producer only).
-    #[inline]
+    /// Pushes a sample of series `id` (below 2^16) (producer only). The
+    /// shard calls [`Ring::offer`] and [`Ring::push_past`] itself; this is
+    /// both in one, for tests.
+    #[cfg(test)]
     pub(crate) fn push(&self, id: u32, bits: u64) -> Pushed {
+        match self.offer(id, bits) {
+            Offer::Stored { wake } => Pushed::Ok { wake },
+            Offer::Past { head, used } => self.push_past(id, bits, head, used),
+        }
+    }
+
+    /// [`Ring::push`]'s common case: the sample is stored if the ring is
+    /// below 7/8 full, else what [`Ring::push_past`] needs is returned, so
+    /// that the caller makes one out-of-line call for the rest.
+    #[inline]
+    pub(crate) fn offer(&self, id: u32, bits: u64) -> Offer {
         let head = self.producer.head.load(Ordering::Relaxed);
         let used = head.wrapping_sub(self.consumer.tail.load(Ordering::Acquire));
         if used >= self.thin_from {
-            return self.push_thinned(id, bits, head, used);
+            return Offer::Past { head, used };
         }
         self.store(head, id, bits);
-        Pushed::Ok {
+        Offer::Stored {
             wake: used + 1 == (self.mask + 1) / 4,
+        }
+    }
+
+    /// A push past 7/8 of the ring (the flusher is behind): thinned, or
+    /// refused when full.
+    #[inline]
+    pub(crate) fn push_past(&self, id: u32, bits: u64, head: usize, used: usize) -> Pushed {
+        if used > self.mask {
+            self.push_full()
+        } else {
+            self.push_thinned(id, bits, head, used)
         }
     }
 
@@ -182,21 +217,23 @@ impl Ring {
             .store(head.wrapping_add(1), Ordering::Release);
     }
 
-    /// A push into the last eighth of the ring (rare: the flusher is
-    /// behind).
-    #[cold]
-    #[inline(never)]
+    /// A push into a full ring: nothing stored.
+    #[inline]
+    fn push_full(&self) -> Pushed {
+        // Only the producer writes the flag: a load and a store, no
+        // locked instruction.
+        let p = &*self.producer;
+        let first = !p.full.load(Ordering::Relaxed);
+        if first {
+            p.full.store(true, Ordering::Relaxed);
+        }
+        Pushed::Full { wake: first }
+    }
+
+    /// A push into the last eighth of the ring.
+    #[inline]
     fn push_thinned(&self, id: u32, bits: u64, head: usize, used: usize) -> Pushed {
         let p = &*self.producer;
-        if used > self.mask {
-            // Only the producer writes the flag: a load and a store, no
-            // locked instruction.
-            let first = !p.full.load(Ordering::Relaxed);
-            if first {
-                p.full.store(true, Ordering::Relaxed);
-            }
-            return Pushed::Full { wake: first };
-        }
         // Reaching the last eighth means passing here: the full spell ends.
         if p.full.load(Ordering::Relaxed) {
             p.full.store(false, Ordering::Relaxed);

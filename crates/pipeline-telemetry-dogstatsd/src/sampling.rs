@@ -7,6 +7,18 @@ thread_local! {
     static STATE: Cell<u64> = const { Cell::new(0) };
 }
 
+/// A thread's first state: its stack address and the clock (quality is
+/// not critical); out of line, as it runs once per thread.
+#[cold]
+#[inline(never)]
+fn seed() -> u64 {
+    let local = 0u8;
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    ((std::ptr::addr_of!(local) as u64) ^ t ^ 0x9E37_79B9_7F4A_7C15) | 1
+}
+
 /// The calling thread's next random word (0 while its thread-locals are
 /// being torn down).
 #[inline]
@@ -15,13 +27,7 @@ fn next_u64() -> u64 {
         .try_with(|s| {
             let mut x = s.get();
             if x == 0 {
-                // Seed from the thread's stack address and the clock; quality is not critical.
-                let local = 0u8;
-                let t = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64);
-                x = (std::ptr::addr_of!(local) as u64) ^ t ^ 0x9E37_79B9_7F4A_7C15;
-                x |= 1;
+                x = seed();
             }
             x ^= x << 13;
             x ^= x >> 7;

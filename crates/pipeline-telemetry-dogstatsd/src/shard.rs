@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::ring::{self, Levels, Pushed, Ring};
+use crate::ring::{self, Levels, Offer, Pushed, Ring};
 
 /// Shards built in: the first this many live threads own one each.
 pub(crate) const STATIC_SHARDS: usize = 64;
@@ -119,7 +119,7 @@ impl Shard {
     }
 
     /// Notes a push offered at `level` > 0.
-    #[cold]
+    #[inline]
     fn note_level(&self, level: u32) {
         if level > self.level_hi.load(Ordering::Relaxed) {
             self.level_hi.fetch_max(level, Ordering::Release);
@@ -178,6 +178,7 @@ struct Claim(&'static Shard);
 impl Drop for Claim {
     fn drop(&mut self) {
         let _ = OWN_SEGMENTS.try_with(|segments| segments.iter().for_each(|s| s.set(None)));
+        let _ = OWN_RING.try_with(|r| r.set(None));
         let _ = CURRENT.try_with(|c| {
             c.set(Some(Current {
                 shard: overflow(),
@@ -196,6 +197,10 @@ thread_local! {
     /// first use by the thread, emptied when it gives its shard back.
     static OWN_SEGMENTS: [Cell<Option<&'static [AtomicU64; SEGMENT]>>; SEGMENTS] =
         const { [const { Cell::new(None) }; SEGMENTS] };
+    /// The ring of the shard this thread owns exclusively, once it has
+    /// recorded a sample: a distribution record's one thread-local read
+    /// (emptied when the thread gives its shard back).
+    static OWN_RING: Cell<Option<(&'static Shard, &'static Ring)>> = const { Cell::new(None) };
     static CLAIM: Cell<Option<Claim>> = const { Cell::new(None) };
 }
 
@@ -311,26 +316,46 @@ fn add_slow(off: u8, seg: u8, n: u64) {
 /// flusher should be woken (the buffer is filling up, or just got full).
 #[inline]
 pub(crate) fn push(id: u32, value: f64) -> bool {
+    match OWN_RING.try_with(Cell::get).ok().flatten() {
+        Some((shard, ring)) => match ring.offer(id, value.to_bits()) {
+            Offer::Stored { wake } => wake,
+            Offer::Past { head, used } => push_past(shard, ring, id, value, head, used),
+        },
+        None => push_slow(id, value),
+    }
+}
+
+/// [`push`] before the thread's first sample, or into a shared shard.
+#[cold]
+#[inline(never)]
+fn push_slow(id: u32, value: f64) -> bool {
     with_shard(|shard, exclusive| {
         if exclusive {
-            let pushed = shard
-                .ring
-                .get_or_init(|| Ring::new(shard.ring_capacity))
-                .push(id, value.to_bits());
-            if !matches!(pushed, Pushed::Ok { .. }) {
-                account_thinned(shard, id, pushed);
+            let ring = shard.ring.get_or_init(|| Ring::new(shard.ring_capacity));
+            let _ = OWN_RING.try_with(|r| r.set(Some((shard, ring))));
+            match ring.offer(id, value.to_bits()) {
+                Offer::Stored { wake } => wake,
+                Offer::Past { head, used } => push_past(shard, ring, id, value, head, used),
             }
-            pushed.wake()
         } else {
             push_shared(shard, id, value)
         }
     })
 }
 
-/// Notes the level of a push into the last eighth of a ring, and counts
-/// the sample if it was left out.
+/// A push past 7/8 of the ring, thinned or refused, and its account: one
+/// out-of-line call for all of it.
 #[cold]
 #[inline(never)]
+fn push_past(shard: &Shard, ring: &Ring, id: u32, value: f64, head: usize, used: usize) -> bool {
+    let pushed = ring.push_past(id, value.to_bits(), head, used);
+    account_thinned(shard, id, pushed);
+    pushed.wake()
+}
+
+/// Notes the level of a push into the last eighth of a ring, and counts
+/// the sample if it was left out.
+#[inline]
 fn account_thinned(shard: &Shard, id: u32, pushed: Pushed) {
     match pushed {
         Pushed::Ok { .. } => {}
@@ -384,7 +409,7 @@ pub(crate) fn end_interval() {
 /// the series' cell of this shard (distributions have no other use for it):
 /// the flusher turns these counts into the `|@rate` of the samples it
 /// does send, so nothing recorded is lost without account.
-#[cold]
+#[inline]
 fn count_skip(shard: &Shard, id: u32, exclusive: bool) {
     if let Some(cell) = shard.cell(id) {
         if exclusive {

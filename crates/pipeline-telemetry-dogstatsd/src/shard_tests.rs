@@ -19,7 +19,8 @@ fn threads_get_their_own_shards_and_totals_add_up() {
 }
 
 /// The increment's fast path (the thread's own segments, cached in a
-/// thread-local) writes the cells the flusher reads, in every segment, and
+/// thread-local) writes the cells the flusher reads, in every segment (and
+/// a record's, the thread's own ring), and
 /// a thread that gives its shard back stops using it: what it records from
 /// its last destructors goes to the shared shard, and still counts.
 #[test]
@@ -44,6 +45,10 @@ fn the_fast_path_writes_the_owned_shards_cells_until_the_shard_is_given_back() {
                 let cached = OWN_SEGMENTS.with(|s| s[usize::from(seg)].get());
                 let own = CURRENT.with(Cell::get).expect("claimed").shard;
                 let cells = cached.expect("the segment is cached after its first use");
+                push(ids[0], 1.0);
+                let (shard, ring) = OWN_RING.with(Cell::get).expect("the ring is cached");
+                assert!(std::ptr::eq(shard, own));
+                assert!(std::ptr::eq(ring, own.ring.get().expect("ring")));
                 assert!(std::ptr::eq(
                     &cells[usize::from(off)],
                     own.cell(ids[1]).expect("cell")
