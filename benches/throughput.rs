@@ -4,7 +4,10 @@
 //! and delivered to a real UDP receiver on 127.0.0.1 that drains its socket
 //! on its own thread. One iteration records `POINTS` points and ends when
 //! the last datagram it caused arrived (the receiver then sees nothing for
-//! `STALL`, which is not counted).
+//! `STALL`, which is not counted). Each iteration starts at a random phase
+//! of the flush interval (a delay drawn from the same fixed sequence for
+//! every exporter, not counted): without it every iteration started just
+//! after a flush, and waited almost a whole interval for the last one.
 //!
 //! Every exporter flushes on its own thread every `FLUSH` (the same for
 //! all). After each exporter the bench prints what was **recorded**, what
@@ -73,13 +76,26 @@ fn settle(rx: &Receiver) -> Instant {
 }
 
 /// What one exporter recorded and what arrived, over all its iterations.
-#[derive(Default)]
 struct Tally {
+    rng: Cell<u64>,
     recorded: Cell<u64>,
     values: Cell<u64>,
     scaled: Cell<f64>,
     datagrams: Cell<u64>,
     producer: Cell<Duration>,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally {
+            rng: Cell::new(0x9E37_79B9_7F4A_7C15),
+            recorded: Cell::default(),
+            values: Cell::default(),
+            scaled: Cell::default(),
+            datagrams: Cell::default(),
+            producer: Cell::default(),
+        }
+    }
 }
 
 impl Tally {
@@ -89,6 +105,13 @@ impl Tally {
         let mut total = Duration::ZERO;
         for _ in 0..iters {
             settle(rx);
+            // `settle` returns a whole number of flush intervals after the
+            // last flush that sent something, so without this every
+            // iteration would start just after a flush and wait almost a
+            // whole interval for the next one. A random phase (not counted)
+            // makes the wait for the final flush half an interval on
+            // average, for every exporter alike.
+            std::thread::sleep(self.phase());
             let (v0, s0, d0) = (rx.values(), rx.scaled(), rx.datagrams());
             let start = Instant::now();
             for j in 0..POINTS {
@@ -104,6 +127,17 @@ impl Tally {
                 .set(self.datagrams.get() + rx.datagrams() - d0);
         }
         total
+    }
+
+    /// A uniformly drawn delay in `[0, FLUSH)` (xorshift; the seed is
+    /// fixed, so every exporter gets the same sequence of phases).
+    fn phase(&self) -> Duration {
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        FLUSH.mul_f64((x >> 11) as f64 / (1u64 << 53) as f64)
     }
 
     fn report(&self, who: &str, extra: &str) {
