@@ -76,11 +76,11 @@ impl OtelBuilder {
     ///
     /// [`InstallError::Config`] for an invalid setting (also one read by
     /// [`from_env`](Self::from_env), such as an unknown
-    /// `OTEL_EXPORTER_OTLP_PROTOCOL`, or HTTP/protobuf without the
-    /// `otlp-http` feature), [`InstallError::Filter`] when the log or trace
-    /// filter does not parse, [`InstallError::Exporter`] when an OTLP
-    /// exporter cannot be built, and [`InstallError::Worker`] when an export
-    /// thread cannot be started.
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`, or an OTLP transport the build lacks:
+    /// `otlp-grpc`, `otlp-http`), [`InstallError::Filter`] when the log or
+    /// trace filter does not parse, `InstallError::Exporter` (builds with
+    /// an OTLP transport) when an OTLP exporter cannot be built, and
+    /// [`InstallError::Worker`] when an export thread cannot be started.
     ///
     /// ```
     /// use pipeline_telemetry_otel::{OtelBuilder, TracesExport};

@@ -8,6 +8,7 @@ use pipeline_telemetry_dogstatsd::{self as dogstatsd, DogStatsDGuard};
 use crate::init::ACTIVE;
 
 /// The longest a flush of spans and logs waits.
+#[cfg(feature = "traces")]
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The longest wait [`TelemetryGuard::shutdown`] hands the DogStatsD

@@ -1,7 +1,9 @@
 //! Parts of a run: the work another process does for a run that was
 //! started (and is counted) elsewhere.
 
-use crate::run::{fresh_pipeline_id, PipelineRun};
+#[cfg(feature = "traces")]
+use crate::run::fresh_pipeline_id;
+use crate::run::PipelineRun;
 use crate::run_state::RunKind;
 
 impl PipelineRun {

@@ -3,7 +3,7 @@
 //! client telemetry.
 
 use pipeline_telemetry_catalogue::env::{DD_AGENT_HOST, DD_DOGSTATSD_PORT, DD_DOGSTATSD_URL};
-use pipeline_telemetry_dogstatsd::{self as dogstatsd, Target};
+use pipeline_telemetry_dogstatsd::Target;
 #[cfg(feature = "traces")]
 use pipeline_telemetry_otel::OtelBuilder;
 
@@ -17,7 +17,7 @@ pub const LOGS_DROPPED_METRIC: &str = "pipeline_telemetry.client.logs.dropped";
 /// [`DD_DOGSTATSD_URL`] nor [`DD_AGENT_HOST`], nor a target set in code).
 ///
 /// Either way the Agent's default socket
-/// ([`DEFAULT_SOCKET`](dogstatsd::DEFAULT_SOCKET),
+/// ([`DEFAULT_SOCKET`](pipeline_telemetry_dogstatsd::DEFAULT_SOCKET),
 /// `/var/run/datadog/dsd.socket`) comes first when it exists, as
 /// Datadog's Go tracer (dd-trace-go) does for its metrics (the DogStatsD
 /// client datadog-go itself has no default). The choice is said once on standard error (unless
@@ -75,6 +75,6 @@ pub(super) fn default_target(fallback: Fallback, quiet: bool) -> Target {
 /// [`LOGS_DROPPED_METRIC`] (an atomic add on the logging thread).
 #[cfg(feature = "traces")]
 pub(super) fn with_drop_counter(otel: OtelBuilder) -> OtelBuilder {
-    let dropped = dogstatsd::CounterHandle::register(LOGS_DROPPED_METRIC, &[]);
+    let dropped = pipeline_telemetry_dogstatsd::CounterHandle::register(LOGS_DROPPED_METRIC, &[]);
     otel.with_log_drop_hook(move |n| dropped.increment(n))
 }
