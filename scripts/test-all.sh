@@ -18,6 +18,8 @@ fi
 export PT_REQUIRE_PEERS=1
 
 cargo test --workspace "$@"
-# What `cargo add pipeline-telemetry` builds: the facade alone, default
-# features (no OTLP transport), its spans to the test agent's trace intake.
-PT_DEFAULT_BUILD=1 cargo test -p pipeline-telemetry --test default_build
+# What `cargo add pipeline-telemetry` builds: the facade's tests again with
+# its default features only (no OTLP transport; in the workspace run other
+# packages turn it on), tests/default_build.rs sending spans to the test
+# agent's trace intake.
+PT_DEFAULT_BUILD=1 cargo test -p pipeline-telemetry

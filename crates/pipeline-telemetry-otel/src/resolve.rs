@@ -207,28 +207,27 @@ fn otlp_target(
     let protocol = match (protocol(b, explicit, built), explicit) {
         (Ok(p), _) => p,
         (Err(e), None) if problems.is_lenient() => {
+            // The other transport, if built, to the Agent's port for it;
+            // else no target, and the caller reports `e` once, as for any
+            // unusable setting.
             let other = [Protocol::Grpc, Protocol::HttpProtobuf]
                 .into_iter()
                 .find(|p| built.has(*p));
-            let instead_target = match other {
-                Some(p) => agent_target(b, p),
-                None => Err(e.clone()),
+            let Some(Ok(t)) = other.map(|p| agent_target(b, p)) else {
+                return Ok(Err(e));
             };
-            let instead = match &instead_target {
-                Ok(t) => {
-                    let over = match t.protocol {
-                        Protocol::Grpc => "gRPC",
-                        Protocol::HttpProtobuf => "HTTP/protobuf",
-                    };
-                    format!(
-                        "spans go over {over} to the Agent's {over} port ({}) instead",
-                        t.endpoint
-                    )
-                }
-                Err(_) => "spans are not exported".to_owned(),
+            let over = match t.protocol {
+                Protocol::Grpc => "gRPC",
+                Protocol::HttpProtobuf => "HTTP/protobuf",
             };
-            problems.invalid(e, instead)?;
-            return Ok(instead_target);
+            problems.invalid(
+                e,
+                format!(
+                    "spans go over {over} to the Agent's {over} port ({}) instead",
+                    t.endpoint
+                ),
+            )?;
+            return Ok(Ok(t));
         }
         (Err(e), _) => return Ok(Err(e)),
     };

@@ -3,15 +3,17 @@
 //! refused with the feature it needs named, never sent over a transport
 //! nobody chose.
 //!
-//! `scripts/test-all.sh` runs this file alone with `PT_DEFAULT_BUILD=1`
-//! (`cargo test -p pipeline-telemetry --test default_build`), which builds
-//! this crate with its default features only, and there the refusal must
-//! hold. Inside `cargo test --workspace` other packages turn the OTLP
+//! `scripts/test-all.sh` runs this crate's tests again with
+//! `PT_DEFAULT_BUILD=1` (`cargo test -p pipeline-telemetry`), which builds
+//! it with its default features only, and there the refusal must hold. Inside `cargo test --workspace` other packages turn the OTLP
 //! features on: the refusal is then not checked, and the test says so.
 #![cfg(feature = "traces")]
 
-use pipeline_telemetry::otel::{ConfigError, InstallError, Protocol, TracesExport};
-use pipeline_telemetry::{InitError, MetricsTarget, Stage, TelemetryBuilder};
+mod not_built;
+
+use not_built::config_error;
+use pipeline_telemetry::otel::{Protocol, TracesExport};
+use pipeline_telemetry::{MetricsTarget, Stage, TelemetryBuilder};
 use pipeline_telemetry_test_support::agent::{self, token, TOKEN_HEADER};
 use pipeline_telemetry_test_support::native::{poll_native_spans, trace_check_failures};
 
@@ -21,14 +23,6 @@ fn builder() -> TelemetryBuilder {
     TelemetryBuilder::from_env()
         .with_metrics_target(MetricsTarget::Console)
         .quiet()
-}
-
-fn config_error(result: Result<pipeline_telemetry::TelemetryGuard, InitError>) -> ConfigError {
-    match result {
-        Err(InitError::Tracing(InstallError::Config(e))) => e,
-        Err(other) => panic!("expected a configuration error, got {other:?}"),
-        Ok(_) => panic!("try_init exported over OTLP in a build without the `otlp` feature"),
-    }
 }
 
 // One test in this binary: it installs the global subscriber.
@@ -48,6 +42,7 @@ fn the_default_build_sends_spans_to_the_trace_intake_and_refuses_otlp() {
             builder()
                 .with_otel(|o| o.with_endpoint("http://127.0.0.1:4317"))
                 .try_init(),
+            "OTLP",
         );
         assert_eq!(err.setting, "with_endpoint");
         assert!(
@@ -60,6 +55,7 @@ fn the_default_build_sends_spans_to_the_trace_intake_and_refuses_otlp() {
             builder()
                 .with_otel(|o| o.with_protocol(Protocol::HttpProtobuf))
                 .try_init(),
+            "OTLP",
         );
         assert_eq!(err.setting, "with_protocol");
         assert!(err.reason.contains("`otlp-http` feature"), "{err}");

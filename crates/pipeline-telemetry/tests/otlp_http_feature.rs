@@ -7,16 +7,11 @@
 //! Compiled only in builds without the feature.
 #![cfg(all(feature = "traces", not(feature = "otlp-http")))]
 
-use pipeline_telemetry::otel::{ConfigError, InstallError, Protocol};
-use pipeline_telemetry::{InitError, MetricsTarget, TelemetryBuilder};
+mod not_built;
 
-fn config_error(result: Result<pipeline_telemetry::TelemetryGuard, InitError>) -> ConfigError {
-    match result {
-        Err(InitError::Tracing(InstallError::Config(e))) => e,
-        Err(other) => panic!("expected a configuration error, got {other:?}"),
-        Ok(_) => panic!("try_init succeeded over HTTP/protobuf without the feature"),
-    }
-}
+use not_built::config_error;
+use pipeline_telemetry::otel::Protocol;
+use pipeline_telemetry::{MetricsTarget, TelemetryBuilder};
 
 // One test in this binary: it sets an environment variable.
 #[test]
@@ -41,6 +36,7 @@ fn http_protobuf_needs_the_otlp_http_feature() {
                     .with_protocol(Protocol::HttpProtobuf)
             })
             .try_init(),
+        "HTTP/protobuf",
     );
     assert_eq!(
         (err.setting.as_str(), err.value.as_str()),
@@ -54,7 +50,7 @@ fn http_protobuf_needs_the_otlp_http_feature() {
 
     std::env::set_var("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
     std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
-    let err = config_error(builder().try_init());
+    let err = config_error(builder().try_init(), "HTTP/protobuf");
     assert_eq!(
         (err.setting.as_str(), err.value.as_str()),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
@@ -63,7 +59,7 @@ fn http_protobuf_needs_the_otlp_http_feature() {
 
     // An endpoint whose port implies HTTP/protobuf is refused the same way.
     std::env::remove_var("OTEL_EXPORTER_OTLP_PROTOCOL");
-    let err = config_error(builder().try_init());
+    let err = config_error(builder().try_init(), "HTTP/protobuf");
     assert_eq!(
         (err.setting.as_str(), err.value.as_str()),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")

@@ -262,7 +262,7 @@ fn a_build_without_otlp_uses_the_intake_and_names_the_feature_otlp_needs() {
     let b = from_env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")]);
     let (r, lines) = lenient(&b, NONE);
     assert_eq!((r.traces, r.target), (TracesExport::Off, None));
-    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines.len(), 1, "said once: {lines:?}");
     assert!(
         lines[0].starts_with(
             "invalid OTEL_EXPORTER_OTLP_ENDPOINT \"http://127.0.0.1:4317\": a port 4317 means \
@@ -286,6 +286,7 @@ fn a_build_without_otlp_uses_the_intake_and_names_the_feature_otlp_needs() {
     ]);
     let (r, lines) = lenient(&b, NONE);
     assert_eq!(r.traces, TracesExport::Off);
+    assert_eq!(lines.len(), 1, "said once: {lines:?}");
     assert!(
         lines[0].starts_with("invalid OTLP export \"grpc\": needs the `otlp` feature"),
         "{lines:?}"
@@ -299,6 +300,15 @@ fn a_build_without_otlp_uses_the_intake_and_names_the_feature_otlp_needs() {
         (t.endpoint.as_str(), t.protocol, lines.len()),
         ("http://127.0.0.1:4318", Protocol::HttpProtobuf, 0)
     );
+    // HTTP/protobuf named with nothing built: said once, not exported.
+    let b = from_env(&[
+        ("DD_AGENT_HOST", "127.0.0.1"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+    ]);
+    let (r, lines) = lenient(&b, NONE);
+    assert_eq!((r.traces, r.target), (TracesExport::Off, None));
+    assert_eq!(lines.len(), 1, "said once: {lines:?}");
+    assert!(lines[0].ends_with("; spans are not exported"), "{lines:?}");
     // gRPC named with only HTTP built: HTTP to the Agent's HTTP port, said.
     let b = from_env(&[
         ("DD_AGENT_HOST", "127.0.0.1"),
@@ -306,6 +316,7 @@ fn a_build_without_otlp_uses_the_intake_and_names_the_feature_otlp_needs() {
     ]);
     let (r, lines) = lenient(&b, HTTP_ONLY);
     assert_eq!(r.target.expect("target").protocol, Protocol::HttpProtobuf);
+    assert_eq!(lines.len(), 1, "said once: {lines:?}");
     assert!(
         lines[0].ends_with(
             "; spans go over HTTP/protobuf to the Agent's HTTP/protobuf port \
