@@ -6,18 +6,9 @@
 
 mod common;
 
-use pipeline_telemetry::{instrument_stage, PipelineRun};
+use common::fetch;
+use pipeline_telemetry::PipelineRun;
 use pipeline_telemetry_http::TracingMiddleware;
-use reqwest_middleware::ClientWithMiddleware;
-
-#[instrument_stage]
-async fn fetch(
-    client: ClientWithMiddleware,
-    url: String,
-) -> Result<String, reqwest_middleware::Error> {
-    let resp = client.get(url).send().await?;
-    Ok(resp.text().await.unwrap_or_default())
-}
 
 #[test]
 fn a_client_configured_once_carries_the_run() {

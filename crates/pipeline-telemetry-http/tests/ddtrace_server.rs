@@ -14,11 +14,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::is_client;
-use pipeline_telemetry::{instrument_stage, PipelineRun};
+use common::{fetch, is_client};
+use pipeline_telemetry::PipelineRun;
 use pipeline_telemetry_http::TracingMiddleware;
 use pipeline_telemetry_test_support::ddtrace::{self, Style};
-use reqwest_middleware::ClientWithMiddleware;
 use serde_json::Value;
 
 const PIPELINE_ID: &str = "run-wsgi:7/a=b@c+d_e.f";
@@ -48,15 +47,6 @@ fn our_client_calls_a_ddtrace_server_in_the_default_style() {
         Style::Default,
         client_calls_ddtrace,
     );
-}
-
-#[instrument_stage]
-async fn fetch(
-    client: ClientWithMiddleware,
-    url: String,
-) -> Result<String, reqwest_middleware::Error> {
-    let resp = client.get(url).send().await?;
-    Ok(resp.text().await.unwrap_or_default())
 }
 
 /// The Python server, killed if the test ends before it does.

@@ -15,6 +15,7 @@ use pipeline_telemetry::{instrument_stage, MetricsTarget, TelemetryBuilder, Tele
 use pipeline_telemetry_http::{HttpTelemetryLayer, IncomingContext};
 use pipeline_telemetry_test_support::agent::{self, Span};
 use pipeline_telemetry_test_support::UdpReceiver;
+use reqwest_middleware::ClientWithMiddleware;
 
 pub(crate) const TRACEPARENT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 pub(crate) const TRACEPARENT_SPAN: &str = "00f067aa0ba902b7";
@@ -245,4 +246,14 @@ pub(crate) fn assert_call_traced(h: &Harness, caller: &str, pipeline_id: &str, p
     assert_eq!(attr(server, "url.path"), Some(path));
     assert_eq!(attr(server, "url.scheme"), Some("http"));
     assert!(server.attributes.values().all(|v| !v.contains("s3cr3t")));
+}
+
+/// A stage (`fetch`) that GETs `url` through `client` and returns the body.
+#[instrument_stage]
+pub(crate) async fn fetch(
+    client: ClientWithMiddleware,
+    url: String,
+) -> Result<String, reqwest_middleware::Error> {
+    let resp = client.get(url).send().await?;
+    Ok(resp.text().await.unwrap_or_default())
 }
