@@ -3,63 +3,21 @@
 //! extracts, driven by `tests/peers/ddtrace_propagation.py` over JSON lines.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use opentelemetry::trace::{TraceContextExt, TracerProvider};
 use pipeline_telemetry_otel::{extract, inject_context_with_pipeline_id};
+use pipeline_telemetry_test_support::python::JsonPeer;
 use serde_json::{json, Value};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 
 /// ddtrace in a Python process, with `style` as its
 /// `DD_TRACE_PROPAGATION_STYLE`.
-struct DdTrace {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl DdTrace {
-    fn start(style: &str) -> Self {
-        let script = pipeline_telemetry_test_support::workspace_root()
-            .join("tests/peers/ddtrace_propagation.py");
-        let mut child = Command::new(pipeline_telemetry_test_support::python::python())
-            .arg(script)
-            .env("DD_TRACE_PROPAGATION_STYLE", style)
-            // Nothing leaves the machine: a closed loopback port, writing off.
-            .env("DD_TRACE_AGENT_URL", "http://127.0.0.1:9")
-            .env("DD_TRACE_ENABLED", "false")
-            .env("DD_INSTRUMENTATION_TELEMETRY_ENABLED", "false")
-            .env("DD_REMOTE_CONFIGURATION_ENABLED", "false")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the ddtrace peer");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        DdTrace {
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    fn ask(&mut self, request: Value) -> Value {
-        writeln!(self.stdin, "{request}").expect("write to the ddtrace peer");
-        let mut line = String::new();
-        self.stdout
-            .read_line(&mut line)
-            .expect("read the ddtrace peer");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("ddtrace peer said {line:?}: {e}"))
-    }
-}
-
-impl Drop for DdTrace {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn ddtrace(style: &str) -> JsonPeer {
+    JsonPeer::start(
+        "ddtrace_propagation.py",
+        &[("DD_TRACE_PROPAGATION_STYLE", style)],
+    )
 }
 
 /// Continues the trace of `headers` in a span of ours and injects it
@@ -90,9 +48,9 @@ fn id(v: &Value) -> u128 {
 /// its span. The old code read only W3C headers and found nothing.
 #[test]
 fn we_continue_a_ddtrace_trace_sent_in_datadog_style() {
-    let mut peer = DdTrace::start("datadog");
+    let mut peer = ddtrace("datadog");
     for _ in 0..3 {
-        let sent = peer.ask(json!({"op": "inject"}));
+        let sent = peer.ask(&json!({"op": "inject"}));
         let headers: BTreeMap<String, String> =
             serde_json::from_value(sent["headers"].clone()).expect("headers");
         assert!(!headers.contains_key("traceparent"), "{headers:?}");
@@ -139,8 +97,8 @@ fn ddtrace_continues_our_trace_in_either_style() {
         assert!(headers.contains_key(key), "{key} missing: {headers:?}");
     }
     for style in ["datadog", "tracecontext"] {
-        let mut peer = DdTrace::start(style);
-        let got = peer.ask(json!({"op": "extract", "headers": headers}));
+        let mut peer = ddtrace(style);
+        let got = peer.ask(&json!({"op": "extract", "headers": headers}));
         assert_eq!(id(&got["trace_id"]), trace_id, "{style}: {got}");
         assert_eq!(id(&got["span_id"]), u128::from(span_id), "{style}: {got}");
     }
@@ -153,8 +111,8 @@ fn ddtrace_continues_our_trace_in_either_style() {
 /// tags unchanged.
 #[test]
 fn ddtrace_state_survives_a_hop_through_us() {
-    let mut peer = DdTrace::start("datadog");
-    let sent = peer.ask(json!({"op": "inject", "priority": 2, "origin": "synthetics"}));
+    let mut peer = ddtrace("datadog");
+    let sent = peer.ask(&json!({"op": "inject", "priority": 2, "origin": "synthetics"}));
     let headers: BTreeMap<String, String> =
         serde_json::from_value(sent["headers"].clone()).expect("headers");
     assert_eq!(
@@ -165,7 +123,7 @@ fn ddtrace_state_survives_a_hop_through_us() {
     );
 
     let (out, span_id) = relay(&headers);
-    let got = peer.ask(json!({"op": "extract", "headers": out}));
+    let got = peer.ask(&json!({"op": "extract", "headers": out}));
     assert_eq!(got["trace_id"], sent["trace_id"], "{got}");
     assert_eq!(id(&got["span_id"]), u128::from(span_id), "{got}");
     assert_eq!(got["sampling_priority"], 2, "{got} from {out:?}");
@@ -186,8 +144,8 @@ fn ddtrace_state_survives_a_hop_through_us() {
 /// ours.
 #[test]
 fn the_last_datadog_parent_is_our_span_after_a_hop_in_tracecontext_style() {
-    let mut peer = DdTrace::start("tracecontext");
-    let sent = peer.ask(json!({"op": "inject"}));
+    let mut peer = ddtrace("tracecontext");
+    let sent = peer.ask(&json!({"op": "inject"}));
     let headers: BTreeMap<String, String> =
         serde_json::from_value(sent["headers"].clone()).expect("headers");
     let theirs = format!("{:016x}", id(&sent["span_id"]));
@@ -197,7 +155,7 @@ fn the_last_datadog_parent_is_our_span_after_a_hop_in_tracecontext_style() {
     );
 
     let (out, ours) = relay(&headers);
-    let got = peer.ask(json!({"op": "extract", "headers": out}));
+    let got = peer.ask(&json!({"op": "extract", "headers": out}));
     assert_eq!(got["trace_id"], sent["trace_id"], "{got}");
     assert_eq!(id(&got["span_id"]), u128::from(ours), "{got}");
     assert_eq!(

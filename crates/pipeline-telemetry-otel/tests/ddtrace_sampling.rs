@@ -8,11 +8,11 @@
 
 mod common;
 
-use common::peers::JsonPeer;
 use opentelemetry::trace::{SpanKind, TraceId};
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::trace::{SamplingDecision, ShouldSample};
 use pipeline_telemetry_otel::{AgentRates, DatadogSampler, SamplingConfig};
+use pipeline_telemetry_test_support::python::JsonPeer;
 use serde_json::{json, Map, Value as Json};
 
 fn peer() -> JsonPeer {

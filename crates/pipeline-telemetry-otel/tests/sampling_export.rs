@@ -9,11 +9,11 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::peers::JsonPeer;
 use common::*;
 use pipeline_telemetry_otel::{
     extract, inject_context, OtelBuilder, Protocol, SamplingConfig, TracesExport,
 };
+use pipeline_telemetry_test_support::python::JsonPeer;
 use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Registry;

@@ -150,23 +150,8 @@ mod tests {
     /// bursts, pauses and window changes, for several limits.
     #[test]
     fn matches_ddtrace_on_a_simulated_clock() {
-        use std::io::{BufRead, BufReader, Write};
-        use std::process::{Command, Stdio};
-
-        let script = pipeline_telemetry_test_support::workspace_root()
-            .join("tests/peers/ddtrace_sampler.py");
-        let mut child = Command::new(pipeline_telemetry_test_support::python::python())
-            .arg(script)
-            .env("DD_TRACE_AGENT_URL", "http://127.0.0.1:9")
-            .env("DD_TRACE_ENABLED", "false")
-            .env("DD_INSTRUMENTATION_TELEMETRY_ENABLED", "false")
-            .env("DD_REMOTE_CONFIGURATION_ENABLED", "false")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the ddtrace peer");
-        let mut stdin = child.stdin.take().expect("stdin");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut peer =
+            pipeline_telemetry_test_support::python::JsonPeer::start("ddtrace_sampler.py", &[]);
         let mut seed = 7_u64;
         let mut next = move || {
             seed ^= seed << 13;
@@ -190,10 +175,7 @@ mod tests {
                 })
                 .collect();
             let req = serde_json::json!({"op": "limiter", "rate_limit": limit, "start": start, "times": times});
-            writeln!(stdin, "{req}").expect("write");
-            let mut line = String::new();
-            stdout.read_line(&mut line).expect("read");
-            let theirs: serde_json::Value = serde_json::from_str(&line).expect("json");
+            let theirs = peer.ask(&req);
             let ours = RateLimiter::at(limit, start);
             let mut allowed_count = 0;
             for (i, t) in times.iter().enumerate() {
@@ -207,7 +189,5 @@ mod tests {
             }
             assert!(limit != 3 || (0 < allowed_count && allowed_count < times.len()));
         }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 }

@@ -5,8 +5,6 @@
 
 use std::time::Duration;
 
-pub(crate) mod peers;
-
 use pipeline_telemetry_otel::{LogFormat, OtelBuilder};
 pub(crate) use pipeline_telemetry_test_support::agent::{
     self, attributes, b64_hex, dd_trace_id, poll, spans, token, Span, TOKEN_HEADER,
