@@ -71,11 +71,14 @@ impl Shard {
             .get_or_init(|| Box::new([const { AtomicU64::new(0) }; SEGMENT]))
     }
 
+    /// Counter `id`'s cell, its segment allocated on first use; `None` for
+    /// an id past the shard's cells.
     #[inline]
     fn cell(&self, id: u32) -> Option<&AtomicU64> {
-        let (seg, off) = (id as usize / SEGMENT, id as usize % SEGMENT);
-        let seg = self.counters.get(seg)?;
-        Some(&seg.get_or_init(|| Box::new([const { AtomicU64::new(0) }; SEGMENT]))[off])
+        let [off, seg, 0, 0] = id.to_le_bytes() else {
+            return None;
+        };
+        Some(&self.segment(seg)[usize::from(off)])
     }
 
     /// The running total of counter `id` in this shard, without allocating.
@@ -281,14 +284,7 @@ pub(crate) fn add_cell([off, seg]: [u8; 2], n: u64) {
         .ok()
         .flatten()
     {
-        // Only this thread writes this cell: no locked instruction.
-        Some(cells) => {
-            let cell = &cells[usize::from(off)];
-            cell.store(
-                cell.load(Ordering::Relaxed).wrapping_add(n),
-                Ordering::Relaxed,
-            );
-        }
+        Some(cells) => bump(&cells[usize::from(off)], n, true),
         None => add_slow(off, seg, n),
     }
 }
@@ -299,16 +295,10 @@ pub(crate) fn add_cell([off, seg]: [u8; 2], n: u64) {
 fn add_slow(off: u8, seg: u8, n: u64) {
     with_shard(|shard, exclusive| {
         let cells = shard.segment(seg);
-        let cell = &cells[usize::from(off)];
         if exclusive {
             let _ = OWN_SEGMENTS.try_with(|segments| segments[usize::from(seg)].set(Some(cells)));
-            cell.store(
-                cell.load(Ordering::Relaxed).wrapping_add(n),
-                Ordering::Relaxed,
-            );
-        } else {
-            cell.fetch_add(n, Ordering::Relaxed);
         }
+        bump(&cells[usize::from(off)], n, exclusive);
     })
 }
 
@@ -317,10 +307,7 @@ fn add_slow(off: u8, seg: u8, n: u64) {
 #[inline]
 pub(crate) fn push(id: u32, value: f64) -> bool {
     match OWN_RING.try_with(Cell::get).ok().flatten() {
-        Some((shard, ring)) => match ring.offer(id, value.to_bits()) {
-            Offer::Stored { wake } => wake,
-            Offer::Past { head, used } => push_past(shard, ring, id, value, head, used),
-        },
+        Some((shard, ring)) => push_into(shard, ring, id, value),
         None => push_slow(id, value),
     }
 }
@@ -333,14 +320,20 @@ fn push_slow(id: u32, value: f64) -> bool {
         if exclusive {
             let ring = shard.ring.get_or_init(|| Ring::new(shard.ring_capacity));
             let _ = OWN_RING.try_with(|r| r.set(Some((shard, ring))));
-            match ring.offer(id, value.to_bits()) {
-                Offer::Stored { wake } => wake,
-                Offer::Past { head, used } => push_past(shard, ring, id, value, head, used),
-            }
+            push_into(shard, ring, id, value)
         } else {
             push_shared(shard, id, value)
         }
     })
+}
+
+/// One sample into the ring of the thread's own `shard`.
+#[inline]
+fn push_into(shard: &Shard, ring: &Ring, id: u32, value: f64) -> bool {
+    match ring.offer(id, value.to_bits()) {
+        Offer::Stored { wake } => wake,
+        Offer::Past { head, used } => push_past(shard, ring, id, value, head, used),
+    }
 }
 
 /// A push past 7/8 of the ring, thinned or refused, and its account: one
@@ -412,14 +405,22 @@ pub(crate) fn end_interval() {
 #[inline]
 fn count_skip(shard: &Shard, id: u32, exclusive: bool) {
     if let Some(cell) = shard.cell(id) {
-        if exclusive {
-            cell.store(
-                cell.load(Ordering::Relaxed).wrapping_add(1),
-                Ordering::Relaxed,
-            );
-        } else {
-            cell.fetch_add(1, Ordering::Relaxed);
-        }
+        bump(cell, 1, exclusive);
+    }
+}
+
+/// Adds `n` to `cell`: a plain load and store when only this thread writes
+/// it (`exclusive`: its own shard), no locked instruction; else an atomic
+/// add.
+#[inline]
+fn bump(cell: &AtomicU64, n: u64, exclusive: bool) {
+    if exclusive {
+        cell.store(
+            cell.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
+    } else {
+        cell.fetch_add(n, Ordering::Relaxed);
     }
 }
 
