@@ -1,8 +1,11 @@
 //! The background exporter: a bounded queue in front of one thread that
 //! batches items and hands them to an [`ExportSink`].
 //!
-//! The application side only ever does a non-blocking `try_send`; a full
-//! queue drops the item and counts it. Flush and shutdown are requests to the
+//! The application side only pushes into a lock-free bounded queue; a full
+//! queue drops the item and counts it. It wakes the thread only when a
+//! whole batch is waiting (once, until the thread has taken it): the
+//! thread otherwise sleeps until its delay ends, so a finished span costs
+//! the application no system call. Flush and shutdown are requests to the
 //! thread, answered on a channel the caller waits on with a deadline.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,6 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, select, unbounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_queue::ArrayQueue;
 
 use crate::error::{InstallError, ShutdownError};
 use crate::time::{deadline_after, recv_until};
@@ -63,10 +67,22 @@ enum Control {
 #[derive(Debug)]
 pub(crate) struct Batcher<T> {
     signal: &'static str,
-    data: Sender<T>,
+    queue: Arc<Queue<T>>,
     control: Sender<Control>,
     counters: Arc<Counters>,
     stopped: AtomicBool,
+}
+
+/// The items waiting for the thread, and its wake-up call.
+#[derive(Debug)]
+struct Queue<T> {
+    items: ArrayQueue<T>,
+    /// A whole batch is waiting: the thread is woken through `wake` once,
+    /// until it clears this flag.
+    batch_ready: AtomicBool,
+    wake: Sender<()>,
+    /// How many items make a batch.
+    batch: usize,
 }
 
 impl std::fmt::Debug for Control {
@@ -90,7 +106,14 @@ impl<T: Send + 'static> Batcher<T> {
         S: ExportSink<Item = T>,
         F: FnOnce() -> Result<S, InstallError> + Send + 'static,
     {
-        let (data_tx, data_rx) = bounded(config.queue_size.max(1));
+        let (wake_tx, wake_rx) = bounded(1);
+        let queue = Arc::new(Queue {
+            items: ArrayQueue::new(config.queue_size.max(1)),
+            batch_ready: AtomicBool::new(false),
+            wake: wake_tx,
+            batch: config.max_batch_size.max(1),
+        });
+        let worker_queue = Arc::clone(&queue);
         let (control_tx, control_rx) = unbounded();
         let (ready_tx, ready_rx) = bounded::<Result<(), InstallError>>(1);
         let counters = Arc::new(Counters::default());
@@ -111,9 +134,8 @@ impl<T: Send + 'static> Batcher<T> {
                             signal,
                             config,
                             counters: worker_counters,
-                            buf: Vec::new(),
                         }
-                        .run(&data_rx, &control_rx);
+                        .run(&worker_queue, &wake_rx, &control_rx);
                     }
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -124,7 +146,7 @@ impl<T: Send + 'static> Batcher<T> {
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(Self {
                 signal,
-                data: data_tx,
+                queue,
                 control: control_tx,
                 counters,
                 stopped: AtomicBool::new(false),
@@ -140,8 +162,19 @@ impl<T: Send + 'static> Batcher<T> {
     /// Queues one item without blocking; counts it as dropped when the queue
     /// is full or export has stopped.
     pub(crate) fn push(&self, item: T) {
-        if self.stopped.load(Ordering::Relaxed) || self.data.try_send(item).is_err() {
+        if self.stopped.load(Ordering::Relaxed) || self.queue.items.push(item).is_err() {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        // Past a whole batch, wake the thread once; it clears the flag
+        // before it takes the batches. A push that races with that
+        // clearing waits at worst for the delay, as a partial batch does.
+        let q = &*self.queue;
+        if q.items.len() >= q.batch
+            && !q.batch_ready.load(Ordering::Relaxed)
+            && !q.batch_ready.swap(true, Ordering::AcqRel)
+        {
+            let _ = q.wake.try_send(());
         }
     }
 
@@ -210,11 +243,10 @@ struct Worker<S: ExportSink> {
     signal: &'static str,
     config: BatchConfig,
     counters: Arc<Counters>,
-    buf: Vec<S::Item>,
 }
 
 impl<S: ExportSink> Worker<S> {
-    fn run(mut self, data: &Receiver<S::Item>, control: &Receiver<Control>) {
+    fn run(mut self, queue: &Queue<S::Item>, wake: &Receiver<()>, control: &Receiver<Control>) {
         // `None`: a delay too long for an `Instant` (`Duration::MAX`), so
         // batches go out when full or flushed only.
         // At least 1 ms: a zero delay must not spin.
@@ -225,22 +257,20 @@ impl<S: ExportSink> Worker<S> {
                 d.saturating_duration_since(Instant::now())
             });
             select! {
-                recv(data) -> item => match item {
-                    Ok(item) => {
-                        self.buf.push(item);
-                        if self.buf.len() >= self.config.max_batch_size {
-                            let _ = self.export_buffered();
-                        }
+                recv(wake) -> msg => match msg {
+                    Ok(()) => {
+                        queue.batch_ready.store(false, Ordering::Release);
+                        let _ = self.export_batches(queue, true);
                     }
                     Err(_) => break,
                 },
                 recv(control) -> msg => match msg {
                     Ok(Control::Flush(ack)) => {
-                        let result = self.drain(data);
+                        let result = self.export_batches(queue, false);
                         let _ = ack.send(result);
                     }
                     Ok(Control::Shutdown(ack)) => {
-                        let result = self.drain(data);
+                        let result = self.export_batches(queue, false);
                         self.sink.shutdown();
                         let _ = ack.send(result);
                         return;
@@ -250,40 +280,36 @@ impl<S: ExportSink> Worker<S> {
                 default(timeout) => {}
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                let _ = self.export_buffered();
+                let _ = self.export_batches(queue, false);
                 deadline = deadline_after(delay);
             }
         }
         // The application side is gone: export what is left and stop.
-        let _ = self.drain(data);
+        let _ = self.export_batches(queue, false);
         self.sink.shutdown();
     }
 
-    /// Exports the buffer and everything queued, in batches; returns the
-    /// last failure.
-    fn drain(&mut self, data: &Receiver<S::Item>) -> Result<(), String> {
+    /// Exports what is queued in batches (with `whole_only`, only whole
+    /// batches: the rest waits for the delay); returns the last failure.
+    fn export_batches(&mut self, queue: &Queue<S::Item>, whole_only: bool) -> Result<(), String> {
         let mut result = Ok(());
         loop {
-            while self.buf.len() < self.config.max_batch_size {
-                match data.try_recv() {
-                    Ok(item) => self.buf.push(item),
-                    Err(_) => break,
-                }
-            }
-            if self.buf.is_empty() {
+            let waiting = queue.items.len();
+            if waiting == 0 || (whole_only && waiting < self.config.max_batch_size) {
                 return result;
             }
-            if let Err(e) = self.export_buffered() {
+            let n = waiting.min(self.config.max_batch_size.max(1));
+            let batch: Vec<S::Item> = (0..n).map_while(|_| queue.items.pop()).collect();
+            if let Err(e) = self.export(batch) {
                 result = Err(e);
             }
         }
     }
 
-    fn export_buffered(&mut self) -> Result<(), String> {
-        if self.buf.is_empty() {
+    fn export(&mut self, batch: Vec<S::Item>) -> Result<(), String> {
+        if batch.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::take(&mut self.buf);
         let n = batch.len() as u64;
         match self.sink.export(batch) {
             Ok(()) => {

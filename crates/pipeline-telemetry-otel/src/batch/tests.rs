@@ -103,3 +103,29 @@ fn slow_export_makes_shutdown_time_out() {
     assert!(start.elapsed() < Duration::from_secs(10));
     drop(release);
 }
+
+#[test]
+fn a_whole_batch_goes_out_before_the_delay_without_a_flush() {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink_got = Arc::clone(&got);
+    // A 60 s delay: only the wake-up of a whole batch can export it.
+    let b =
+        Batcher::spawn("test", config(100), move || Ok(Collect(sink_got, None))).expect("spawn");
+    for round in 0..3u32 {
+        for i in 0..3 {
+            b.push(round * 3 + i);
+        }
+        let until = Instant::now() + Duration::from_secs(20);
+        while got.lock().expect("lock").len() <= round as usize && Instant::now() < until {
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let batches = got.lock().expect("lock").clone();
+    assert_eq!(batches, [vec![0, 1, 2], vec![3, 4, 5], vec![6, 7, 8]]);
+    // Less than a batch waits for the delay (or a flush).
+    b.push(9);
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(got.lock().expect("lock").len(), 3);
+    b.flush(Duration::from_secs(5)).expect("flush");
+    assert_eq!(got.lock().expect("lock").concat(), (0..10).collect::<Vec<_>>());
+}
