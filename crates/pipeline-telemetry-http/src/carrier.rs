@@ -173,8 +173,7 @@ impl Injector for Map<'_> {
 #[cfg(feature = "server")]
 pub(crate) fn is_recorded(span: &tracing::Span) -> bool {
     use opentelemetry::trace::TraceContextExt;
-    use tracing_opentelemetry::OpenTelemetrySpanExt;
-    span.context().span().span_context().is_valid()
+    otel::span_context(span).span().span_context().is_valid()
 }
 
 #[cfg(feature = "axum")]

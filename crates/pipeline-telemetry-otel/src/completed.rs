@@ -9,7 +9,6 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, Key, KeyValue, Value};
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::datadog_fields::SCOPE;
 
@@ -128,7 +127,7 @@ impl CompletedSpan {
     }
 
     fn record_with_tracer<T: Tracer>(self, tracer: &T, parent: &tracing::Span) {
-        let parent_cx = parent.context();
+        let parent_cx = crate::span_context(parent);
         if !parent_cx.span().span_context().is_valid() {
             return;
         }

@@ -10,6 +10,7 @@ use opentelemetry_sdk::trace::SpanData;
 use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriter};
 
 use crate::batch::ExportSink;
+use crate::stage_spans::FinishedSpan;
 
 /// Printed once, before the first span summary.
 pub(crate) const CONSOLE_HINT: &str =
@@ -81,9 +82,13 @@ fn clean(s: &str) -> String {
 }
 
 impl ExportSink for ConsoleSpanSink {
-    type Item = SpanData;
+    type Item = FinishedSpan;
 
-    fn export(&mut self, mut batch: Vec<SpanData>) -> Result<(), String> {
+    fn export(&mut self, batch: Vec<FinishedSpan>) -> Result<(), String> {
+        let mut batch: Vec<SpanData> = batch
+            .into_iter()
+            .map(FinishedSpan::into_span_data)
+            .collect();
         batch.iter_mut().for_each(crate::datadog_fields::derive);
         let mut w = self.writer.make_writer();
         if !std::mem::replace(&mut self.hinted, true) {

@@ -9,6 +9,8 @@ use tracing::{Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
+use crate::stage_spans::StageData;
+
 /// The pipeline fields recorded on one span (or merged over a scope).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct PipelineFields {
@@ -55,7 +57,7 @@ pub(crate) fn has_pipeline_fields(meta: &Metadata<'_>) -> bool {
 /// One pipeline field's value as a span stores it: up to [`INLINE`] bytes
 /// in place (no allocation on the span's creation), longer on the heap.
 #[derive(Clone)]
-enum FieldValue {
+pub(crate) enum FieldValue {
     Inline { len: u8, buf: [u8; INLINE] },
     Heap(Box<str>),
 }
@@ -64,7 +66,7 @@ enum FieldValue {
 const INLINE: usize = 62;
 
 impl FieldValue {
-    fn new(s: &str) -> Self {
+    pub(crate) fn new(s: &str) -> Self {
         match u8::try_from(s.len()) {
             Ok(len) if s.len() <= INLINE => {
                 let mut buf = [0u8; INLINE];
@@ -76,7 +78,7 @@ impl FieldValue {
     }
 
     /// Formats `value` in place (spilling to the heap past [`INLINE`] bytes).
-    fn display(value: &dyn fmt::Display) -> Self {
+    pub(crate) fn display(value: &dyn fmt::Display) -> Self {
         let mut w = InlineWriter {
             buf: [0u8; INLINE],
             len: 0,
@@ -91,7 +93,7 @@ impl FieldValue {
         }
     }
 
-    fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         match self {
             FieldValue::Inline { len, buf } => {
                 std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default()
@@ -139,18 +141,18 @@ impl fmt::Write for InlineWriter {
 
 /// The pipeline fields recorded on one span, stored in its extensions.
 #[derive(Debug, Clone, Default)]
-struct SpanFields {
-    pipeline: Option<FieldValue>,
-    pipeline_id: Option<FieldValue>,
-    stage: Option<FieldValue>,
+pub(crate) struct SpanFields {
+    pub(crate) pipeline: Option<FieldValue>,
+    pub(crate) pipeline_id: Option<FieldValue>,
+    pub(crate) stage: Option<FieldValue>,
 }
 
 impl SpanFields {
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.pipeline.is_none() && self.pipeline_id.is_none() && self.stage.is_none()
     }
 
-    fn slot(&mut self, field: &str) -> Option<&mut Option<FieldValue>> {
+    pub(crate) fn slot(&mut self, field: &str) -> Option<&mut Option<FieldValue>> {
         match field {
             "pipeline" => Some(&mut self.pipeline),
             "pipeline_id" => Some(&mut self.pipeline_id),
@@ -197,16 +199,25 @@ where
         if !has_pipeline_fields(attrs.metadata()) {
             return;
         }
+        let Some(span) = ctx.span(id) else { return };
+        let mut ext = span.extensions_mut();
+        // A stage span the trace layer keeps has its fields there already.
+        if ext.get_mut::<StageData>().is_some() {
+            return;
+        }
         let mut fields = SpanFields::default();
         attrs.record(&mut fields);
-        if let (false, Some(span)) = (fields.is_empty(), ctx.span(id)) {
-            span.extensions_mut().insert(fields);
+        if !fields.is_empty() {
+            ext.insert(fields);
         }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
+        if ext.get_mut::<StageData>().is_some() {
+            return;
+        }
         match ext.get_mut::<SpanFields>() {
             Some(fields) => values.record(fields),
             None => {
@@ -224,7 +235,11 @@ where
 pub(crate) fn lookup<'a, R: LookupSpan<'a>>(span: &SpanRef<'a, R>) -> PipelineFields {
     let mut merged = PipelineFields::default();
     for s in span.scope() {
-        if let Some(fields) = s.extensions().get::<SpanFields>() {
+        let ext = s.extensions();
+        let found = ext
+            .get::<SpanFields>()
+            .or_else(|| ext.get::<StageData>().map(|d| &d.fields));
+        if let Some(fields) = found {
             for (mine, theirs) in [
                 (&mut merged.pipeline, &fields.pipeline),
                 (&mut merged.pipeline_id, &fields.pipeline_id),

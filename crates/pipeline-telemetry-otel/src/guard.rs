@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::logs::{SdkLogRecord, SdkLoggerProvider};
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+
+use crate::stage_spans::FinishedSpan;
 
 use crate::batch::{Batcher, SignalStats};
 use crate::config::TracesExport;
@@ -51,7 +53,7 @@ pub struct ExportStats {
 pub struct OtelGuard {
     pub(crate) tracer_provider: Option<SdkTracerProvider>,
     pub(crate) logger_provider: Option<SdkLoggerProvider>,
-    pub(crate) spans: Option<Arc<Batcher<SpanData>>>,
+    pub(crate) spans: Option<Arc<Batcher<FinishedSpan>>>,
     pub(crate) logs: Option<Arc<Batcher<(SdkLogRecord, InstrumentationScope)>>>,
     pub(crate) log_writer: Option<LogWriterHandle>,
     pub(crate) traces: TracesExport,

@@ -31,6 +31,7 @@ use crate::processor::{QueueLogProcessor, QueueSpanProcessor};
 use crate::propagation::propagator;
 use crate::resolve::resolve;
 use crate::sink::{self, SinkConfig};
+use crate::stage_spans::{StageExport, StageSpans};
 
 mod log_layer;
 
@@ -224,6 +225,15 @@ impl OtelBuilder {
                         .with_sampler(self.sampler(&resolved.identity, &resolved.resource))
                         .build();
                     let tracer = provider.tracer(SCOPE);
+                    // OTLP log records read the current OpenTelemetry
+                    // context, which a stage span kept by `StageSpans`
+                    // does not set.
+                    let activation = self.context_activation || resolved.otlp_logs;
+                    let stage_export =
+                        (self.native_stage_spans && !activation).then(|| StageExport {
+                            batcher: Arc::clone(&batcher),
+                            export_rejected: resolved.traces == TracesExport::Datadog,
+                        });
                     guard.spans = Some(batcher);
                     guard.tracer_provider = Some(provider);
                     guard.traces = resolved.traces;
@@ -240,7 +250,8 @@ impl OtelBuilder {
                         .with_target(false)
                         // OTLP log records take their trace and span ids from the
                         // current OpenTelemetry context: exporting them needs it.
-                        .with_context_activation(self.context_activation || resolved.otlp_logs)
+                        .with_context_activation(activation);
+                    let otel = StageSpans::new::<S>(otel, stage_export)
                         .and_then(ExceptionLayer::default())
                         .with_filter(trace_filter);
                     layer = Some(Box::new(otel));

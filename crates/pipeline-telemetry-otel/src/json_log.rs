@@ -190,7 +190,7 @@ pub(crate) fn format_trace_id(trace: u128) -> String {
 /// The trace id, Datadog's decimal span id and the context's baggage
 /// `pipeline_id`, for the span with `id`.
 fn correlation(dispatch: &Dispatch, id: &tracing::span::Id) -> Option<(u128, u64, Option<String>)> {
-    let cx = tracing_opentelemetry::get_otel_context(id, dispatch)?;
+    let cx = crate::stage_spans::context_of(id, dispatch)?;
     let span_cx = cx.span().span_context().clone();
     if !span_cx.is_valid() {
         return None;

@@ -106,6 +106,7 @@ mod propagator;
 mod resolve;
 mod sampling;
 mod sink;
+mod stage_spans;
 mod time;
 
 pub use batch::SignalStats;
@@ -132,3 +133,4 @@ pub use propagation_style::{
 };
 pub use propagator::Propagator;
 pub use sampling::{AgentRates, AgentRatesError, DatadogSampler, SamplingConfig};
+pub use stage_spans::span_context;

@@ -11,6 +11,7 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
 use crate::batch::Batcher;
 use crate::error::ShutdownError;
+use crate::stage_spans::FinishedSpan;
 
 fn sdk_result(r: Result<(), ShutdownError>) -> OTelSdkResult {
     match r {
@@ -32,7 +33,7 @@ fn sdk_result(r: Result<(), ShutdownError>) -> OTelSdkResult {
 /// go, as OpenTelemetry's exporters do.
 #[derive(Debug)]
 pub(crate) struct QueueSpanProcessor {
-    pub(crate) batcher: Arc<Batcher<SpanData>>,
+    pub(crate) batcher: Arc<Batcher<FinishedSpan>>,
     pub(crate) flush_timeout: Duration,
     pub(crate) export_rejected: bool,
 }
@@ -42,7 +43,7 @@ impl SpanProcessor for QueueSpanProcessor {
 
     fn on_end(&self, span: SpanData) {
         if self.export_rejected || span.span_context.is_sampled() {
-            self.batcher.push(span);
+            self.batcher.push(FinishedSpan::Sdk(span));
         }
     }
 

@@ -109,7 +109,7 @@ pub fn inject_context_with_pipeline_id<C: Carrier + ?Sized>(
 }
 
 fn inject_with<C: Carrier + ?Sized>(span: &tracing::Span, id: Option<String>, carrier: &mut C) {
-    let mut cx = span.context();
+    let mut cx = crate::span_context(span);
     let id = id.and_then(|id| sanitize_pipeline_id(&id));
     if let Some(id) = id {
         let mut baggage = baggage_without_pipeline_id(&cx);

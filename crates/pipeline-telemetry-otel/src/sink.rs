@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
+use crate::stage_spans::FinishedSpan;
 use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::logs::SdkLogRecord;
-use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 
 use crate::batch::{BatchConfig, Batcher};
@@ -86,7 +86,7 @@ pub(crate) fn header_map(headers: &[(String, String)]) -> Result<http::HeaderMap
 pub(crate) fn spawn_spans(
     batch: BatchConfig,
     config: SinkConfig,
-) -> Result<Batcher<SpanData>, InstallError> {
+) -> Result<Batcher<FinishedSpan>, InstallError> {
     #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
     return Batcher::spawn("traces", batch, move || OtlpSpanSink::build(&config));
     #[cfg(not(any(feature = "otlp-grpc", feature = "otlp-http")))]

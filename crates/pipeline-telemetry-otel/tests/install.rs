@@ -28,8 +28,7 @@ fn install_once_then_refuse_and_print_spans_to_the_console_by_default() {
         // The global propagator is the W3C one.
         let mut headers = std::collections::HashMap::new();
         opentelemetry::global::get_text_map_propagator(|p| {
-            use tracing_opentelemetry::OpenTelemetrySpanExt;
-            p.inject_context(&stage.context(), &mut headers)
+            p.inject_context(&pipeline_telemetry_otel::span_context(&stage), &mut headers)
         });
         assert!(headers.contains_key("traceparent"), "{headers:?}");
     }

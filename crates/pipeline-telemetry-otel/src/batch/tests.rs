@@ -127,5 +127,8 @@ fn a_whole_batch_goes_out_before_the_delay_without_a_flush() {
     thread::sleep(Duration::from_millis(200));
     assert_eq!(got.lock().expect("lock").len(), 3);
     b.flush(Duration::from_secs(5)).expect("flush");
-    assert_eq!(got.lock().expect("lock").concat(), (0..10).collect::<Vec<_>>());
+    assert_eq!(
+        got.lock().expect("lock").concat(),
+        (0..10).collect::<Vec<_>>()
+    );
 }

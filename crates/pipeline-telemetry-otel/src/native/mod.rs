@@ -27,6 +27,7 @@ use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 
 use crate::batch::ExportSink;
+use crate::stage_spans::FinishedSpan;
 use addr::Intake;
 
 /// Called with the body of each successful answer of the intake.
@@ -67,9 +68,13 @@ impl NativeSpanSink {
 }
 
 impl ExportSink for NativeSpanSink {
-    type Item = SpanData;
+    type Item = FinishedSpan;
 
-    fn export(&mut self, mut batch: Vec<SpanData>) -> Result<(), String> {
+    fn export(&mut self, batch: Vec<FinishedSpan>) -> Result<(), String> {
+        let mut batch: Vec<SpanData> = batch
+            .into_iter()
+            .map(FinishedSpan::into_span_data)
+            .collect();
         if batch.is_empty() {
             return Ok(());
         }

@@ -24,6 +24,7 @@ use super::SinkConfig;
 use crate::batch::ExportSink;
 use crate::config::Protocol;
 use crate::error::{ConfigError, InstallError};
+use crate::stage_spans::FinishedSpan;
 
 /// How an export future is driven on the export thread.
 enum Runner {
@@ -145,9 +146,13 @@ impl OtlpSpanSink {
 }
 
 impl ExportSink for OtlpSpanSink {
-    type Item = SpanData;
+    type Item = FinishedSpan;
 
-    fn export(&mut self, mut batch: Vec<SpanData>) -> Result<(), String> {
+    fn export(&mut self, batch: Vec<FinishedSpan>) -> Result<(), String> {
+        let mut batch: Vec<SpanData> = batch
+            .into_iter()
+            .map(FinishedSpan::into_span_data)
+            .collect();
         batch.iter_mut().for_each(crate::datadog_fields::derive);
         self.runner
             .block_on(self.exporter.export(batch), self.timeout)?
