@@ -178,6 +178,16 @@ impl<T: Send + 'static> Batcher<T> {
         }
     }
 
+    /// Counts an item as dropped without queueing it, when the queue is
+    /// full: the caller then need not build it. `false` when there is room.
+    pub(crate) fn dropped_if_full(&self) -> bool {
+        let full = self.queue.items.is_full() || self.stopped.load(Ordering::Relaxed);
+        if full {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        full
+    }
+
     /// Exports everything queued so far, waiting at most `timeout`.
     pub(crate) fn flush(&self, timeout: Duration) -> Result<(), ShutdownError> {
         if self.stopped.load(Ordering::Relaxed) {

@@ -23,6 +23,12 @@ pub(crate) enum Directives {
 }
 
 impl Directives {
+    /// Whether the filter reads spans (their fields, entry and exit), not
+    /// only targets and levels.
+    pub(crate) fn reads_spans(&self) -> bool {
+        matches!(self, Directives::Dynamic(_))
+    }
+
     /// Parses `directives` (e.g. `info,my_crate=debug`).
     pub(crate) fn parse(directives: &str) -> Result<Self, ParseError> {
         if directives.contains(['[', '{']) {

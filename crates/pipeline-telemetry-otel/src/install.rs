@@ -32,7 +32,9 @@ use crate::propagation::propagator;
 use crate::resolve::resolve;
 use crate::sink::{self, SinkConfig};
 use crate::stage_spans::{StageExport, StageSpans};
+use entry::WithoutEntry;
 
+mod entry;
 mod log_layer;
 
 /// The combined layer handed out by [`OtelBuilder::build_layer`].
@@ -251,10 +253,15 @@ impl OtelBuilder {
                         // OTLP log records take their trace and span ids from the
                         // current OpenTelemetry context: exporting them needs it.
                         .with_context_activation(activation);
+                    let reads_spans = trace_filter.reads_spans();
                     let otel = StageSpans::new::<S>(otel, stage_export)
                         .and_then(ExceptionLayer::default())
                         .with_filter(trace_filter);
-                    layer = Some(Box::new(otel));
+                    layer = Some(if activation || reads_spans {
+                        Box::new(otel)
+                    } else {
+                        Box::new(WithoutEntry::new(otel, false))
+                    });
                 }
                 Err(e) => problems.invalid(e, "spans are not exported")?,
             }

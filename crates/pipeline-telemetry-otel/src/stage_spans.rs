@@ -95,19 +95,15 @@ impl<L> StageSpans<L> {
         }
     }
 
-    /// The OpenTelemetry context of a span `tracing-opentelemetry` keeps,
-    /// looked up once per span: reading it starts that span, after which
-    /// its context no longer changes.
-    fn parent_context<S>(&self, id: &Id, ctx: &Context<'_, S>) -> Option<OtelContext>
+    /// The OpenTelemetry context of `span`, which `tracing-opentelemetry`
+    /// keeps, stored on it for the next stage: reading it starts that span,
+    /// after which its context no longer changes.
+    fn parent_context<S>(&self, span: &SpanRef<'_, S>) -> Option<OtelContext>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let span = ctx.span(id)?;
-        if let Some(found) = span.extensions().get::<ParentContext>() {
-            return Some(found.0.clone());
-        }
         let dispatch = self.dispatch.get()?.upgrade()?;
-        let cx = tracing_opentelemetry::get_otel_context(id, &dispatch)?;
+        let cx = tracing_opentelemetry::get_otel_context(&span.id(), &dispatch)?;
         // `replace`: another thread may have stored it meanwhile.
         span.extensions_mut().replace(ParentContext(cx.clone()));
         Some(cx)
@@ -169,19 +165,27 @@ where
         if self.export.is_none() {
             return self.inner.on_new_span(attrs, id, ctx);
         }
-        let (parent_id, parent_stage) = match parent_of(attrs, &ctx) {
+        let parent = parent_of(attrs, &ctx);
+        // The parent's context: a stage span's own, or the one stored on a
+        // span `tracing-opentelemetry` keeps when a stage first opened
+        // under it (one look at the parent's extensions for both).
+        let (parent_stage, stored) = match &parent {
             Some(p) => {
                 let ext = p.extensions();
-                (Some(p.id()), ext.get::<StageData>().map(StageData::context))
+                (
+                    ext.get::<StageData>().map(StageData::context),
+                    ext.get::<ParentContext>().map(|c| c.0.clone()),
+                )
             }
             None => (None, None),
         };
         if is_stage(attrs.metadata()) {
-            let parent_cx = match (parent_stage, parent_id) {
-                (Some(cx), _) => Some(cx),
-                (None, Some(p)) => self.parent_context(&p, &ctx),
-                (None, None) => None,
+            let parent_cx = match (parent_stage, stored, &parent) {
+                (Some(cx), _, _) | (None, Some(cx), _) => Some(cx),
+                (None, None, Some(p)) => self.parent_context(p),
+                (None, None, None) => None,
             };
+            drop(parent);
             if let Some(mut data) = parent_cx.and_then(|cx| StageData::new(STAGE_NAME, cx)) {
                 attrs.record(&mut data.fields());
                 if let Some(span) = ctx.span(id) {
@@ -192,6 +196,7 @@ where
             // The root of its own trace: the sampler decides it.
             return self.inner.on_new_span(attrs, id, ctx);
         }
+        drop(parent);
         match parent_stage {
             // A span under a stage span: `tracing-opentelemetry` takes the
             // current OpenTelemetry context as the parent of a contextual
@@ -262,7 +267,8 @@ where
             .and_then(|span| span.extensions_mut().remove::<StageData>());
         match (data, &self.export) {
             (Some(data), Some(export)) => {
-                if export.export_rejected || data.span_context.is_sampled() {
+                let wanted = export.export_rejected || data.span_context.is_sampled();
+                if wanted && !export.batcher.dropped_if_full() {
                     export.batcher.push(data.finish());
                 }
             }

@@ -132,3 +132,20 @@ fn a_whole_batch_goes_out_before_the_delay_without_a_flush() {
         (0..10).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn a_full_queue_is_said_full_and_counts_the_drop() {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let (release, gate) = mpsc::channel();
+    let b = Batcher::spawn("test", config(2), move || Ok(Collect(got, Some(gate)))).expect("spawn");
+    assert!(!b.dropped_if_full());
+    b.push(1);
+    b.push(2);
+    // The export of a whole batch may have taken items out: fill again.
+    while !b.dropped_if_full() {
+        b.push(3);
+    }
+    assert!(b.stats().dropped >= 1);
+    drop(release);
+    let _ = b.shutdown(Duration::from_secs(30));
+}

@@ -8,6 +8,7 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::Layer;
 use tracing_subscriber::registry::LookupSpan;
 
+use super::entry::WithoutEntry;
 use super::BoxedLayer;
 use crate::builder::OtelBuilder;
 use crate::config::LogFormat;
@@ -68,7 +69,8 @@ impl OtelBuilder {
         // The pipeline fields of spans (for log lines and baggage) are kept
         // by a layer under the log layer's own filter, which lets every
         // span up to INFO through: one per-layer filter for both.
-        Ok(match self.log_format {
+        let reads_spans = events.reads_spans();
+        let layer: BoxedLayer<S> = match self.log_format {
             LogFormat::Json => Box::new(
                 FieldsLayer
                     .and_then(JsonLogLayer::new(resolved.identity.clone(), writer))
@@ -83,6 +85,11 @@ impl OtelBuilder {
                     )
                     .with_filter(EventsOnly::new(events)),
             ),
+        };
+        Ok(if reads_spans {
+            layer
+        } else {
+            Box::new(WithoutEntry::new(layer, true))
         })
     }
 }
