@@ -85,11 +85,7 @@ impl ExportSink for ConsoleSpanSink {
     type Item = FinishedSpan;
 
     fn export(&mut self, batch: Vec<FinishedSpan>) -> Result<(), String> {
-        let mut batch: Vec<SpanData> = batch
-            .into_iter()
-            .map(FinishedSpan::into_span_data)
-            .collect();
-        batch.iter_mut().for_each(crate::datadog_fields::derive);
+        let batch = crate::datadog_fields::export_batch(batch);
         let mut w = self.writer.make_writer();
         if !std::mem::replace(&mut self.hinted, true) {
             writeln!(w, "{CONSOLE_HINT}").map_err(|e| format!("to the console: {e}"))?;

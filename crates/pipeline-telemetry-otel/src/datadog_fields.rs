@@ -16,6 +16,8 @@
 use opentelemetry::{Key, KeyValue, Value};
 use opentelemetry_sdk::trace::SpanData;
 
+use crate::stage_spans::FinishedSpan;
+
 /// The instrumentation scope of every span and log record this crate exports.
 pub(crate) const SCOPE: &str = "pipeline-telemetry";
 /// The name of a run's span.
@@ -26,6 +28,19 @@ pub(crate) const STAGE_SPAN: &str = "pipeline.stage";
 const OPERATION_NAME: Key = Key::from_static_str("operation.name");
 const RESOURCE_NAME: Key = Key::from_static_str("resource.name");
 const MEASURED: Key = Key::from_static_str("_dd.measured");
+
+/// A batch of finished spans as every span exporter sends it: each as the
+/// SDK ends it, with [`derive`] applied.
+pub(crate) fn export_batch(batch: Vec<FinishedSpan>) -> Vec<SpanData> {
+    batch
+        .into_iter()
+        .map(|finished| {
+            let mut span = finished.into_span_data();
+            derive(&mut span);
+            span
+        })
+        .collect()
+}
 
 /// Adds `operation.name`, `resource.name` (and `_dd.measured` for stages)
 /// to a finished run or stage span of this crate's [`SCOPE`].

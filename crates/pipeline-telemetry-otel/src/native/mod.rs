@@ -23,7 +23,6 @@ mod unix;
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 
 use crate::batch::ExportSink;
@@ -71,10 +70,7 @@ impl ExportSink for NativeSpanSink {
     type Item = FinishedSpan;
 
     fn export(&mut self, batch: Vec<FinishedSpan>) -> Result<(), String> {
-        let mut batch: Vec<SpanData> = batch
-            .into_iter()
-            .map(FinishedSpan::into_span_data)
-            .collect();
+        let batch = crate::datadog_fields::export_batch(batch);
         if batch.is_empty() {
             return Ok(());
         }
@@ -82,7 +78,6 @@ impl ExportSink for NativeSpanSink {
         // connection, not its encoding too.
         let stream = http1::connect(&self.intake.addr, self.timeout, &mut self.resolved)
             .map_err(|e| format!("cannot connect to {}: {e}", self.intake.addr))?;
-        batch.iter_mut().for_each(crate::datadog_fields::derive);
         let payload = encode::payload(&batch, &self.resource);
         let mut headers: Vec<(&str, String)> = vec![
             ("Content-Type", "application/msgpack".to_owned()),

@@ -18,7 +18,7 @@ use opentelemetry_otlp::WithHttpConfig;
 use opentelemetry_otlp::WithTonicConfig;
 use opentelemetry_otlp::{LogExporter, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::logs::{LogBatch, LogExporter as _, SdkLogRecord};
-use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
+use opentelemetry_sdk::trace::SpanExporter as _;
 
 use super::SinkConfig;
 use crate::batch::ExportSink;
@@ -149,11 +149,7 @@ impl ExportSink for OtlpSpanSink {
     type Item = FinishedSpan;
 
     fn export(&mut self, batch: Vec<FinishedSpan>) -> Result<(), String> {
-        let mut batch: Vec<SpanData> = batch
-            .into_iter()
-            .map(FinishedSpan::into_span_data)
-            .collect();
-        batch.iter_mut().for_each(crate::datadog_fields::derive);
+        let batch = crate::datadog_fields::export_batch(batch);
         self.runner
             .block_on(self.exporter.export(batch), self.timeout)?
             .map_err(|e| format!("to {}: {e}", self.describe))
