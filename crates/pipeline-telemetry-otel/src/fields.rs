@@ -46,10 +46,18 @@ impl PipelineFields {
     }
 }
 
+/// The span fields log lines and baggage read as a span's pipeline fields.
+const PIPELINE_FIELDS: [&str; 3] = ["pipeline", "pipeline_id", "stage"];
+
+/// True when `name` is one of the pipeline fields.
+pub(crate) fn is_pipeline_field(name: &str) -> bool {
+    PIPELINE_FIELDS.contains(&name)
+}
+
 /// True when a callsite declares one of the pipeline fields.
 pub(crate) fn has_pipeline_fields(meta: &Metadata<'_>) -> bool {
     let fields = meta.fields();
-    ["pipeline", "pipeline_id", "stage"]
+    PIPELINE_FIELDS
         .iter()
         .any(|name| fields.field(name).is_some())
 }
@@ -66,7 +74,7 @@ pub(crate) enum FieldValue {
 const INLINE: usize = 62;
 
 impl FieldValue {
-    pub(crate) fn new(s: &str) -> Self {
+    fn new(s: &str) -> Self {
         match u8::try_from(s.len()) {
             Ok(len) if s.len() <= INLINE => {
                 let mut buf = [0u8; INLINE];
@@ -78,7 +86,7 @@ impl FieldValue {
     }
 
     /// Formats `value` in place (spilling to the heap past [`INLINE`] bytes).
-    pub(crate) fn display(value: &dyn fmt::Display) -> Self {
+    fn display(value: &dyn fmt::Display) -> Self {
         let mut w = InlineWriter {
             buf: [0u8; INLINE],
             len: 0,
@@ -148,11 +156,11 @@ pub(crate) struct SpanFields {
 }
 
 impl SpanFields {
-    pub(crate) fn is_empty(&self) -> bool {
+    fn is_empty(&self) -> bool {
         self.pipeline.is_none() && self.pipeline_id.is_none() && self.stage.is_none()
     }
 
-    pub(crate) fn slot(&mut self, field: &str) -> Option<&mut Option<FieldValue>> {
+    fn slot(&mut self, field: &str) -> Option<&mut Option<FieldValue>> {
         match field {
             "pipeline" => Some(&mut self.pipeline),
             "pipeline_id" => Some(&mut self.pipeline_id),

@@ -18,7 +18,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use tracing::field::{Field, Visit};
 
 use crate::datadog_fields::SCOPE;
-use crate::fields::{FieldValue, SpanFields};
+use crate::fields::{is_pipeline_field, SpanFields};
 
 /// The span fields `tracing-opentelemetry` reads as the span's status
 /// instead of attributes (and `otel.status_message`, which the exception
@@ -86,18 +86,8 @@ impl StageData {
         FieldVisitor(self)
     }
 
-    fn set_str(&mut self, key: &'static str, value: &str) {
-        match self.fields.slot(key) {
-            Some(slot) => *slot = Some(FieldValue::new(value)),
-            None => self.set(key, Value::from(value.to_owned())),
-        }
-    }
-
+    /// Records a field other than the pipeline fields.
     fn set(&mut self, key: &'static str, value: Value) {
-        if let Some(slot) = self.fields.slot(key) {
-            *slot = Some(FieldValue::new(&value.as_str()));
-            return;
-        }
         // As `tracing-opentelemetry` reads them.
         match key {
             STATUS_CODE => {
@@ -215,30 +205,57 @@ fn events(list: Vec<Event>) -> SpanEvents {
     events
 }
 
-/// Records a stage span's fields.
+/// Records a stage span's fields: the pipeline fields as `FieldsLayer`
+/// records them on other spans (the same visitor), the rest as
+/// `tracing-opentelemetry` does.
 pub(crate) struct FieldVisitor<'a>(&'a mut StageData);
+
+impl FieldVisitor<'_> {
+    /// The pipeline fields, when `field` is one of them.
+    fn pipeline(&mut self, field: &Field) -> Option<&mut SpanFields> {
+        is_pipeline_field(field.name()).then_some(&mut self.0.fields)
+    }
+}
 
 impl Visit for FieldVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.set_str(field.name(), value);
+        match self.pipeline(field) {
+            Some(fields) => fields.record_str(field, value),
+            None => self.0.set(field.name(), Value::from(value.to_owned())),
+        }
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.set(field.name(), Value::Bool(value));
+        match self.pipeline(field) {
+            Some(fields) => fields.record_bool(field, value),
+            None => self.0.set(field.name(), Value::Bool(value)),
+        }
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.set(field.name(), Value::I64(value));
+        match self.pipeline(field) {
+            Some(fields) => fields.record_i64(field, value),
+            None => self.0.set(field.name(), Value::I64(value)),
+        }
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
+        if let Some(fields) = self.pipeline(field) {
+            return fields.record_u64(field, value);
+        }
         match i64::try_from(value) {
             Ok(v) => self.0.set(field.name(), Value::I64(v)),
             Err(_) => self.0.set(field.name(), Value::from(value.to_string())),
         }
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.set(field.name(), Value::F64(value));
+        match self.pipeline(field) {
+            Some(fields) => fields.record_f64(field, value),
+            None => self.0.set(field.name(), Value::F64(value)),
+        }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0.set(field.name(), Value::from(format!("{value:?}")));
+        match self.pipeline(field) {
+            Some(fields) => fields.record_debug(field, value),
+            None => self.0.set(field.name(), Value::from(format!("{value:?}"))),
+        }
     }
 }
 
