@@ -74,7 +74,7 @@ pub(crate) enum FieldValue {
 const INLINE: usize = 62;
 
 impl FieldValue {
-    fn new(s: &str) -> Self {
+    pub(crate) fn new(s: &str) -> Self {
         match u8::try_from(s.len()) {
             Ok(len) if s.len() <= INLINE => {
                 let mut buf = [0u8; INLINE];
@@ -160,7 +160,7 @@ impl SpanFields {
         self.pipeline.is_none() && self.pipeline_id.is_none() && self.stage.is_none()
     }
 
-    fn slot(&mut self, field: &str) -> Option<&mut Option<FieldValue>> {
+    pub(crate) fn slot(&mut self, field: &str) -> Option<&mut Option<FieldValue>> {
         match field {
             "pipeline" => Some(&mut self.pipeline),
             "pipeline_id" => Some(&mut self.pipeline_id),

@@ -186,7 +186,7 @@ where
                 (None, None, None) => None,
             };
             drop(parent);
-            if let Some(mut data) = parent_cx.and_then(|cx| StageData::new(STAGE_NAME, cx)) {
+            if let Some(mut data) = parent_cx.and_then(StageData::new) {
                 attrs.record(&mut data.fields());
                 if let Some(span) = ctx.span(id) {
                     span.extensions_mut().insert(data);
@@ -232,19 +232,12 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let kept = {
-            let span = match event.parent() {
-                Some(id) => ctx.span(id),
-                None if event.is_contextual() => ctx.lookup_current(),
-                None => None,
-            };
-            span.is_some_and(|span| {
-                let mut ext = span.extensions_mut();
-                ext.get_mut::<StageData>()
-                    .map(|data| event::record(data, event))
-                    .is_some()
-            })
-        };
+        let kept = ctx.event_span(event).is_some_and(|span| {
+            let mut ext = span.extensions_mut();
+            ext.get_mut::<StageData>()
+                .map(|data| event::record(data, event))
+                .is_some()
+        });
         if !kept {
             self.inner.on_event(event, ctx);
         }
