@@ -305,10 +305,10 @@ impl<S: ExportSink> Worker<S> {
         let mut result = Ok(());
         loop {
             let waiting = queue.items.len();
-            if waiting == 0 || (whole_only && waiting < self.config.max_batch_size) {
+            if waiting == 0 || (whole_only && waiting < queue.batch) {
                 return result;
             }
-            let n = waiting.min(self.config.max_batch_size.max(1));
+            let n = waiting.min(queue.batch);
             let batch: Vec<S::Item> = (0..n).map_while(|_| queue.items.pop()).collect();
             if let Err(e) = self.export(batch) {
                 result = Err(e);
