@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, BasicPublishOptions};
 use lapin::types::FieldTable;
 use lapin::BasicProperties;
-use pipeline_telemetry::testing::{parse_line, ParsedMetric};
+use pipeline_telemetry::testing::{parse_line, sums_by, ParsedMetric};
 use pipeline_telemetry::{instrument_stage, ErrorType, MetricsTarget};
 use pipeline_telemetry::{PipelineRun, Stage};
 use pipeline_telemetry_lapin::{Message, Settlement, Worker};
@@ -43,16 +43,9 @@ async fn load(_rows: usize) -> Result<(), Rejected> {
     Err(Rejected)
 }
 
+/// `pipeline.errors` of `stage` by `error_type`, summed over flushes.
 fn errors(m: &[ParsedMetric], stage: &str) -> Vec<(String, f64)> {
-    m.iter()
-        .filter(|p| p.name == "pipeline.errors" && p.tag("stage") == Some(stage))
-        .map(|p| {
-            (
-                p.tag("error_type").unwrap_or_default().to_owned(),
-                p.values.iter().sum(),
-            )
-        })
-        .collect()
+    sums_by(m, "pipeline.errors", &[("stage", stage)], "error_type")
 }
 
 async fn next(c: &mut lapin::Consumer) -> lapin::message::Delivery {

@@ -6,7 +6,7 @@
 //! Checked on the DogStatsD lines the exporter writes (no database
 //! needed: the errors are sqlx's own values).
 
-use pipeline_telemetry::testing::{Capture, ParsedMetric};
+use pipeline_telemetry::testing::{sums_by, Capture, ParsedMetric};
 use pipeline_telemetry::{instrument_stage, PipelineRun, Stage};
 use pipeline_telemetry_sqlx::{error_type, DbError};
 
@@ -23,16 +23,9 @@ async fn publish() -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
     Ok(load().await?)
 }
 
+/// `pipeline.errors` of `stage` by `error_type`, summed over flushes.
 fn errors(m: &[ParsedMetric], stage: &str) -> Vec<(String, f64)> {
-    m.iter()
-        .filter(|p| p.name == "pipeline.errors" && p.tag("stage") == Some(stage))
-        .map(|p| {
-            (
-                p.tag("error_type").unwrap_or_default().to_owned(),
-                p.values.iter().sum(),
-            )
-        })
-        .collect()
+    sums_by(m, "pipeline.errors", &[("stage", stage)], "error_type")
 }
 
 #[test]

@@ -147,6 +147,40 @@ pub fn sum(metrics: &[ParsedMetric], name: &str, tags: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
+/// Sums of the points named `name` carrying every tag in `tags`, grouped
+/// by the value of tag `by` (empty where a point lacks it), in the order
+/// of those values. A series may arrive as several lines (one per flush
+/// that saw it), as the Agent receives it; this adds them up as the Agent
+/// does.
+///
+/// ```
+/// use pipeline_telemetry::testing::{parse_line, sums_by};
+///
+/// let m = [
+///     parse_line("pipeline.errors:1|c|#stage:load,error_type:timeout").unwrap(),
+///     parse_line("pipeline.errors:2|c|#stage:load,error_type:refused").unwrap(),
+///     parse_line("pipeline.errors:1|c|#stage:load,error_type:timeout").unwrap(),
+/// ];
+/// assert_eq!(
+///     sums_by(&m, "pipeline.errors", &[("stage", "load")], "error_type"),
+///     vec![("refused".to_owned(), 2.0), ("timeout".to_owned(), 2.0)],
+/// );
+/// ```
+pub fn sums_by(
+    metrics: &[ParsedMetric],
+    name: &str,
+    tags: &[(&str, &str)],
+    by: &str,
+) -> Vec<(String, f64)> {
+    let mut sums = std::collections::BTreeMap::<String, f64>::new();
+    for m in matching(metrics, name, tags) {
+        *sums
+            .entry(m.tag(by).unwrap_or_default().to_owned())
+            .or_default() += m.values.iter().sum::<f64>();
+    }
+    sums.into_iter().collect()
+}
+
 /// The values of the points named `name` carrying every tag in `tags`.
 pub fn values(metrics: &[ParsedMetric], name: &str, tags: &[(&str, &str)]) -> Vec<f64> {
     matching(metrics, name, tags)

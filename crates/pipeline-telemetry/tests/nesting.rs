@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use pipeline_telemetry::testing::{sum, values, Capture, ParsedMetric};
+use pipeline_telemetry::testing::{sum, sums_by, values, Capture, ParsedMetric};
 use pipeline_telemetry::{instrument_stage, ErrorType, PipelineRun, Stage};
 
 const ERRORS: &str = "pipeline.errors";
@@ -112,16 +112,9 @@ fn recovers_on_attempt_3() -> Result<(), std::io::Error> {
 
 static WRAPPER: Stage = Stage::new("wrapper");
 
+/// `pipeline.errors` of `stage` by `error_type`, summed over flushes.
 fn errors_of(m: &[ParsedMetric], stage: &str) -> Vec<(String, f64)> {
-    m.iter()
-        .filter(|p| p.name == ERRORS && p.tag("stage") == Some(stage))
-        .map(|p| {
-            (
-                p.tag("error_type").unwrap_or_default().to_owned(),
-                p.values.iter().sum(),
-            )
-        })
-        .collect()
+    sums_by(m, ERRORS, &[("stage", stage)], "error_type")
 }
 
 fn errored(m: &[ParsedMetric], stage: &str) -> usize {
