@@ -3,27 +3,29 @@
 //! store, the flusher drains. No locks, no allocation after creation.
 //!
 //! Everything the producer writes on every push (the head, whether the
-//! ring is in a full spell) sits on its own cache line, and each sample is
-//! one 16-byte slot, so a push touches two lines the producer owns.
+//! ring is in a full spell, its thinning skip) sits on its own cache line,
+//! and each sample is one 16-byte slot, so a push touches two lines the
+//! producer owns.
 //!
-//! **Thinning.** Below 7/8 of its capacity the ring takes every sample
-//! (level 0: the only path a flusher that keeps up ever sees). Past it,
-//! each band of 1/256 of the capacity raises the *level* by one, and a
-//! push at level `l` stores the sample with probability 2^-l, tagged with
-//! `l` (see [`level`]); the caller counts a sample left out for its series
-//! (see `shard`), and the flusher thins every series to the highest level
-//! of its interval, so every sample ends with the same chance to be kept
-//! (see `reservoir`). Filling the last eighth takes about 2^28 times its
-//! size in pushes (2^35 pushes for the smallest ring), so a ring whose
-//! flusher is stalled keeps taking an ever smaller share of the samples
-//! instead of filling up. Should it fill
-//! anyway, a push stores nothing and is counted like a left-out one, and
-//! the flusher is asked to wake once per full spell, not once per skipped
-//! sample.
+//! A push into a ring past 7/8 full (the flusher is behind) is *thinned*
+//! (see [`thin`]): it is kept with probability
+//! 2^-level and tagged with its level; the caller counts one left out for
+//! its series (see `shard`), and the flusher thins every series to the
+//! highest level of its interval, so every sample ends with the same
+//! chance to be kept (see `reservoir`). Should the ring fill anyway, a push
+//! stores nothing and is counted like a left-out one, and the flusher is
+//! asked to wake once per full spell, not once per skipped sample.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_utils::CachePadded;
+
+mod thin;
+
+use thin::band_shift;
+pub(crate) use thin::level;
+#[cfg(test)]
+pub(crate) use thin::SKIP_FROM;
 
 /// Samples the ring of a built-in shard holds.
 pub(crate) const CAPACITY: usize = 8192;
@@ -39,32 +41,6 @@ pub(crate) const ID_MASK: u32 = (1 << LEVEL_SHIFT) - 1;
 pub(crate) const TOP_LEVEL: u32 = 32;
 /// The smallest ring: 256 bands of at least one slot.
 const MIN_CAPACITY: usize = 256;
-
-/// The thinning level of a push into a buffer of `capacity` (a power of two
-/// of at least 256) that holds `used` samples: 0 below 7/8 of the
-/// capacity, then one more per 1/256 of it (at most 33).
-#[inline]
-pub(crate) fn level(used: usize, capacity: usize) -> u32 {
-    let from = capacity - capacity / 8;
-    if used < from {
-        0
-    } else {
-        level_past(used - from, band_shift(capacity))
-    }
-}
-
-/// log2 of the slots in one band of a buffer of `capacity` (a power of
-/// two of at least 256).
-const fn band_shift(capacity: usize) -> u32 {
-    capacity.trailing_zeros() - 8
-}
-
-/// The level `past` slots into the last eighth (a shift: no division on
-/// the producer's path).
-#[inline]
-fn level_past(past: usize, band_shift: u32) -> u32 {
-    1 + (past >> band_shift) as u32
-}
 
 /// The levels a drained sample was offered at: its own (it was kept with
 /// probability 2^-own) and the highest offered in its shard this interval
@@ -117,6 +93,10 @@ struct Producer {
     head: AtomicUsize,
     /// Whether the flusher was already woken in the current full spell.
     full: AtomicBool,
+    /// The level the skip below was drawn at (0: none drawn).
+    skip_level: AtomicU32,
+    /// Offers at `skip_level` still to leave out before the next one kept.
+    skip: AtomicU64,
 }
 
 /// The consumer's side: written by the flusher only.
@@ -137,7 +117,7 @@ pub(crate) struct Ring {
     consumer: CachePadded<Consumer>,
     /// Capacity - 1 (the capacity is a power of two).
     mask: usize,
-    /// 7/8 of the capacity: where thinning starts.
+    /// 7/8 of the capacity: where thinning by room starts.
     thin_from: usize,
     /// log2 of the slots per level past `thin_from`.
     band_shift: u32,
@@ -153,6 +133,8 @@ impl Ring {
             producer: CachePadded::new(Producer {
                 head: AtomicUsize::new(0),
                 full: AtomicBool::new(false),
+                skip_level: AtomicU32::new(0),
+                skip: AtomicU64::new(0),
             }),
             consumer: CachePadded::new(Consumer {
                 tail: AtomicUsize::new(0),
@@ -170,8 +152,8 @@ impl Ring {
     }
 
     /// Pushes a sample of series `id` (below 2^16) (producer only). The
-    /// shard calls [`Ring::offer`] and [`Ring::push_past`] itself; this is
-    /// both in one, for tests.
+    /// shard calls [`Ring::offer`] and the parts of a push past 7/8
+    /// itself; this is all of it in one, for tests.
     #[cfg(test)]
     pub(crate) fn push(&self, id: u32, bits: u64) -> Pushed {
         match self.offer(id, bits) {
@@ -181,8 +163,8 @@ impl Ring {
     }
 
     /// [`Ring::push`]'s common case: the sample is stored if the ring is
-    /// below 7/8 full, else what [`Ring::push_past`] needs is returned, so
-    /// that the caller makes one out-of-line call for the rest.
+    /// below 7/8 full, else what the rest needs is returned, so that the
+    /// caller makes one out-of-line call for it.
     #[inline]
     pub(crate) fn offer(&self, id: u32, bits: u64) -> Offer {
         let head = self.producer.head.load(Ordering::Relaxed);
@@ -196,15 +178,10 @@ impl Ring {
         }
     }
 
-    /// A push past 7/8 of the ring (the flusher is behind): thinned, or
-    /// refused when full.
+    /// Whether a ring holding `used` samples is full.
     #[inline]
-    pub(crate) fn push_past(&self, id: u32, bits: u64, head: usize, used: usize) -> Pushed {
-        if used > self.mask {
-            self.push_full()
-        } else {
-            self.push_thinned(id, bits, head, used)
-        }
+    pub(crate) fn is_full(&self, used: usize) -> bool {
+        used > self.mask
     }
 
     #[inline]
@@ -219,37 +196,17 @@ impl Ring {
 
     /// A push into a full ring: nothing stored.
     #[inline]
-    fn push_full(&self) -> Pushed {
+    pub(crate) fn push_full(&self) -> Pushed {
         // Only the producer writes the flag: a load and a store, no
         // locked instruction.
         let p = &*self.producer;
         let first = !p.full.load(Ordering::Relaxed);
         if first {
             p.full.store(true, Ordering::Relaxed);
+            // The next thinned push draws afresh, and so ends the spell.
+            p.skip_level.store(0, Ordering::Relaxed);
         }
         Pushed::Full { wake: first }
-    }
-
-    /// A push into the last eighth of the ring.
-    #[inline]
-    fn push_thinned(&self, id: u32, bits: u64, head: usize, used: usize) -> Pushed {
-        let p = &*self.producer;
-        // Reaching the last eighth means passing here: the full spell ends.
-        if p.full.load(Ordering::Relaxed) {
-            p.full.store(false, Ordering::Relaxed);
-        }
-        let past = used - self.thin_from;
-        let level = level_past(past, self.band_shift);
-        let kept = crate::sampling::keep_at_level(level);
-        if kept {
-            self.store(head, id | (level << LEVEL_SHIFT), bits);
-        }
-        Pushed::Thinned {
-            level,
-            kept,
-            // The first sample stored at each level.
-            wake: kept && past & ((1 << self.band_shift) - 1) == 0,
-        }
     }
 
     /// Hands every sample to `f` as (series id, its own level, value)
@@ -278,105 +235,4 @@ impl Ring {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn levels_rise_by_band_in_the_last_eighth() {
-        assert_eq!(level(0, 8192), 0);
-        assert_eq!(level(7167, 8192), 0);
-        assert_eq!(level(7168, 8192), 1);
-        assert_eq!(level(7168 + 31, 8192), 1);
-        assert_eq!(level(7168 + 32, 8192), 2);
-        assert_eq!(level(8191, 8192), 32);
-        assert_eq!(level(895, 1024), 0);
-        assert_eq!(level(896 + 4, 1024), 2);
-        assert_eq!(level(1023, 1024), 32);
-    }
-
-    #[test]
-    fn fills_thins_and_reports_full() {
-        for capacity in [CAPACITY, SMALL_CAPACITY] {
-            fills_thins_and_reports_full_at(capacity);
-        }
-    }
-
-    fn fills_thins_and_reports_full_at(capacity: usize) {
-        let r = Ring::new(capacity);
-        let thin_from = capacity - capacity / 8;
-        for round in 0..3u32 {
-            for i in 0..thin_from as u32 {
-                let pushed = r.push(i, u64::from(round));
-                assert_eq!(
-                    pushed,
-                    Pushed::Ok {
-                        wake: i as usize + 1 == capacity / 4
-                    }
-                );
-            }
-            // Past 7/8 a push is kept with probability 2^-level: fill the
-            // rest by offering until stored (levels reach 32, so the last
-            // slots are forced in with stores below the producer's API).
-            let mut offered_at_1 = 0u32;
-            while r.len() < thin_from + capacity / 256 {
-                match r.push(7, u64::from(round)) {
-                    Pushed::Thinned { level: 1, .. } => offered_at_1 += 1,
-                    other => panic!("{other:?}"),
-                }
-            }
-            assert!(offered_at_1 >= (capacity / 256) as u32);
-            let head = r.producer.head.load(Ordering::Relaxed);
-            for k in 0..capacity - r.len() {
-                r.store(head + k, 9, u64::from(round));
-            }
-            // Full: the flusher is woken once per full spell.
-            assert_eq!(r.push(0, 0), Pushed::Full { wake: true });
-            assert_eq!(r.push(0, 0), Pushed::Full { wake: false });
-            assert_eq!(r.len(), capacity);
-            let mut n = 0usize;
-            r.drain(&mut |id, level, v| {
-                assert_eq!(v, f64::from_bits(u64::from(round)));
-                if n < thin_from {
-                    assert_eq!((id, level), (n as u32, 0));
-                } else if n < thin_from + capacity / 256 {
-                    assert_eq!((id, level), (7, 1));
-                } else {
-                    assert_eq!(id, 9);
-                }
-                n += 1;
-            });
-            assert_eq!(n, capacity);
-        }
-    }
-
-    #[test]
-    fn concurrent_producer_and_consumer_lose_nothing() {
-        let r = std::sync::Arc::new(Ring::new(SMALL_CAPACITY));
-        let p = r.clone();
-        let producer = std::thread::spawn(move || {
-            let mut sent = 0u64;
-            let mut i = 0u32;
-            while i < 200_000 {
-                let id = i & 0xFFFF;
-                match p.push(id, u64::from(i)) {
-                    Pushed::Ok { .. } | Pushed::Thinned { kept: true, .. } => {
-                        sent += u64::from(i);
-                        i += 1;
-                    }
-                    _ => {}
-                }
-            }
-            sent
-        });
-        let mut got = 0u64;
-        let mut n = 0;
-        while n < 200_000 {
-            r.drain(&mut |id, _, v| {
-                assert_eq!(v.to_bits() & 0xFFFF, u64::from(id));
-                got += v.to_bits();
-                n += 1;
-            });
-        }
-        assert_eq!(producer.join().expect("producer"), got);
-    }
-}
+mod tests;

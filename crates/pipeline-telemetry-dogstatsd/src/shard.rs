@@ -337,17 +337,44 @@ fn push_into(shard: &Shard, ring: &Ring, id: u32, value: f64) -> bool {
 }
 
 /// A push past 7/8 of the ring, thinned or refused, and its account: one
-/// out-of-line call for all of it.
+/// out-of-line call. An offer the ring's drawn skip leaves out (nearly
+/// every one when the flusher is far behind) is noted and counted here;
+/// the rest is one more call.
 #[cold]
 #[inline(never)]
 fn push_past(shard: &Shard, ring: &Ring, id: u32, value: f64, head: usize, used: usize) -> bool {
-    let pushed = ring.push_past(id, value.to_bits(), head, used);
+    if ring.is_full(used) {
+        let pushed = ring.push_full();
+        account_thinned(shard, id, pushed);
+        return pushed.wake();
+    }
+    let level = ring.past_level(used);
+    if ring.skip_at(level) {
+        shard.note_level(level);
+        count_skip(shard, id, true);
+        return false;
+    }
+    push_past_drawn(shard, ring, id, value, head, used, level)
+}
+
+/// [`push_past`] for an offer the ring's skip did not settle.
+#[inline(never)]
+fn push_past_drawn(
+    shard: &Shard,
+    ring: &Ring,
+    id: u32,
+    value: f64,
+    head: usize,
+    used: usize,
+    level: u32,
+) -> bool {
+    let pushed = ring.push_past_drawn(id, value.to_bits(), head, used, level);
     account_thinned(shard, id, pushed);
     pushed.wake()
 }
 
-/// Notes the level of a push into the last eighth of a ring, and counts
-/// the sample if it was left out.
+/// Notes the level of a thinned or refused push, and counts the sample if
+/// it was left out.
 #[inline]
 fn account_thinned(shard: &Shard, id: u32, pushed: Pushed) {
     match pushed {
