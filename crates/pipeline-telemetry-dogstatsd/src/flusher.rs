@@ -334,7 +334,9 @@ fn flush_locked(state: &mut State) -> Option<(Arc<Link>, u64)> {
                 }
             }
             _ => {
-                reservoirs.take(i, shard::total(s.id), s.sample_rate, |values, weight| {
+                let skipped = shard::total(s.id);
+                let left_out = || shard::left_out_value(s.id);
+                reservoirs.take(i, skipped, s.sample_rate, left_out, |values, weight| {
                     exp.encode_weighted(s, values, weight);
                 });
             }

@@ -23,7 +23,10 @@
 //! The price is precision, never counts: one lagging moment thins its
 //! series' whole interval, so a series sends fewer values than `max` after
 //! a stall (a series thinned to no candidate at all sends one drained
-//! sample, uniformly chosen, carrying the interval's whole count). Offers
+//! sample, uniformly chosen, carrying the interval's whole count; a
+//! series with samples left out and none drained sends the value of one
+//! of its left-out samples, kept by the producers: see `shard::left_out`,
+//! so no count waits for a sample that may never come). Offers
 //! made between a flush's drain and the end of its interval (a few
 //! microseconds) are not seen as the next interval's levels.
 //!
@@ -200,21 +203,30 @@ impl Reservoirs {
 
     /// Hands series `id`'s values to `f` in weight groups, `(values,
     /// weight)`, given the producer-side skip total of the series and its
-    /// client-side rate; then starts a new interval for it. Nothing is
-    /// handed over while no sample was drained (skips are then accounted
-    /// for with the next samples).
+    /// client-side rate; then starts a new interval for it. A series with
+    /// samples left out by the producers and none drained sends the value
+    /// `left_out` gives (one a left-out sample had), weighted by their
+    /// count; should no producer have kept one yet, the count waits for the
+    /// next flush.
     pub(crate) fn take(
         &mut self,
         id: usize,
         skipped_total: u64,
         rate: f64,
+        left_out: impl FnOnce() -> Option<f64>,
         mut f: impl FnMut(&[f64], u64),
     ) {
         self.grow(id + 1);
         let draw = self.next();
         let s = &mut self.series[id];
-        let Some(fallback) = s.fallback.take() else {
-            return;
+        let skipped = skipped_total.wrapping_sub(s.skipped_seen);
+        let fallback = match s.fallback.take() {
+            Some(drained) => drained,
+            None if skipped > 0 => match left_out() {
+                Some(value) => Entry { key: 0, value },
+                None => return,
+            },
+            None => return,
         };
         if !s.heap.is_empty() {
             s.kept = std::mem::take(&mut s.heap).into_vec();
@@ -222,10 +234,9 @@ impl Reservoirs {
         if s.kept.is_empty() {
             // Thinning left no candidate (a few samples in a lagging
             // shard's interval): one drained sample, uniformly chosen,
-            // stands for them all.
+            // stands for them all (or, with none drained, a left-out one).
             s.kept.push(fallback);
         }
-        let skipped = skipped_total.wrapping_sub(s.skipped_seen);
         s.skipped_seen = skipped_total;
         let recorded = std::mem::take(&mut s.seen).saturating_add(skipped);
         s.level = 0;
@@ -273,113 +284,4 @@ fn calls(recorded: u64, rate: f64, draw: u64) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(own: u32) -> Levels {
-        Levels { own, interval: own }
-    }
-
-    /// (values, weight) groups of series `id`.
-    fn groups(r: &mut Reservoirs, id: usize, skipped: u64, rate: f64) -> Vec<(Vec<f64>, u64)> {
-        let mut got = Vec::new();
-        r.take(id, skipped, rate, |v, w| {
-            if !v.is_empty() {
-                got.push((v.to_vec(), w))
-            }
-        });
-        got
-    }
-
-    #[test]
-    fn keeps_all_below_the_bound_and_weighted_subsets_above() {
-        let mut r = Reservoirs::new();
-        r.set_max(100);
-        (0..50).for_each(|i| r.offer(3, at(0), f64::from(i)));
-        let got = groups(&mut r, 3, 0, 1.0);
-        assert_eq!(got.len(), 1);
-        assert_eq!((got[0].0.len(), got[0].1), (50, 1));
-
-        (0..10_000).for_each(|i| r.offer(3, at(0), f64::from(i)));
-        // 5_050 more were counted by the producers' buffers: 15_050 in
-        // all, over 100 values: 50 of weight 151, 50 of weight 150.
-        let got = groups(&mut r, 3, 5_050, 1.0);
-        let mut sizes: Vec<(usize, u64)> = got.iter().map(|(v, w)| (v.len(), *w)).collect();
-        sizes.sort_unstable();
-        assert_eq!(sizes, vec![(50, 150), (50, 151)]);
-        // Uniform over what was drained: not just the first 100.
-        assert!(got.iter().flat_map(|g| &g.0).any(|v| *v >= 100.0));
-        assert_eq!(r.take_sampled_out(), 14_950);
-    }
-
-    #[test]
-    fn skips_without_kept_samples_wait_for_the_next_ones() {
-        let mut r = Reservoirs::new();
-        r.set_max(10);
-        let mut called = false;
-        r.take(1, 7, 1.0, |_, _| called = true);
-        assert!(!called);
-        r.offer(1, at(0), 1.0);
-        assert_eq!(groups(&mut r, 1, 7, 1.0), vec![(vec![1.0], 8)]);
-    }
-
-    #[test]
-    fn a_higher_level_thins_what_was_kept() {
-        let mut r = Reservoirs::new();
-        r.set_max(1_000_000);
-        (0..100_000).for_each(|i| r.offer(2, at(0), f64::from(i)));
-        r.offer(2, at(4), -1.0);
-        // The level-4 sample stays; the others survive with 1/16 each:
-        // 6250 expected, sd 77.
-        let got = groups(&mut r, 2, 0, 1.0);
-        let sent: usize = got.iter().map(|g| g.0.len()).sum();
-        assert!((5_850..6_650).contains(&sent), "{sent}");
-        assert!(got.iter().any(|g| g.0.contains(&-1.0)));
-        let count: u64 = got.iter().map(|(v, w)| v.len() as u64 * w).sum();
-        assert_eq!(count, 100_001);
-    }
-
-    #[test]
-    fn samples_drained_after_a_lagging_push_are_thinned_to_its_level() {
-        let mut r = Reservoirs::new();
-        r.set_max(1_000_000);
-        // Own level 0, but the shard offered at level 3 this interval:
-        // each survives with 1/8: 12_500 expected, sd 105.
-        let lagging = Levels {
-            own: 0,
-            interval: 3,
-        };
-        (0..100_000).for_each(|i| r.offer(4, lagging, f64::from(i)));
-        let got = groups(&mut r, 4, 0, 1.0);
-        let sent: usize = got.iter().map(|g| g.0.len()).sum();
-        assert!((11_900..13_100).contains(&sent), "{sent}");
-    }
-
-    #[test]
-    fn a_series_thinned_to_nothing_still_sends_its_count() {
-        let mut r = Reservoirs::new();
-        let deep = Levels {
-            own: 0,
-            interval: 60,
-        };
-        (0..3).for_each(|i| r.offer(6, deep, f64::from(i)));
-        let got = groups(&mut r, 6, 2, 1.0);
-        assert_eq!(got.len(), 1);
-        assert_eq!((got[0].0.len(), got[0].1), (1, 5));
-    }
-
-    #[test]
-    fn client_side_rates_round_to_integers_without_bias() {
-        let mut r = Reservoirs::new();
-        let mut total = 0u64;
-        for _ in 0..10_000 {
-            (0..3).for_each(|_| r.offer(5, at(0), 1.0));
-            total += groups(&mut r, 5, 0, 0.4)
-                .iter()
-                .map(|(v, w)| v.len() as u64 * w)
-                .sum::<u64>();
-        }
-        // 7.5 per interval: 75_000 expected, rounding sd about 50.
-        assert!((74_700..75_300).contains(&total), "{total}");
-    }
-}
+mod tests;

@@ -17,7 +17,13 @@ use std::sync::OnceLock;
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::ring::{self, Levels, Offer, Pushed, Ring};
+use crate::ring::{self, Levels, Ring};
+
+mod left_out;
+mod samples;
+
+pub(crate) use left_out::value as left_out_value;
+pub(crate) use samples::push;
 
 /// Shards built in: the first this many live threads own one each.
 pub(crate) const STATIC_SHARDS: usize = 64;
@@ -51,6 +57,9 @@ pub(crate) struct Shard {
     /// last ended an interval (see `ring`): written on the rare thinned
     /// pushes only.
     level_hi: AtomicU32,
+    /// Per distribution series, a value of a sample this shard left out
+    /// (see [`left_out`]), by segment as `counters`.
+    left_out: [OnceLock<Segment>; SEGMENTS],
 }
 
 impl Shard {
@@ -62,6 +71,7 @@ impl Shard {
             ring: OnceLock::new(),
             shared: OnceLock::new(),
             level_hi: AtomicU32::new(0),
+            left_out: [const { OnceLock::new() }; SEGMENTS],
         }
     }
 
@@ -284,7 +294,9 @@ pub(crate) fn add_cell([off, seg]: [u8; 2], n: u64) {
         .ok()
         .flatten()
     {
-        Some(cells) => bump(&cells[usize::from(off)], n, true),
+        Some(cells) => {
+            bump(&cells[usize::from(off)], n, true);
+        }
         None => add_slow(off, seg, n),
     }
 }
@@ -299,120 +311,7 @@ fn add_slow(off: u8, seg: u8, n: u64) {
             let _ = OWN_SEGMENTS.try_with(|segments| segments[usize::from(seg)].set(Some(cells)));
         }
         bump(&cells[usize::from(off)], n, exclusive);
-    })
-}
-
-/// Buffers one sample of distribution `id`. Returns `true` when the
-/// flusher should be woken (the buffer is filling up, or just got full).
-#[inline]
-pub(crate) fn push(id: u32, value: f64) -> bool {
-    match OWN_RING.try_with(Cell::get).ok().flatten() {
-        Some((shard, ring)) => push_into(shard, ring, id, value),
-        None => push_slow(id, value),
-    }
-}
-
-/// [`push`] before the thread's first sample, or into a shared shard.
-#[cold]
-#[inline(never)]
-fn push_slow(id: u32, value: f64) -> bool {
-    with_shard(|shard, exclusive| {
-        if exclusive {
-            let ring = shard.ring.get_or_init(|| Ring::new(shard.ring_capacity));
-            let _ = OWN_RING.try_with(|r| r.set(Some((shard, ring))));
-            push_into(shard, ring, id, value)
-        } else {
-            push_shared(shard, id, value)
-        }
-    })
-}
-
-/// One sample into the ring of the thread's own `shard`.
-#[inline]
-fn push_into(shard: &Shard, ring: &Ring, id: u32, value: f64) -> bool {
-    match ring.offer(id, value.to_bits()) {
-        Offer::Stored { wake } => wake,
-        Offer::Past { head, used } => push_past(shard, ring, id, value, head, used),
-    }
-}
-
-/// A push past 7/8 of the ring, thinned or refused, and its account: one
-/// out-of-line call. An offer the ring's drawn skip leaves out (nearly
-/// every one when the flusher is far behind) is noted and counted here;
-/// the rest is one more call.
-#[cold]
-#[inline(never)]
-fn push_past(shard: &Shard, ring: &Ring, id: u32, value: f64, head: usize, used: usize) -> bool {
-    if ring.is_full(used) {
-        let pushed = ring.push_full();
-        account_thinned(shard, id, pushed);
-        return pushed.wake();
-    }
-    let level = ring.past_level(used);
-    if ring.skip_at(level) {
-        shard.note_level(level);
-        count_skip(shard, id, true);
-        return false;
-    }
-    push_past_drawn(shard, ring, id, value, head, used, level)
-}
-
-/// [`push_past`] for an offer the ring's skip did not settle.
-#[inline(never)]
-fn push_past_drawn(
-    shard: &Shard,
-    ring: &Ring,
-    id: u32,
-    value: f64,
-    head: usize,
-    used: usize,
-    level: u32,
-) -> bool {
-    let pushed = ring.push_past_drawn(id, value.to_bits(), head, used, level);
-    account_thinned(shard, id, pushed);
-    pushed.wake()
-}
-
-/// Notes the level of a thinned or refused push, and counts the sample if
-/// it was left out.
-#[inline]
-fn account_thinned(shard: &Shard, id: u32, pushed: Pushed) {
-    match pushed {
-        Pushed::Ok { .. } => {}
-        Pushed::Thinned { level, kept, .. } => {
-            shard.note_level(level);
-            if !kept {
-                count_skip(shard, id, true);
-            }
-        }
-        Pushed::Full { .. } => {
-            shard.note_level(ring::TOP_LEVEL);
-            count_skip(shard, id, true);
-        }
-    }
-}
-
-/// The shared overflow shard's queue, thinned by its length as a ring is
-/// by its occupancy.
-#[cold]
-fn push_shared(shard: &Shard, id: u32, value: f64) -> bool {
-    let q = shard.shared.get_or_init(|| ArrayQueue::new(ring::CAPACITY));
-    let level = ring::level(q.len().min(ring::CAPACITY - 1), ring::CAPACITY);
-    if level > 0 {
-        shard.note_level(level);
-        if !crate::sampling::keep_at_level(level) {
-            count_skip(shard, id, false);
-            return false;
-        }
-    }
-    match q.push((id | (level << ring::LEVEL_SHIFT), value.to_bits())) {
-        Ok(()) => q.len() == ring::CAPACITY / 4,
-        Err(_) => {
-            shard.note_level(ring::TOP_LEVEL);
-            count_skip(shard, id, false);
-            true
-        }
-    }
+    });
 }
 
 /// Ends a flush interval: the levels offered so far no longer apply to the
@@ -425,29 +324,17 @@ pub(crate) fn end_interval() {
     }
 }
 
-/// Counts, per series, a sample a buffer left out (thinned, or full), in
-/// the series' cell of this shard (distributions have no other use for it):
-/// the flusher turns these counts into the `|@rate` of the samples it
-/// does send, so nothing recorded is lost without account.
+/// Adds `n` to `cell` and returns what it held: a plain load and store
+/// when only this thread writes it (`exclusive`: its own shard), no locked
+/// instruction; else an atomic add.
 #[inline]
-fn count_skip(shard: &Shard, id: u32, exclusive: bool) {
-    if let Some(cell) = shard.cell(id) {
-        bump(cell, 1, exclusive);
-    }
-}
-
-/// Adds `n` to `cell`: a plain load and store when only this thread writes
-/// it (`exclusive`: its own shard), no locked instruction; else an atomic
-/// add.
-#[inline]
-fn bump(cell: &AtomicU64, n: u64, exclusive: bool) {
+fn bump(cell: &AtomicU64, n: u64, exclusive: bool) -> u64 {
     if exclusive {
-        cell.store(
-            cell.load(Ordering::Relaxed).wrapping_add(n),
-            Ordering::Relaxed,
-        );
+        let before = cell.load(Ordering::Relaxed);
+        cell.store(before.wrapping_add(n), Ordering::Relaxed);
+        before
     } else {
-        cell.fetch_add(n, Ordering::Relaxed);
+        cell.fetch_add(n, Ordering::Relaxed)
     }
 }
 

@@ -39,9 +39,15 @@ fn stalled_interval(r: &mut Reservoirs, skips: &mut u64) -> Vec<(f64, u64)> {
         r.offer(id as usize, levels, v);
     });
     let mut sent = Vec::new();
-    r.take(0, *skips, 1.0, |values, w| {
-        sent.extend(values.iter().map(|&v| (v, w)));
-    });
+    r.take(
+        0,
+        *skips,
+        1.0,
+        || None,
+        |values, w| {
+            sent.extend(values.iter().map(|&v| (v, w)));
+        },
+    );
     sent
 }
 
