@@ -10,6 +10,10 @@
 //! flusher keeps up) rather than a ring that fills because valgrind runs
 //! one thread at a time.
 //!
+//! A distribution thinned at the source (`ours_distribution_thinned`) is
+//! measured at level 8, set by a flush after 2^23 samples (what a tight
+//! loop reaches: one in 256 samples reaches the buffer).
+//!
 //! `cargo bench --bench instructions` runs the calls without callgrind
 //! (nothing is timed).
 
@@ -64,6 +68,11 @@ fn ours_distribution_handle(h: &DistributionHandle) {
 }
 
 #[inline(never)]
+fn ours_distribution_thinned(h: &DistributionHandle) {
+    h.record(black_box(9.0));
+}
+
+#[inline(never)]
 fn ours_metrics_histogram(h: &Histogram) {
     h.record(black_box(7.0));
 }
@@ -102,5 +111,19 @@ fn main() {
         }
         guard.flush();
     }
+    // A series recorded far more often than it sends: 2^23 samples in one
+    // interval thin it at the source to level 8 for the next one.
+    let heavy = DistributionHandle::register("bench.instr.heavy", &[("stage", "extract")]);
+    guard.flush();
+    (0..1u64 << 23).for_each(|_| heavy.record(black_box(1.0)));
+    guard.flush();
+    let level = heavy.series().source_level();
+    for _ in 0..CALLS {
+        ours_distribution_thinned(&heavy);
+    }
+    println!(
+        "instructions: source level {level} before the thinned calls, {} after",
+        heavy.series().source_level()
+    );
     println!("instructions: {CALLS} calls per case");
 }

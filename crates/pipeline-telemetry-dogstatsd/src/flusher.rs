@@ -29,7 +29,7 @@ use crate::events;
 pub(crate) use crate::exporter::Exporter;
 use crate::link::{self, Link, FLUSH_WAIT};
 use crate::registry::{self, Series};
-use crate::reservoir::Reservoirs;
+use crate::reservoir::{self, Reservoirs};
 use crate::shard;
 use crate::stats::Stats;
 use crate::timed;
@@ -336,9 +336,15 @@ fn flush_locked(state: &mut State) -> Option<(Arc<Link>, u64)> {
             _ => {
                 let skipped = shard::total(s.id);
                 let left_out = || shard::left_out_value(s.id);
-                reservoirs.take(i, skipped, s.sample_rate, left_out, |values, weight| {
-                    exp.encode_weighted(s, values, weight);
-                });
+                let recorded =
+                    reservoirs.take(i, skipped, s.sample_rate, left_out, |values, weight| {
+                        exp.encode_weighted(s, values, weight);
+                    });
+                let level = reservoir::source_level(recorded, reservoirs.max());
+                // Written only when it changes: recording threads read it.
+                if s.source_level.load(Ordering::Relaxed) != level {
+                    s.source_level.store(level, Ordering::Relaxed);
+                }
             }
         }
     }

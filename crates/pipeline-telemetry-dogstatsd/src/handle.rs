@@ -148,12 +148,17 @@ impl DistributionHandle {
     /// because the flusher cannot keep up, the sample is buffered with a
     /// chance that halves with each step of occupancy, else counted for its
     /// series, and the weights its series sends account for it.
-    #[inline]
+    ///
+    /// A series recorded far more often per flush than it sends values is
+    /// thinned before its samples reach the buffer (see
+    /// [`Series::source_level`]), the same way, for that series only.
+    #[inline(always)]
     pub fn record(&self, value: f64) {
         if self.0.sampled && !sampling::keep(self.0.sample_rate) {
             return;
         }
-        if shard::push(self.0.id, value) {
+        let level = self.0.source_level.load(Ordering::Relaxed);
+        if shard::push_at(self.0.id, value, level) {
             flusher::wake();
         }
     }

@@ -13,7 +13,7 @@
 //! `datadog.dogstatsd.client.series_folded`.
 
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock, PoisonError, RwLock, RwLockWriteGuard};
 
 use hashbrown::{Equivalent, HashMap};
@@ -56,6 +56,11 @@ pub struct Series {
     pub(crate) tags: String,
     pub(crate) gauge_bits: AtomicU64,
     pub(crate) gauge_dirty: AtomicBool,
+    /// For a distribution, the level its samples are thinned to at the
+    /// source (kept with probability 2^-level before they reach a
+    /// buffer), set by the flusher from the samples of its last interval
+    /// (see `reservoir::source_level`); 0 for every other series.
+    pub(crate) source_level: AtomicU32,
     metrics_fn: OnceLock<Arc<SeriesFn>>,
 }
 
@@ -75,6 +80,15 @@ impl Series {
     /// The sanitised tags of this series, comma-separated.
     pub fn tags(&self) -> &str {
         &self.tags
+    }
+    /// For a distribution recorded far more often per flush than it sends
+    /// values, the level its samples are thinned to before they reach a
+    /// buffer: each is kept with probability 2^-level, and the rest are
+    /// counted, so the Agent still counts every sample; 0 when every
+    /// sample reaches a buffer. Set at each flush from the last interval's
+    /// samples.
+    pub fn source_level(&self) -> u32 {
+        self.source_level.load(Ordering::Relaxed)
     }
     /// The shared `metrics` adapter of this series (allocated once).
     pub(crate) fn metrics_fn(&'static self) -> Arc<SeriesFn> {
@@ -283,6 +297,7 @@ fn create(
         tags,
         gauge_bits: AtomicU64::new(0),
         gauge_dirty: AtomicBool::new(false),
+        source_level: AtomicU32::new(0),
         metrics_fn: OnceLock::new(),
     }));
     list.push(series);

@@ -207,7 +207,9 @@ impl Reservoirs {
     /// samples left out by the producers and none drained sends the value
     /// `left_out` gives (one a left-out sample had), weighted by their
     /// count; should no producer have kept one yet, the count waits for the
-    /// next flush.
+    /// next flush. Returns the samples of the interval handed over
+    /// (drained and left out; 0 when nothing was handed over), before any
+    /// client-side rate, for [`source_level`].
     pub(crate) fn take(
         &mut self,
         id: usize,
@@ -215,7 +217,7 @@ impl Reservoirs {
         rate: f64,
         left_out: impl FnOnce() -> Option<f64>,
         mut f: impl FnMut(&[f64], u64),
-    ) {
+    ) -> u64 {
         self.grow(id + 1);
         let draw = self.next();
         let s = &mut self.series[id];
@@ -224,9 +226,9 @@ impl Reservoirs {
             Some(drained) => drained,
             None if skipped > 0 => match left_out() {
                 Some(value) => Entry { key: 0, value },
-                None => return,
+                None => return 0,
             },
-            None => return,
+            None => return 0,
         };
         if !s.heap.is_empty() {
             s.kept = std::mem::take(&mut s.heap).into_vec();
@@ -262,11 +264,37 @@ impl Reservoirs {
             kept.clear();
             self.series[id].kept = kept;
         }
+        recorded
+    }
+
+    /// The most samples one series sends per flush.
+    pub(crate) fn max(&self) -> usize {
+        self.max
     }
 
     /// Samples left out (and accounted for by `|@rate`) since the last call.
     pub(crate) fn take_sampled_out(&mut self) -> u64 {
         std::mem::take(&mut self.sampled_out)
+    }
+}
+
+/// The highest level a series is thinned to at the source (its samples'
+/// levels add to a ring's, and must stay below `ring::LEVELS`).
+pub(crate) const SOURCE_TOP: u32 = 24;
+
+/// The level to thin a series at the source to, for the next interval,
+/// given the samples it recorded in the last one (`recorded`) and the most
+/// it sends per flush (`max`): none below 16 × `max`, else the highest
+/// that still keeps, in expectation, at least 8 × `max` candidates, so the
+/// reservoir's uniform choice is made among as many as before, from a
+/// uniform subset. A series' rate that jumps between two intervals is
+/// thinned by the buffers as before, then at the source from the next.
+pub(crate) fn source_level(recorded: u64, max: usize) -> u32 {
+    let floor = 8 * max.max(1) as u64;
+    if recorded < 2 * floor {
+        0
+    } else {
+        (recorded / floor).ilog2().min(SOURCE_TOP)
     }
 }
 

@@ -39,6 +39,8 @@ pub(crate) const ID_MASK: u32 = (1 << LEVEL_SHIFT) - 1;
 /// The highest level of a push: that of a ring's last free slot. A push
 /// into a full buffer counts at this level.
 pub(crate) const TOP_LEVEL: u32 = 32;
+/// Levels a sample can be tagged with (its level's bits in the id word).
+pub(crate) const LEVELS: usize = 1 << (32 - LEVEL_SHIFT);
 /// The smallest ring: 256 bands of at least one slot.
 const MIN_CAPACITY: usize = 256;
 
@@ -93,10 +95,10 @@ struct Producer {
     head: AtomicUsize,
     /// Whether the flusher was already woken in the current full spell.
     full: AtomicBool,
-    /// The level the skip below was drawn at (0: none drawn).
-    skip_level: AtomicU32,
-    /// Offers at `skip_level` still to leave out before the next one kept.
-    skip: AtomicU64,
+    /// Per level, the skip drawn at it (see [`thin`]): 0 when none is
+    /// drawn, else one more than the offers at that level still to leave
+    /// out before the next one kept.
+    skips: [AtomicU64; LEVELS],
 }
 
 /// The consumer's side: written by the flusher only.
@@ -133,8 +135,7 @@ impl Ring {
             producer: CachePadded::new(Producer {
                 head: AtomicUsize::new(0),
                 full: AtomicBool::new(false),
-                skip_level: AtomicU32::new(0),
-                skip: AtomicU64::new(0),
+                skips: [const { AtomicU64::new(0) }; LEVELS],
             }),
             consumer: CachePadded::new(Consumer {
                 tail: AtomicUsize::new(0),
@@ -204,7 +205,7 @@ impl Ring {
         if first {
             p.full.store(true, Ordering::Relaxed);
             // The next thinned push draws afresh, and so ends the spell.
-            p.skip_level.store(0, Ordering::Relaxed);
+            p.skips.iter().for_each(|s| s.store(0, Ordering::Relaxed));
         }
         Pushed::Full { wake: first }
     }

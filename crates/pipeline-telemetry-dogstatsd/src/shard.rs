@@ -23,7 +23,9 @@ mod left_out;
 mod samples;
 
 pub(crate) use left_out::value as left_out_value;
+#[cfg(test)]
 pub(crate) use samples::push;
+pub(crate) use samples::push_at;
 
 /// Shards built in: the first this many live threads own one each.
 pub(crate) const STATIC_SHARDS: usize = 64;

@@ -2,8 +2,9 @@
 
 use super::*;
 
-/// Serialises the tests that drain every shard: a drain takes every
-/// series' samples, not only its own test's.
+/// Serialises the tests that record samples and drain every shard: a
+/// drain takes every series' samples, not only its own test's, so each
+/// holds it from its first sample to its last drain.
 static DRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
@@ -72,6 +73,7 @@ fn threads_past_the_built_in_shards_own_extra_ones() {
     use std::sync::{Arc, Barrier};
     const THREADS: usize = STATIC_SHARDS + 16;
     const ID: u32 = 4343;
+    let _draining = DRAINING.lock().unwrap_or_else(|p| p.into_inner());
     let all_alive = Arc::new(Barrier::new(THREADS));
     let handles: Vec<_> = (0..THREADS)
         .map(|i| {
@@ -99,7 +101,6 @@ fn threads_past_the_built_in_shards_own_extra_ones() {
     assert_eq!(shards.len(), THREADS, "two live threads held one shard");
     assert!(EXTRA_LEN.load(Ordering::Acquire) >= THREADS - STATIC_SHARDS);
     assert_eq!(total(ID), THREADS as u64);
-    let _draining = DRAINING.lock().unwrap_or_else(|p| p.into_inner());
     let mut got = Vec::new();
     for s in all() {
         s.drain(&mut |id, _, v| {
@@ -114,13 +115,13 @@ fn threads_past_the_built_in_shards_own_extra_ones() {
 
 #[test]
 fn samples_come_back_from_drain() {
+    let _draining = DRAINING.lock().unwrap_or_else(|p| p.into_inner());
     std::thread::spawn(|| {
         push(7, 1.5);
         push(7, 2.5);
     })
     .join()
     .expect("thread");
-    let _draining = DRAINING.lock().unwrap_or_else(|p| p.into_inner());
     let mut got = Vec::new();
     for s in all() {
         s.drain(&mut |id, _, v| {
@@ -131,4 +132,63 @@ fn samples_come_back_from_drain() {
     }
     got.sort_by(f64::total_cmp);
     assert_eq!(got, vec![1.5, 2.5]);
+}
+
+/// A series thinned at the source: about 2^-level of its offers reach the
+/// ring, tagged with the level, and every other one is counted for it; a
+/// series of the same thread recorded at level 0 is whole and untagged,
+/// and the shard's interval level is untouched (the level is the
+/// series', not the thread's). At levels below and past the skip's start.
+#[test]
+fn a_series_thinned_at_the_source_is_counted_and_leaves_the_others_whole() {
+    for (level, heavy, light) in [(2u32, 4_711u32, 4_712u32), (9, 4_713, 4_714)] {
+        const OFFERS: u64 = 400_000;
+        let _draining = DRAINING.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut kept, mut lights, mut others_level) = (0u64, 0u64, 0u32);
+        let mut drain = |kept: &mut u64, lights: &mut u64| {
+            for s in all() {
+                others_level = others_level.max(s.level_hi.load(Ordering::Relaxed));
+                s.drain(&mut |id, levels, _| {
+                    if id == heavy {
+                        assert_eq!(levels.own, level, "a kept sample is tagged");
+                        *kept += 1;
+                    } else if id == light {
+                        assert_eq!(levels.own, 0, "the light series is not thinned");
+                        *lights += 1;
+                    }
+                });
+            }
+        };
+        let thread = std::thread::spawn(move || {
+            for i in 0..OFFERS {
+                push_at(heavy, 1.0, level);
+                if i % 100 == 0 {
+                    push_at(light, 2.0, 0);
+                }
+                if i % 1_000 == 999 {
+                    // Never near 7/8, where the ring itself would thin:
+                    // wait for the drain.
+                    let (_, ring) = OWN_RING.with(Cell::get).expect("the ring");
+                    while ring.len() > 1_024 {
+                        std::thread::yield_now();
+                    }
+                }
+            }
+        });
+        while !thread.is_finished() {
+            drain(&mut kept, &mut lights);
+        }
+        thread.join().expect("thread");
+        drain(&mut kept, &mut lights);
+        assert_eq!(lights, OFFERS / 100, "level {level}: light samples");
+        assert_eq!(kept + total(heavy), OFFERS, "level {level}: kept + counted");
+        // Binomial(OFFERS, 2^-level): within 6 standard deviations.
+        let p = 0.5f64.powi(level as i32);
+        let (mean, sd) = (OFFERS as f64 * p, (OFFERS as f64 * p * (1.0 - p)).sqrt());
+        assert!(
+            (kept as f64 - mean).abs() <= 6.0 * sd,
+            "level {level}: {kept} kept, {mean} expected"
+        );
+        assert_eq!(others_level, 0, "level {level}: the shard was thinned");
+    }
 }

@@ -142,3 +142,27 @@ fn client_side_rates_round_to_integers_without_bias() {
     // 7.5 per interval: 75_000 expected, rounding sd about 50.
     assert!((74_700..75_300).contains(&total), "{total}");
 }
+
+#[test]
+fn a_series_is_thinned_at_the_source_past_sixteen_times_its_cap() {
+    assert_eq!(source_level(0, 4096), 0);
+    assert_eq!(source_level(16 * 4096 - 1, 4096), 0);
+    assert_eq!(source_level(16 * 4096, 4096), 1);
+    assert_eq!(source_level(32 * 4096 - 1, 4096), 1);
+    assert_eq!(source_level(32 * 4096, 4096), 2);
+    // What is kept stays at 8 × the cap or more, in expectation.
+    for recorded in [16 * 64, 1_000_000, 123_456_789] {
+        let level = source_level(recorded, 64);
+        assert!(recorded >> level >= 8 * 64, "{recorded} at {level}");
+        assert!(recorded >> (level + 1) < 8 * 64, "{recorded} at {level}");
+    }
+    assert_eq!(source_level(u64::MAX, 1), SOURCE_TOP);
+}
+
+#[test]
+fn take_reports_the_intervals_samples() {
+    let mut r = Reservoirs::new();
+    (0..10).for_each(|i| r.offer(8, at(3), f64::from(i)));
+    assert_eq!(r.take(8, 90, 1.0, || None, |_, _| {}), 100);
+    assert_eq!(r.take(8, 90, 1.0, || None, |_, _| {}), 0);
+}

@@ -11,14 +11,16 @@
 //! every offer: it draws how many offers at that level to leave out before
 //! the next one kept (a geometric skip, as in reservoir sampling's
 //! Algorithm L), and a left-out offer is then a decrement. A skip is kept
-//! for its level only: an offer at another level draws its own. Each offer
+//! per level (a slot each): an offer at another level counts against that
+//! level's skip, and whichever series an offer is of, it is the same
+//! sequence of independent trials at the level's chance. Each offer
 //! is still kept with probability 2^-l, independently of the others (a
 //! geometric draw's remainder is geometric again, whatever happened
 //! between).
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Pushed, Ring, LEVEL_SHIFT};
+use super::{Pushed, Ring, LEVELS, LEVEL_SHIFT};
 
 /// The lowest level whose offers are thinned by a drawn skip rather than
 /// a draw per offer (one draw, two logarithms, then stands for 64 offers
@@ -59,18 +61,25 @@ impl Ring {
         level_past(used - self.thin_from, self.band_shift)
     }
 
+    /// The skip slot of `level`.
+    #[inline]
+    fn skip_slot(&self, level: u32) -> &AtomicU64 {
+        &self.producer.skips[level as usize % LEVELS]
+    }
+
     /// An offer at `level` left out by the skip drawn at that level (it is
     /// then counted against the skip); `false` when the offer needs
-    /// [`Ring::push_past_drawn`] (a level below [`SKIP_FROM`], a level
-    /// with no skip drawn, or the offer its skip ends on).
+    /// [`Ring::push_past_drawn`] or [`Ring::kept_at`] (a level below
+    /// [`SKIP_FROM`], a level with no skip drawn, or the offer its skip
+    /// ends on).
     #[inline]
     pub(crate) fn skip_at(&self, level: u32) -> bool {
-        let p = &*self.producer;
-        let left = p.skip.load(Ordering::Relaxed);
-        if left == 0 || p.skip_level.load(Ordering::Relaxed) != level {
+        let slot = self.skip_slot(level);
+        let left = slot.load(Ordering::Relaxed);
+        if left < 2 {
             return false;
         }
-        p.skip.store(left - 1, Ordering::Relaxed);
+        slot.store(left - 1, Ordering::Relaxed);
         true
     }
 
@@ -107,13 +116,11 @@ impl Ring {
         if p.full.load(Ordering::Relaxed) {
             p.full.store(false, Ordering::Relaxed);
         }
-        let kept = if level < SKIP_FROM {
-            crate::sampling::keep_at_level(level)
-        } else {
-            self.kept_by_skip(level)
-        };
+        let kept = self.kept_at(level);
         if kept {
-            self.store(head, id | (level << LEVEL_SHIFT), bits);
+            // `id` may carry the level it was thinned at by its source:
+            // the levels add.
+            self.store(head, id + (level << LEVEL_SHIFT), bits);
         }
         Pushed::Thinned {
             level,
@@ -123,27 +130,35 @@ impl Ring {
         }
     }
 
+    /// Whether an offer at `level` that [`Ring::skip_at`] did not leave
+    /// out is kept: with probability 2^-level, by a draw of its own below
+    /// [`SKIP_FROM`], else by the skip drawn at its level.
+    #[inline]
+    pub(crate) fn kept_at(&self, level: u32) -> bool {
+        if level < SKIP_FROM {
+            crate::sampling::keep_at_level(level)
+        } else {
+            self.kept_by_skip(level)
+        }
+    }
+
     /// Whether an offer at `level` (at least [`SKIP_FROM`]) that
     /// [`Ring::skip_at`] did not leave out is kept: the one a skip drawn at
     /// this level ends on is; else a skip is drawn, and the offer is kept
     /// if it is zero, else it is the first one left out.
     #[inline]
     fn kept_by_skip(&self, level: u32) -> bool {
-        let p = &*self.producer;
-        if p.skip_level.load(Ordering::Relaxed) == level {
+        let slot = self.skip_slot(level);
+        if slot.load(Ordering::Relaxed) == 1 {
             // The skip ran out: this is the offer it ended on. The next one
-            // draws afresh.
-            p.skip_level.store(0, Ordering::Relaxed);
+            // at this level draws afresh.
+            slot.store(0, Ordering::Relaxed);
             return true;
         }
         match crate::sampling::skips_at_level(level) {
-            0 => {
-                p.skip_level.store(0, Ordering::Relaxed);
-                true
-            }
+            0 => true,
             n => {
-                p.skip_level.store(level, Ordering::Relaxed);
-                p.skip.store(n - 1, Ordering::Relaxed);
+                slot.store(n, Ordering::Relaxed);
                 false
             }
         }

@@ -1,42 +1,82 @@
 //! A thread's distribution samples: into its own ring (or the shared
-//! overflow queue), and, past 7/8 of it, thinned, with every sample left
-//! out counted for its series.
+//! overflow queue), thinned at the source for a series recorded far more
+//! often than it sends values, and, past 7/8 of the ring, thinned for
+//! all; every sample left out is counted for its series.
 
 use std::cell::Cell;
 
 use crossbeam_queue::ArrayQueue;
 
-use super::{bump, left_out, with_shard, Shard, OWN_RING};
+use std::sync::atomic::AtomicU64;
+
+use super::{bump, left_out, with_shard, Shard, OWN_RING, OWN_SEGMENTS};
 use crate::ring::{self, Offer, Pushed, Ring};
 
-/// Buffers one sample of distribution `id`. Returns `true` when the
-/// flusher should be woken (the buffer is filling up, or just got full).
-#[inline]
+/// Buffers one sample of distribution `id`, not thinned at the source.
+#[cfg(test)]
 pub(crate) fn push(id: u32, value: f64) -> bool {
+    push_at(id, value, 0)
+}
+
+/// Buffers one sample of distribution `id` whose series is thinned at the
+/// source to `level` (see `reservoir::source_level`; 0: not thinned).
+/// Returns `true` when the flusher should be woken (the buffer is filling
+/// up, or just got full).
+#[inline(always)]
+pub(crate) fn push_at(id: u32, value: f64, level: u32) -> bool {
     match OWN_RING.try_with(Cell::get).ok().flatten() {
-        Some((shard, ring)) => push_into(shard, ring, id, value),
-        None => push_slow(id, value),
+        Some((shard, ring)) => push_at_ring(shard, ring, id, value, level),
+        None => push_slow(id, value, level),
     }
 }
 
-/// [`push`] before the thread's first sample, or into a shared shard.
+/// [`push_at`] into the ring of the thread's own `shard`: at a level
+/// above 0, the sample is kept with probability 2^-level and tagged with
+/// it, else counted for its series (not for the thread's other series:
+/// the level is not the shard's). An offer left out by the skip drawn at
+/// its level is a decrement and a count, inline.
+#[inline(always)]
+fn push_at_ring(shard: &'static Shard, ring: &Ring, id: u32, value: f64, level: u32) -> bool {
+    if level == 0 {
+        push_into(shard, ring, id, value)
+    } else if ring.skip_at(level) {
+        count_skip(shard, id, value, true);
+        false
+    } else {
+        push_at_drawn(shard, ring, id, value, level)
+    }
+}
+
+/// [`push_at`] for an offer the skip at its level did not settle.
+#[inline(never)]
+fn push_at_drawn(shard: &'static Shard, ring: &Ring, id: u32, value: f64, level: u32) -> bool {
+    if !ring.kept_at(level) {
+        count_skip(shard, id, value, true);
+        return false;
+    }
+    push_into(shard, ring, id | (level << ring::LEVEL_SHIFT), value)
+}
+
+/// [`push_at`] before the thread's first sample, or into a shared shard
+/// (not thinned at the source: a level of 0 is always right).
 #[cold]
 #[inline(never)]
-fn push_slow(id: u32, value: f64) -> bool {
+fn push_slow(id: u32, value: f64, level: u32) -> bool {
     with_shard(|shard, exclusive| {
         if exclusive {
             let ring = shard.ring.get_or_init(|| Ring::new(shard.ring_capacity));
             let _ = OWN_RING.try_with(|r| r.set(Some((shard, ring))));
-            push_into(shard, ring, id, value)
+            push_at_ring(shard, ring, id, value, level)
         } else {
             push_shared(shard, id, value)
         }
     })
 }
 
-/// One sample into the ring of the thread's own `shard`.
+/// One sample into the ring of the thread's own `shard` (`id` may carry
+/// the level its source thinned it at).
 #[inline]
-fn push_into(shard: &Shard, ring: &Ring, id: u32, value: f64) -> bool {
+fn push_into(shard: &'static Shard, ring: &Ring, id: u32, value: f64) -> bool {
     match ring.offer(id, value.to_bits()) {
         Offer::Stored { wake } => wake,
         Offer::Past { head, used } => push_past(shard, ring, id, value, head, used),
@@ -49,7 +89,14 @@ fn push_into(shard: &Shard, ring: &Ring, id: u32, value: f64) -> bool {
 /// the rest is one more call.
 #[cold]
 #[inline(never)]
-fn push_past(shard: &Shard, ring: &Ring, id: u32, value: f64, head: usize, used: usize) -> bool {
+fn push_past(
+    shard: &'static Shard,
+    ring: &Ring,
+    id: u32,
+    value: f64,
+    head: usize,
+    used: usize,
+) -> bool {
     if ring.is_full(used) {
         let pushed = ring.push_full();
         account_thinned(shard, id, value, pushed);
@@ -67,7 +114,7 @@ fn push_past(shard: &Shard, ring: &Ring, id: u32, value: f64, head: usize, used:
 /// [`push_past`] for an offer the ring's skip did not settle.
 #[inline(never)]
 fn push_past_drawn(
-    shard: &Shard,
+    shard: &'static Shard,
     ring: &Ring,
     id: u32,
     value: f64,
@@ -83,7 +130,7 @@ fn push_past_drawn(
 /// Notes the level of a thinned or refused push, and counts the sample if
 /// it was left out.
 #[inline]
-fn account_thinned(shard: &Shard, id: u32, value: f64, pushed: Pushed) {
+fn account_thinned(shard: &'static Shard, id: u32, value: f64, pushed: Pushed) {
     match pushed {
         Pushed::Ok { .. } => {}
         Pushed::Thinned { level, kept, .. } => {
@@ -102,7 +149,7 @@ fn account_thinned(shard: &Shard, id: u32, value: f64, pushed: Pushed) {
 /// The shared overflow shard's queue, thinned by its length as a ring is
 /// by its occupancy.
 #[cold]
-fn push_shared(shard: &Shard, id: u32, value: f64) -> bool {
+fn push_shared(shard: &'static Shard, id: u32, value: f64) -> bool {
     let q = shard.shared.get_or_init(|| ArrayQueue::new(ring::CAPACITY));
     let level = ring::level(q.len().min(ring::CAPACITY - 1), ring::CAPACITY);
     if level > 0 {
@@ -130,10 +177,42 @@ fn push_shared(shard: &Shard, id: u32, value: f64) -> bool {
 /// first included, also leaves its value (see [`left_out`]), for a series
 /// none of whose samples of an interval reached the flusher.
 #[inline]
-fn count_skip(shard: &Shard, id: u32, value: f64, exclusive: bool) {
-    if let Some(cell) = shard.cell(id) {
-        if bump(cell, 1, exclusive) % left_out::EVERY == 0 {
-            left_out::remember(shard, id, value);
-        }
+fn count_skip(shard: &'static Shard, id: u32, value: f64, exclusive: bool) {
+    // The id may carry the level its source thinned it at.
+    let id = id & ring::ID_MASK;
+    let before = if exclusive {
+        Some(bump_own(shard, id))
+    } else {
+        shard.cell(id).map(|cell| bump(cell, 1, false))
+    };
+    if before.is_some_and(|n| n % left_out::EVERY == 0) {
+        left_out::remember(shard, id, value);
     }
+}
+
+/// Adds one to series `id`'s cell in the thread's own `shard` and returns
+/// what it held: through the segments the thread caches, as a counter
+/// increment's fast path (the segment allocated and cached out of line on
+/// its first use).
+#[inline]
+fn bump_own(shard: &'static Shard, id: u32) -> u64 {
+    // Every id is below 2^16 (`registry::CAPACITY`).
+    debug_assert!((id as usize) < super::SEGMENT * super::SEGMENTS);
+    let [off, seg, ..] = id.to_le_bytes();
+    let cells = OWN_SEGMENTS
+        .try_with(|segments| segments[usize::from(seg)].get())
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| own_segment(shard, seg));
+    bump(&cells[usize::from(off)], 1, true)
+}
+
+/// The thread's own `shard`'s segment `seg`, allocated on its first use,
+/// and cached for the thread.
+#[cold]
+#[inline(never)]
+fn own_segment(shard: &'static Shard, seg: u8) -> &'static [AtomicU64; super::SEGMENT] {
+    let cells = shard.segment(seg);
+    let _ = OWN_SEGMENTS.try_with(|segments| segments[usize::from(seg)].set(Some(cells)));
+    cells
 }
