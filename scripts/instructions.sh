@@ -29,7 +29,7 @@ cases = [
     ("counter through metrics::Counter", "ours_metrics_counter", "peer_metrics_counter"),
     ("gauge through metrics::Gauge (set)", "ours_metrics_gauge", "peer_metrics_gauge"),
     ("distribution, cached handle (DistributionHandle::record)", "ours_distribution_handle", None),
-    ("distribution, cached handle, thinned at the source (level 8)", "ours_distribution_thinned", None),
+    ("distribution, cached handle, thinned at the source (level printed above)", "ours_distribution_thinned", None),
     ("histogram through metrics::Histogram", "ours_metrics_histogram", "peer_metrics_histogram"),
 ]
 def ir(fn):
