@@ -290,8 +290,9 @@ pub(crate) const SOURCE_TOP: u32 = 24;
 /// uniform subset. A series' rate that jumps between two intervals is
 /// thinned by the buffers as before, then at the source from the next.
 pub(crate) fn source_level(recorded: u64, max: usize) -> u32 {
-    let floor = 8 * max.max(1) as u64;
-    if recorded < 2 * floor {
+    // Saturating: a cap of `usize::MAX` means never thinned at the source.
+    let floor = (max.max(1) as u64).saturating_mul(8);
+    if recorded < floor.saturating_mul(2) {
         0
     } else {
         (recorded / floor).ilog2().min(SOURCE_TOP)

@@ -157,6 +157,9 @@ fn a_series_is_thinned_at_the_source_past_sixteen_times_its_cap() {
         assert!(recorded >> (level + 1) < 8 * 64, "{recorded} at {level}");
     }
     assert_eq!(source_level(u64::MAX, 1), SOURCE_TOP);
+    // No cap, no thinning at the source (and no overflow).
+    assert_eq!(source_level(u64::MAX, usize::MAX), 0);
+    assert_eq!(source_level(u64::MAX, usize::MAX / 4), 0);
 }
 
 #[test]
