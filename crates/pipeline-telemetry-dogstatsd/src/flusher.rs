@@ -246,19 +246,30 @@ pub(crate) fn flush() {
     }
 }
 
+/// How long [`stop`] waits at least for a flush being encoded on another
+/// thread, whatever its timeout.
+const LOCK_WAIT: Duration = Duration::from_secs(1);
+
 /// Flushes everything and deactivates the exporter, waiting at most
 /// `timeout` for a send in progress on another thread.
 pub(crate) fn stop(timeout: Duration) -> Result<(), ShutdownError> {
     if forked() {
         return Ok(());
     }
-    let deadline = link::deadline(Instant::now(), timeout);
+    let now = Instant::now();
+    let deadline = link::deadline(now, timeout);
+    // The lock is held only while a flush encodes (milliseconds, no I/O) or
+    // across a fork: the final flush waits for it, however short the
+    // timeout (a zero one used to skip the final flush, and leave the
+    // exporter running, whenever the flusher was encoding), up to
+    // `LOCK_WAIT` at least.
+    let lock_deadline = link::deadline(now, timeout.max(LOCK_WAIT));
     let mut state = loop {
         match STATE.try_lock() {
             Ok(g) => break g,
             Err(TryLockError::Poisoned(p)) => break p.into_inner(),
-            Err(TryLockError::WouldBlock) if deadline.is_none_or(|d| Instant::now() < d) => {
-                std::thread::sleep(Duration::from_millis(1));
+            Err(TryLockError::WouldBlock) if lock_deadline.is_none_or(|d| Instant::now() < d) => {
+                std::thread::sleep(Duration::from_micros(100));
             }
             Err(TryLockError::WouldBlock) => return Err(ShutdownError::TimedOut),
         }

@@ -41,14 +41,17 @@ impl DogStatsDGuard {
     }
 
     /// Flushes and stops, waiting at most `timeout` (`Duration::MAX`: without
-    /// end) for a send in progress on another thread. In a forked child,
-    /// stops nothing and returns `Ok`.
+    /// end) for a send in progress on another thread. A flush being encoded
+    /// on the flusher's thread (milliseconds, no I/O) is waited for up to
+    /// 1 s whatever the timeout, so that the final flush is never skipped.
+    /// In a forked child, stops nothing and returns `Ok`.
     ///
     /// # Errors
     ///
     /// [`ShutdownError::TimedOut`] when a send in progress on another thread
     /// is still running after `timeout`; that thread sends what this flush
-    /// queued if it ever finishes, else it is lost.
+    /// queued if it ever finishes, else it is lost. Also when the flusher's
+    /// lock stays held past 1 s and `timeout` (the exporter then runs on).
     pub fn shutdown(mut self, timeout: Duration) -> Result<(), ShutdownError> {
         self.stopped = true;
         flusher::stop(timeout)

@@ -107,5 +107,20 @@ fn duration_max_and_usize_max_never_panic() {
         .expect("start");
     CounterHandle::register("limits.zero", &[]).increment(4);
     guard.shutdown(Duration::ZERO).ok();
+    // The final flush is never skipped; its datagrams may be left to a send
+    // in progress on the flusher's thread (a zero timeout waits for none).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !has(&sink.lines(), "limits.zero:4|c") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert!(has(&sink.lines(), "limits.zero:4|c"), "{:?}", sink.lines());
+    // And the exporter is stopped: nothing recorded after is sent (when a
+    // zero timeout skipped the final flush, the exporter ran on).
+    CounterHandle::register("limits.after_stop", &[]).increment(5);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !has(&sink.lines(), "limits.after_stop"),
+        "the exporter still ran after shutdown: {:?}",
+        sink.lines()
+    );
 }
