@@ -291,11 +291,7 @@ pub(crate) fn add(id: u32, n: u64) {
 /// keeps them.
 #[inline]
 pub(crate) fn add_cell([off, seg]: [u8; 2], n: u64) {
-    match OWN_SEGMENTS
-        .try_with(|segments| segments[usize::from(seg)].get())
-        .ok()
-        .flatten()
-    {
+    match own_cached(seg) {
         Some(cells) => {
             bump(&cells[usize::from(off)], n, true);
         }
@@ -308,12 +304,34 @@ pub(crate) fn add_cell([off, seg]: [u8; 2], n: u64) {
 #[inline(never)]
 fn add_slow(off: u8, seg: u8, n: u64) {
     with_shard(|shard, exclusive| {
-        let cells = shard.segment(seg);
-        if exclusive {
-            let _ = OWN_SEGMENTS.try_with(|segments| segments[usize::from(seg)].set(Some(cells)));
-        }
-        bump(&cells[usize::from(off)], n, exclusive);
+        bump(
+            &segment_for(shard, seg, exclusive)[usize::from(off)],
+            n,
+            exclusive,
+        );
     });
+}
+
+/// Counter segment `seg` of the shard the calling thread owns, if the
+/// thread has used it: the one thread-local read of a cell's fast path.
+#[inline]
+fn own_cached(seg: u8) -> Option<&'static [AtomicU64; SEGMENT]> {
+    OWN_SEGMENTS
+        .try_with(|segments| segments[usize::from(seg)].get())
+        .ok()
+        .flatten()
+}
+
+/// `shard`'s counter segment `seg`, allocated on its first use, and cached
+/// for the calling thread when it owns the shard (`exclusive`).
+#[cold]
+#[inline(never)]
+fn segment_for(shard: &'static Shard, seg: u8, exclusive: bool) -> &'static [AtomicU64; SEGMENT] {
+    let cells = shard.segment(seg);
+    if exclusive {
+        let _ = OWN_SEGMENTS.try_with(|segments| segments[usize::from(seg)].set(Some(cells)));
+    }
+    cells
 }
 
 /// Ends a flush interval: the levels offered so far no longer apply to the

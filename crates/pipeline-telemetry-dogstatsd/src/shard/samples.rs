@@ -7,9 +7,7 @@ use std::cell::Cell;
 
 use crossbeam_queue::ArrayQueue;
 
-use std::sync::atomic::AtomicU64;
-
-use super::{bump, left_out, with_shard, Shard, OWN_RING, OWN_SEGMENTS};
+use super::{bump, left_out, own_cached, segment_for, with_shard, Shard, OWN_RING};
 use crate::ring::{self, Offer, Pushed, Ring};
 
 /// Buffers one sample of distribution `id`, not thinned at the source.
@@ -192,27 +190,12 @@ fn count_skip(shard: &'static Shard, id: u32, value: f64, exclusive: bool) {
 
 /// Adds one to series `id`'s cell in the thread's own `shard` and returns
 /// what it held: through the segments the thread caches, as a counter
-/// increment's fast path (the segment allocated and cached out of line on
-/// its first use).
+/// increment's fast path.
 #[inline]
 fn bump_own(shard: &'static Shard, id: u32) -> u64 {
     // Every id is below 2^16 (`registry::CAPACITY`).
     debug_assert!((id as usize) < super::SEGMENT * super::SEGMENTS);
     let [off, seg, ..] = id.to_le_bytes();
-    let cells = OWN_SEGMENTS
-        .try_with(|segments| segments[usize::from(seg)].get())
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| own_segment(shard, seg));
+    let cells = own_cached(seg).unwrap_or_else(|| segment_for(shard, seg, true));
     bump(&cells[usize::from(off)], 1, true)
-}
-
-/// The thread's own `shard`'s segment `seg`, allocated on its first use,
-/// and cached for the thread.
-#[cold]
-#[inline(never)]
-fn own_segment(shard: &'static Shard, seg: u8) -> &'static [AtomicU64; super::SEGMENT] {
-    let cells = shard.segment(seg);
-    let _ = OWN_SEGMENTS.try_with(|segments| segments[usize::from(seg)].set(Some(cells)));
-    cells
 }
