@@ -10,10 +10,9 @@
 
 mod agent_parser;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use agent_parser::metric::{parse_metric_sample, AgentSketch};
+use agent_parser::metric::agent_sketches;
 use pipeline_telemetry_dogstatsd::{CounterHandle, DistributionHandle, DogStatsDBuilder, Target};
 use pipeline_telemetry_test_support::UdpReceiver;
 
@@ -49,22 +48,17 @@ fn a_series_with_every_sample_left_out_sends_its_count() {
         reader.join().expect("reader")
     });
 
-    let mut sketches: BTreeMap<String, AgentSketch> = BTreeMap::new();
-    for l in lines.iter().filter(|l| l.starts_with("left.")) {
-        let m = parse_metric_sample(l.as_bytes()).unwrap_or_else(|e| panic!("{e}: {l}"));
-        if m.kind == "d" {
-            let key = format!("{}|#{}", m.name, m.tags.join(","));
-            sketches.entry(key).or_default().insert_line(&m);
-        }
-    }
+    let mut sketches = agent_sketches(&lines, "left.heavy:");
+    sketches.extend(agent_sketches(&lines, "left.once:"));
     assert_eq!(
-        sketches["left.heavy|#"].cnt, HEAVY as i64,
+        sketches["left.heavy|#"].0.cnt, HEAVY as i64,
         "the heavy series"
     );
     for s in 0..ONE_OFFS {
         let key = format!("left.once|#series:{s}");
         let sketch = sketches
             .get(&key)
+            .map(|(sketch, _)| sketch)
             .unwrap_or_else(|| panic!("{key}: nothing arrived"));
         assert_eq!(sketch.cnt, EACH as i64, "{key}: the Agent's count");
         let lo = (s * 10) as f64;

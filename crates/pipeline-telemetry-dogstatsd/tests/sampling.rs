@@ -9,12 +9,11 @@
 
 mod agent_parser;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use agent_parser::metric::{parse_metric_sample, AgentSketch};
+use agent_parser::metric::{agent_sketches, parse_metric_sample, AgentSketch};
 use pipeline_telemetry_dogstatsd::{
     CounterHandle, DistributionHandle, DogStatsDBuilder, DogStatsDGuard, GaugeHandle, Target,
 };
@@ -49,22 +48,6 @@ fn read_until(rx: &UdpReceiver, sentinel: &'static str) -> Vec<String> {
         // The sentinel's flush holds nothing else: it is among the last lines.
         l.iter().rev().take(8).any(|l| l.starts_with(&prefix))
     })
-}
-
-/// The Agent's sketch of every series (`name|#tags`) whose name starts
-/// with `prefix`, and how many values arrived for it.
-fn agent_sketches(lines: &[String], prefix: &str) -> BTreeMap<String, (AgentSketch, usize)> {
-    let mut out: BTreeMap<String, (AgentSketch, usize)> = BTreeMap::new();
-    for l in lines.iter().filter(|l| l.starts_with(prefix)) {
-        let m = parse_metric_sample(l.as_bytes()).unwrap_or_else(|e| panic!("{e}: {l}"));
-        assert_eq!(m.kind, "d", "{l}");
-        let entry = out
-            .entry(format!("{}|#{}", m.name, m.tags.join(",")))
-            .or_default();
-        entry.0.insert_line(&m);
-        entry.1 += m.values.len();
-    }
-    out
 }
 
 /// A burst of `n` samples of one series, in one flush: 5,000 and 8,000 are

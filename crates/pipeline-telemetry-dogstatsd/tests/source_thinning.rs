@@ -11,10 +11,9 @@
 
 mod agent_parser;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use agent_parser::metric::{parse_metric_sample, AgentSketch};
+use agent_parser::metric::agent_sketches;
 use pipeline_telemetry_dogstatsd::{CounterHandle, DistributionHandle, DogStatsDBuilder, Target};
 use pipeline_telemetry_test_support::UdpReceiver;
 
@@ -63,15 +62,13 @@ fn a_series_thinned_at_the_source_leaves_its_threads_other_series_whole() {
 
     // 200,000 / (8 × 64) = 390: level 8 after every flush.
     assert!(levels.iter().all(|&(h, l)| h == 8 && l == 0), "{levels:?}");
-    let mut sketches: BTreeMap<String, AgentSketch> = BTreeMap::new();
-    for l in lines.iter().filter(|l| l.starts_with("src.")) {
-        let m = parse_metric_sample(l.as_bytes()).unwrap_or_else(|e| panic!("{e}: {l}"));
-        if m.kind == "d" {
-            sketches.entry(m.name.clone()).or_default().insert_line(&m);
-        }
-    }
-    assert_eq!(sketches["src.heavy"].cnt, ((ROUNDS + 1) * HEAVY) as i64);
-    let light = &sketches["src.light"];
+    let sketch = |name: &str| {
+        agent_sketches(&lines, &format!("{name}:"))[&format!("{name}|#")]
+            .0
+            .clone()
+    };
+    let (heavy, light) = (sketch("src.heavy"), sketch("src.light"));
+    assert_eq!(heavy.cnt, ((ROUNDS + 1) * HEAVY) as i64);
     let per_round = HEAVY / LIGHT_EVERY;
     let mut values: Vec<(f64, u64)> = light.inserted.clone();
     values.sort_by(|a, b| a.0.total_cmp(&b.0));

@@ -21,6 +21,8 @@
 //! correctly, and Go's float-to-integer conversions truncate toward zero as
 //! `as` does for the values that occur here.
 
+use std::collections::BTreeMap;
+
 /// One metric line as the Agent's parser reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct AgentMetricSample {
@@ -141,4 +143,23 @@ impl AgentSketch {
         }
         f64::NAN
     }
+}
+
+/// The Agent's sketch of every series (`name|#tags`) whose name starts
+/// with `prefix`, and how many values arrived for it.
+pub(crate) fn agent_sketches(
+    lines: &[String],
+    prefix: &str,
+) -> BTreeMap<String, (AgentSketch, usize)> {
+    let mut out: BTreeMap<String, (AgentSketch, usize)> = BTreeMap::new();
+    for l in lines.iter().filter(|l| l.starts_with(prefix)) {
+        let m = parse_metric_sample(l.as_bytes()).unwrap_or_else(|e| panic!("{e}: {l}"));
+        assert_eq!(m.kind, "d", "{l}");
+        let entry = out
+            .entry(format!("{}|#{}", m.name, m.tags.join(",")))
+            .or_default();
+        entry.0.insert_line(&m);
+        entry.1 += m.values.len();
+    }
+    out
 }
